@@ -1,0 +1,68 @@
+"""dagrt: NumPy's API, run lazily by a dataflow scheduler.
+
+``import dagrt as np`` and NumPy code runs unchanged: each operation is
+recorded into a dependency graph and returns at once; independent operations
+run concurrently on worker threads; ``dagrt.waitall()`` is the barrier and
+reading a value waits for just what it needs.
+"""
+
+from __future__ import annotations
+
+import os as _os
+from typing import Any as _Any
+
+import numpy as _np
+from loguru import logger as _logger
+
+from . import _config, _methods, _ops
+from ._config import config
+from ._devices import Device, cpu, gpu, num_gpus
+from ._ndarray import ndarray
+from ._scheduler import ENGINE as _ENGINE
+
+__version__ = "0.1.0"
+
+_logger.disable("dagrt")
+if _config.get("log_level"):
+    import sys as _sys
+
+    _logger.enable("dagrt")
+    _logger.add(_sys.stderr, level=_config.get("log_level").upper(),
+                filter=lambda record: record["name"].startswith("dagrt"))
+
+_functions = _ops.namespace()
+_methods.install(_functions)
+globals().update(_functions)
+
+from . import random  # noqa: E402  (needs the namespace above)
+
+# NumPy's constants, dtypes and scalar types are NumPy's own objects.
+for _name in ("pi", "e", "inf", "nan", "newaxis", "euler_gamma", "dtype", "finfo",
+              "iinfo", "errstate", "float16", "float32", "float64", "complex64",
+              "complex128", "int8", "int16", "int32", "int64", "uint8", "uint16",
+              "uint32", "uint64", "bool_", "intp", "uintp", "float_", "int_",
+              "complex_", "object_", "str_", "bytes_", "generic", "number", "integer",
+              "signedinteger", "unsignedinteger", "floating", "complexfloating",
+              "inexact", "longdouble", "clongdouble", "half", "single", "double",
+              "byte", "short", "intc", "longlong", "ubyte", "ushort", "uintc",
+              "ulonglong", "csingle", "cdouble", "set_printoptions", "get_printoptions",
+              "printoptions", "broadcast_shapes", "ufunc", "testing", "seterr",
+              "geterr", "isscalar", "issubdtype", "promote_types", "AxisError"):
+    if hasattr(_np, _name):
+        globals()[_name] = getattr(_np, _name)
+bool = _np.bool_  # noqa: A001  (numpy.bool)
+if hasattr(_np, "bool"):
+    bool = _np.bool  # noqa: A001
+
+
+def waitall(*, progress: bool = False) -> None:
+    """Block until every recorded operation is done (MXNet's ``waitall``).
+
+    Raises the first error of a failed operation that no sync point has
+    raised yet, once.
+    """
+    _ENGINE.waitall()
+
+
+def __getattr__(name: str) -> _Any:
+    raise AttributeError(f"module 'dagrt' has no attribute {name!r}")

@@ -1,0 +1,192 @@
+"""Configuration: every DAGRT_ environment variable is declared here, once.
+
+Each :class:`Flag` carries its environment variable, default, parser and help
+text; ``docs/configuration.md`` is generated from :data:`FLAGS`, and
+``dagrt.config(...)`` overrides any flag for the duration of a ``with`` block.
+
+This module imports nothing from dagrt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _total_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover
+        return 8 << 30
+
+
+def _default_intra() -> int:
+    omp = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    return max(1, int(omp)) if omp.isdigit() else 1
+
+
+def _default_inter() -> int:
+    return max(1, _cores() // get("intra_op_threads"))
+
+
+def _parse_bool(text: str) -> bool:
+    return text.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _parse_engine(text: str) -> str:
+    value = text.strip().lower()
+    if value not in ("threaded", "serial"):
+        raise ValueError(f"DAGRT_ENGINE must be 'threaded' or 'serial', not {text!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One configuration flag: its name, environment variable, default and help."""
+
+    name: str
+    default: Any | Callable[[], Any]
+    parse: Callable[[str], Any]
+    help: str
+    default_doc: str = ""
+
+    @property
+    def env(self) -> str:
+        return "DAGRT_" + self.name.upper()
+
+
+FLAGS: dict[str, Flag] = {
+    f.name: f
+    for f in [
+        Flag("engine", "threaded", _parse_engine,
+             "Executor for CPU operations: `threaded` (a pool of worker threads) or "
+             "`serial` (each operation runs when it is recorded; the reference)."),
+        Flag("intra_op_threads", _default_intra, int,
+             "BLAS/OpenMP threads one operation may use, applied with threadpoolctl "
+             "while dagrt workers run.", "`OMP_NUM_THREADS` if set, else 1"),
+        Flag("inter_op_threads", _default_inter, int,
+             "Worker threads that run independent operations concurrently.",
+             "cores // intra-op threads"),
+        Flag("inline_bytes", 1 << 16, int,
+             "Operations whose output is at most this many bytes, and whose inputs are "
+             "ready, run at once in the calling thread instead of paying a thread "
+             "hand-off. 0 sends every operation through the scheduler."),
+        Flag("max_pending", 4096, int,
+             "At most this many operations may be pending; recording blocks beyond it "
+             "(backpressure), so a Python loop that runs ahead cannot grow memory "
+             "without bound."),
+        Flag("max_pending_bytes", lambda: min(4 << 30, _total_memory() // 4), int,
+             "At most this many bytes of outputs of pending operations; recording "
+             "blocks beyond it.", "min(4 GiB, RAM / 4)"),
+        Flag("log_level", "", str,
+             "If set (DEBUG, INFO, WARNING...), enable dagrt's loguru logger and print "
+             "its messages at that level to stderr. DEBUG shows scheduling decisions.",
+             "unset (logging disabled)"),
+        Flag("profile", "", str,
+             "If set to a path, profile the whole run and write a Chrome trace there "
+             "at exit (as `with dagrt.profile(path)`).", "unset"),
+        Flag("report_fallback", False, _parse_bool,
+             "If 1, print at exit which NumPy functions fell back to eager evaluation "
+             "and how often."),
+    ]
+}
+
+_lock = threading.RLock()
+_overrides: list[dict[str, Any]] = []
+_cache: dict[str, Any] = {}
+_listeners: list[Callable[[], None]] = []
+
+
+def get(name: str) -> Any:
+    """The current value of flag ``name``: innermost ``config`` block, env, default."""
+    for layer in reversed(_overrides):
+        if name in layer:
+            return layer[name]
+    try:
+        return _cache[name]
+    except KeyError:
+        pass
+    with _lock:
+        value = _from_env(FLAGS[name])
+        _cache[name] = value
+    return value
+
+
+def _from_env(flag: Flag) -> Any:
+    text = os.environ.get(flag.env)
+    if text is not None and text.strip() != "":
+        try:
+            return flag.parse(text)
+        except ValueError as exc:
+            raise ValueError(f"bad value for {flag.env}={text!r}: {exc}") from None
+    return flag.default() if callable(flag.default) else flag.default
+
+
+def source(name: str) -> str:
+    """Where the current value of ``name`` comes from: override, environment, default."""
+    if any(name in layer for layer in _overrides):
+        return "dagrt.config"
+    return "environment" if os.environ.get(FLAGS[name].env, "").strip() else "default"
+
+
+def on_change(callback: Callable[[], None]) -> None:
+    """Call ``callback`` whenever a ``config`` block is entered or left."""
+    _listeners.append(callback)
+
+
+def reload() -> None:
+    """Forget cached environment values (tests that change os.environ call this)."""
+    with _lock:
+        _cache.clear()
+    _notify()
+
+
+def _notify() -> None:
+    for callback in _listeners:
+        callback()
+
+
+@contextlib.contextmanager
+def config(**values: Any) -> Iterator[None]:
+    """Override configuration flags inside a ``with`` block.
+
+    >>> with dagrt.config(engine="serial"):
+    ...     y = x + 1   # runs inline, in this thread
+    """
+    unknown = set(values) - set(FLAGS)
+    if unknown:
+        raise TypeError(f"unknown dagrt config flag(s): {sorted(unknown)}; "
+                        f"known: {sorted(FLAGS)}")
+    if "engine" in values:
+        values["engine"] = _parse_engine(values["engine"])
+    with _lock:
+        _overrides.append(values)
+    _notify()
+    try:
+        yield
+    finally:
+        with _lock:
+            _overrides.remove(values)
+        _notify()
+
+
+def markdown_table() -> str:
+    """The table of every flag, as written into docs/configuration.md."""
+    rows = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
+    for flag in FLAGS.values():
+        default = flag.default_doc or f"`{flag.default}`"
+        if flag.default == "" and not flag.default_doc:
+            default = "unset"
+        rows.append(f"| `{flag.env}` | {default} | {flag.help} |")
+    return "\n".join(rows) + "\n"

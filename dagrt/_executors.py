@@ -1,0 +1,165 @@
+"""Executors: where a ready operation runs.
+
+An executor receives operations whose predecessors have all finished and runs
+them by calling back ``run(op)``, which executes the kernel and returns the
+operations it made ready; the executor hands those back through ``dispatch``.
+The scheduler picks the executor; executors know nothing of the graph.
+
+- :class:`SerialExecutor` runs the operation at once in the calling thread.
+- :class:`ThreadedExecutor` keeps a priority-ordered ready queue and a pool of
+  daemon worker threads, started on first use. While its workers are busy,
+  BLAS/OpenMP pools are limited to ``intra_op_threads`` with threadpoolctl,
+  and restored when it goes idle.
+
+This module imports nothing from dagrt but the logger.
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from loguru import logger
+
+if TYPE_CHECKING:
+    from ._graph import Op
+
+RunFn = Callable[["Op"], list["Op"]]
+DispatchFn = Callable[[list["Op"]], None]
+
+
+class SerialExecutor:
+    """Runs each operation inline, in the thread that made it ready."""
+
+    inline = True
+    name = "serial"
+
+    def __init__(self, run: RunFn, dispatch: DispatchFn) -> None:
+        self._run = run
+        self._dispatch = dispatch
+
+    def submit(self, op: Op) -> None:
+        op.worker = "main"
+        self._dispatch(self._run(op))
+
+    def shutdown(self) -> None:
+        pass
+
+    def reset_after_fork(self) -> None:
+        pass
+
+
+class _BlasLimit:
+    """Limits BLAS/OpenMP thread pools to ``threads`` while dagrt workers run."""
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self._libs: list[tuple[Any, int]] | None = None
+        self.active = False
+
+    def _controllers(self) -> list[tuple[Any, int]]:
+        if self._libs is None:
+            try:
+                from threadpoolctl import ThreadpoolController
+
+                ctl = ThreadpoolController()
+                self._libs = [(lib, lib.num_threads) for lib in ctl.lib_controllers
+                              if lib.num_threads != self.threads]
+            except Exception as exc:  # pragma: no cover - exotic BLAS builds
+                logger.warning("threadpoolctl could not inspect BLAS: {}", exc)
+                self._libs = []
+        return self._libs
+
+    def apply(self) -> None:
+        if not self.active:
+            for lib, _ in self._controllers():
+                lib.set_num_threads(self.threads)
+            self.active = True
+
+    def restore(self) -> None:
+        if self.active:
+            for lib, original in self._controllers():
+                lib.set_num_threads(original)
+            self.active = False
+
+
+class ThreadedExecutor:
+    """A pool of worker threads fed from a priority-ordered ready queue."""
+
+    inline = False
+    name = "threaded"
+
+    def __init__(self, run: RunFn, dispatch: DispatchFn, threads: int,
+                 intra_op_threads: int) -> None:
+        self._run = run
+        self._dispatch = dispatch
+        self.threads = max(1, threads)
+        self._blas = _BlasLimit(intra_op_threads)
+        self._cond = threading.Condition(threading.Lock())
+        self._ready: list[Op] = []
+        self._workers: list[threading.Thread] = []
+        self._idle = 0
+        self._busy = 0
+        self._stop = False
+
+    def submit(self, op: Op) -> None:
+        with self._cond:
+            heapq.heappush(self._ready, op)
+            if self._idle:
+                self._cond.notify()
+            elif len(self._workers) < self.threads:
+                self._start_worker()
+
+    def _start_worker(self) -> None:
+        index = len(self._workers)
+        thread = threading.Thread(target=self._work, args=(f"cpu-worker-{index}",),
+                                  name=f"dagrt-cpu-worker-{index}", daemon=True)
+        self._workers.append(thread)
+        thread.start()
+
+    def _work(self, name: str) -> None:
+        cond = self._cond
+        while True:
+            with cond:
+                while not self._ready:
+                    if self._stop:
+                        return
+                    if self._busy == 0:
+                        self._blas.restore()
+                    self._idle += 1
+                    cond.wait()
+                    self._idle -= 1
+                if self._stop:
+                    return
+                op = heapq.heappop(self._ready)
+                if self._busy == 0:
+                    self._blas.apply()
+                self._busy += 1
+            op.worker = name
+            try:
+                self._dispatch(self._run(op))
+            finally:
+                with cond:
+                    self._busy -= 1
+
+    def queued(self) -> int:
+        return len(self._ready)
+
+    def shutdown(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._ready.clear()
+            self._cond.notify_all()
+        for thread in self._workers:
+            thread.join(timeout=1.0)
+        self._blas.restore()
+
+    def reset_after_fork(self) -> None:
+        """In a forked child the workers do not exist: forget them."""
+        self._cond = threading.Condition(threading.Lock())
+        self._workers = []
+        self._ready = []
+        self._idle = self._busy = 0
+        self._blas.active = False

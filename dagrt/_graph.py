@@ -1,0 +1,172 @@
+"""The dependency graph: buffers (``Var``) and recorded operations (``Op``).
+
+An operation names the root buffers it reads and the root buffers it writes;
+every hazard (read-after-write, write-after-read, write-after-write) is derived
+from that in :func:`link`, never special-cased per operator. Views share the
+``Var`` of the root buffer they alias, so ordering is tracked per root buffer.
+
+This module owns no threads and imports nothing from the scheduler or the
+front end.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+RAW, WAR, WAW = "read-after-write", "write-after-read", "write-after-write"
+
+
+class Var:
+    """The scheduling state of one root buffer.
+
+    ``n`` counts unfinished operations that touch it, ``nw`` those that write
+    it; ``last_writer`` and ``readers`` (readers since that write) are what a
+    new operation must wait for. ``error`` is set when an operation writing the
+    buffer failed: its contents are then undefined and reading raises.
+    """
+
+    __slots__ = ("n", "nw", "last_writer", "readers", "error", "__weakref__")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.nw = 0
+        self.last_writer: Op | None = None
+        self.readers: list[Op] = []
+        self.error: BaseException | None = None
+
+
+class Op:
+    """One recorded operation: a kernel, the buffers it reads and writes, and
+    its place in the graph (``deps`` unfinished predecessors, ``dependents``)."""
+
+    __slots__ = ("fn", "reads", "writes", "name", "site", "priority", "nbytes",
+                 "device", "seq", "deps", "dependents", "done", "error",
+                 "error_origin", "meta", "t0", "t1", "worker")
+
+    def __init__(self, fn: Callable[[], Any], reads: tuple[Var, ...],
+                 writes: tuple[Var, ...], name: str, site: tuple[str, int, str] | None,
+                 priority: int = 0, nbytes: int = 0, device: Any = None,
+                 meta: dict[str, Any] | None = None) -> None:
+        self.fn: Callable[[], Any] | None = fn
+        self.reads = reads
+        self.writes = writes
+        self.name = name
+        self.site = site
+        self.priority = priority
+        self.nbytes = nbytes
+        self.device = device
+        self.meta = meta
+        self.seq = 0
+        self.deps = 0
+        self.dependents: list[Op] = []
+        self.done = False
+        self.error: BaseException | None = None
+        self.error_origin: Op | None = None
+        self.t0 = 0.0
+        self.t1 = 0.0
+        self.worker = ""
+
+    def __lt__(self, other: Op) -> bool:  # ready-queue order: priority, then age
+        return (-self.priority, self.seq) < (-other.priority, other.seq)
+
+    def where(self) -> str:
+        if self.site is None:
+            return f"op '{self.name}'"
+        filename, lineno, func = self.site
+        return f"op '{self.name}' recorded at {filename}:{lineno} in {func}"
+
+    def __repr__(self) -> str:
+        state = "done" if self.done else f"waiting on {self.deps}"
+        return f"<Op #{self.seq} {self.name} {state}>"
+
+
+def recording_site() -> tuple[str, int, str] | None:
+    """File, line and function of the first caller outside the dagrt package."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith(_PKG_DIR):
+        frame = frame.f_back
+    if frame is None:
+        return None
+    return frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name
+
+
+EdgeHook = Callable[["Op", "Op", str], None]
+
+
+def link(op: Op, edge_hook: EdgeHook | None = None) -> int:
+    """Add ``op`` after everything it must wait for; return how many of those
+    are unfinished. Caller holds the scheduler lock.
+
+    If a predecessor already failed, ``op`` inherits its error.
+    """
+    seen: set[int] = set()
+    deps = 0
+
+    def after(pred: Op | None, kind: str) -> None:
+        nonlocal deps
+        if pred is None or id(pred) in seen:
+            return
+        seen.add(id(pred))
+        if edge_hook is not None:
+            edge_hook(pred, op, kind)
+        if pred.done:
+            if pred.error is not None and op.error is None:
+                op.error, op.error_origin = pred.error, pred.error_origin
+            return
+        pred.dependents.append(op)
+        deps += 1
+
+    for var in op.reads:
+        after(var.last_writer, RAW)
+    for var in op.writes:
+        after(var.last_writer, WAW)
+        for reader in var.readers:
+            after(reader, WAR)
+    for var in op.reads:
+        var.n += 1
+        readers = var.readers
+        if len(readers) >= 64:  # a buffer read many times between writes
+            readers[:] = [r for r in readers if not r.done]
+        readers.append(op)
+    for var in op.writes:
+        var.n += 1
+        var.nw += 1
+        var.last_writer = op
+        var.readers = []
+    op.deps = deps
+    return deps
+
+
+def unlink(op: Op) -> list[Op]:
+    """Mark ``op`` finished; return the dependents that became ready. Caller
+    holds the scheduler lock."""
+    op.done = True
+    op.fn = None
+    error = op.error
+    for var in op.reads:
+        var.n -= 1
+        if var.n == 0:
+            var.readers = []
+            var.last_writer = None
+    for var in op.writes:
+        var.n -= 1
+        var.nw -= 1
+        if error is not None:
+            var.error = error
+        if var.n == 0:
+            var.readers = []
+            var.last_writer = None
+    ready = []
+    for dep in op.dependents:
+        if error is not None and dep.error is None:
+            dep.error, dep.error_origin = error, op.error_origin
+        dep.deps -= 1
+        if dep.deps == 0:
+            ready.append(dep)
+    op.dependents = []
+    return ready

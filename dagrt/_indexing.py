@@ -1,0 +1,83 @@
+"""Indexing: ``__getitem__`` and ``__setitem__``.
+
+Basic indices (integers, slices, ``None``, ``...``) make NumPy views of the
+storage at once. Integer-array indices are recorded lazily; their output shape
+comes from indexing a zero-byte meta array. Boolean-array indices in
+``__getitem__`` have a data-dependent shape: the mask is evaluated first.
+``__setitem__`` always records a write of the root buffer.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import numpy as np
+
+from . import _rules as rules
+from ._ndarray import evaluate, ndarray, view_of, wrap
+from ._ops import _record, operand
+
+_BASIC = (int, slice, type(None), type(Ellipsis), np.integer)
+
+
+def _is_basic(key: tuple[Any, ...]) -> bool:
+    return all(isinstance(k, _BASIC) and not isinstance(k, bool) for k in key)
+
+
+def _convert(key: tuple[Any, ...], evaluate_masks: bool) -> tuple[Any, ...]:
+    out = []
+    for k in key:
+        if isinstance(k, ndarray):
+            if k.dtype == bool and evaluate_masks:
+                k = k._value()
+            elif k.dtype != bool and not np.issubdtype(k.dtype, np.integer):
+                raise IndexError("arrays used as indices must be of integer (or boolean) type")
+        elif isinstance(k, (list, tuple)):
+            k = np.asarray(evaluate(k) if any(isinstance(v, ndarray) for v in k) else k)
+            if k.size == 0 and k.dtype == float:
+                k = k.astype(np.intp)
+        out.append(k)
+    return tuple(out)
+
+
+def _meta_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Lazy index arrays replaced by zero-stride zeros (or all-True masks)."""
+    return tuple(np.broadcast_to(k.dtype.type(k.dtype == bool), k.shape)
+                 if isinstance(k, ndarray) else k for k in key)
+
+
+def getitem(self: ndarray, key: Any) -> ndarray:
+    key = key if type(key) is tuple else (key,)
+    if _is_basic(key):
+        return view_of(self, self._data[key])
+    key = _convert(key, evaluate_masks=True)
+    shape = rules.zero_bytes(self.shape)[_meta_key(key)].shape
+    out = wrap(np.empty(shape, self.dtype))
+    _record("getitem", operator.getitem, (self, key), {}, [out], use_out=False)
+    return out
+
+
+def _setitem_kernel(key: Any, value: Any, *, out: np.ndarray) -> None:
+    out[key] = value
+
+
+def setitem(self: ndarray, key: Any, value: Any) -> None:
+    key = key if type(key) is tuple else (key,)
+    value = operand(value)
+    if not self._data.flags.writeable:
+        raise ValueError("assignment destination is read-only")
+    if _is_basic(key):
+        target = self._data[key]
+        region = target.nbytes
+    else:
+        key = _convert(key, evaluate_masks=False)
+        lazy_mask = any(isinstance(k, ndarray) and k.dtype == bool for k in key)
+        meta = rules.zero_bytes(self.shape)[_meta_key(key)]
+        target = None if lazy_mask and np.size(value) != 1 else meta
+        region = self.itemsize * meta.size
+    if target is not None and isinstance(value, (ndarray, np.ndarray)):
+        rules.zero_bytes(target.shape)[...] = rules.zero_bytes(value.shape)
+    elif not isinstance(value, (ndarray, np.ndarray)):
+        np.empty((), self.dtype)[()] = value  # bad values fail here, as in NumPy
+    _record("setitem", _setitem_kernel, (key, value), {}, [self], cost=region)

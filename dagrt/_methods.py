@@ -1,0 +1,152 @@
+"""``ndarray`` operators and methods, installed from the op table.
+
+Operators map to ufuncs (``+`` is ``np.add`` ...); reflected operators swap
+the operands and in-place ones pass ``out=self``. Methods are the op-table
+functions flagged ``method=True`` with ``self`` as first argument, plus the
+few that exist only as methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import _ops
+from ._indexing import getitem, setitem
+from ._ndarray import evaluate, ndarray, view_of, wrap_result
+
+BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply,
+          "truediv": np.true_divide, "floordiv": np.floor_divide, "mod": np.remainder,
+          "pow": np.power, "and": np.bitwise_and, "or": np.bitwise_or,
+          "xor": np.bitwise_xor, "lshift": np.left_shift, "rshift": np.right_shift,
+          "divmod": np.divmod}
+COMPARISONS = {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
+               "gt": np.greater, "ge": np.greater_equal}
+UNARY = {"neg": np.negative, "pos": np.positive, "abs": np.absolute, "invert": np.invert}
+
+
+def _binary(ufunc: np.ufunc) -> Callable[[ndarray, Any], Any]:
+    elementwise = _ops.elementwise
+
+    def method(self: ndarray, other: Any) -> Any:
+        return elementwise(ufunc, (self, other))
+    return method
+
+
+def _reflected(ufunc: np.ufunc) -> Callable[[ndarray, Any], Any]:
+    elementwise = _ops.elementwise
+
+    def method(self: ndarray, other: Any) -> Any:
+        return elementwise(ufunc, (other, self))
+    return method
+
+
+def _inplace(ufunc: np.ufunc) -> Callable[[ndarray, Any], Any]:
+    elementwise = _ops.elementwise
+
+    def method(self: ndarray, other: Any) -> Any:
+        return elementwise(ufunc, (self, other), self)
+    return method
+
+
+def _unary(ufunc: np.ufunc) -> Callable[[ndarray], Any]:
+    def method(self: ndarray) -> Any:
+        return _ops.elementwise(ufunc, (self,))
+    return method
+
+
+def _method(func: Callable[..., Any]) -> Callable[..., Any]:
+    def method(self: ndarray, *args: Any, **kwargs: Any) -> Any:
+        return func(self, *args, **kwargs)
+    method.__name__ = func.__name__
+    method.__doc__ = func.__doc__
+    return method
+
+
+def _shape_args(args: tuple[Any, ...]) -> Any:
+    return args[0] if len(args) == 1 and not isinstance(args[0], (int, np.integer)) else args
+
+
+def reshape(self: ndarray, *shape: Any, order: str = "C", copy: bool | None = None) -> ndarray:
+    """Returns an array containing the same data with a new shape."""
+    return _ops.reshape(self, _shape_args(shape), order=order, copy=copy)
+
+
+def transpose(self: ndarray, *axes: Any) -> ndarray:
+    """Returns a view with axes transposed."""
+    return view_of(self, self._data.transpose(*axes))
+
+
+def flatten(self: ndarray, order: str = "C") -> ndarray:
+    """A copy of the array collapsed into one dimension."""
+    return _ops.copy_array(_ops.ravel(self, order))
+
+
+def view(self: ndarray, dtype: Any = None, type: Any = None) -> ndarray:
+    """A new view of the same data (optionally with another dtype)."""
+    return view_of(self, self._data.view() if dtype is None else self._data.view(dtype))
+
+
+def fill(self: ndarray, value: Any) -> None:
+    """Fill the array with a scalar value (in place)."""
+    setitem(self, Ellipsis, value)
+
+
+def _ufunc_method(self: ndarray, ufunc: np.ufunc, method: str, *inputs: Any,
+                  **kwargs: Any) -> Any:
+    if method == "__call__":
+        return _ops.elementwise(ufunc, inputs, kwargs.pop("out", None), kwargs)
+    return _ops._eager(getattr(ufunc, method), inputs, kwargs)
+
+
+def _array_function(self: ndarray, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+    impl = _IMPLEMENTATIONS.get(func)
+    if impl is not None:
+        return impl(*args, **kwargs)
+    return wrap_result(func(*evaluate(args), **{k: evaluate(v) for k, v in kwargs.items()}))
+
+
+_IMPLEMENTATIONS: dict[Any, Callable[..., Any]] = {}
+
+
+def install(functions: dict[str, Callable[..., Any]]) -> None:
+    """Attach operators and methods to ``ndarray``; map NumPy functions to
+    dagrt ones for ``__array_function__``."""
+    for name, ufunc in BINARY.items():
+        setattr(ndarray, f"__{name}__", _binary(ufunc))
+        setattr(ndarray, f"__r{name}__", _reflected(ufunc))
+        if name != "divmod":
+            setattr(ndarray, f"__i{name}__", _inplace(ufunc))
+    for name, ufunc in COMPARISONS.items():
+        setattr(ndarray, f"__{name}__", _binary(ufunc))
+    for name, ufunc in UNARY.items():
+        setattr(ndarray, f"__{name}__", _unary(ufunc))
+    ndarray.__matmul__ = lambda self, other: functions["matmul"](self, other)
+    ndarray.__rmatmul__ = lambda self, other: functions["matmul"](other, self)
+
+    def imatmul(self: ndarray, other: Any) -> ndarray:
+        result = functions["matmul"](self, other)
+        setitem(self, Ellipsis, result)
+        return self
+    ndarray.__imatmul__ = imatmul
+    ndarray.__getitem__ = getitem
+    ndarray.__setitem__ = setitem
+    for d in _ops.OPS:
+        if d.method:
+            setattr(ndarray, d.name, _method(functions[d.name]))
+    for name in ("astype", "copy", "ravel", "clip"):
+        setattr(ndarray, name, _method(functions[name]))
+    ndarray.conj = ndarray.conjugate = _unary(np.conjugate)
+    ndarray.reshape = reshape
+    ndarray.transpose = transpose
+    ndarray.flatten = flatten
+    ndarray.view = view
+    ndarray.fill = fill
+    ndarray.__array_ufunc__ = _ufunc_method
+    ndarray.__array_function__ = _array_function
+    for name, impl in functions.items():
+        numpy_func = getattr(np, name, None)
+        if callable(numpy_func) and not isinstance(numpy_func, (np.ufunc, type)):
+            _IMPLEMENTATIONS[numpy_func] = impl

@@ -1,0 +1,349 @@
+"""The lazy array front end: ``ndarray`` and the recording helpers.
+
+Every dagrt array owns real storage from the moment it is recorded: a NumPy
+array (``_data``) that pending operations will fill, and the scheduling state
+of its root buffer (``_var``), shared by every view of that buffer. Shape,
+dtype and strides are therefore known at once, views are NumPy views of the
+storage (so they alias exactly as in NumPy), and a kernel is simply a NumPy
+call writing into preallocated storage.
+
+Recording policy (``run_or_push``): an operation whose inputs have no pending
+writes, whose outputs have no pending uses, and whose output is at most
+``inline_bytes``, runs at once in the calling thread: a thread hand-off would
+cost more than the work. Everything else becomes an ``Op`` for the scheduler.
+
+Imports: ``_graph``, ``_scheduler``, ``_devices``, ``_config``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import operator
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import _config
+from ._devices import CPU, Device, as_device
+from ._graph import Op, Var, recording_site
+from ._scheduler import ENGINE
+
+_new = object.__new__
+_NP = np.ndarray
+_SCALARS = (int, float, complex, bool, np.generic)
+
+
+class _Policy:
+    """Hot-path switches, refreshed whenever configuration changes."""
+
+    inline_bytes = 1 << 16
+    inline = True  # False while something observes every op (profiles, graphs)
+
+    @classmethod
+    def refresh(cls) -> None:
+        cls.inline_bytes = _config.get("inline_bytes")
+
+
+_Policy.refresh()
+_config.on_change(_Policy.refresh)
+
+
+class ndarray:
+    """A lazily evaluated N-dimensional array with NumPy's semantics.
+
+    Operations return new arrays at once; values are computed by the scheduler.
+    Reading a value (``print``, ``float``, ``asnumpy``, ``np.asarray``) waits for
+    just what it needs. ``isinstance(x, dagrt.ndarray)`` holds for every dagrt
+    array.
+    """
+
+    __slots__ = ("_data", "_var", "_base", "__weakref__")
+    __array_priority__ = 100.0
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, shape: Any, dtype: Any = float, buffer: Any = None,
+                 offset: int = 0, strides: Any = None, order: Any = None) -> None:
+        self._data = np.ndarray(shape, dtype, buffer, offset, strides, order)
+        self._var = Var()
+        self._base = None
+
+    # -- metadata: known at once -------------------------------------------
+    shape = property(lambda self: self._data.shape, doc="Tuple of dimensions.")
+    dtype = property(lambda self: self._data.dtype, doc="Data type of elements.")
+    ndim = property(lambda self: self._data.ndim, doc="Number of dimensions.")
+    size = property(lambda self: self._data.size, doc="Number of elements.")
+    nbytes = property(lambda self: self._data.nbytes, doc="Bytes of the elements.")
+    itemsize = property(lambda self: self._data.itemsize, doc="Bytes per element.")
+    strides = property(lambda self: self._data.strides, doc="Bytes per step per axis.")
+    flags = property(lambda self: self._data.flags, doc="Memory layout flags.")
+    base = property(lambda self: self._base, doc="The array this is a view of, or None.")
+
+    @property
+    def device(self) -> Device:
+        """The device holding this array (``dagrt.cpu()``)."""
+        return CPU
+
+    ctx = device
+    context = device
+
+    @shape.setter  # type: ignore[no-redef]
+    def shape(self, value: Any) -> None:
+        view = self._data.view()
+        view.shape = value  # raises as NumPy does when a copy would be needed
+        self._data = view
+
+    @property
+    def T(self) -> ndarray:
+        """The transposed array (a view)."""
+        return view_of(self, self._data.T)
+
+    # -- sync points ---------------------------------------------------------
+    def wait_to_read(self) -> None:
+        """Block until this array's value is computed (MXNet's ``wait_to_read``)."""
+        var = self._var
+        if var.nw or var.error is not None:
+            ENGINE.wait(var)
+
+    def _value(self) -> np.ndarray:
+        """The storage, once every pending write to it is done."""
+        var = self._var
+        if var.nw or var.error is not None:
+            ENGINE.wait(var)
+        return self._data
+
+    def _quiet(self) -> np.ndarray:
+        """The storage, once every pending use of it is done (safe to write)."""
+        var = self._var
+        if var.n or var.error is not None:
+            ENGINE.wait(var, writes_only=False)
+        return self._data
+
+    def asnumpy(self) -> np.ndarray:
+        """A NumPy copy of the value (MXNet's ``asnumpy``)."""
+        return self._value().copy()
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        data = self._quiet()
+        if dtype is not None and data.dtype != dtype:
+            return data.astype(dtype)
+        return data.copy() if copy else data
+
+    def item(self, *args: Any) -> Any:
+        return self._value().item(*args)
+
+    def tolist(self) -> Any:
+        return self._value().tolist()
+
+    def __float__(self) -> float:
+        return float(self._value())
+
+    def __int__(self) -> int:
+        return int(self._value())
+
+    def __complex__(self) -> complex:
+        return complex(self._value())
+
+    def __bool__(self) -> bool:
+        return bool(self._value())
+
+    def __index__(self) -> int:
+        return operator.index(self._value())
+
+    def __len__(self) -> int:
+        if not self._data.ndim:
+            raise TypeError("len() of unsized object")
+        return self._data.shape[0]
+
+    def __iter__(self) -> Iterator[Any]:
+        if not self._data.ndim:
+            raise TypeError("iteration over a 0-d array")
+        return (self[i] for i in range(self._data.shape[0]))
+
+    def __contains__(self, value: Any) -> bool:
+        return bool((self == value).any())
+
+    def __repr__(self) -> str:
+        data = self._value()
+        return repr(data[()]) if data.ndim == 0 else repr(data)
+
+    def __str__(self) -> str:
+        return str(self._value())
+
+    def __format__(self, spec: str) -> str:
+        data = self._value()
+        return format(data[()] if data.ndim == 0 else data, spec)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_from_numpy, (self.asnumpy(),))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ndarray:
+        return wrap(self.asnumpy())
+
+    def __copy__(self) -> ndarray:
+        return self.copy()
+
+    # -- devices ---------------------------------------------------------------
+    def copyto(self, other: Any) -> ndarray:
+        """Copy into another array, or onto a device (MXNet's ``copyto``)."""
+        if isinstance(other, ndarray):
+            other[...] = self
+            return other
+        as_device(other)
+        return self.copy()
+
+    def to_device(self, device: Any, /, *, stream: Any = None) -> ndarray:
+        """This array on ``device`` (array API); the array itself if already there."""
+        as_device(device)
+        return self
+
+    as_in_context = as_in_ctx = to_device
+
+
+def _from_numpy(data: np.ndarray) -> ndarray:
+    return wrap(data)
+
+
+def wrap(data: Any) -> ndarray:
+    """A new root dagrt array around a NumPy array (or scalar) that is ready."""
+    if type(data) is not _NP:
+        data = np.asarray(data)
+    a = _new(ndarray)
+    a._data = data
+    a._var = Var()
+    a._base = None
+    return a
+
+
+def view_of(base: ndarray, data: np.ndarray) -> ndarray:
+    """A dagrt view: NumPy view ``data`` of ``base``'s storage, same buffer."""
+    a = _new(ndarray)
+    a._data = data
+    a._var = base._var
+    a._base = base if base._base is None else base._base
+    return a
+
+
+def empty_like_meta(shape: tuple[int, ...], dtype: Any) -> ndarray:
+    """A new array whose storage a pending operation will fill."""
+    return wrap(np.empty(shape, dtype))
+
+
+# -- recording ----------------------------------------------------------------
+
+def resolve(x: Any, reads: list[Var], snapshot: bool) -> Any:
+    """Replace dagrt arrays in an argument by their storage (noting the buffers
+    read); snapshot NumPy arrays the user could still mutate."""
+    t = type(x)
+    if t is ndarray:
+        reads.append(x._var)
+        return x._data
+    if t is _NP:
+        return x.copy() if snapshot and x.flags.writeable else x
+    if t is list or t is tuple:
+        return t(resolve(v, reads, snapshot) for v in x)
+    return x
+
+
+def inputs_ready(args: Sequence[Any]) -> bool:
+    """True if no dagrt array among ``args`` (one level of lists) has a
+    pending write or a stored error."""
+    for a in args:
+        t = type(a)
+        if t is ndarray:
+            var = a._var
+            if var.nw or var.error is not None:
+                return False
+        elif t is list or t is tuple:
+            if not inputs_ready(a):
+                return False
+    return True
+
+
+def output_idle(out: ndarray) -> bool:
+    var = out._var
+    return not var.n and var.error is None
+
+
+def push(name: str, kernel: Callable[[], Any], reads: list[Var], writes: list[Var],
+         nbytes: int = 0, meta: dict[str, Any] | None = None) -> None:
+    """Hand an operation to the scheduler, in the recording context (so
+    ``np.errstate`` applies to the kernel as it would in NumPy)."""
+    write_set = tuple(dict.fromkeys(writes))
+    read_set = tuple(v for v in dict.fromkeys(reads) if v not in write_set)
+    ctx = contextvars.copy_context()
+    op = Op(lambda: ctx.run(kernel), read_set, write_set, name, recording_site(),
+            nbytes=nbytes, meta=meta)
+    ENGINE.push(op)
+
+
+def check_writeable(out: ndarray) -> None:
+    if not out._data.flags.writeable:
+        raise ValueError("assignment destination is read-only")
+
+
+def run_or_push(name: str, call: Callable[..., Any], args: tuple[Any, ...],
+                kwargs: dict[str, Any], outs: list[ndarray],
+                use_out: bool = True, cost: int | None = None) -> None:
+    """Compute ``call(*args, **kwargs)`` into the storage of ``outs``: now, if
+    it is small and its inputs are ready, else as a scheduled operation.
+
+    With ``use_out`` the call receives ``out=``; otherwise its result is
+    assigned into the single output.
+    """
+    nbytes = sum(o._data.nbytes for o in outs) if cost is None else cost
+    if (_Policy.inline and nbytes <= _Policy.inline_bytes and inputs_ready(args)
+            and inputs_ready(kwargs.values()) and all(map(output_idle, outs))):
+        reads: list[Var] = []
+        np_args = resolve(args, reads, False)
+        np_kwargs = {k: resolve(v, reads, False) for k, v in kwargs.items()}
+        _kernel(call, np_args, np_kwargs, [o._data for o in outs], use_out)()
+        return
+    reads = []
+    np_args = resolve(args, reads, True)
+    np_kwargs = {k: resolve(v, reads, True) for k, v in kwargs.items()}
+    kernel = _kernel(call, np_args, np_kwargs, [o._data for o in outs], use_out)
+    push(name, kernel, reads, [o._var for o in outs], nbytes,
+         {"shape": outs[0].shape, "dtype": str(outs[0].dtype)} if outs else None)
+
+
+def _kernel(call: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+            outs: list[np.ndarray], use_out: bool) -> Callable[[], None]:
+    if use_out:
+        out = outs[0] if len(outs) == 1 else tuple(outs)
+        return lambda: call(*args, out=out, **kwargs)
+    if len(outs) == 1:
+        target = outs[0]
+
+        def assign() -> None:
+            target[...] = call(*args, **kwargs)
+        return assign
+
+    def assign_many() -> None:
+        for target, value in zip(outs, call(*args, **kwargs)):
+            target[...] = value
+    return assign_many
+
+
+def evaluate(x: Any) -> Any:
+    """Replace dagrt arrays (one level of lists) by their computed values."""
+    t = type(x)
+    if t is ndarray:
+        return x._value()
+    if t is list or t is tuple:
+        return t(evaluate(v) for v in x)
+    if t is dict:
+        return {k: evaluate(v) for k, v in x.items()}
+    return x
+
+
+def wrap_result(result: Any) -> Any:
+    """Wrap NumPy results of an eager call as dagrt arrays (recursively)."""
+    if isinstance(result, np.ndarray):
+        return wrap(result.copy() if not result.flags.owndata else result)
+    if isinstance(result, tuple):
+        return type(result)(*map(wrap_result, result)) if hasattr(result, "_fields") \
+            else tuple(map(wrap_result, result))
+    if isinstance(result, list):
+        return [wrap_result(r) for r in result]
+    return result

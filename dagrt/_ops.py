@@ -1,0 +1,609 @@
+"""The op table: one entry per NumPy function dagrt records lazily.
+
+Each :class:`OpDef` names a NumPy function (which is both the kernel and the
+reference the tests compare against) and its *kind*, which selects the shape /
+dtype rule and the wrapper:
+
+==============  ==============================================================
+elementwise     ufuncs and ufunc-like functions (broadcasting, ``out=``)
+reduction       ``sum mean std ...``: ``axis``, ``keepdims``, ``dtype``, ``out``
+contraction     ``matmul dot tensordot einsum inner outer vdot``
+view            returns views of its input's storage, computed at once
+movement        copies data into a new shape (concatenate, stack, tile...)
+creation        builds a new array from parameters (zeros, arange, eye...)
+eager           data-dependent output shape: evaluates inputs, calls NumPy
+==============  ==============================================================
+
+``namespace()`` builds the public functions from the table and ``METHODS``
+lists which of them are also ``ndarray`` methods. Tests are generated from the
+same table.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import _rules as rules
+from ._devices import as_device
+from ._graph import Op, recording_site
+from ._ndarray import (_Policy, check_writeable, evaluate, inputs_ready, ndarray,
+                       output_idle, run_or_push, view_of, wrap, wrap_result)
+from ._scheduler import ENGINE
+
+_PY_SCALARS = (int, float, bool, complex)
+_NO_VALUE = inspect.Parameter.empty
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """One row of the op table."""
+
+    name: str
+    kind: str
+    func: Callable[..., Any]
+    out: bool = True          # the kernel accepts ``out=``
+    method: bool = False      # also an ``ndarray`` method, ``self`` first
+    params: tuple[str, ...] = field(default=(), compare=False)
+
+
+def _params(func: Callable[..., Any]) -> tuple[str, ...]:
+    """Names of positional parameters after the first, for binding calls."""
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):
+        return ()
+    return tuple(p.name for p in list(sig.parameters.values())[1:]
+                 if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+
+
+def _bind(d: OpDef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    if len(args) > len(d.params):
+        raise TypeError(f"{d.name}() takes at most {len(d.params) + 1} positional "
+                        f"arguments ({len(args) + 1} given)")
+    for name, value in zip(d.params, args):
+        if name in kwargs:
+            raise TypeError(f"{d.name}() got multiple values for argument '{name}'")
+        kwargs[name] = value
+    return kwargs
+
+
+def operand(x: Any) -> Any:
+    """Scalars and arrays pass; lists and other array-likes become NumPy arrays."""
+    if (x is None or type(x) is ndarray or type(x) is np.ndarray
+            or isinstance(x, _PY_SCALARS + (np.generic, str))):
+        return x
+    if isinstance(x, ndarray):
+        return x
+    return np.asarray(x)
+
+
+def as_dagrt(x: Any) -> ndarray:
+    return x if type(x) is ndarray else wrap(np.asarray(x))
+
+
+def _fail_inline(name: str, exc: Exception, outs: list[ndarray]) -> None:
+    """An inline kernel failed: poison its outputs; the error surfaces at the
+    next sync point, as it would have from a worker."""
+    op = Op(None, (), tuple(o._var for o in outs), name, recording_site())  # type: ignore[arg-type]
+    ENGINE.fail(op, exc)
+
+
+def _record(name: str, call: Callable[..., Any], args: tuple[Any, ...],
+            kwargs: dict[str, Any], outs: list[ndarray], use_out: bool = True,
+            cost: int | None = None) -> None:
+    for out in outs:
+        check_writeable(out)
+    try:
+        run_or_push(name, call, args, kwargs, outs, use_out, cost)
+    except Exception as exc:  # only an inline kernel raises here
+        _fail_inline(name, exc, outs)
+
+
+# -- elementwise ----------------------------------------------------------------
+
+def _meta(x: Any) -> Any:
+    if type(x) is ndarray or type(x) is np.ndarray:
+        return rules.empty0(x.dtype)
+    return x
+
+
+def _normalize_out(out: Any, nout: int) -> tuple[Any, ...] | None:
+    if out is None:
+        return None
+    if type(out) is not tuple:
+        out = (out,)
+    if len(out) != nout:
+        raise ValueError(f"The 'out' tuple must have exactly {nout} entries: one per "
+                         f"ufunc output")
+    if all(o is None for o in out):
+        return None
+    return out
+
+
+def elementwise(func: Any, args: tuple[Any, ...], out: Any = None,
+                kwargs: dict[str, Any] | None = None, use_out: bool = True) -> Any:
+    """Record an elementwise (broadcasting) call of ``func``."""
+    nout = getattr(func, "nout", 1)
+    if not kwargs and _Policy.inline:
+        # Fast path: no options, equal shapes, ready inputs, small: run now.
+        shape = None
+        datas = []
+        for a in args:
+            t = type(a)
+            if t is ndarray:
+                var = a._var
+                if var.nw or var.error is not None:
+                    break
+                d = a._data
+                if shape is None:
+                    shape = d.shape
+                    size = d.size
+                elif d.shape != shape:
+                    break
+                datas.append(d)
+            elif t in _PY_SCALARS:
+                datas.append(a)
+            else:
+                break
+        else:
+            if shape is not None and size * 8 <= _Policy.inline_bytes:
+                try:
+                    if out is None:
+                        result = func(*datas)
+                        if nout == 1:
+                            return wrap(result)
+                        return tuple(map(wrap, result))
+                    if type(out) is ndarray and nout == 1 and out._data.shape == shape:
+                        var = out._var
+                        if not var.n and var.error is None:
+                            func(*datas, out=out._data)
+                            return out
+                except Exception:
+                    pass  # the general path below raises it where NumPy would
+    kwargs = dict(kwargs) if kwargs else {}
+    out = _normalize_out(out, nout)
+    if out is not None and not all(isinstance(o, ndarray) or o is None for o in out):
+        return _eager(func, args, dict(kwargs, out=out))
+    args = tuple(map(operand, args))
+    shapes = [a.shape for a in args if isinstance(a, (ndarray, np.ndarray))]
+    meta_kwargs = {k: _meta(operand(v)) for k, v in kwargs.items()}
+    if "where" in kwargs and not isinstance(kwargs["where"], (bool, np.bool_)):
+        kwargs["where"] = operand(kwargs["where"])
+        shapes.append(kwargs["where"].shape)
+    shape = rules.broadcast(shapes) if shapes else ()
+    if out is not None:
+        meta_kwargs["out"] = tuple(rules.empty0(o.dtype) if o is not None else None
+                                   for o in out)
+    dtypes = rules.elementwise_dtypes(func, [_meta(a) for a in args], meta_kwargs)
+    outs = []
+    for i, dtype in enumerate(dtypes):
+        given = out[i] if out is not None else None
+        if given is None:
+            outs.append(wrap(np.empty(shape, dtype)))
+        else:
+            if rules.broadcast([shape, given.shape]) != given.shape:
+                raise ValueError(f"non-broadcastable output operand with shape "
+                                 f"{given.shape} doesn't match the broadcast shape {shape}")
+            outs.append(given)
+    _record(getattr(func, "__name__", "elementwise"), func, args, kwargs, outs,
+            use_out and bool(shapes))
+    return outs[0] if nout == 1 else tuple(outs)
+
+
+# -- reductions -------------------------------------------------------------------
+
+def reduction(d: OpDef, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    kwargs = _bind(d, args, kwargs)
+    a = as_dagrt(a) if not isinstance(a, ndarray) else a
+    out = kwargs.pop("out", None)
+    data = a._data
+    if (out is None and _Policy.inline and data.size * 8 <= _Policy.inline_bytes
+            and not a._var.nw and a._var.error is None
+            and not any(isinstance(v, ndarray) for v in kwargs.values())):
+        return wrap(d.func(data, **kwargs))
+    meta_kwargs = {k: (True if k == "where" else v) for k, v in kwargs.items()}
+    meta = d.func(rules.reduction_meta(data.shape, data.dtype), **meta_kwargs)
+    shape = rules.reduced_shape(data.shape, kwargs.get("axis"), kwargs.get("keepdims", False))
+    dtype = np.asarray(meta).dtype
+    if out is None:
+        out = wrap(np.empty(shape, dtype))
+    elif not isinstance(out, ndarray):
+        return _eager(d.func, (a,), dict(kwargs, out=out))
+    elif out.shape != shape:
+        raise ValueError(f"output parameter for reduction operation {d.name} has the "
+                         f"wrong number of dimensions" if out.ndim != len(shape)
+                         else f"output parameter for reduction operation {d.name} has "
+                         f"a non-reduced dimension")
+    _record(d.name, d.func, (a,), kwargs, [out], cost=data.nbytes)
+    return out
+
+
+# -- contractions -------------------------------------------------------------------
+
+def _contraction_shape(name: str, shapes: list[tuple[int, ...]], kwargs: dict[str, Any],
+                       subscripts: str | None) -> tuple[int, ...]:
+    if name == "matmul":
+        return rules.matmul_shape(*shapes)
+    if name == "dot":
+        return rules.dot_shape(*shapes)
+    if name == "inner":
+        return rules.inner_shape(*shapes)
+    if name == "outer":
+        return (int(np.prod(shapes[0])), int(np.prod(shapes[1])))
+    if name == "vdot":
+        sizes = [int(np.prod(s)) for s in shapes]
+        if sizes[0] != sizes[1]:
+            raise ValueError("cannot reshape array of size %d into shape (%d,)"
+                             % (sizes[1], sizes[0]))
+        return ()
+    if name == "tensordot":
+        return rules.tensordot_shape(shapes[0], shapes[1], kwargs.get("axes", 2))
+    assert subscripts is not None
+    return rules.einsum_shape(subscripts, shapes)
+
+
+def contraction(d: OpDef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    subscripts = None
+    if d.name == "einsum":
+        if not args or not isinstance(args[0], str):
+            return _eager(d.func, args, kwargs)  # interleaved operand form
+        subscripts, arrays = args[0], list(map(as_dagrt, args[1:]))
+    else:
+        if d.name == "tensordot" and len(args) > 2:
+            kwargs = dict(kwargs, axes=args[2])
+        arrays = [as_dagrt(x) for x in args[:2]]
+    out = kwargs.pop("out", None)
+    shapes = [a.shape for a in arrays]
+    shape = _contraction_shape(d.name, shapes, kwargs, subscripts)
+    dtype = kwargs.get("dtype")
+    if dtype is None:
+        if subscripts is not None:
+            metas = [np.ones((1,) * a.ndim, a.dtype) for a in arrays]
+            dtype = np.einsum(subscripts, *metas).dtype
+        else:
+            dtype = np.result_type(*[np.empty((), a.dtype) for a in arrays]) \
+                if d.name in ("outer",) else \
+                rules.contraction_dtype(np.matmul, [a.dtype for a in arrays])
+    if out is None:
+        out = wrap(np.empty(shape, dtype))
+    elif not isinstance(out, ndarray):
+        return _eager(d.func, args, dict(kwargs, out=out))
+    call_args = (subscripts, *arrays) if subscripts is not None else tuple(arrays)
+    k = shapes[0][-1] if shapes[0] else 1
+    _record(d.name, d.func, call_args, kwargs, [out],
+            use_out=d.out and out.flags.c_contiguous, cost=out.nbytes * max(k, 1))
+    return out
+
+
+# -- views and data movement -----------------------------------------------------------
+
+def _is_view_of(result: np.ndarray, storage: np.ndarray) -> bool:
+    return isinstance(result, np.ndarray) and np.may_share_memory(result, storage)
+
+
+def view(d: OpDef, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Views are NumPy views of the input's storage, made at once."""
+    a = as_dagrt(a)
+    result = d.func(a._data, *args, **kwargs)
+    if isinstance(result, (list, tuple)):
+        return type(result)(_as_view(a, r, d, args, kwargs) for r in result)
+    return _as_view(a, result, d, args, kwargs)
+
+
+def _as_view(a: ndarray, result: Any, d: OpDef, args: tuple[Any, ...],
+             kwargs: dict[str, Any]) -> ndarray:
+    if _is_view_of(result, a._data):
+        return view_of(a, result)
+    if inputs_ready((a,)):
+        return wrap(result)
+    # NumPy made a copy (e.g. imag of a real array) from storage still pending:
+    # compute it again once the input is ready.
+    out = wrap(np.empty_like(result))
+    _record(d.name, d.func, (a, *args), kwargs, [out], use_out=False)
+    return out
+
+
+def reshape(a: Any, shape: Any, order: str = "C", *, copy: bool | None = None,
+            newshape: Any = None) -> ndarray:
+    """Implementation of numpy.reshape: a view when NumPy gives one."""
+    a = as_dagrt(a)
+    if newshape is not None:
+        shape = newshape
+    try:
+        result = np.reshape(a._data, shape, order=order, copy=False)
+    except ValueError as exc:
+        if "copy" not in str(exc):
+            raise
+        if copy is False:
+            raise
+    else:
+        return copy_array(view_of(a, result)) if copy else view_of(a, result)
+    target = np.reshape(rules.zero_bytes(a.shape), shape, order=order).shape
+    out = wrap(np.empty(target, a.dtype))
+    _record("reshape", np.reshape, (a, target), {"order": order}, [out], use_out=False)
+    return out
+
+
+def ravel(a: Any, order: str = "C") -> ndarray:
+    """Implementation of numpy.ravel."""
+    return reshape(a, (-1,), order="C" if order == "K" else order)
+
+
+def movement(d: OpDef, first: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Functions that copy their data into a new shape: the shape comes from a
+    zero-byte meta call, the dtype from promotion."""
+    many = isinstance(first, (list, tuple))
+    data = [as_dagrt(x) for x in first] if many else [as_dagrt(first)]
+    args = tuple(evaluate(args))
+    kwargs = {k: evaluate(v) for k, v in kwargs.items()}
+    out = kwargs.pop("out", None)
+    metas = [rules.zero_bytes(x.shape) for x in data]
+    meta_kwargs = {k: v for k, v in kwargs.items() if k not in ("dtype", "casting")}
+    shape = d.func(metas if many else metas[0], *args, **meta_kwargs).shape
+    dtype = rules.result_dtype([x.dtype for x in data], kwargs.get("dtype"))
+    if out is None:
+        out = wrap(np.empty(shape, dtype))
+    elif not isinstance(out, ndarray):
+        return _eager(d.func, (first, *args), dict(kwargs, out=out))
+    _record(d.name, d.func, (data if many else data[0], *args), kwargs, [out],
+            use_out=d.out)
+    return out
+
+
+# -- creation -----------------------------------------------------------------------
+
+def creation(d: OpDef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ndarray:
+    """Creation functions read no dagrt data: call NumPy now (cheap: allocation)."""
+    device = kwargs.pop("device", None)
+    ctx = kwargs.pop("ctx", None)
+    as_device(device if device is not None else ctx)
+    if d.name.endswith("_like"):  # reads only the prototype's shape and dtype
+        args = tuple(x._data if isinstance(x, ndarray) else x for x in args)
+    return wrap_result(d.func(*evaluate(args), **{k: evaluate(v) for k, v in kwargs.items()}))
+
+
+def full(shape: Any, fill_value: Any, dtype: Any = None, order: str = "C", *,
+         device: Any = None, ctx: Any = None, like: Any = None) -> ndarray:
+    """Implementation of numpy.full: large fills run on a worker."""
+    as_device(device if device is not None else ctx)
+    if isinstance(fill_value, ndarray):
+        fill_value = fill_value._value()
+    if dtype is None:
+        dtype = np.array(fill_value).dtype
+    out = wrap(np.empty(shape, dtype, order))
+    _record("full", _identity, (fill_value,), {}, [out], use_out=False)
+    return out
+
+
+def ones(shape: Any, dtype: Any = None, order: str = "C", *, device: Any = None,
+         ctx: Any = None, like: Any = None) -> ndarray:
+    """Implementation of numpy.ones."""
+    return full(shape, 1, float if dtype is None else dtype, order, device=device, ctx=ctx)
+
+
+def full_like(a: Any, fill_value: Any, dtype: Any = None, order: str = "K",
+              subok: bool = True, shape: Any = None, *, device: Any = None) -> ndarray:
+    """Implementation of numpy.full_like."""
+    proto = np.empty_like(a._data if isinstance(a, ndarray) else np.asarray(a),
+                          dtype=dtype, order=order, shape=shape)
+    return full(proto.shape, fill_value, proto.dtype, device=device)
+
+
+def ones_like(a: Any, dtype: Any = None, order: str = "K", subok: bool = True,
+              shape: Any = None, *, device: Any = None) -> ndarray:
+    """Implementation of numpy.ones_like."""
+    return full_like(a, 1, dtype, order, subok, shape, device=device)
+
+
+def _identity(x: Any) -> Any:
+    return x
+
+
+def array(obj: Any, dtype: Any = None, *, copy: bool | None = True, order: str = "K",
+          subok: bool = True, ndmin: int = 0, like: Any = None, device: Any = None,
+          ctx: Any = None) -> ndarray:
+    """Implementation of numpy.array; dagrt arrays inside lists are evaluated."""
+    as_device(device if device is not None else ctx)
+    if isinstance(obj, ndarray):
+        if (copy is False or copy is None) and (dtype is None or obj.dtype == dtype) \
+                and obj.ndim >= ndmin:
+            return obj
+        result = astype(obj, obj.dtype if dtype is None else dtype)
+        return reshape(result, (1,) * (ndmin - result.ndim) + result.shape) \
+            if ndmin > result.ndim else result
+    if isinstance(obj, (list, tuple)) and obj and all(isinstance(x, ndarray) for x in obj) \
+            and len({x.shape for x in obj}) == 1 and ndmin <= obj[0].ndim + 1:
+        result = movement(MOVEMENT["stack"], list(obj), (), {})
+        return astype(result, dtype) if dtype is not None else result
+    return wrap(np.array(evaluate_nested(obj), dtype=dtype, copy=copy, order=order,
+                         ndmin=ndmin))
+
+
+def evaluate_nested(obj: Any) -> Any:
+    if isinstance(obj, ndarray):
+        return obj._value()
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(evaluate_nested(x) for x in obj)
+    return obj
+
+
+def asarray(obj: Any, dtype: Any = None, order: Any = None, *, copy: bool | None = None,
+            device: Any = None, like: Any = None, ctx: Any = None) -> ndarray:
+    """Implementation of numpy.asarray: shares memory with a NumPy input, as
+    NumPy does (write to it through NumPy only when dagrt is not using it)."""
+    if isinstance(obj, ndarray) and (dtype is None or obj.dtype == dtype) and not copy:
+        return obj
+    if type(obj) is np.ndarray and not copy:
+        as_device(device if device is not None else ctx)
+        data = obj if dtype is None else obj.astype(dtype, copy=False)
+        return wrap(data)
+    return array(obj, dtype, copy=True if copy else None, order=order or "K",
+                 device=device, ctx=ctx)
+
+
+def astype(a: Any, dtype: Any, order: str = "K", casting: str = "unsafe",
+           subok: bool = True, copy: bool = True) -> ndarray:
+    """Implementation of ndarray.astype."""
+    a = as_dagrt(a)
+    dtype = np.dtype(dtype)
+    if not copy and dtype == a.dtype:
+        return a
+    if not np.can_cast(a.dtype, dtype, casting):
+        raise TypeError(f"Cannot cast array data from {a.dtype!r} to {dtype!r} "
+                        f"according to the rule {casting!r}")
+    out = wrap(np.empty(a.shape, dtype, order="C" if order in ("K", "A") else order))
+    _record("astype", _identity, (a,), {}, [out], use_out=False)
+    return out
+
+
+def copy_array(a: Any, order: str = "K", subok: bool = False) -> ndarray:
+    """Implementation of numpy.copy / ndarray.copy."""
+    a = as_dagrt(a)
+    return astype(a, a.dtype, order=order)
+
+
+def _eager(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Evaluate dagrt inputs, call NumPy, wrap what comes back."""
+    out = kwargs.get("out")
+    if out is not None:
+        outs = out if isinstance(out, tuple) else (out,)
+        for o in outs:
+            if isinstance(o, ndarray):
+                o._quiet()
+        kwargs = dict(kwargs, out=tuple(o._data if isinstance(o, ndarray) else o
+                                        for o in outs) if isinstance(out, tuple)
+                      else (out._data if isinstance(out, ndarray) else out))
+    result = func(*evaluate(args), **{k: evaluate(v) for k, v in kwargs.items()})
+    if out is not None:
+        return out
+    return wrap_result(result)
+
+
+def eager(d: OpDef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return _eager(d.func, args, kwargs)
+
+
+def where(condition: Any, x: Any = None, y: Any = None) -> Any:
+    """Implementation of numpy.where; the one-argument form is data-dependent."""
+    if x is None and y is None:
+        return _eager(np.where, (condition,), {})
+    if x is None or y is None:
+        raise ValueError("either both or neither of x and y should be given")
+    return elementwise(np.where, (condition, x, y), use_out=False)
+
+
+def clip(a: Any, a_min: Any = None, a_max: Any = None, out: Any = None, *,
+         min: Any = None, max: Any = None, **kwargs: Any) -> Any:
+    """Implementation of numpy.clip (elementwise)."""
+    lo = a_min if a_min is not None else min
+    hi = a_max if a_max is not None else max
+    if lo is None and hi is None:
+        raise ValueError("One of max or min must be given")
+    return elementwise(np.clip, (a, lo, hi), out, kwargs)
+
+
+# -- the table ------------------------------------------------------------------------
+
+UFUNCS = sorted(name for name in dir(np) if isinstance(getattr(np, name), np.ufunc))
+REDUCTIONS = ["sum", "prod", "mean", "std", "var", "min", "max", "amin", "amax",
+              "argmin", "argmax", "any", "all", "nansum", "nanprod", "nanmean",
+              "nanstd", "nanvar", "nanmin", "nanmax", "ptp"]
+_REDUCTION_METHODS = {"sum", "prod", "mean", "std", "var", "min", "max", "argmin",
+                      "argmax", "any", "all", "ptp"}
+CONTRACTIONS = {"matmul": True, "dot": True, "tensordot": False, "einsum": True,
+                "inner": False, "outer": True, "vdot": False}
+VIEWS = ["transpose", "swapaxes", "moveaxis", "squeeze", "expand_dims", "broadcast_to",
+         "split", "array_split", "hsplit", "vsplit", "dsplit", "diagonal", "flip",
+         "fliplr", "flipud", "rot90", "atleast_1d", "atleast_2d", "atleast_3d",
+         "real", "imag", "rollaxis", "matrix_transpose", "permute_dims", "unstack"]
+_VIEW_METHODS = {"transpose", "swapaxes", "squeeze", "diagonal"}
+MOVEMENT_FUNCS = {"concatenate": True, "stack": True, "vstack": False, "hstack": False,
+                  "dstack": False, "column_stack": False, "row_stack": False,
+                  "tile": False, "repeat": False, "roll": False, "concat": True,
+                  "append": False, "block": False}
+CREATION = ["zeros", "empty", "zeros_like", "empty_like", "arange", "linspace",
+            "logspace", "geomspace", "eye", "identity", "tri", "fromfunction",
+            "frombuffer", "fromiter", "fromstring", "loadtxt", "genfromtxt",
+            "indices"]
+EAGER = ["nonzero", "flatnonzero", "argwhere", "unique", "unique_values",
+         "unique_counts", "unique_inverse", "unique_all", "extract", "compress",
+         "trim_zeros", "setdiff1d", "intersect1d", "union1d", "setxor1d", "isin",
+         "in1d", "histogram", "bincount", "digitize", "searchsorted", "sort", "argsort",
+         "cumsum", "cumprod", "diff", "round", "around", "take", "put",
+         "allclose", "array_equal", "array_equiv", "isclose", "shape", "ndim", "size",
+         "may_share_memory", "shares_memory", "result_type", "can_cast", "average",
+         "median", "nanmedian", "percentile", "quantile", "count_nonzero", "meshgrid",
+         "diag", "diagflat", "tril", "triu", "vander"]
+_EAGER_METHODS = {"nonzero", "sort", "argsort", "cumsum", "cumprod", "searchsorted",
+                  "round", "take", "put"}
+
+
+def _table() -> list[OpDef]:
+    ops = [OpDef(n, "elementwise", getattr(np, n)) for n in UFUNCS]
+    ops += [OpDef(n, "reduction", getattr(np, n), method=n in _REDUCTION_METHODS,
+                  params=_params(getattr(np, n)))
+            for n in REDUCTIONS if hasattr(np, n)]
+    ops += [OpDef(n, "contraction", getattr(np, n), out=o, method=n == "dot")
+            for n, o in CONTRACTIONS.items()]
+    ops += [OpDef(n, "view", getattr(np, n), method=n in _VIEW_METHODS)
+            for n in VIEWS if hasattr(np, n)]
+    ops += [OpDef(n, "movement", getattr(np, n), out=o, method=n in ("repeat",))
+            for n, o in MOVEMENT_FUNCS.items() if hasattr(np, n)]
+    ops += [OpDef(n, "creation", getattr(np, n)) for n in CREATION]
+    ops += [OpDef(n, "eager", getattr(np, n), method=n in _EAGER_METHODS)
+            for n in EAGER if hasattr(np, n)]
+    return ops
+
+
+OPS: list[OpDef] = _table()
+MOVEMENT = {d.name: d for d in OPS if d.kind == "movement"}
+
+
+def _make(d: OpDef) -> Callable[..., Any]:
+    if d.kind == "elementwise":
+        func = d.func
+
+        def wrapper(*args: Any, out: Any = None, **kwargs: Any) -> Any:
+            return elementwise(func, args, out, kwargs)
+    elif d.kind == "reduction":
+        def wrapper(a: Any, *args: Any, **kwargs: Any) -> Any:
+            return reduction(d, a, args, kwargs)
+    elif d.kind == "contraction":
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return contraction(d, args, kwargs)
+    elif d.kind == "view":
+        def wrapper(a: Any, *args: Any, **kwargs: Any) -> Any:
+            return view(d, a, args, kwargs)
+    elif d.kind == "movement":
+        def wrapper(first: Any, *args: Any, **kwargs: Any) -> Any:
+            return movement(d, first, args, kwargs)
+    elif d.kind == "creation":
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return creation(d, args, kwargs)
+    else:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return eager(d, args, kwargs)
+    wrapper.__name__ = wrapper.__qualname__ = d.name
+    wrapper.__doc__ = f"Implementation of numpy.{d.name} ({d.kind}).\n\nSee also numpy.{d.name}."
+    wrapper.__wrapped_numpy__ = d.func  # type: ignore[attr-defined]
+    return wrapper
+
+
+HAND_WRITTEN: dict[str, Callable[..., Any]] = {
+    "reshape": reshape, "ravel": ravel, "full": full, "ones": ones,
+    "full_like": full_like, "ones_like": ones_like, "array": array, "asarray": asarray,
+    "asanyarray": asarray, "ascontiguousarray": asarray, "copy": copy_array,
+    "astype": astype, "where": where, "clip": clip,
+}
+
+
+def namespace() -> dict[str, Callable[..., Any]]:
+    """Every function the op table defines, by public name."""
+    funcs = {d.name: _make(d) for d in OPS}
+    funcs.update(HAND_WRITTEN)
+    return funcs

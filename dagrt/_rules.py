@@ -1,0 +1,200 @@
+"""Shape and dtype rules: what an operation will produce, without running it.
+
+Rules run on *meta* arrays, never on data:
+
+- elementwise: broadcasting of the operands' shapes, and the dtype NumPy gives
+  when the function is applied to zero-length arrays of the operands' dtypes
+  (Python scalars stay Python scalars, so NEP 50 promotion is NumPy's own);
+- reductions: the function applied to an all-ones array of at most 2 along
+  each axis (validating ``axis``/``dtype`` with NumPy's own errors);
+- data movement (concatenate, stack, tile, reshape...): the function applied
+  to arrays of a zero-byte dtype (``np.dtype([])``), which NumPy shapes, checks
+  and moves without touching memory;
+- contractions: explicit rules (matmul, dot, tensordot, einsum).
+
+Errors NumPy would raise for bad shapes, axes or dtypes are raised here, at
+the recording call, with NumPy's exception types.
+
+Imports nothing from dagrt.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.lib.array_utils import normalize_axis_tuple
+
+Shape = tuple[int, ...]
+V0 = np.dtype([])
+
+
+def _fmt_shape(shape: Shape) -> str:
+    return "(" + ",".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+def broadcast(shapes: Sequence[Shape]) -> Shape:
+    """Broadcast shapes, failing with NumPy's ufunc message."""
+    if len(shapes) == 1:
+        return shapes[0]
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError("operands could not be broadcast together with shapes "
+                         + " ".join(map(_fmt_shape, shapes)) + " ") from None
+
+
+@functools.lru_cache(maxsize=None)
+def empty0(dtype: np.dtype) -> np.ndarray:
+    """A zero-length array of ``dtype``: the meta operand of elementwise rules."""
+    return np.empty((0,), dtype)
+
+
+def zero_bytes(shape: Shape) -> np.ndarray:
+    """An array of ``shape`` whose elements take no memory."""
+    return np.empty(shape, V0)
+
+
+def elementwise_dtypes(func: Any, meta_args: list[Any], meta_kwargs: dict[str, Any]
+                       ) -> list[np.dtype]:
+    """The output dtype(s) of an elementwise function on the given meta operands."""
+    result = func(*meta_args, **meta_kwargs)
+    if isinstance(result, tuple):
+        return [np.asarray(r).dtype for r in result]
+    return [np.asarray(result).dtype]
+
+
+def reduced_shape(shape: Shape, axis: Any, keepdims: bool) -> Shape:
+    if axis is None:
+        axes = tuple(range(len(shape)))
+    else:
+        axes = normalize_axis_tuple(axis, len(shape))
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+def reduction_meta(shape: Shape, dtype: np.dtype) -> np.ndarray:
+    return np.ones(tuple(min(d, 2) for d in shape), dtype)
+
+
+def _need_dims(name: str, index: int, ndim: int) -> None:
+    if ndim == 0:
+        raise ValueError(f"{name}: Input operand {index} does not have enough "
+                         f"dimensions (has 0, gufunc core with signature "
+                         f"(n?,k),(k,m?)->(n?,m?) requires 1)")
+
+
+def matmul_shape(a: Shape, b: Shape) -> Shape:
+    _need_dims("matmul", 0, len(a))
+    _need_dims("matmul", 1, len(b))
+    a2 = (1,) + a if len(a) == 1 else a
+    b2 = b + (1,) if len(b) == 1 else b
+    if a2[-1] != b2[-2]:
+        raise ValueError(
+            "matmul: Input operand 1 has a mismatch in its core dimension 0, with "
+            f"gufunc signature (n?,k),(k,m?)->(n?,m?) (size {b2[-2]} is different "
+            f"from {a2[-1]})")
+    batch = broadcast([a2[:-2], b2[:-2]])
+    return batch + (() if len(a) == 1 else (a2[-2],)) + (() if len(b) == 1 else (b2[-1],))
+
+
+def dot_shape(a: Shape, b: Shape) -> Shape:
+    if not a or not b:
+        return broadcast([a, b])
+    k_b = 0 if len(b) == 1 else len(b) - 2
+    if a[-1] != b[k_b]:
+        raise ValueError(f"shapes {a} and {b} not aligned: {a[-1]} (dim {len(a) - 1}) "
+                         f"!= {b[k_b]} (dim {k_b})")
+    return a[:-1] + (b[:-2] + b[-1:] if len(b) > 1 else ())
+
+
+def inner_shape(a: Shape, b: Shape) -> Shape:
+    if not a or not b:
+        return broadcast([a, b])
+    if a[-1] != b[-1]:
+        raise ValueError("shapes %s and %s not aligned: %d (dim %d) != %d (dim %d)"
+                         % (a, b, a[-1], len(a) - 1, b[-1], len(b) - 1))
+    return a[:-1] + b[:-1]
+
+
+def tensordot_shape(a: Shape, b: Shape, axes: Any) -> Shape:
+    if isinstance(axes, (int, np.integer)):
+        axes = int(axes)
+        if axes < 0:
+            raise ValueError("axes must be at least 0")
+        a_axes, b_axes = list(range(len(a) - axes, len(a))), list(range(axes))
+    else:
+        a_axes, b_axes = axes
+        a_axes = [a_axes] if isinstance(a_axes, (int, np.integer)) else list(a_axes)
+        b_axes = [b_axes] if isinstance(b_axes, (int, np.integer)) else list(b_axes)
+    if len(a_axes) != len(b_axes):
+        raise ValueError("shape-mismatch for sum")
+    a_axes = [normalize_axis_tuple(x, len(a))[0] for x in a_axes]
+    b_axes = [normalize_axis_tuple(x, len(b))[0] for x in b_axes]
+    if any(a[i] != b[j] for i, j in zip(a_axes, b_axes)):
+        raise ValueError("shape-mismatch for sum")
+    return (tuple(d for i, d in enumerate(a) if i not in a_axes)
+            + tuple(d for i, d in enumerate(b) if i not in b_axes))
+
+
+def einsum_shape(subscripts: str, shapes: Sequence[Shape]) -> Shape:
+    """Output shape of ``np.einsum(subscripts, *operands)`` (string form)."""
+    subs = subscripts.replace(" ", "")
+    inputs, arrow, output = subs.partition("->")
+    terms = inputs.split(",")
+    if len(terms) != len(shapes):
+        raise ValueError("more operands provided to einstein sum function than "
+                         "specified in the subscripts string" if len(shapes) > len(terms)
+                         else "fewer operands provided to einstein sum function than "
+                         "specified in the subscripts string")
+    sizes: dict[str, int] = {}
+    ellipsis: Shape = ()
+    counts: dict[str, int] = {}
+    for term, shape in zip(terms, shapes):
+        if "..." in term:
+            pre, post = term.split("...")
+            n_ell = len(shape) - len(pre) - len(post)
+            if n_ell < 0:
+                raise ValueError(f"einstein sum subscripts string contains too many "
+                                 f"subscripts for operand")
+            ellipsis = broadcast([ellipsis, shape[len(pre):len(pre) + n_ell]])
+            labels, dims = pre + post, shape[:len(pre)] + shape[len(pre) + n_ell:]
+        else:
+            if len(term) != len(shape):
+                raise ValueError(f"operand has more dimensions than subscripts given in "
+                                 f"einstein sum, but no '...' ellipsis provided to "
+                                 f"broadcast the extra dimensions." if len(shape) > len(term)
+                                 else "einstein sum subscripts string contains too many "
+                                 "subscripts for operand")
+            labels, dims = term, shape
+        for label, dim in zip(labels, dims):
+            counts[label] = counts.get(label, 0) + 1
+            old = sizes.get(label)
+            if old is not None and old != dim and 1 not in (old, dim):
+                raise ValueError(f"operands could not be broadcast together with "
+                                 f"remapped shapes [original->remapped]: size of "
+                                 f"label '{label}' is {old} and {dim}")
+            sizes[label] = dim if old in (None, 1) else old
+    if not arrow:
+        output = "..." + "".join(sorted(k for k, c in counts.items() if c == 1))
+    result: list[int] = []
+    pre, _, post = output.partition("...")
+    for label in pre:
+        result.append(sizes[label])
+    if "..." in output or not arrow:
+        result.extend(ellipsis)
+    for label in post:
+        result.append(sizes[label])
+    return tuple(result)
+
+
+def contraction_dtype(func: Any, dtypes: Sequence[np.dtype], **kwargs: Any) -> np.dtype:
+    metas = [np.ones((1, 1), d) for d in dtypes]
+    return np.asarray(func(*metas, **kwargs)).dtype
+
+
+def result_dtype(dtypes: Sequence[np.dtype], dtype: Any = None) -> np.dtype:
+    return np.dtype(dtype) if dtype is not None else np.result_type(*dtypes)

@@ -1,0 +1,237 @@
+"""The scheduler: MXNet's engine contract, in Python.
+
+    push(op)          an operation with the buffers it reads and writes, its
+                      device and priority; returns at once
+    wait(var)         block until a buffer's pending writes (or all its pending
+                      uses) are done, then raise its error if it has one
+    waitall()         block until nothing is pending, then raise the first
+                      error not yet reported, once
+
+State (all guarded by one lock/condition, ``_cond``):
+
+- the graph itself lives on ``Var`` and ``Op`` objects (see ``_graph``);
+- ``pending`` / ``pending_bytes`` count unfinished operations and the bytes of
+  their outputs, for backpressure: ``push`` blocks while either is over its
+  bound, so a Python loop that runs ahead cannot grow memory without bound;
+- ``_errors`` holds failed operations' errors not yet raised anywhere.
+
+Policy: an operation whose predecessors are finished goes to its executor at
+once, so work starts without waiting for a barrier. Its executor is the serial
+one (run now, in this thread) or the threaded pool, chosen by the ``engine``
+flag. A failed operation stores its exception, annotated with the recording
+site; its dependents do not run and carry the same exception.
+
+Imports: ``_graph`` and ``_executors`` only.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from loguru import logger
+
+from . import _config
+from ._executors import SerialExecutor, ThreadedExecutor
+from ._graph import Op, Var, link, unlink
+
+_POLL = 0.1  # seconds; waits wake this often so Ctrl-C is never blocked
+
+
+def _annotate(exc: BaseException, op: Op) -> None:
+    """Name the user's recording line in the exception's message."""
+    where = f"[dagrt: raised in {op.where()}]"
+    args = exc.args
+    if len(args) == 1 and isinstance(args[0], str) and type(exc) is not KeyError:
+        exc.args = (f"{args[0]} {where}",)
+    elif hasattr(exc, "add_note"):
+        exc.add_note(where)
+    exc.dagrt_site = op.site  # type: ignore[attr-defined]
+
+
+class Engine:
+    """One scheduler for every device; executors differ, the contract does not."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self.pending = 0
+        self.pending_bytes = 0
+        self._seq = 0
+        self._waiters = 0
+        self._errors: list[BaseException] = []
+        self.serial = SerialExecutor(self._run, self.dispatch)
+        self._threaded: ThreadedExecutor | None = None
+        self.observers: list[Any] = []  # profilers and graph recorders
+        self.edge_hook: Callable[[Op, Op, str], None] | None = None
+        self.ops_pushed = 0
+
+    # -- executors -----------------------------------------------------------
+    @property
+    def threaded(self) -> ThreadedExecutor:
+        if self._threaded is None:
+            inter = _config.get("inter_op_threads")
+            intra = _config.get("intra_op_threads")
+            cores = _config._cores()
+            if inter * intra > cores:
+                logger.warning("dagrt: {} inter-op x {} intra-op threads = {} threads "
+                               "oversubscribe {} cores", inter, intra, inter * intra, cores)
+            logger.debug("threaded executor: {} workers x {} BLAS threads", inter, intra)
+            self._threaded = ThreadedExecutor(self._run, self.dispatch, inter, intra)
+        return self._threaded
+
+    def executor_for(self, op: Op) -> Any:
+        device = op.device
+        if device is not None and device.executor is not None:
+            return device.executor
+        return self.serial if _config.get("engine") == "serial" else self.threaded
+
+    # -- the contract --------------------------------------------------------
+    def push(self, op: Op) -> None:
+        """Record ``op``; run it (or queue it) as soon as its inputs are ready."""
+        max_ops = _config.get("max_pending")
+        max_bytes = _config.get("max_pending_bytes")
+        executor = self.executor_for(op)
+        with self._cond:
+            while self.pending and (self.pending >= max_ops
+                                    or self.pending_bytes + op.nbytes > max_bytes):
+                self._wait_locked()
+            self._seq += 1
+            op.seq = self._seq
+            self.pending += 1
+            self.pending_bytes += op.nbytes
+            self.ops_pushed += 1
+            deps = link(op, self.edge_hook)
+        for observer in self.observers:
+            observer.on_push(op)
+        if deps == 0:
+            logger.debug("{} #{} ready, to {}", op.name, op.seq, executor.name)
+            self.dispatch([op])
+        else:
+            logger.debug("{} #{} waits on {} ops", op.name, op.seq, deps)
+
+    def fail(self, op: Op, exc: Exception) -> None:
+        """Record ``op``, run inline outside the scheduler, as failed with ``exc``."""
+        _annotate(exc, op)
+        op.error, op.error_origin, op.done = exc, op, True
+        with self._cond:
+            self._errors.append(exc)
+            for var in op.writes:
+                var.error = exc
+
+    def wait(self, var: Var, *, writes_only: bool = True) -> None:
+        """Wait until ``var``'s pending writes (or, with ``writes_only=False``,
+        all its pending uses) are done; raise its error if it has one."""
+        if var.nw if writes_only else var.n:
+            with self._cond:
+                while var.nw if writes_only else var.n:
+                    self._wait_locked()
+        if var.error is not None:
+            error = var.error
+            with self._cond:
+                if error in self._errors:
+                    self._errors.remove(error)
+            raise error
+
+    def waitall(self, *, raise_errors: bool = True) -> None:
+        """Block until every pending operation is done; raise the first error
+        that no sync point has raised yet (once)."""
+        with self._cond:
+            while self.pending:
+                self._wait_locked()
+            errors, self._errors = self._errors, []
+        if raise_errors and errors:
+            raise errors[0]
+
+    def _wait_locked(self) -> None:
+        self._waiters += 1
+        try:
+            self._cond.wait(_POLL)
+        finally:
+            self._waiters -= 1
+
+    # -- running -------------------------------------------------------------
+    def dispatch(self, ready: list[Op]) -> None:
+        """Send ready operations to their executors; ops that inherited an
+        error finish without running."""
+        stack = ready
+        while stack:
+            op = stack.pop()
+            if op.error is not None:
+                stack.extend(self._finish(op))
+                continue
+            executor = self.executor_for(op)
+            if executor.inline:
+                stack.extend(self._run(op))
+            else:
+                executor.submit(op)
+
+    def _run(self, op: Op) -> list[Op]:
+        """Run one operation's kernel; return the operations it made ready."""
+        observers = self.observers
+        if observers:
+            op.t0 = time.perf_counter()
+        try:
+            op.fn()  # type: ignore[misc]
+        except Exception as exc:
+            _annotate(exc, op)
+            op.error, op.error_origin = exc, op
+            logger.debug("{} #{} failed: {!r}", op.name, op.seq, exc)
+        except BaseException as exc:  # KeyboardInterrupt in a serial op
+            op.error, op.error_origin = exc, op
+            self._finish(op)
+            raise
+        if observers:
+            op.t1 = time.perf_counter()
+        return self._finish(op)
+
+    def _finish(self, op: Op) -> list[Op]:
+        with self._cond:
+            if op.error is not None and op.error_origin is op:
+                self._errors.append(op.error)
+            ready = unlink(op)
+            self.pending -= 1
+            self.pending_bytes -= op.nbytes
+            if self._waiters:
+                self._cond.notify_all()
+        for observer in self.observers:
+            observer.on_finish(op)
+        return ready
+
+    # -- lifecycle -----------------------------------------------------------
+    def reconfigure(self) -> None:
+        """Threads changed in config: finish pending work, drop the pool."""
+        if self._threaded is not None and (
+                self._threaded.threads != _config.get("inter_op_threads")
+                or self._threaded._blas.threads != _config.get("intra_op_threads")):
+            self.waitall(raise_errors=False)
+            self._threaded.shutdown()
+            self._threaded = None
+
+    def shutdown(self) -> None:
+        if self._threaded is not None:
+            self._threaded.shutdown()
+
+    def _before_fork(self) -> None:
+        # Finish pending work so the child inherits a consistent, idle engine.
+        try:
+            self.waitall(raise_errors=False)
+        except BaseException:  # pragma: no cover - Ctrl-C while forking
+            pass
+
+    def _after_fork_in_child(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._waiters = 0
+        if self._threaded is not None:
+            self._threaded.reset_after_fork()
+
+
+ENGINE = Engine()
+atexit.register(ENGINE.shutdown)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=ENGINE._before_fork,
+                        after_in_child=ENGINE._after_fork_in_child)
+_config.on_change(ENGINE.reconfigure)

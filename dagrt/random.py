@@ -1,0 +1,208 @@
+"""``dagrt.random``: NumPy's random functions, recorded lazily.
+
+Every draw from a generator writes that generator's state (a zero-byte dagrt
+buffer), so the scheduler runs draws in program order whatever the
+concurrency: for the same seed dagrt produces exactly NumPy's numbers. The
+legacy functions (``seed``, ``rand``, ``randn``...) share one ``RandomState``;
+``default_rng`` returns a ``Generator`` with its own state. Distributions not
+listed here evaluate their arguments and call NumPy, in order.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from typing import Any
+
+import numpy as np
+
+from ._devices import as_device
+from ._ndarray import evaluate, ndarray, wrap, wrap_result
+from ._ops import _record, operand
+
+_VALIDATE_RS = np.random.RandomState(0)
+_VALIDATE_GEN = np.random.default_rng(0)
+
+
+def _size(size: Any) -> tuple[int, ...] | None:
+    if size is None:
+        return None
+    if isinstance(size, (int, np.integer)):
+        return (operator.index(size),)
+    return tuple(operator.index(s) for s in size)
+
+
+def _draw_kernel(impl: Any, method: str, params: tuple[Any, ...], shape: tuple[int, ...],
+                 kwargs: dict[str, Any], *, out: tuple[np.ndarray, np.ndarray]) -> None:
+    out[0][...] = getattr(impl, method)(*params, size=shape, **kwargs)
+
+
+def _state_kernel(impl: Any, func: Any, *args: Any, out: np.ndarray) -> None:
+    func(impl, *args)
+
+
+class _Stream:
+    """A NumPy generator whose state the scheduler sees as a buffer."""
+
+    def __init__(self, impl: Any) -> None:
+        self.impl = impl
+        self.state = wrap(np.empty(0, np.uint8))
+        self._validator = _VALIDATE_RS if isinstance(impl, np.random.RandomState) \
+            else _VALIDATE_GEN
+
+    def draw(self, method: str, params: tuple[Any, ...], size: Any,
+             kwargs: dict[str, Any] | None = None, device: Any = None) -> Any:
+        """Record ``impl.<method>(*params, size=size, **kwargs)``."""
+        as_device(device)
+        kwargs = {k: v for k, v in (kwargs or {}).items() if v is not None}
+        params = tuple(operand(p) for p in params)
+        arrays = [p for p in params if isinstance(p, (ndarray, np.ndarray))]
+        if not arrays:  # scalar parameters: NumPy's own checks, at this line
+            meta = getattr(self._validator, method)(*params, size=1, **kwargs)
+        else:
+            meta = getattr(self._validator, method)(
+                *[np.ones((), p.dtype) if isinstance(p, (ndarray, np.ndarray)) else p
+                  for p in params], size=1, **kwargs)
+        shape = _size(size)
+        if shape is None and arrays:
+            shape = np.broadcast_shapes(*[p.shape for p in arrays])
+        if shape is None:  # NumPy returns a scalar here
+            self.state._value()
+            return getattr(self.impl, method)(*params, **kwargs)
+        out = wrap(np.empty(shape, meta.dtype))
+        kernel = functools.partial(_draw_kernel, self.impl, method)
+        _record(f"random.{method}", kernel, (params, shape, kwargs), {},
+                [out, self.state], cost=out.nbytes)
+        return out
+
+    def apply(self, func: Any, *args: Any) -> None:
+        """Run ``func(impl, *args)`` in order with the draws (seed, set_state)."""
+        _record("random.state", functools.partial(_state_kernel, self.impl, func),
+                args, {}, [self.state])
+
+    def eager(self, name: str) -> Any:
+        attr = getattr(self.impl, name)
+        if not callable(attr):
+            return attr
+
+        @functools.wraps(attr)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.state._quiet()
+            return wrap_result(attr(*evaluate(args), **{k: evaluate(v)
+                                                        for k, v in kwargs.items()}))
+        return call
+
+
+class RandomState:
+    """NumPy's legacy ``RandomState``, drawing lazily (NumPy's numbers)."""
+
+    def __init__(self, seed: Any = None) -> None:
+        self._stream = _Stream(np.random.RandomState(seed))
+
+    def seed(self, seed: Any = None) -> None:
+        self._stream.apply(lambda impl, s: impl.seed(s), seed)
+
+    def get_state(self, legacy: bool = True) -> Any:
+        self._stream.state._value()
+        return self._stream.impl.get_state(legacy=legacy)
+
+    def set_state(self, state: Any) -> None:
+        self._stream.apply(lambda impl, s: impl.set_state(s), state)
+
+    def rand(self, *shape: int) -> Any:
+        return self._stream.draw("random_sample", (), shape or None)
+
+    def randn(self, *shape: int) -> Any:
+        return self._stream.draw("standard_normal", (), shape or None)
+
+    def random_sample(self, size: Any = None) -> Any:
+        return self._stream.draw("random_sample", (), size)
+
+    random = ranf = sample = random_sample
+
+    def standard_normal(self, size: Any = None) -> Any:
+        return self._stream.draw("standard_normal", (), size)
+
+    def uniform(self, low: Any = 0.0, high: Any = 1.0, size: Any = None, *,
+                device: Any = None, ctx: Any = None) -> Any:
+        return self._stream.draw("uniform", (low, high), size,
+                                 device=device if device is not None else ctx)
+
+    def normal(self, loc: Any = 0.0, scale: Any = 1.0, size: Any = None, *,
+               device: Any = None, ctx: Any = None) -> Any:
+        return self._stream.draw("normal", (loc, scale), size,
+                                 device=device if device is not None else ctx)
+
+    def randint(self, low: Any, high: Any = None, size: Any = None, dtype: Any = int) -> Any:
+        return self._stream.draw("randint", (low, high), size, {"dtype": dtype})
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._stream.eager(name)
+
+
+class Generator:
+    """NumPy's ``Generator`` (from ``default_rng``), drawing lazily."""
+
+    def __init__(self, bit_generator: Any = None) -> None:
+        self._stream = _Stream(np.random.default_rng(bit_generator))
+
+    @property
+    def bit_generator(self) -> Any:
+        return self._stream.impl.bit_generator
+
+    def random(self, size: Any = None, dtype: Any = np.float64) -> Any:
+        return self._stream.draw("random", (), size, {"dtype": dtype})
+
+    def standard_normal(self, size: Any = None, dtype: Any = np.float64) -> Any:
+        return self._stream.draw("standard_normal", (), size, {"dtype": dtype})
+
+    def normal(self, loc: Any = 0.0, scale: Any = 1.0, size: Any = None) -> Any:
+        return self._stream.draw("normal", (loc, scale), size)
+
+    def uniform(self, low: Any = 0.0, high: Any = 1.0, size: Any = None) -> Any:
+        return self._stream.draw("uniform", (low, high), size)
+
+    def integers(self, low: Any, high: Any = None, size: Any = None,
+                 dtype: Any = np.int64, endpoint: bool = False) -> Any:
+        return self._stream.draw("integers", (low, high), size,
+                                 {"dtype": dtype, "endpoint": endpoint})
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._stream.eager(name)
+
+
+def default_rng(seed: Any = None) -> Generator:
+    """A new ``Generator``, as ``numpy.random.default_rng(seed)``."""
+    return Generator(seed)
+
+
+_global = RandomState()
+
+
+def seed(seed: Any = None) -> None:
+    """Seed the legacy generator, in order with pending draws."""
+    _global.seed(seed)
+
+
+rand = _global.rand
+randn = _global.randn
+random_sample = random = ranf = sample = _global.random_sample
+standard_normal = _global.standard_normal
+uniform = _global.uniform
+normal = _global.normal
+randint = _global.randint
+get_state = _global.get_state
+set_state = _global.set_state
+
+
+def __getattr__(name: str) -> Any:
+    """Other legacy functions (choice, permutation, shuffle...): eager, in order."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    if name in dir(np.random):
+        return getattr(_global, name)
+    raise AttributeError(f"module 'dagrt.random' has no attribute {name!r}")
