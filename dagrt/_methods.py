@@ -15,7 +15,8 @@ import numpy as np
 
 from . import _ops
 from ._indexing import getitem, setitem
-from ._ndarray import evaluate, ndarray, view_of, wrap_result
+from ._graph import Var
+from ._ndarray import _Policy, evaluate, ndarray, view_of, wrap_result
 
 BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply,
           "truediv": np.true_divide, "floordiv": np.floor_divide, "mod": np.remainder,
@@ -27,27 +28,47 @@ COMPARISONS = {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_
 UNARY = {"neg": np.negative, "pos": np.positive, "abs": np.absolute, "invert": np.invert}
 
 
-def _binary(ufunc: np.ufunc) -> Callable[[ndarray, Any], Any]:
+def _operator(ufunc: np.ufunc, reflected: bool = False,
+              inplace: bool = False) -> Callable[[ndarray, Any], Any]:
+    """``self <op> other``. The hot path of small-array code: when both operands
+    are ready, small and of equal shape, NumPy runs right here."""
     elementwise = _ops.elementwise
+    policy = _Policy
+    new = object.__new__
+    scalars = (float, int)
 
     def method(self: ndarray, other: Any) -> Any:
-        return elementwise(ufunc, (self, other))
-    return method
-
-
-def _reflected(ufunc: np.ufunc) -> Callable[[ndarray, Any], Any]:
-    elementwise = _ops.elementwise
-
-    def method(self: ndarray, other: Any) -> Any:
-        return elementwise(ufunc, (other, self))
-    return method
-
-
-def _inplace(ufunc: np.ufunc) -> Callable[[ndarray, Any], Any]:
-    elementwise = _ops.elementwise
-
-    def method(self: ndarray, other: Any) -> Any:
-        return elementwise(ufunc, (self, other), self)
+        var = self._var
+        if not var.nw and var.error is None and policy.inline:
+            data = self._data
+            kind = type(other)
+            value: Any = None
+            if kind is ndarray:
+                other_var = other._var
+                if not other_var.nw and other_var.error is None \
+                        and other._data.shape == data.shape:
+                    value = other._data
+            elif kind in scalars:
+                value = other
+            if value is not None and data.size <= policy.inline_elems:
+                try:
+                    if not inplace:
+                        result = ufunc(value, data) if reflected else ufunc(data, value)
+                        if type(result) is not np.ndarray:
+                            result = np.asarray(result)
+                        array = new(ndarray)
+                        array._data = result
+                        array._var = Var()
+                        array._base = None
+                        return array
+                    if not var.n:
+                        ufunc(data, value, out=data)
+                        return self
+                except Exception:
+                    pass  # the general path raises it where NumPy would
+        if inplace:
+            return elementwise(ufunc, (self, other), self)
+        return elementwise(ufunc, (other, self) if reflected else (self, other))
     return method
 
 
@@ -115,12 +136,15 @@ def install(functions: dict[str, Callable[..., Any]]) -> None:
     """Attach operators and methods to ``ndarray``; map NumPy functions to
     dagrt ones for ``__array_function__``."""
     for name, ufunc in BINARY.items():
-        setattr(ndarray, f"__{name}__", _binary(ufunc))
-        setattr(ndarray, f"__r{name}__", _reflected(ufunc))
-        if name != "divmod":
-            setattr(ndarray, f"__i{name}__", _inplace(ufunc))
+        if name == "divmod":
+            ndarray.__divmod__ = lambda self, other: _ops.elementwise(np.divmod, (self, other))
+            ndarray.__rdivmod__ = lambda self, other: _ops.elementwise(np.divmod, (other, self))
+            continue
+        setattr(ndarray, f"__{name}__", _operator(ufunc))
+        setattr(ndarray, f"__r{name}__", _operator(ufunc, reflected=True))
+        setattr(ndarray, f"__i{name}__", _operator(ufunc, inplace=True))
     for name, ufunc in COMPARISONS.items():
-        setattr(ndarray, f"__{name}__", _binary(ufunc))
+        setattr(ndarray, f"__{name}__", _operator(ufunc))
     for name, ufunc in UNARY.items():
         setattr(ndarray, f"__{name}__", _unary(ufunc))
     ndarray.__matmul__ = lambda self, other: functions["matmul"](self, other)

@@ -38,11 +38,13 @@ class _Policy:
     """Hot-path switches, refreshed whenever configuration changes."""
 
     inline_bytes = 1 << 16
+    inline_elems = inline_bytes // 8
     inline = True  # False while something observes every op (profiles, graphs)
 
     @classmethod
     def refresh(cls) -> None:
         cls.inline_bytes = _config.get("inline_bytes")
+        cls.inline_elems = cls.inline_bytes // 8
 
 
 _Policy.refresh()

@@ -151,7 +151,7 @@ def elementwise(func: Any, args: tuple[Any, ...], out: Any = None,
             else:
                 break
         else:
-            if shape is not None and size * 8 <= _Policy.inline_bytes:
+            if shape is not None and size <= _Policy.inline_elems:
                 try:
                     if out is None:
                         result = func(*datas)
@@ -202,7 +202,7 @@ def reduction(d: OpDef, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
     a = as_dagrt(a) if not isinstance(a, ndarray) else a
     out = kwargs.pop("out", None)
     data = a._data
-    if (out is None and _Policy.inline and data.size * 8 <= _Policy.inline_bytes
+    if (out is None and _Policy.inline and data.size <= _Policy.inline_elems
             and not a._var.nw and a._var.error is None
             and not any(isinstance(v, ndarray) for v in kwargs.values())):
         return wrap(d.func(data, **kwargs))
