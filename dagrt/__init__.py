@@ -34,7 +34,8 @@ _functions = _ops.namespace()
 _methods.install(_functions)
 globals().update(_functions)
 
-from . import random  # noqa: E402  (needs the namespace above)
+from . import fft, linalg, random  # noqa: E402  (need the namespace above)
+from ._fallback import FallbackWarning  # noqa: E402
 
 # NumPy's constants, dtypes and scalar types are NumPy's own objects.
 for _name in ("pi", "e", "inf", "nan", "newaxis", "euler_gamma", "dtype", "finfo",
@@ -65,4 +66,9 @@ def waitall(*, progress: bool = False) -> None:
 
 
 def __getattr__(name: str) -> _Any:
-    raise AttributeError(f"module 'dagrt' has no attribute {name!r}")
+    """Any other public NumPy name: NumPy's own object, or an eager fallback."""
+    from . import _fallback
+
+    value = _fallback.resolve(_np, "", name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,88 @@
+"""Fallback: any public NumPy name that the op table does not record lazily.
+
+Functions evaluate their dagrt arguments, call NumPy and wrap what comes back,
+warning once per function with :class:`FallbackWarning`. Types, constants and
+submodules are NumPy's own objects. ``DAGRT_REPORT_FALLBACK=1`` prints at exit
+which functions fell back and how often.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import sys
+import types
+import warnings
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from . import _config
+from ._ndarray import evaluate, ndarray, wrap_result
+
+
+class FallbackWarning(UserWarning):
+    """A NumPy function ran eagerly: dagrt waited for its inputs and called NumPy."""
+
+
+COUNTS: Counter[str] = Counter()
+_warned: set[str] = set()
+
+
+def _evaluate_deep(x: Any) -> Any:
+    if isinstance(x, ndarray):
+        return x._value()
+    if isinstance(x, (list, tuple)) and any(isinstance(v, (ndarray, list, tuple)) for v in x):
+        return type(x)(_evaluate_deep(v) for v in x)
+    if isinstance(x, dict):
+        return {k: _evaluate_deep(v) for k, v in x.items()}
+    return x
+
+
+def eager_function(qualname: str, func: Callable[..., Any], warn: bool = True
+                   ) -> Callable[..., Any]:
+    """``func`` on evaluated inputs, returning dagrt arrays."""
+
+    @functools.wraps(func)
+    def fallback(*args: Any, **kwargs: Any) -> Any:
+        COUNTS[qualname] += 1
+        if warn and qualname not in _warned:
+            _warned.add(qualname)
+            warnings.warn(f"dagrt: {qualname} is not recorded lazily yet; it waits for "
+                          f"its inputs and runs NumPy eagerly", FallbackWarning,
+                          stacklevel=2)
+        out = kwargs.get("out")
+        result = func(*_evaluate_deep(args),
+                      **{k: _evaluate_deep(v) for k, v in kwargs.items()})
+        if isinstance(out, ndarray):
+            return out
+        return wrap_result(result)
+
+    fallback.__dagrt_fallback__ = True  # type: ignore[attr-defined]
+    return fallback
+
+
+def resolve(module: types.ModuleType, prefix: str, name: str) -> Any:
+    """The dagrt object for ``<numpy module>.name``."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    try:
+        obj = getattr(module, name)
+    except AttributeError:
+        raise AttributeError(f"module 'dagrt{prefix}' has no attribute {name!r} "
+                             f"(nor has numpy{prefix})") from None
+    if isinstance(obj, (types.FunctionType, types.BuiltinFunctionType)) or (
+            callable(obj) and type(obj).__name__ in ("_ArrayFunctionDispatcher",)):
+        return eager_function(f"numpy{prefix}.{name}", obj)
+    return obj
+
+
+def _report() -> None:
+    if COUNTS and _config.get("report_fallback"):
+        print("dagrt: functions that fell back to eager NumPy:", file=sys.stderr)
+        for name, count in COUNTS.most_common():
+            print(f"  {name}: {count}", file=sys.stderr)
+
+
+atexit.register(_report)
+__all__ = ["FallbackWarning", "eager_function", "resolve", "evaluate"]
