@@ -35,7 +35,16 @@ _methods.install(_functions)
 globals().update(_functions)
 
 from . import fft, linalg, random  # noqa: E402  (need the namespace above)
+from ._analysis import (  # noqa: E402
+    analyze,
+    draw_graph,
+    graph,
+    graph_reset,
+    plot_timeline,
+    record_graph,
+)
 from ._fallback import FallbackWarning  # noqa: E402
+from ._profile import profile  # noqa: E402
 
 # NumPy's constants, dtypes and scalar types are NumPy's own objects.
 for _name in ("pi", "e", "inf", "nan", "newaxis", "euler_gamma", "dtype", "finfo",
@@ -60,9 +69,20 @@ def waitall(*, progress: bool = False) -> None:
     """Block until every recorded operation is done (MXNet's ``waitall``).
 
     Raises the first error of a failed operation that no sync point has
-    raised yet, once.
+    raised yet, once. ``progress=True`` shows ops done / total while waiting
+    (a tqdm bar with the ``progress`` extra, else a line on stderr).
     """
+    if progress:
+        from ._profile import wait_with_progress
+
+        wait_with_progress()
     _ENGINE.waitall()
+
+
+if _config.get("profile"):
+    from ._profile import profile_whole_run as _profile_whole_run
+
+    _profile_whole_run(_config.get("profile"))
 
 
 def __getattr__(name: str) -> _Any:

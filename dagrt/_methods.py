@@ -9,6 +9,7 @@ few that exist only as methods.
 from __future__ import annotations
 
 from collections.abc import Callable
+from sys import getrefcount
 from typing import Any
 
 import numpy as np
@@ -68,7 +69,11 @@ def _operator(ufunc: np.ufunc, reflected: bool = False,
                     pass  # the general path raises it where NumPy would
         if inplace:
             return elementwise(ufunc, (self, other), self)
-        return elementwise(ufunc, (other, self) if reflected else (self, other))
+        # A temporary (referenced only by the caller's stack, this frame and
+        # getrefcount) can take the result, as NumPy elides temporaries.
+        elide = self if getrefcount(self) <= 3 and self._base is None else None
+        return elementwise(ufunc, (other, self) if reflected else (self, other),
+                           elide=elide)
     return method
 
 

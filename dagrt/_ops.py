@@ -126,8 +126,14 @@ def _normalize_out(out: Any, nout: int) -> tuple[Any, ...] | None:
 
 
 def elementwise(func: Any, args: tuple[Any, ...], out: Any = None,
-                kwargs: dict[str, Any] | None = None, use_out: bool = True) -> Any:
-    """Record an elementwise (broadcasting) call of ``func``."""
+                kwargs: dict[str, Any] | None = None, use_out: bool = True,
+                elide: ndarray | None = None) -> Any:
+    """Record an elementwise (broadcasting) call of ``func``.
+
+    ``elide`` is a temporary operand nobody else references: if the result
+    has its shape and dtype, it is written in place there (NumPy's temporary
+    elision), saving an allocation.
+    """
     nout = getattr(func, "nout", 1)
     if not kwargs and _Policy.inline:
         # Fast path: no options, equal shapes, ready inputs, small: run now.
@@ -180,6 +186,10 @@ def elementwise(func: Any, args: tuple[Any, ...], out: Any = None,
         meta_kwargs["out"] = tuple(rules.empty0(o.dtype) if o is not None else None
                                    for o in out)
     dtypes = rules.elementwise_dtypes(func, [_meta(a) for a in args], meta_kwargs)
+    if (elide is not None and out is None and len(dtypes) == 1 and dtypes[0] == elide.dtype
+            and shape == elide.shape and elide.nbytes > _Policy.inline_bytes
+            and elide._data.flags.writeable):
+        out = (elide,)
     outs = []
     for i, dtype in enumerate(dtypes):
         given = out[i] if out is not None else None

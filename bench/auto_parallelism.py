@@ -1,0 +1,41 @@
+"""The d2l auto-parallelism experiment (shared with examples/auto_parallelism.py):
+serial against overlapped execution, side by side with NumPy.
+
+    python bench/auto_parallelism.py [--quick] [--trace]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "examples"))
+
+import dagrt  # noqa: E402
+from _common import parser, save, traced  # noqa: E402
+from auto_parallelism import experiment, run  # noqa: E402
+
+
+def main() -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--size", type=int, default=2000)
+    args = p.parse_args()
+    size = 200 if args.quick else args.size
+    times = experiment(size, 1 if args.quick else args.repeat)
+    if dagrt.num_gpus() == 0:
+        print("no GPU present: the CPU&GPU and copy-overlap parts are skipped")
+    with traced(args, "auto_parallelism"):
+        x1 = dagrt.random.uniform(size=(size, size))
+        x2 = dagrt.random.uniform(size=(size, size))
+        run(x1)
+        run(x2)
+        dagrt.waitall()
+    save("auto_parallelism", args, dict(times, size=size,
+                                        overlapped_over_serial=times["overlapped"]
+                                        / times["serial"]))
+
+
+if __name__ == "__main__":
+    main()

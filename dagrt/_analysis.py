@@ -1,0 +1,372 @@
+"""The recorded graph as networkx, its critical path, and pictures.
+
+- :func:`graph`, :func:`graph_reset`, :func:`record_graph`: recording is off
+  by default and stores nothing. ``with dagrt.record_graph():`` records the
+  operations of a block (``dagrt.graph()`` then returns them, with
+  durations); ``dagrt.graph_reset()`` discards what was recorded and records
+  from then on, until ``dagrt.graph_reset(record=False)``.
+- :func:`analyze`: work, span (critical path), work/span parallelism and the
+  best possible speedup on N workers.
+- :func:`plot_timeline`, :func:`draw_graph`: matplotlib pictures (the
+  optional ``plot`` extra).
+
+networkx and matplotlib are imported only when these functions are called.
+
+Imports: ``_profile`` (the recorder), ``_graph``, ``_config``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import _config
+from ._graph import Op
+from ._profile import Profile, Recorder, site_text
+
+# -- the graph ------------------------------------------------------------------
+
+
+def to_networkx(ops: Iterable[Op], edges: Iterable[tuple[Op, Op, str]]) -> Any:
+    """A ``networkx.DiGraph`` of ``ops`` (nodes keyed by their sequence number)
+    and of the dependency ``edges`` between them."""
+    import networkx as nx
+
+    g = nx.DiGraph()
+    ops = list(ops)
+    t_first = min((op.t0 for op in ops if op.t1 > 0.0), default=0.0)
+    members = set()
+    for op in ops:
+        members.add(id(op))
+        meta = op.meta or {}
+        shape = meta.get("shape")
+        attrs: dict[str, Any] = {
+            "name": op.name,
+            "shape": tuple(shape) if shape is not None else None,
+            "dtype": str(meta["dtype"]) if meta.get("dtype") is not None else None,
+            "device": repr(op.device) if op.device is not None else "cpu(0)",
+            "site": site_text(op.site),
+            "seq": op.seq,
+        }
+        if op.done and op.t1 > 0.0 and op.t0 > 0.0:
+            attrs["duration"] = op.t1 - op.t0
+            attrs["start"] = op.t0 - t_first
+            attrs["worker"] = op.worker or "main"
+        if op.error is not None:
+            attrs["error"] = f"{type(op.error).__name__}: {op.error}"
+        g.add_node(op.seq, **attrs)
+    for pred, op, kind in list(edges):
+        if id(pred) in members and id(op) in members and not g.has_edge(pred.seq, op.seq):
+            g.add_edge(pred.seq, op.seq, kind=kind)
+    return g
+
+
+class GraphRecording(Recorder):
+    """``with dagrt.record_graph() as rec:`` records the block's operations;
+    leaving the block waits for them, so ``rec.graph()`` and ``dagrt.graph()``
+    carry durations."""
+
+    def __exit__(self, *exc: Any) -> None:
+        global _last
+        self.stop()
+        _last = self
+
+
+_global: Recorder | None = None  # recording since graph_reset()
+_last: Recorder | None = None    # the last record_graph() block
+
+
+def graph_reset(record: bool = True) -> None:
+    """Discard the recorded graph and, with ``record=True`` (the default),
+    record every operation pushed from now on (until
+    ``graph_reset(record=False)``, which stops recording and frees it all)."""
+    global _global, _last
+    old, _global = _global, None
+    if old is not None:
+        old.stop(wait=False)
+    _last = None
+    if record:
+        _global = Recorder().start()
+
+
+def record_graph() -> GraphRecording:
+    """Record the operations of a ``with`` block: ``with dagrt.record_graph():``."""
+    return GraphRecording()
+
+
+def graph() -> Any:
+    """The recorded operations as a ``networkx.DiGraph``.
+
+    Nodes are operations, keyed by their sequence number, with attributes
+    ``name`` (the NumPy function), ``shape`` and ``dtype`` of the first
+    output, ``device``, ``site`` (the user's recording line) and, once the
+    operation has run, ``duration`` (seconds), ``start`` and ``worker``.
+    Edges carry ``kind``: ``read-after-write``, ``write-after-read`` or
+    ``write-after-write``.
+
+    Returns what was recorded since ``dagrt.graph_reset()`` if that is
+    recording, else the last ``dagrt.record_graph()`` block.
+    """
+    recorder = _global if _global is not None else _last
+    if recorder is None:
+        raise RuntimeError("no graph was recorded: call dagrt.graph_reset() to start "
+                           "recording, or use `with dagrt.record_graph():`")
+    return recorder.graph()
+
+
+# -- critical path --------------------------------------------------------------
+
+
+@dataclass
+class Analysis:
+    """What :func:`analyze` found; ``str()`` is a readable report."""
+
+    ops: int
+    edges: int
+    work: float
+    span: float
+    critical_path: list[Any] = field(default_factory=list)
+    critical_names: list[str] = field(default_factory=list)
+    unit: str = "s"
+    workers: int = 1
+
+    @property
+    def parallelism(self) -> float:
+        """Work / span: the average number of operations that can run at once."""
+        return self.work / self.span if self.span else 0.0
+
+    def max_speedup(self, workers: int | None = None) -> float:
+        """Upper bound on the speedup over one worker with ``workers`` workers:
+        ``min(workers, work / span)`` (no schedule beats it)."""
+        n = self.workers if workers is None else workers
+        return min(float(n), self.parallelism) if self.span else 0.0
+
+    def brent_speedup(self, workers: int | None = None) -> float:
+        """Speedup any greedy scheduler is guaranteed on ``workers`` workers
+        (Brent: time <= work / workers + span), ignoring scheduling overhead."""
+        n = self.workers if workers is None else workers
+        if not self.work:
+            return 0.0
+        return self.work / (self.work / n + self.span)
+
+    def __str__(self) -> str:
+        def amount(x: float) -> str:
+            return f"{x * 1e3:.3f} ms" if self.unit == "s" else f"{x:g} ops"
+
+        path = " -> ".join(self.critical_names)
+        if len(self.critical_names) > 12:
+            path = (" -> ".join(self.critical_names[:6]) + " -> ... -> "
+                    + " -> ".join(self.critical_names[-5:]))
+        weights = "durations" if self.unit == "s" else "1 per op (no durations)"
+        return "\n".join([
+            f"dagrt graph analysis: {self.ops} ops, {self.edges} edges, "
+            f"weighted by {weights}",
+            f"  total work       {amount(self.work)}",
+            f"  critical path    {amount(self.span)} over "
+            f"{len(self.critical_path)} ops: {path}",
+            f"  parallelism      {self.parallelism:.2f} (work / span)",
+            f"  on {self.workers} workers     best possible speedup "
+            f"{self.max_speedup():.2f}x (min(workers, work/span)); "
+            f"greedy schedule guarantees {self.brent_speedup():.2f}x (Brent)",
+        ])
+
+    __repr__ = __str__
+
+
+def critical_path(g: Any, weight: str | None = "duration") -> tuple[list[Any], float]:
+    """The heaviest path through DAG ``g`` with node weights, and its length.
+
+    ``weight`` names a node attribute; nodes without it (or ``weight=None``)
+    weigh 1.
+    """
+    import networkx as nx
+
+    if not nx.is_directed_acyclic_graph(g):
+        raise ValueError("the graph has a cycle: no critical path")
+    best: dict[Any, float] = {}
+    via: dict[Any, Any] = {}
+    for v in nx.topological_sort(g):
+        w = g.nodes[v].get(weight, 1.0) if weight is not None else 1.0
+        start, parent = 0.0, None
+        for u in g.predecessors(v):
+            if parent is None or best[u] > start:
+                start, parent = best[u], u
+        best[v] = start + w
+        via[v] = parent
+    if not best:
+        return [], 0.0
+    end = max(best, key=lambda v: best[v])
+    path = [end]
+    while via[path[-1]] is not None:
+        path.append(via[path[-1]])
+    return path[::-1], best[end]
+
+
+def analyze(g: Any = None, workers: int | None = None,
+            weight: str | None = "duration") -> Analysis:
+    """Total work, critical path, work/span parallelism, and the best speedup
+    ``workers`` workers could get (default: dagrt's inter-op threads).
+
+    ``g`` is a graph from :func:`graph` or ``Profile.graph()`` (default:
+    ``dagrt.graph()``), or a ``Profile``. Nodes are weighted by their
+    ``weight`` attribute (durations) when every node has it, else 1 per op.
+    """
+    if g is None:
+        g = graph()
+    elif isinstance(g, Recorder):
+        g = g.graph()
+    if workers is None:
+        workers = _config.get("inter_op_threads")
+    timed = weight is not None and all(weight in d for _, d in g.nodes(data=True))
+    key = weight if timed else None
+    path, span = critical_path(g, key)
+    work = float(sum(d[key] for _, d in g.nodes(data=True))) if key else float(len(g))
+    names = [str(g.nodes[v].get("name", v)) for v in path]
+    return Analysis(ops=g.number_of_nodes(), edges=g.number_of_edges(), work=work,
+                    span=float(span), critical_path=path, critical_names=names,
+                    unit="s" if timed else "ops", workers=int(workers))
+
+
+# -- pictures ------------------------------------------------------------------
+
+
+def _load_trace(trace: Any) -> dict[str, Any]:
+    if isinstance(trace, Profile):
+        return trace.trace()
+    if isinstance(trace, dict):
+        return trace
+    with open(os.fspath(trace)) as f:
+        data = json.load(f)
+    return data if isinstance(data, dict) else {"traceEvents": data}
+
+
+def _save(fig: Any, path: str | os.PathLike[str] | None, dpi: int) -> None:
+    if path is not None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        FigureCanvasAgg(fig)
+        fig.savefig(os.fspath(path), dpi=dpi)
+
+
+def plot_timeline(trace: Any, path: str | os.PathLike[str] | None = None, *,
+                  title: str | None = None, dpi: int = 100) -> Any:
+    """Draw a trace as a timeline: one lane per worker (and stream), one bar
+    per operation, coloured by NumPy function. ``trace`` is a trace file
+    written by ``dagrt.profile``, its dict, or the ``Profile`` itself. Saves a
+    PNG (or any format matplotlib knows) to ``path`` if given; returns the
+    matplotlib ``Figure``. Needs matplotlib (``pip install dagrt[plot]``).
+    """
+    from matplotlib.figure import Figure
+
+    events = _load_trace(trace).get("traceEvents", [])
+    lanes: dict[Any, str] = {}
+    for e in events:
+        if e.get("ph") == "M" and e.get("name") == "thread_name":
+            lanes[(e.get("pid"), e.get("tid"))] = e.get("args", {}).get("name", "")
+    slices = [e for e in events if e.get("ph") == "X"]
+    for e in slices:
+        key = (e.get("pid"), e.get("tid"))
+        lanes.setdefault(key, f"thread {e.get('tid')}")
+    keys = sorted(lanes, key=lambda k: (str(k[0]), k[1] if isinstance(k[1], int) else 0))
+    row = {k: i for i, k in enumerate(keys)}
+    totals: dict[str, float] = {}
+    for e in slices:
+        totals[e["name"]] = totals.get(e["name"], 0.0) + float(e.get("dur", 0.0))
+    names = sorted(totals, key=lambda n: -totals[n])
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab20" if len(names) > 10 else "tab10"]
+    colour = {n: cmap(i % cmap.N) for i, n in enumerate(names)}
+    fig = Figure(figsize=(10, 1.0 + 0.45 * max(len(keys), 1)), layout="constrained")
+    ax = fig.add_subplot()
+    for name in names:
+        mine = [e for e in slices if e["name"] == name]
+        for key in keys:
+            bars = [(float(e["ts"]) / 1e3, max(float(e.get("dur", 0.0)) / 1e3, 1e-6))
+                    for e in mine if (e.get("pid"), e.get("tid")) == key]
+            if bars:
+                ax.broken_barh(bars, (row[key] - 0.4, 0.8), facecolors=colour[name],
+                               edgecolor="black", linewidth=0.3)
+    ax.set_yticks(range(len(keys)), [lanes[k] for k in keys])
+    ax.set_ylim(len(keys) - 0.5, -0.5)
+    ax.set_xlabel("time (ms)")
+    wall = max((float(e["ts"]) + float(e.get("dur", 0.0)) for e in slices), default=0.0)
+    start = min((float(e["ts"]) for e in slices), default=0.0)
+    work = sum(totals.values())
+    if title is None:
+        title = f"dagrt timeline: {len(slices)} ops"
+        if wall > start:
+            title += f", parallelism {work / (wall - start):.2f} over the ops' span"
+    ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
+    shown = names[:12]
+    if shown:
+        from matplotlib.patches import Patch
+
+        ax.legend(handles=[Patch(color=colour[n], label=n) for n in shown],
+                  loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small",
+                  frameon=False)
+    _save(fig, path, dpi)
+    return fig
+
+
+_EDGE_STYLE = {"read-after-write": "solid", "write-after-read": "dashed",
+               "write-after-write": "dotted"}
+
+
+def draw_graph(g: Any = None, path: str | os.PathLike[str] | None = None, *,
+               ax: Any = None, labels: bool = True, dpi: int = 100) -> Any:
+    """Draw a recorded graph layer by layer (dependencies point down), the
+    critical path in red; edges solid for read-after-write, dashed for
+    write-after-read, dotted for write-after-write. Returns the matplotlib
+    ``Figure`` (displayed in notebooks); saves it to ``path`` if given."""
+    import networkx as nx
+    from matplotlib.figure import Figure
+
+    if g is None:
+        g = graph()
+    elif isinstance(g, Recorder):
+        g = g.graph()
+    path_nodes, _ = critical_path(
+        g, "duration" if all("duration" in d for _, d in g.nodes(data=True)) else None)
+    on_path = set(path_nodes)
+    path_edges = set(zip(path_nodes, path_nodes[1:]))
+    layers: dict[Any, int] = {}
+    for i, generation in enumerate(nx.topological_generations(g)):
+        for v in generation:
+            layers[v] = i
+    width = max((sum(1 for v in layers if layers[v] == i) for i in set(layers.values())),
+                default=1)
+    depth = max(layers.values(), default=0) + 1
+    if ax is None:
+        fig = Figure(figsize=(min(2 + 1.2 * width, 24), min(1.5 + 0.9 * depth, 30)),
+                     layout="constrained")
+        ax = fig.add_subplot()
+    else:
+        fig = ax.figure
+    pos = {}
+    for i in range(depth):
+        row = sorted((v for v in layers if layers[v] == i), key=str)
+        for j, v in enumerate(row):
+            pos[v] = (j - (len(row) - 1) / 2, -i)
+    nx.draw_networkx_nodes(g, pos, ax=ax, node_size=500,
+                           node_color=["tab:red" if v in on_path else "lightsteelblue"
+                                       for v in g.nodes])
+    for kind, style in _EDGE_STYLE.items():
+        edges = [(u, v) for u, v, k in g.edges(data="kind") if k == kind]
+        if edges:
+            nx.draw_networkx_edges(
+                g, pos, edgelist=edges, ax=ax, style=style, node_size=500,
+                edge_color=["tab:red" if e in path_edges else "0.4" for e in edges],
+                width=[2.0 if e in path_edges else 1.0 for e in edges], arrows=True)
+    if labels:
+        nx.draw_networkx_labels(g, pos, ax=ax, font_size=7,
+                                labels={v: str(d.get("name", v))
+                                        for v, d in g.nodes(data=True)})
+    ax.set_axis_off()
+    _save(fig, path, dpi)
+    return fig
+
