@@ -306,7 +306,7 @@ def run_or_push(name: str, call: Callable[..., Any], args: tuple[Any, ...],
     np_kwargs = {k: resolve(v, reads, True) for k, v in kwargs.items()}
     kernel = _kernel(call, np_args, np_kwargs, [o._data for o in outs], use_out)
     push(name, kernel, reads, [o._var for o in outs], nbytes,
-         {"shape": outs[0].shape, "dtype": str(outs[0].dtype)} if outs else None)
+         {"shape": outs[0]._data.shape, "dtype": outs[0]._data.dtype} if outs else None)
 
 
 def _kernel(call: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],

@@ -181,11 +181,19 @@ def elementwise(func: Any, args: tuple[Any, ...], out: Any = None,
     if "where" in kwargs and not isinstance(kwargs["where"], (bool, np.bool_)):
         kwargs["where"] = operand(kwargs["where"])
         shapes.append(kwargs["where"].shape)
-    shape = rules.broadcast(shapes) if shapes else ()
+    metas = [_meta(a) for a in args]
+    gufunc = getattr(func, "signature", None) is not None  # vecdot, matvec: core dims
+    if gufunc:
+        shape = rules.gufunc_shape(func, [np.shape(a) for a in args])
+        metas = [rules.gufunc_meta(func, i, a) for i, a in enumerate(args)]
+    else:
+        shape = rules.broadcast(shapes) if shapes else ()
     if out is not None:
-        meta_kwargs["out"] = tuple(rules.empty0(o.dtype) if o is not None else None
-                                   for o in out)
-    dtypes = rules.elementwise_dtypes(func, [_meta(a) for a in args], meta_kwargs)
+        core = np.shape(func(*metas)) if gufunc else None
+        meta_kwargs["out"] = tuple(
+            None if o is None else rules.empty0(o.dtype) if core is None
+            else np.empty(core, o.dtype) for o in out)
+    dtypes = rules.elementwise_dtypes(func, metas, meta_kwargs)
     if (elide is not None and out is None and len(dtypes) == 1 and dtypes[0] == elide.dtype
             and shape == elide.shape and elide.nbytes > _Policy.inline_bytes
             and elide._data.flags.writeable):

@@ -21,6 +21,7 @@ Imports nothing from dagrt.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -189,6 +190,44 @@ def einsum_shape(subscripts: str, shapes: Sequence[Shape]) -> Shape:
     for label in post:
         result.append(sizes[label])
     return tuple(result)
+
+
+def _core_dims(signature: str) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
+    ins, outs = signature.replace(" ", "").split("->")
+    parse = lambda part: [tuple(d.rstrip("?") for d in group.split(",") if d)
+                          for group in re.findall(r"\(([^)]*)\)", part)]
+    return parse(ins), parse(outs)
+
+
+def gufunc_shape(func: Any, shapes: Sequence[Shape]) -> Shape:
+    """Output shape of a generalized ufunc (vecdot, matvec...) from its signature."""
+    if func is np.matmul:
+        return matmul_shape(*shapes)
+    ins, outs = _core_dims(func.signature)
+    sizes: dict[str, int] = {}
+    loops = []
+    for i, (core, shape) in enumerate(zip(ins, shapes)):
+        if len(shape) < len(core):
+            raise ValueError(f"{func.__name__}: Input operand {i} does not have enough "
+                             f"dimensions (has {len(shape)}, gufunc core with signature "
+                             f"{func.signature} requires {len(core)})")
+        split = len(shape) - len(core)
+        loops.append(shape[:split])
+        for j, (label, dim) in enumerate(zip(core, shape[split:])):
+            if sizes.setdefault(label, dim) != dim:
+                raise ValueError(f"{func.__name__}: Input operand {i} has a mismatch in "
+                                 f"its core dimension {j}, with gufunc signature "
+                                 f"{func.signature} (size {dim} is different from "
+                                 f"{sizes[label]})")
+    return broadcast(loops) + tuple(sizes[label] for label in outs[0])
+
+
+def gufunc_meta(func: Any, index: int, x: Any) -> Any:
+    """A one-element meta operand with the core dimensions of input ``index``."""
+    if not hasattr(x, "dtype"):
+        return x
+    ndim = len(_core_dims(func.signature)[0][index])
+    return np.zeros((1,) * max(ndim, 1), x.dtype)
 
 
 def contraction_dtype(func: Any, dtypes: Sequence[np.dtype], **kwargs: Any) -> np.dtype:
