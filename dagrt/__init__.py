@@ -65,6 +65,13 @@ if hasattr(_np, "bool"):
     bool = _np.bool  # noqa: A001
 
 
+def from_dlpack(x: _Any, /, *, device: _Any = None, copy: _Any = None) -> ndarray:
+    """An array from any DLPack producer (NumPy, CuPy on the host, PyTorch...)."""
+    from ._ndarray import wrap
+
+    return wrap(_np.from_dlpack(x, copy=copy))
+
+
 def waitall(*, progress: bool = False) -> None:
     """Block until every recorded operation is done (MXNet's ``waitall``).
 

@@ -25,22 +25,20 @@ from typing import Any
 
 from . import _config
 from ._graph import Op
-from ._profile import Profile, Recorder, site_text
+from ._profile import Profile, Recorder, hazards, site_text
 
 # -- the graph ------------------------------------------------------------------
 
 
-def to_networkx(ops: Iterable[Op], edges: Iterable[tuple[Op, Op, str]]) -> Any:
+def to_networkx(ops: Iterable[Op]) -> Any:
     """A ``networkx.DiGraph`` of ``ops`` (nodes keyed by their sequence number)
-    and of the dependency ``edges`` between them."""
+    and of the dependency edges between them (see ``_profile.hazards``)."""
     import networkx as nx
 
     g = nx.DiGraph()
     ops = list(ops)
     t_first = min((op.t0 for op in ops if op.t1 > 0.0), default=0.0)
-    members = set()
     for op in ops:
-        members.add(id(op))
         meta = op.meta or {}
         shape = meta.get("shape")
         attrs: dict[str, Any] = {
@@ -58,9 +56,8 @@ def to_networkx(ops: Iterable[Op], edges: Iterable[tuple[Op, Op, str]]) -> Any:
         if op.error is not None:
             attrs["error"] = f"{type(op.error).__name__}: {op.error}"
         g.add_node(op.seq, **attrs)
-    for pred, op, kind in list(edges):
-        if id(pred) in members and id(op) in members and not g.has_edge(pred.seq, op.seq):
-            g.add_edge(pred.seq, op.seq, kind=kind)
+    for pred, op, kind in hazards(ops):
+        g.add_edge(pred.seq, op.seq, kind=kind)
     return g
 
 
@@ -145,12 +142,13 @@ class Analysis:
         return min(float(n), self.parallelism) if self.span else 0.0
 
     def brent_speedup(self, workers: int | None = None) -> float:
-        """Speedup any greedy scheduler is guaranteed on ``workers`` workers
-        (Brent: time <= work / workers + span), ignoring scheduling overhead."""
+        """Speedup any greedy scheduler is guaranteed on ``workers`` workers,
+        ignoring scheduling overhead (Brent: time <= (work - span) / workers
+        + span)."""
         n = self.workers if workers is None else workers
         if not self.work:
             return 0.0
-        return self.work / (self.work / n + self.span)
+        return self.work / ((self.work - self.span) / n + self.span)
 
     def __str__(self) -> str:
         def amount(x: float) -> str:

@@ -120,6 +120,70 @@ def fill(self: ndarray, value: Any) -> None:
     setitem(self, Ellipsis, value)
 
 
+def sort(self: ndarray, axis: int = -1, kind: Any = None, order: Any = None, *,
+         stable: Any = None) -> None:
+    """Sort the array in place (recorded: runs when its inputs are ready)."""
+    kwargs = {"axis": axis, "kind": kind, "order": order, "stable": stable}
+    _ops.elementwise  # noqa: B018  (keeps the import order explicit)
+    _ops._record("sort", _sort_kernel, (), kwargs, [self])
+
+
+def _sort_kernel(*, out: Any, **kwargs: Any) -> None:
+    out.sort(**kwargs)
+
+
+def _getattr(self: ndarray, name: str) -> Any:
+    """Any other numpy.ndarray method or attribute: run NumPy's on the storage
+    once no pending operation uses it (in-place methods mutate, as in NumPy)."""
+    if name.startswith("__") or not hasattr(np.ndarray, name):
+        raise AttributeError(f"'dagrt.ndarray' object has no attribute {name!r}")
+    if not callable(getattr(np.ndarray, name)):
+        return getattr(self._quiet(), name)
+
+    def method(*args: Any, **kwargs: Any) -> Any:
+        data = self._quiet()
+        result = getattr(data, name)(*evaluate(args, quiet=True),
+                                     **{k: evaluate(v, quiet=True) for k, v in kwargs.items()})
+        if isinstance(result, np.ndarray) and np.may_share_memory(result, data):
+            return view_of(self, result)
+        return wrap_result(result)
+    method.__name__ = name
+    return method
+
+
+def _real(self: ndarray) -> ndarray:
+    """The real part (a view for complex arrays)."""
+    return _ops.namespace_cache["real"](self)
+
+
+def _imag(self: ndarray) -> ndarray:
+    """The imaginary part (a view for complex arrays)."""
+    return _ops.namespace_cache["imag"](self)
+
+
+def _set_real(self: ndarray, value: Any) -> None:
+    setitem(_real(self), Ellipsis, value)
+
+
+def _set_imag(self: ndarray, value: Any) -> None:
+    if not np.iscomplexobj(self._data):
+        raise TypeError("array does not have imaginary part to set")
+    setitem(_imag(self), Ellipsis, value)
+
+
+def _array_namespace(self: ndarray, *, api_version: Any = None) -> Any:
+    import dagrt
+    return dagrt
+
+
+def _dlpack(self: ndarray, **kwargs: Any) -> Any:
+    return self._quiet().__dlpack__(**kwargs)
+
+
+def _dlpack_device(self: ndarray) -> Any:
+    return self._data.__dlpack_device__()
+
+
 def _ufunc_method(self: ndarray, ufunc: np.ufunc, method: str, *inputs: Any,
                   **kwargs: Any) -> Any:
     if method == "__call__":
@@ -173,6 +237,14 @@ def install(functions: dict[str, Callable[..., Any]]) -> None:
     ndarray.flatten = flatten
     ndarray.view = view
     ndarray.fill = fill
+    ndarray.sort = sort
+    ndarray.__getattr__ = _getattr
+    ndarray.real = property(_real, _set_real)
+    ndarray.imag = property(_imag, _set_imag)
+    ndarray.__array_namespace__ = _array_namespace
+    ndarray.__dlpack__ = _dlpack
+    ndarray.__dlpack_device__ = _dlpack_device
+    _ops.namespace_cache.update(functions)
     ndarray.__array_ufunc__ = _ufunc_method
     ndarray.__array_function__ = _array_function
     for name, impl in functions.items():

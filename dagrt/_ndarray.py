@@ -327,15 +327,17 @@ def _kernel(call: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, A
     return assign_many
 
 
-def evaluate(x: Any) -> Any:
-    """Replace dagrt arrays (one level of lists) by their computed values."""
+def evaluate(x: Any, quiet: bool = False) -> Any:
+    """Replace dagrt arrays (in lists, tuples, dicts) by their storage once
+    computed; with ``quiet``, once no pending operation uses them (so the
+    caller may also write them, as NumPy functions like ``np.put`` do)."""
+    if isinstance(x, ndarray):
+        return x._quiet() if quiet else x._value()
     t = type(x)
-    if t is ndarray:
-        return x._value()
     if t is list or t is tuple:
-        return t(evaluate(v) for v in x)
+        return t(evaluate(v, quiet) for v in x)
     if t is dict:
-        return {k: evaluate(v) for k, v in x.items()}
+        return {k: evaluate(v, quiet) for k, v in x.items()}
     return x
 
 

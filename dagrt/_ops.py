@@ -373,6 +373,29 @@ def movement(d: OpDef, first: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     return out
 
 
+def shaped(d: OpDef, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Functions whose output has the input's shape (or its flattening):
+    ``sort cumsum round tril``... Shape and dtype come from a small meta call."""
+    a = as_dagrt(a)
+    args = tuple(evaluate(args))
+    kwargs = {k: evaluate(v) for k, v in kwargs.items()}
+    out = kwargs.pop("out", None)
+    meta_in = rules.reduction_meta(a.shape, a.dtype)
+    meta = np.asarray(d.func(meta_in, *args, **kwargs))
+    if meta.shape == meta_in.shape:
+        shape = a.shape
+    elif meta.ndim == 1 and meta.size == meta_in.size:
+        shape = (a.size,)
+    else:  # pragma: no cover - a parameter changed the shape: let NumPy decide
+        return _eager(d.func, (a, *args), dict(kwargs, out=out) if out is not None else kwargs)
+    if out is None:
+        out = wrap(np.empty(shape, meta.dtype))
+    elif not isinstance(out, ndarray):
+        return _eager(d.func, (a, *args), dict(kwargs, out=out))
+    _record(d.name, d.func, (a, *args), kwargs, [out], use_out=d.out)
+    return out
+
+
 # -- creation -----------------------------------------------------------------------
 
 def creation(d: OpDef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ndarray:
@@ -496,7 +519,8 @@ def _eager(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, An
         kwargs = dict(kwargs, out=tuple(o._data if isinstance(o, ndarray) else o
                                         for o in outs) if isinstance(out, tuple)
                       else (out._data if isinstance(out, ndarray) else out))
-    result = func(*evaluate(args), **{k: evaluate(v) for k, v in kwargs.items()})
+    result = func(*evaluate(args, quiet=True),
+                  **{k: evaluate(v, quiet=True) for k, v in kwargs.items()})
     if out is not None:
         return out
     return wrap_result(result)
@@ -527,10 +551,11 @@ def clip(a: Any, a_min: Any = None, a_max: Any = None, out: Any = None, *,
 
 # -- the table ------------------------------------------------------------------------
 
-UFUNCS = sorted(name for name in dir(np) if isinstance(getattr(np, name), np.ufunc))
+UFUNCS = sorted(name for name in dir(np) if isinstance(getattr(np, name), np.ufunc)) + [
+    "isposinf", "isneginf"]  # ufunc-like functions with ``out=``
 REDUCTIONS = ["sum", "prod", "mean", "std", "var", "min", "max", "amin", "amax",
               "argmin", "argmax", "any", "all", "nansum", "nanprod", "nanmean",
-              "nanstd", "nanvar", "nanmin", "nanmax", "ptp"]
+              "nanstd", "nanvar", "nanmin", "nanmax", "ptp", "nanargmin", "nanargmax"]
 _REDUCTION_METHODS = {"sum", "prod", "mean", "std", "var", "min", "max", "argmin",
                       "argmax", "any", "all", "ptp"}
 CONTRACTIONS = {"matmul": True, "dot": True, "tensordot": False, "einsum": True,
@@ -538,7 +563,8 @@ CONTRACTIONS = {"matmul": True, "dot": True, "tensordot": False, "einsum": True,
 VIEWS = ["transpose", "swapaxes", "moveaxis", "squeeze", "expand_dims", "broadcast_to",
          "split", "array_split", "hsplit", "vsplit", "dsplit", "diagonal", "flip",
          "fliplr", "flipud", "rot90", "atleast_1d", "atleast_2d", "atleast_3d",
-         "real", "imag", "rollaxis", "matrix_transpose", "permute_dims", "unstack"]
+         "real", "imag", "rollaxis", "matrix_transpose", "permute_dims", "unstack",
+         "broadcast_arrays"]
 _VIEW_METHODS = {"transpose", "swapaxes", "squeeze", "diagonal"}
 MOVEMENT_FUNCS = {"concatenate": True, "stack": True, "vstack": False, "hstack": False,
                   "dstack": False, "column_stack": False, "row_stack": False,
@@ -547,18 +573,38 @@ MOVEMENT_FUNCS = {"concatenate": True, "stack": True, "vstack": False, "hstack":
 CREATION = ["zeros", "empty", "zeros_like", "empty_like", "arange", "linspace",
             "logspace", "geomspace", "eye", "identity", "tri", "fromfunction",
             "frombuffer", "fromiter", "fromstring", "loadtxt", "genfromtxt",
-            "indices"]
+            "indices", "bartlett", "blackman", "hamming", "hanning", "kaiser",
+            "tril_indices", "triu_indices", "diag_indices"]
+SHAPED = {"sort": False, "argsort": False, "cumsum": True, "cumprod": True,
+          "nancumsum": True, "nancumprod": True, "round": True, "around": True,
+          "tril": False, "triu": False, "sinc": False, "i0": False, "angle": False,
+          "unwrap": False, "fix": True, "cumulative_sum": True, "cumulative_prod": True,
+          "sort_complex": False}
+_SHAPED_METHODS = {"argsort", "cumsum", "cumprod", "round"}
 EAGER = ["nonzero", "flatnonzero", "argwhere", "unique", "unique_values",
          "unique_counts", "unique_inverse", "unique_all", "extract", "compress",
          "trim_zeros", "setdiff1d", "intersect1d", "union1d", "setxor1d", "isin",
-         "in1d", "histogram", "bincount", "digitize", "searchsorted", "sort", "argsort",
-         "cumsum", "cumprod", "diff", "round", "around", "take", "put",
+         "in1d", "histogram", "bincount", "digitize", "searchsorted", "diff", "take", "put",
          "allclose", "array_equal", "array_equiv", "isclose", "shape", "ndim", "size",
          "may_share_memory", "shares_memory", "result_type", "can_cast", "average",
          "median", "nanmedian", "percentile", "quantile", "count_nonzero", "meshgrid",
-         "diag", "diagflat", "tril", "triu", "vander"]
-_EAGER_METHODS = {"nonzero", "sort", "argsort", "cumsum", "cumprod", "searchsorted",
-                  "round", "take", "put"}
+         "diag", "diagflat", "vander", "partition", "argpartition", "nan_to_num",
+         "real_if_close", "gradient", "trapezoid", "interp", "polyfit", "polyval",
+         "convolve", "correlate", "cross", "kron", "trace", "lexsort", "cov", "corrcoef",
+         "histogram2d", "histogramdd", "ediff1d", "pad", "select", "piecewise", "choose",
+         "resize", "delete", "insert", "place", "putmask", "copyto", "fill_diagonal",
+         "ravel_multi_index", "unravel_index", "apply_along_axis", "apply_over_axes",
+         "array2string", "array_repr", "array_str", "format_float_positional",
+         "format_float_scientific", "binary_repr", "base_repr", "iscomplexobj",
+         "isrealobj", "isfortran", "min_scalar_type", "common_type", "mintypecode",
+         "typename", "info", "show_config", "show_runtime", "get_include", "save",
+         "savez", "savez_compressed", "load", "savetxt", "iterable", "ndindex",
+         "ndenumerate", "nditer", "asarray_chkfinite", "isreal", "iscomplex",
+         "getbufsize", "setbufsize", "geterrcall", "seterrcall", "isdtype", "require",
+         "ix_", "take_along_axis", "put_along_axis", "asfortranarray", "mask_indices",
+         "tril_indices_from", "triu_indices_from", "diag_indices_from", "einsum_path",
+         "histogram_bin_edges", "nanpercentile", "nanquantile", "packbits", "unpackbits"]
+_EAGER_METHODS = {"nonzero", "searchsorted", "take", "put", "trace", "argpartition"}
 
 
 def _table() -> list[OpDef]:
@@ -572,9 +618,11 @@ def _table() -> list[OpDef]:
             for n in VIEWS if hasattr(np, n)]
     ops += [OpDef(n, "movement", getattr(np, n), out=o, method=n in ("repeat",))
             for n, o in MOVEMENT_FUNCS.items() if hasattr(np, n)]
+    ops += [OpDef(n, "shaped", getattr(np, n), out=o, method=n in _SHAPED_METHODS)
+            for n, o in SHAPED.items()]
     ops += [OpDef(n, "creation", getattr(np, n)) for n in CREATION]
     ops += [OpDef(n, "eager", getattr(np, n), method=n in _EAGER_METHODS)
-            for n in EAGER if hasattr(np, n)]
+            for n in EAGER if hasattr(np, n) and n not in SHAPED]
     return ops
 
 
@@ -600,6 +648,9 @@ def _make(d: OpDef) -> Callable[..., Any]:
     elif d.kind == "movement":
         def wrapper(first: Any, *args: Any, **kwargs: Any) -> Any:
             return movement(d, first, args, kwargs)
+    elif d.kind == "shaped":
+        def wrapper(a: Any, *args: Any, **kwargs: Any) -> Any:
+            return shaped(d, a, args, kwargs)
     elif d.kind == "creation":
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             return creation(d, args, kwargs)
@@ -618,6 +669,9 @@ HAND_WRITTEN: dict[str, Callable[..., Any]] = {
     "asanyarray": asarray, "ascontiguousarray": asarray, "copy": copy_array,
     "astype": astype, "where": where, "clip": clip,
 }
+
+
+namespace_cache: dict[str, Callable[..., Any]] = {}
 
 
 def namespace() -> dict[str, Callable[..., Any]]:

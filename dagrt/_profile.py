@@ -3,13 +3,12 @@
 How it hooks in. The scheduler knows nothing of profiles: it calls every
 object in ``ENGINE.observers`` when an operation is pushed and when it
 finishes, and, while that list is non-empty, stamps ``op.t0``/``op.t1``
-around the kernel; ``ENGINE.edge_hook`` sees every dependency edge as
-:func:`dagrt._graph.link` creates it. A :class:`Recorder` (the base of
-:class:`Profile` and of the graph recorder in ``_analysis``) appends the
-``Op`` objects and ``(pred, op, kind)`` tuples to plain lists and does
-nothing else on the hot path; events, tables and graphs are built from them
-at the end. With no recorder active the observer list is empty and the edge
-hook is ``None``: profiling off costs nothing.
+around the kernel and records ``op.worker``. A :class:`Recorder` (the base
+of :class:`Profile` and of the graph recorder in ``_analysis``) appends the
+``Op`` objects to a plain list and does nothing else on the hot path; events,
+dependency edges (:func:`hazards`), tables and graphs are built from them at
+the end. With no recorder active the observer list is empty: profiling off
+costs nothing.
 
 While any recorder is active, small operations are not run inline in the
 caller (``_Policy.inline`` is off), so every operation goes through the
@@ -30,51 +29,69 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._graph import Op
+from ._graph import RAW, WAR, WAW, Op
 from ._ndarray import _Policy
 from ._scheduler import ENGINE
 
-# -- activation: the observer list, the edge hook, inline policy ----------------
+# -- activation: the observer list and the inline policy -------------------------
 
 _lock = threading.Lock()
-_edge_sinks: list[list[tuple[Op, Op, str]]] = []
 _active = 0
 _saved_inline = True
-_foreign_hook: Callable[[Op, Op, str], None] | None = None
-
-
-def _edge_hook(pred: Op, op: Op, kind: str) -> None:
-    for sink in _edge_sinks:
-        sink.append((pred, op, kind))
-    if _foreign_hook is not None:
-        _foreign_hook(pred, op, kind)
 
 
 def _attach(recorder: Recorder) -> None:
-    global _edge_sinks, _active, _saved_inline, _foreign_hook
+    global _active, _saved_inline
     with _lock:
         if _active == 0:
             _saved_inline = _Policy.inline
             _Policy.inline = False
-            hook = ENGINE.edge_hook
-            _foreign_hook = hook if hook is not _edge_hook else None
         _active += 1
-        # Copy on write: the engine may be iterating the old lists right now.
-        _edge_sinks = [*_edge_sinks, recorder.edges]
-        ENGINE.edge_hook = _edge_hook
+        # Copy on write: the engine may be iterating the old list right now.
         ENGINE.observers = [*ENGINE.observers, recorder]
 
 
 def _detach(recorder: Recorder) -> None:
-    global _edge_sinks, _active, _foreign_hook
+    global _active
     with _lock:
         ENGINE.observers = [o for o in ENGINE.observers if o is not recorder]
-        _edge_sinks = [s for s in _edge_sinks if s is not recorder.edges]
         _active -= 1
         if _active == 0:
-            ENGINE.edge_hook = _foreign_hook
-            _foreign_hook = None
             _Policy.inline = _saved_inline
+
+
+def hazards(ops: list[Op]) -> list[tuple[Op, Op, str]]:
+    """The dependency edges among ``ops``, ``(pred, op, kind)``.
+
+    Derived after the fact from each op's read and write buffers, replaying
+    :func:`dagrt._graph.link` in push order, so the graph is the program's,
+    whatever the timing: the scheduler forgets a finished predecessor as soon
+    as its buffer goes idle, and recording edges live would cost time per op.
+    """
+    ops = sorted(ops, key=lambda op: op.seq)
+    writer: dict[int, Op] = {}
+    readers: dict[int, list[Op]] = {}
+    edges: list[tuple[Op, Op, str]] = []
+    for op in ops:
+        seen: set[int] = set()
+
+        def after(pred: Op | None, kind: str, op: Op = op, seen: set[int] = seen) -> None:
+            if pred is not None and id(pred) not in seen:
+                seen.add(id(pred))
+                edges.append((pred, op, kind))
+
+        for var in op.reads:
+            after(writer.get(id(var)), RAW)
+        for var in op.writes:
+            after(writer.get(id(var)), WAW)
+            for reader in readers.get(id(var), ()):
+                after(reader, WAR)
+        for var in op.reads:
+            readers.setdefault(id(var), []).append(op)
+        for var in op.writes:
+            writer[id(var)] = op
+            readers[id(var)] = []
+    return edges
 
 
 def drain() -> None:
@@ -88,14 +105,14 @@ def drain() -> None:
 
 
 class Recorder:
-    """Collects the operations pushed, and their dependency edges, while active.
+    """Collects the operations pushed while active (their edges are derived
+    at the end, by :func:`hazards`).
 
     ``on_push`` is ``list.append`` itself: about 0.1 us per op.
     """
 
     def __init__(self) -> None:
         self.ops: list[Op] = []
-        self.edges: list[tuple[Op, Op, str]] = []
         self.on_push = self.ops.append
         self.active = False
         self.t_start = 0.0
@@ -137,7 +154,7 @@ class Recorder:
         """The recorded operations as a ``networkx.DiGraph`` (see ``dagrt.graph``)."""
         from ._analysis import to_networkx
 
-        return to_networkx(self.ops, self.edges)
+        return to_networkx(self.ops)
 
 
 # -- the profile ------------------------------------------------------------------
@@ -271,7 +288,7 @@ class Profile(Recorder):
                            "dur": dur, "pid": pid, "tid": tid, "args": args})
         if self.flows:
             flow_id = 0
-            for pred, op, kind in self.edges:
+            for pred, op, kind in hazards(self.ops):
                 a = slices.get(id(pred))
                 b = slices.get(id(op))
                 if a is None or b is None:

@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from . import _fallback
 from ._devices import as_device
-from ._ndarray import evaluate, ndarray, wrap, wrap_result
+from ._ndarray import ndarray, wrap
 from ._ops import _record, operand
 
 _VALIDATE_RS = np.random.RandomState(0)
@@ -80,17 +81,17 @@ class _Stream:
         _record("random.state", functools.partial(_state_kernel, self.impl, func),
                 args, {}, [self.state])
 
-    def eager(self, name: str) -> Any:
+    def eager(self, name: str, qualname: str) -> Any:
+        """``impl.<name>``, called in order with the draws, on evaluated inputs."""
         attr = getattr(self.impl, name)
         if not callable(attr):
             return attr
 
         @functools.wraps(attr)
-        def call(*args: Any, **kwargs: Any) -> Any:
+        def in_order(*args: Any, **kwargs: Any) -> Any:
             self.state._quiet()
-            return wrap_result(attr(*evaluate(args), **{k: evaluate(v)
-                                                        for k, v in kwargs.items()}))
-        return call
+            return attr(*args, **kwargs)
+        return _fallback.eager_function(qualname, in_order)
 
 
 class RandomState:
@@ -139,7 +140,7 @@ class RandomState:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        return self._stream.eager(name)
+        return self._stream.eager(name, f"numpy.random.RandomState.{name}")
 
 
 class Generator:
@@ -172,7 +173,7 @@ class Generator:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        return self._stream.eager(name)
+        return self._stream.eager(name, f"numpy.random.Generator.{name}")
 
 
 def default_rng(seed: Any = None) -> Generator:
@@ -200,9 +201,13 @@ set_state = _global.set_state
 
 
 def __getattr__(name: str) -> Any:
-    """Other legacy functions (choice, permutation, shuffle...): eager, in order."""
+    """Other legacy functions (choice, permutation, shuffle...) run eagerly, in
+    order with the draws; other names (BitGenerator types...) are NumPy's."""
     if name.startswith("__"):
         raise AttributeError(name)
-    if name in dir(np.random):
-        return getattr(_global, name)
-    raise AttributeError(f"module 'dagrt.random' has no attribute {name!r}")
+    if hasattr(np.random.RandomState, name) and not name.startswith("_"):
+        value = _global._stream.eager(name, f"numpy.random.{name}")
+    else:
+        value = _fallback.resolve(np.random, ".random", name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,103 @@
+"""Which public NumPy names dagrt records lazily, which fall back to eager
+NumPy, and which are NumPy's own objects (types, constants, submodules).
+
+``python -m dagrt._coverage`` rewrites docs/coverage.md from the op table;
+tests check the file is current and that every public name resolves.
+"""
+
+from __future__ import annotations
+
+import types
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MODULES = {"numpy": "dagrt", "numpy.random": "dagrt.random",
+           "numpy.linalg": "dagrt.linalg", "numpy.fft": "dagrt.fft"}
+
+
+def public_names(module: types.ModuleType) -> list[str]:
+    names = getattr(module, "__all__", None) or dir(module)
+    return sorted(n for n in set(names) | set(dir(module)) if not n.startswith("_")
+                  and hasattr(module, n))
+
+
+CATEGORIES = ("lazy", "eager", "fallback", "numpy")
+
+
+def classify(obj: Any, name: str, module: str) -> str:
+    """One of CATEGORIES:
+
+    - lazy: recorded into the graph;
+    - eager: in the op table as eager by design (data-dependent output shape,
+      or a Python object as result);
+    - fallback: not in the op table yet: eager, with a FallbackWarning;
+    - numpy: NumPy's own object (type, constant, submodule, shape helper).
+    """
+    from . import _ops
+
+    if getattr(obj, "__dagrt_fallback__", False):
+        return "fallback"
+    if not (getattr(obj, "__module__", None) or "").startswith("dagrt") \
+            or isinstance(obj, (type, types.ModuleType)):
+        return "numpy"
+    kinds = {d.name: d.kind for d in _ops.OPS}
+    if module == "numpy" and kinds.get(name) == "eager":
+        return "eager"
+    return "lazy"
+
+
+def inventory() -> dict[str, dict[str, list[str]]]:
+    """{numpy module: {category: [names]}} over every public NumPy name."""
+    import importlib
+    import warnings
+
+    from ._fallback import FallbackWarning
+
+    result: dict[str, dict[str, list[str]]] = {}
+    for np_name, dg_name in MODULES.items():
+        np_mod = importlib.import_module(np_name)
+        dg_mod = importlib.import_module(dg_name)
+        groups: dict[str, list[str]] = {c: [] for c in CATEGORIES}
+        for name in public_names(np_mod):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FallbackWarning)
+                obj = getattr(dg_mod, name)
+            groups[classify(obj, name, np_name)].append(name)
+        result[np_name] = groups
+    return result
+
+
+def markdown() -> str:
+    inv = inventory()
+    lines = ["# NumPy coverage", "",
+             "Generated from the op table by `python -m dagrt._coverage`; a test checks "
+             "it is current. Every public name of NumPy and of `numpy.random`, "
+             "`numpy.linalg` and `numpy.fft` resolves in dagrt:", "",
+             "- **lazy**: recorded into the graph, runs on the scheduler;",
+             "- **eager**: in the op table as eager by design: the output shape depends "
+             "on the data (`unique`, `nonzero`) or the result is a Python object; "
+             "evaluates its inputs and calls NumPy;",
+             "- **fallback**: not in the op table yet: evaluates its inputs, calls NumPy "
+             "and warns once with `dagrt.FallbackWarning`. This set shrinks over time;",
+             "- **numpy**: NumPy's own object (types, dtypes, constants, submodules, "
+             "shape helpers).", "",
+             "| module | lazy | eager | fallback | numpy's own |",
+             "| --- | --- | --- | --- | --- |"]
+    for module, groups in inv.items():
+        lines.append(f"| `{module}` | " + " | ".join(str(len(groups[c])) for c in CATEGORIES)
+                     + " |")
+    for module, groups in inv.items():
+        for category in ("lazy", "eager", "fallback"):
+            names = groups[category]
+            lines += ["", f"## `{module}`: {category} ({len(names)})", "",
+                      ", ".join(f"`{n}`" for n in names) or "(none)"]
+    return "\n".join(lines) + "\n"
+
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "coverage.md"
+
+if __name__ == "__main__":
+    DOC.write_text(markdown())
+    print(f"wrote {DOC}")
