@@ -38,8 +38,9 @@ def _fmt_shape(shape: Shape) -> str:
 
 def broadcast(shapes: Sequence[Shape]) -> Shape:
     """Broadcast shapes, failing with NumPy's ufunc message."""
-    if len(shapes) == 1:
-        return shapes[0]
+    first = shapes[0]
+    if all(s == first for s in shapes):
+        return first
     try:
         return np.broadcast_shapes(*shapes)
     except ValueError:
@@ -58,13 +59,32 @@ def zero_bytes(shape: Shape) -> np.ndarray:
     return np.empty(shape, V0)
 
 
+_DTYPE_CACHE: dict[Any, list[np.dtype]] = {}
+
+
 def elementwise_dtypes(func: Any, meta_args: list[Any], meta_kwargs: dict[str, Any]
                        ) -> list[np.dtype]:
-    """The output dtype(s) of an elementwise function on the given meta operands."""
+    """The output dtype(s) of an elementwise function on the given meta operands.
+
+    Cached by the operands' dtypes and scalar types, except where a Python int
+    meets an integer array: NumPy then checks the int's value (NEP 50).
+    """
+    key = None
+    if not meta_kwargs:
+        key = (func, *[a.dtype if type(a) is np.ndarray else type(a) for a in meta_args])
+        if int in key and any(type(a) is np.ndarray and a.dtype.kind in "iu"
+                              for a in meta_args):
+            key = None
+        else:
+            cached = _DTYPE_CACHE.get(key)
+            if cached is not None:
+                return cached
     result = func(*meta_args, **meta_kwargs)
-    if isinstance(result, tuple):
-        return [np.asarray(r).dtype for r in result]
-    return [np.asarray(result).dtype]
+    dtypes = [np.asarray(r).dtype for r in result] if isinstance(result, tuple) \
+        else [np.asarray(result).dtype]
+    if key is not None and len(_DTYPE_CACHE) < 4096:
+        _DTYPE_CACHE[key] = dtypes
+    return dtypes
 
 
 def reduced_shape(shape: Shape, axis: Any, keepdims: bool) -> Shape:

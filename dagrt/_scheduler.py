@@ -68,6 +68,7 @@ class Engine:
         self.observers: list[Any] = []  # profilers and graph recorders
         self.edge_hook: Callable[[Op, Op, str], None] | None = None
         self.ops_pushed = 0
+        self.refresh()
 
     # -- executors -----------------------------------------------------------
     @property
@@ -87,13 +88,19 @@ class Engine:
         device = op.device
         if device is not None and device.executor is not None:
             return device.executor
-        return self.serial if _config.get("engine") == "serial" else self.threaded
+        return self.serial if self._serial_mode else self.threaded
 
     # -- the contract --------------------------------------------------------
+    def refresh(self) -> None:
+        """Re-read the flags the hot path uses (on every config change)."""
+        self._max_ops = _config.get("max_pending")
+        self._max_bytes = _config.get("max_pending_bytes")
+        self._serial_mode = _config.get("engine") == "serial"
+
     def push(self, op: Op) -> None:
         """Record ``op``; run it (or queue it) as soon as its inputs are ready."""
-        max_ops = _config.get("max_pending")
-        max_bytes = _config.get("max_pending_bytes")
+        max_ops = self._max_ops
+        max_bytes = self._max_bytes
         executor = self.executor_for(op)
         with self._cond:
             while self.pending and (self.pending >= max_ops
@@ -107,11 +114,10 @@ class Engine:
             deps = link(op, self.edge_hook)
         for observer in self.observers:
             observer.on_push(op)
+        logger.debug("{} #{} -> {} executor, waits on {} ops", op.name, op.seq,
+                     executor.name, deps)
         if deps == 0:
-            logger.debug("{} #{} ready, to {}", op.name, op.seq, executor.name)
             self.dispatch([op])
-        else:
-            logger.debug("{} #{} waits on {} ops", op.name, op.seq, deps)
 
     def fail(self, op: Op, exc: Exception) -> None:
         """Record ``op``, run inline outside the scheduler, as failed with ``exc``."""
@@ -203,7 +209,9 @@ class Engine:
 
     # -- lifecycle -----------------------------------------------------------
     def reconfigure(self) -> None:
-        """Threads changed in config: finish pending work, drop the pool."""
+        """Config changed: re-read flags; if the thread counts changed, finish
+        pending work and drop the pool (a new one starts on demand)."""
+        self.refresh()
         if self._threaded is not None and (
                 self._threaded.threads != _config.get("inter_op_threads")
                 or self._threaded._blas.threads != _config.get("intra_op_threads")):
