@@ -44,6 +44,9 @@ from ._analysis import (  # noqa: E402
     record_graph,
 )
 from ._fallback import FallbackWarning  # noqa: E402
+
+for _name in ("inv", "solve", "det", "norm"):  # numpy.linalg.inv(d) stays lazy
+    _methods._IMPLEMENTATIONS[getattr(_np.linalg, _name)] = getattr(linalg, _name)
 from ._profile import profile  # noqa: E402
 
 # NumPy's constants, dtypes and scalar types are NumPy's own objects.

@@ -33,8 +33,8 @@ def _size(size: Any) -> tuple[int, ...] | None:
     return tuple(operator.index(s) for s in size)
 
 
-def _draw_kernel(impl: Any, method: str, params: tuple[Any, ...], shape: tuple[int, ...],
-                 kwargs: dict[str, Any], *, out: tuple[np.ndarray, np.ndarray]) -> None:
+def _draw_kernel(impl: Any, method: str, params: tuple[Any, ...], shape: tuple[int, ...], *,
+                 out: tuple[np.ndarray, np.ndarray], **kwargs: Any) -> None:
     out[0][...] = getattr(impl, method)(*params, size=shape, **kwargs)
 
 
@@ -55,26 +55,39 @@ class _Stream:
              kwargs: dict[str, Any] | None = None, device: Any = None) -> Any:
         """Record ``impl.<method>(*params, size=size, **kwargs)``."""
         as_device(device)
-        kwargs = {k: v for k, v in (kwargs or {}).items() if v is not None}
+        kwargs = {k: operand(v) for k, v in (kwargs or {}).items() if v is not None}
         params = tuple(operand(p) for p in params)
-        arrays = [p for p in params if isinstance(p, (ndarray, np.ndarray))]
-        if not arrays:  # scalar parameters: NumPy's own checks, at this line
-            meta = getattr(self._validator, method)(*params, size=1, **kwargs)
-        else:
-            meta = getattr(self._validator, method)(
-                *[np.ones((), p.dtype) if isinstance(p, (ndarray, np.ndarray)) else p
-                  for p in params], size=1, **kwargs)
+        arrays = [p for p in (*params, *kwargs.values())
+                  if isinstance(p, (ndarray, np.ndarray)) and p.dtype != object]
+        # NumPy's own parameter checks, at this line (unknown values: ones).
+        meta = np.asarray(getattr(self._validator, method)(
+            *map(_known, params), size=None if arrays else 1,
+            **{k: _known(v) for k, v in kwargs.items()}))
         shape = _size(size)
-        if shape is None and arrays:
+        if shape is None and arrays and method not in _NO_BROADCAST:
             shape = np.broadcast_shapes(*[p.shape for p in arrays])
         if shape is None:  # NumPy returns a scalar here
             self.state._value()
             return getattr(self.impl, method)(*params, **kwargs)
         out = wrap(np.empty(shape, meta.dtype))
         kernel = functools.partial(_draw_kernel, self.impl, method)
-        _record(f"random.{method}", kernel, (params, shape, kwargs), {},
+        _record(f"random.{method}", kernel, (params, shape), kwargs,
                 [out, self.state], cost=out.nbytes)
         return out
+
+    def distribution(self, method: str, names: tuple[str, ...]) -> Any:
+        """A lazy ``method(*params, size=None, **options)`` of NumPy's."""
+        impl_method = getattr(self.impl, method)
+
+        @functools.wraps(impl_method)
+        def draw(*args: Any, size: Any = None, **kwargs: Any) -> Any:
+            n = len(names)
+            if len(args) > n:  # size, then options, given positionally
+                size, extra = args[n], args[n + 1:]
+                kwargs.update(zip(_OPTIONS.get(method, ()), extra))
+                args = args[:n]
+            return self.draw(method, args, size, kwargs)
+        return draw
 
     def apply(self, func: Any, *args: Any) -> None:
         """Run ``func(impl, *args)`` in order with the draws (seed, set_state)."""
@@ -92,6 +105,30 @@ class _Stream:
             self.state._quiet()
             return attr(*args, **kwargs)
         return _fallback.eager_function(qualname, in_order)
+
+
+def _known(p: Any) -> Any:
+    """Parameters whose values are not known yet validate as ones."""
+    return np.ones(p.shape, p.dtype) if isinstance(p, ndarray) else p
+
+
+# Distributions drawn lazily: positional parameters before ``size``.
+DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
+    "beta": ("a", "b"), "binomial": ("n", "p"), "chisquare": ("df",),
+    "exponential": ("scale",), "f": ("dfnum", "dfden"), "gamma": ("shape", "scale"),
+    "geometric": ("p",), "gumbel": ("loc", "scale"),
+    "hypergeometric": ("ngood", "nbad", "nsample"), "laplace": ("loc", "scale"),
+    "logistic": ("loc", "scale"), "lognormal": ("mean", "sigma"), "logseries": ("p",),
+    "negative_binomial": ("n", "p"), "noncentral_chisquare": ("df", "nonc"),
+    "noncentral_f": ("dfnum", "dfden", "nonc"), "pareto": ("a",), "poisson": ("lam",),
+    "power": ("a",), "rayleigh": ("scale",), "standard_cauchy": (),
+    "standard_exponential": (), "standard_gamma": ("shape",), "standard_t": ("df",),
+    "triangular": ("left", "mode", "right"), "vonmises": ("mu", "kappa"),
+    "wald": ("mean", "scale"), "weibull": ("a",), "zipf": ("a",), "choice": ("a",),
+    "random_integers": ("low", "high"),
+}
+_OPTIONS = {"choice": ("replace", "p")}
+_NO_BROADCAST = {"choice"}  # its parameter is a population, not a broadcast operand
 
 
 class RandomState:
@@ -140,6 +177,8 @@ class RandomState:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
+        if name in DISTRIBUTIONS and hasattr(self._stream.impl, name):
+            return self._stream.distribution(name, DISTRIBUTIONS[name])
         return self._stream.eager(name, f"numpy.random.RandomState.{name}")
 
 
@@ -173,6 +212,8 @@ class Generator:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
+        if name in DISTRIBUTIONS and hasattr(self._stream.impl, name):
+            return self._stream.distribution(name, DISTRIBUTIONS[name])
         return self._stream.eager(name, f"numpy.random.Generator.{name}")
 
 
@@ -205,7 +246,9 @@ def __getattr__(name: str) -> Any:
     order with the draws; other names (BitGenerator types...) are NumPy's."""
     if name.startswith("__"):
         raise AttributeError(name)
-    if hasattr(np.random.RandomState, name) and not name.startswith("_"):
+    if name in DISTRIBUTIONS:
+        value = getattr(_global, name)
+    elif hasattr(np.random.RandomState, name) and not name.startswith("_"):
         value = _global._stream.eager(name, f"numpy.random.{name}")
     else:
         value = _fallback.resolve(np.random, ".random", name)
