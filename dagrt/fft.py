@@ -1,12 +1,81 @@
-"""``dagrt.fft``: NumPy's FFTs (evaluated eagerly for now, with a FallbackWarning)."""
+"""``dagrt.fft``: NumPy's discrete Fourier transforms, recorded lazily.
+
+Output lengths follow NumPy's rules: a complex transform keeps ``n`` (or the
+axis length); a real-to-complex one gives ``n // 2 + 1`` along its last axis;
+a complex-to-real one gives ``n`` (default ``2 * (m - 1)``). The dtype is what
+NumPy gives for a two-element input of the same dtype.
+"""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from numpy.lib.array_utils import normalize_axis_tuple
 
 from . import _fallback
+from ._ndarray import ndarray, wrap
+from ._ops import _record, as_dagrt
+
+# name -> (kind, default axes): kind is c2c, r2c or c2r
+TRANSFORMS: dict[str, tuple[str, Any]] = {
+    "fft": ("c2c", -1), "ifft": ("c2c", -1), "rfft": ("r2c", -1), "irfft": ("c2r", -1),
+    "hfft": ("c2r", -1), "ihfft": ("r2c", -1),
+    "fft2": ("c2c", (-2, -1)), "ifft2": ("c2c", (-2, -1)), "rfft2": ("r2c", (-2, -1)),
+    "irfft2": ("c2r", (-2, -1)),
+    "fftn": ("c2c", None), "ifftn": ("c2c", None), "rfftn": ("r2c", None),
+    "irfftn": ("c2r", None),
+}
+
+
+def _out_shape(kind: str, shape: tuple[int, ...], axes: tuple[int, ...],
+               lengths: list[int | None]) -> tuple[int, ...]:
+    out = list(shape)
+    for i, (axis, n) in enumerate(zip(axes, lengths)):
+        last = i == len(axes) - 1
+        if kind == "c2r" and last:
+            out[axis] = n if n is not None else 2 * (shape[axis] - 1)
+        else:
+            length = n if n is not None else shape[axis]
+            out[axis] = length // 2 + 1 if kind == "r2c" and last else length
+    return tuple(out)
+
+
+def _transform(name: str) -> Callable[..., ndarray]:
+    func = getattr(np.fft, name)
+    kind, default_axes = TRANSFORMS[name]
+    one_axis = isinstance(default_axes, int)
+
+    @functools.wraps(func)
+    def transform(a: Any, n_or_s: Any = None, axis_or_axes: Any = None,
+                  norm: Any = None, out: Any = None, **kwargs: Any) -> ndarray:
+        a = as_dagrt(a)
+        size = kwargs.pop("n" if one_axis else "s", n_or_s)
+        axes = kwargs.pop("axis" if one_axis else "axes", axis_or_axes)
+        if one_axis:
+            axes = (default_axes if axes is None else axes,)
+            lengths: list[int | None] = [size]
+        else:
+            if axes is None:
+                axes = default_axes if default_axes is not None else (
+                    tuple(range(-len(size), 0)) if size is not None else tuple(range(a.ndim)))
+            lengths = list(size) if size is not None else [None] * len(axes)
+        axes = normalize_axis_tuple(axes, a.ndim, allow_duplicate=True)
+        meta = func(np.ones((2,) * max(len(axes), 1), a.dtype))
+        shape = _out_shape(kind, a.shape, axes, lengths)
+        result = wrap(np.empty(shape, meta.dtype))
+        call_kwargs = {"n" if one_axis else "s": size, "axis" if one_axis else "axes":
+                       (axes[0] if one_axis else axes), "norm": norm, **kwargs}
+        _record(f"fft.{name}", func, (a,), call_kwargs, [result], use_out=False)
+        return result
+    transform.__module__ = __name__
+    return transform
+
+
+for _name in TRANSFORMS:
+    globals()[_name] = _transform(_name)
 
 
 def __getattr__(name: str) -> Any:

@@ -87,6 +87,7 @@ class _Stream:
                 kwargs.update(zip(_OPTIONS.get(method, ()), extra))
                 args = args[:n]
             return self.draw(method, args, size, kwargs)
+        draw.__module__ = __name__
         return draw
 
     def apply(self, func: Any, *args: Any) -> None:
