@@ -45,7 +45,8 @@ from ._analysis import (  # noqa: E402
 )
 from ._fallback import FallbackWarning  # noqa: E402
 
-for _name in ("inv", "solve", "det", "norm"):  # numpy.linalg.inv(d) stays lazy
+for _name in ("inv", "solve", "det", "norm", "cholesky", "matrix_power", "pinv", "eigvalsh",
+              "eigh", "svd", "qr", "slogdet"):  # numpy.linalg.inv(d) stays lazy
     _methods._IMPLEMENTATIONS[getattr(_np.linalg, _name)] = getattr(linalg, _name)
 from ._profile import profile  # noqa: E402
 

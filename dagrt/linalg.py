@@ -80,6 +80,103 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> n
                  np.asarray(meta).dtype)
 
 
+def _multi(name: str, a: ndarray, outputs: list[tuple[tuple[int, ...], Any]],
+           args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None) -> Any:
+    """A lazy call with several outputs, returned as NumPy's named tuple."""
+    func = getattr(np.linalg, name)
+    outs = [wrap(np.empty(shape, dtype)) for shape, dtype in outputs]
+    meta = func(np.eye(2, dtype=_float_type(a.dtype)), *args, **(kwargs or {}))
+    _record(f"linalg.{name}", func, (a, *args), kwargs or {}, outs, use_out=False,
+            cost=sum(o.nbytes for o in outs) * (a.shape[-1] if a.ndim else 1))
+    return type(meta)(*outs)
+
+
+def cholesky(a: Any, /, *, upper: bool = False) -> ndarray:
+    """Implementation of numpy.linalg.cholesky (lazy)."""
+    a = as_dagrt(a)
+    _square(a, "cholesky")
+    return _lazy("cholesky", np.linalg.cholesky, (a,), a.shape, _float_type(a.dtype),
+                 {"upper": upper} if upper else None)
+
+
+def matrix_power(a: Any, n: int) -> ndarray:
+    """Implementation of numpy.linalg.matrix_power (lazy)."""
+    a = as_dagrt(a)
+    _square(a, "matrix_power")
+    dtype = np.linalg.matrix_power(np.eye(2, dtype=a.dtype), n).dtype
+    return _lazy("matrix_power", np.linalg.matrix_power, (a, n), a.shape, dtype)
+
+
+def pinv(a: Any, rcond: Any = None, hermitian: bool = False, **kwargs: Any) -> ndarray:
+    """Implementation of numpy.linalg.pinv (lazy)."""
+    a = as_dagrt(a)
+    if a.ndim < 2:
+        raise LinAlgError(f"{a.ndim}-dimensional array given. Array must be at least "
+                          f"two-dimensional")
+    shape = a.shape[:-2] + (a.shape[-1], a.shape[-2])
+    call = {"hermitian": hermitian, **kwargs}
+    if rcond is not None:
+        call["rcond"] = rcond
+    return _lazy("pinv", np.linalg.pinv, (a,), shape, _float_type(a.dtype), call)
+
+
+def eigvalsh(a: Any, UPLO: str = "L") -> ndarray:
+    """Implementation of numpy.linalg.eigvalsh (lazy)."""
+    a = as_dagrt(a)
+    _square(a, "eigvalsh")
+    dtype = np.linalg.eigvalsh(np.eye(2, dtype=a.dtype)).dtype
+    return _lazy("eigvalsh", np.linalg.eigvalsh, (a, UPLO), a.shape[:-1], dtype)
+
+
+def eigh(a: Any, UPLO: str = "L") -> Any:
+    """Implementation of numpy.linalg.eigh (lazy): (eigenvalues, eigenvectors)."""
+    a = as_dagrt(a)
+    _square(a, "eigh")
+    w, v = np.linalg.eigh(np.eye(2, dtype=a.dtype))
+    return _multi("eigh", a, [(a.shape[:-1], w.dtype), (a.shape, v.dtype)], (UPLO,))
+
+
+def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True,
+        hermitian: bool = False) -> Any:
+    """Implementation of numpy.linalg.svd (lazy)."""
+    a = as_dagrt(a)
+    if a.ndim < 2:
+        raise LinAlgError(f"{a.ndim}-dimensional array given. Array must be at least "
+                          f"two-dimensional")
+    *batch, m, n = a.shape
+    k = min(m, n)
+    real = np.linalg.svd(np.eye(2, dtype=a.dtype), compute_uv=False).dtype
+    if not compute_uv:
+        return _lazy("svd", np.linalg.svd, (a, full_matrices, False, hermitian),
+                     tuple(batch) + (k,), real)
+    vec = _float_type(a.dtype)
+    u = tuple(batch) + ((m, m) if full_matrices else (m, k))
+    vh = tuple(batch) + ((n, n) if full_matrices else (k, n))
+    return _multi("svd", a, [(u, vec), (tuple(batch) + (k,), real), (vh, vec)],
+                  (full_matrices, True, hermitian))
+
+
+def qr(a: Any, mode: str = "reduced") -> Any:
+    """Implementation of numpy.linalg.qr (lazy for modes 'reduced' and 'complete')."""
+    a = as_dagrt(a)
+    if mode not in ("reduced", "complete") or a.ndim < 2:
+        return _fallback.eager_function("numpy.linalg.qr", np.linalg.qr, warn=False)(a, mode)
+    *batch, m, n = a.shape
+    k = m if mode == "complete" else min(m, n)
+    dtype = _float_type(a.dtype)
+    return _multi("qr", a, [(tuple(batch) + (m, k), dtype), (tuple(batch) + (k, n), dtype)],
+                  (mode,))
+
+
+def slogdet(a: Any) -> Any:
+    """Implementation of numpy.linalg.slogdet (lazy): (sign, logabsdet)."""
+    a = as_dagrt(a)
+    _square(a, "slogdet")
+    sign, logdet = np.linalg.slogdet(np.eye(2, dtype=a.dtype))
+    return _multi("slogdet", a, [(a.shape[:-2], np.asarray(sign).dtype),
+                                 (a.shape[:-2], np.asarray(logdet).dtype)])
+
+
 def __getattr__(name: str) -> Any:
     value = _fallback.resolve(np.linalg, ".linalg", name)
     globals()[name] = value
