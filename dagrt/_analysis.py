@@ -331,7 +331,7 @@ def draw_graph(g: Any = None, path: str | os.PathLike[str] | None = None, *,
     path_nodes, _ = critical_path(
         g, "duration" if all("duration" in d for _, d in g.nodes(data=True)) else None)
     on_path = set(path_nodes)
-    path_edges = set(zip(path_nodes, path_nodes[1:]))
+    path_edges = set(zip(path_nodes, path_nodes[1:], strict=False))
     layers: dict[Any, int] = {}
     for i, generation in enumerate(nx.topological_generations(g)):
         for v in generation:

@@ -305,6 +305,8 @@ def run_or_push(name: str, call: Callable[..., Any], args: tuple[Any, ...],
     np_args = resolve(args, reads, True)
     np_kwargs = {k: resolve(v, reads, True) for k, v in kwargs.items()}
     kernel = _kernel(call, np_args, np_kwargs, [o._data for o in outs], use_out)
+    if cost is not None:  # a work estimate, not the output bytes backpressure counts
+        nbytes = sum(o._data.nbytes for o in outs)
     push(name, kernel, reads, [o._var for o in outs], nbytes,
          {"shape": outs[0]._data.shape, "dtype": outs[0]._data.dtype} if outs else None)
 
