@@ -89,6 +89,9 @@ FLAGS: dict[str, Flag] = {
         Flag("max_pending_bytes", lambda: min(4 << 30, _total_memory() // 4), int,
              "At most this many bytes of outputs of pending operations; recording "
              "blocks beyond it.", "min(4 GiB, RAM / 4)"),
+        Flag("gpu_streams", 4, int,
+             "Compute streams per GPU (each GPU also has one device-to-host and one "
+             "host-to-device copy stream)."),
         Flag("log_level", "", str,
              "If set (DEBUG, INFO, WARNING...), enable dagrt's loguru logger and print "
              "its messages at that level to stderr. DEBUG shows scheduling decisions.",
@@ -190,3 +193,17 @@ def markdown_table() -> str:
             default = "unset"
         rows.append(f"| `{flag.env}` | {default} | {flag.help} |")
     return "\n".join(rows) + "\n"
+
+
+def write_docs(path: str = "docs/configuration.md") -> None:
+    """Rewrite the generated flag table in docs/configuration.md."""
+    with open(path) as f:
+        text = f.read()
+    head, rest = text.split("<!-- flags:begin -->\n", 1)
+    tail = rest.split("<!-- flags:end -->", 1)[1]
+    with open(path, "w") as f:
+        f.write(f"{head}<!-- flags:begin -->\n{markdown_table()}<!-- flags:end -->{tail}")
+
+
+if __name__ == "__main__":
+    write_docs()

@@ -1,7 +1,8 @@
 """Devices: where a buffer lives and which executor runs operations on it.
 
 The CPU device has no executor of its own: the scheduler runs CPU operations
-on the serial or threaded executor chosen by configuration.
+on the serial or threaded executor chosen by configuration. A GPU device
+carries its backend (``_gpu``) and its stream executor.
 
 This module imports nothing from dagrt.
 """
@@ -14,12 +15,13 @@ from typing import Any
 class Device:
     """A device, as in MXNet's ``mx.cpu()`` / ``mx.gpu(i)``."""
 
-    __slots__ = ("kind", "id", "executor")
+    __slots__ = ("kind", "id", "executor", "backend")
 
     def __init__(self, kind: str, id: int = 0) -> None:
         self.kind = kind
         self.id = id
         self.executor: Any = None
+        self.backend: Any = None
 
     def __repr__(self) -> str:
         return f"{self.kind}({self.id})"
@@ -37,31 +39,5 @@ CPU = Device("cpu", 0)
 
 
 def cpu(device_id: int = 0) -> Device:
-    """The host CPU (MXNet's ``mx.cpu()``); all CPU ids name the same device."""
+    """The host CPU (MXNet's ``mx.cpu()``); every CPU id names the same device."""
     return CPU
-
-
-def num_gpus() -> int:
-    """How many CUDA devices CuPy can see (0 without CuPy or a GPU)."""
-    try:
-        import cupy  # noqa: F401
-
-        return int(cupy.cuda.runtime.getDeviceCount())
-    except Exception:
-        return 0
-
-
-def gpu(device_id: int = 0) -> Device:
-    """A CUDA device. dagrt's GPU executor is not available in this build."""
-    raise RuntimeError(
-        f"dagrt.gpu({device_id}): GPU arrays are not supported yet "
-        f"(CUDA devices visible: {num_gpus()}); use dagrt.cpu()")
-
-
-def as_device(device: Any) -> Device:
-    """Accept a Device, 'cpu', 'cpu:0' or None."""
-    if device is None or isinstance(device, Device) and device.kind == "cpu":
-        return CPU
-    if isinstance(device, str) and device.split(":")[0] == "cpu":
-        return CPU
-    raise ValueError(f"unsupported device {device!r}: dagrt arrays live on dagrt.cpu()")

@@ -30,14 +30,15 @@ class Var:
     buffer failed: its contents are then undefined and reading raises.
     """
 
-    __slots__ = ("n", "nw", "last_writer", "readers", "error", "__weakref__")
+    __slots__ = ("n", "nw", "last_writer", "readers", "error", "device", "__weakref__")
 
-    def __init__(self) -> None:
+    def __init__(self, device: Any = None) -> None:
         self.n = 0
         self.nw = 0
         self.last_writer: Op | None = None
         self.readers: list[Op] = []
         self.error: BaseException | None = None
+        self.device = device  # None: host memory
 
 
 class Op:
@@ -46,7 +47,8 @@ class Op:
 
     __slots__ = ("fn", "reads", "writes", "name", "site", "priority", "nbytes",
                  "device", "seq", "deps", "dependents", "done", "error",
-                 "error_origin", "meta", "t0", "t1", "worker")
+                 "error_origin", "meta", "t0", "t1", "worker", "event", "stream",
+                 "early", "waits", "lane", "released")
 
     def __init__(self, fn: Callable[[], Any], reads: tuple[Var, ...],
                  writes: tuple[Var, ...], name: str, site: tuple[str, int, str] | None,
@@ -70,6 +72,16 @@ class Op:
         self.t0 = 0.0
         self.t1 = 0.0
         self.worker = ""
+        # Device (stream-ordered) operations: the event recorded after the
+        # kernel, the stream it ran on, dependents on the same device released
+        # as soon as this op is *launched* (``early``), and the predecessors
+        # whose events this op's stream must wait for (``waits``).
+        self.event: Any = None
+        self.stream: Any = None
+        self.early: list[Op] = []
+        self.waits: list[Op] = []
+        self.lane = ""  # "compute", "d2h" or "h2d" for device operations
+        self.released = False  # launched: ``early`` dependents were released
 
     def __lt__(self, other: Op) -> bool:  # ready-queue order: priority, then age
         return (-self.priority, self.seq) < (-other.priority, other.seq)
@@ -118,11 +130,21 @@ def link(op: Op, edge_hook: EdgeHook | None = None) -> int:
             if pred.error is not None and op.error is None:
                 op.error, op.error_origin = pred.error, pred.error_origin
             return
-        pred.dependents.append(op)
+        if op.device is not None and pred.device is op.device \
+                and op.device.executor is not None:
+            # Same device: order on the device with an event, not on the host.
+            op.waits.append(pred)
+            pred.early.append(op)  # (also so that a failure of pred reaches op)
+            if pred.released:  # already launched: nothing to wait for here
+                return
+        else:
+            pred.dependents.append(op)
         deps += 1
 
     for var in op.reads:
         after(var.last_writer, RAW)
+        if var.error is not None and op.error is None:  # reads a failed buffer
+            op.error = var.error
     for var in op.writes:
         after(var.last_writer, WAW)
         for reader in var.readers:
@@ -169,4 +191,21 @@ def unlink(op: Op) -> list[Op]:
         if dep.deps == 0:
             ready.append(dep)
     op.dependents = []
+    for dep in op.early:  # launched before this failed: they carry the error
+        if error is not None and dep.error is None and not dep.done:
+            dep.error, dep.error_origin = error, op.error_origin
+    op.early = []
+    op.waits = []
+    return ready
+
+
+def release_early(op: Op) -> list[Op]:
+    """``op`` was launched on its device: same-device dependents may launch
+    too (they wait for its event). Caller holds the scheduler lock."""
+    ready = []
+    op.released = True
+    for dep in op.early:
+        dep.deps -= 1
+        if dep.deps == 0:
+            ready.append(dep)
     return ready

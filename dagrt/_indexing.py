@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import _rules as rules
-from ._ndarray import evaluate, ndarray, view_of, wrap
+from ._ndarray import evaluate, ndarray, new_array, view_of
 from ._ops import _record, operand
 
 _BASIC = (int, slice, type(None), type(Ellipsis), np.integer)
@@ -50,10 +50,14 @@ def _meta_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
 def getitem(self: ndarray, key: Any) -> ndarray:
     key = key if type(key) is tuple else (key,)
     if _is_basic(key):
-        return view_of(self, self._data[key])
+        data = self._data[key]
+        if type(data) is np.ndarray or not (isinstance(data, np.generic) or (
+                data.ndim == 0 and self._data.ndim)):
+            return view_of(self, data)
+        # every axis indexed by an integer: NumPy returns a scalar, a copy
     key = _convert(key, evaluate_masks=True)
     shape = rules.zero_bytes(self.shape)[_meta_key(key)].shape
-    out = wrap(np.empty(shape, self.dtype))
+    out = new_array(shape, self.dtype, (self, key))
     _record("getitem", operator.getitem, (self, key), {}, [out], use_out=False)
     return out
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _ops
+from . import _ops, _placement
 from ._indexing import getitem, setitem
 from ._graph import Var
 from ._ndarray import _Policy, evaluate, ndarray, view_of, wrap_result
@@ -37,17 +37,18 @@ def _operator(ufunc: np.ufunc, reflected: bool = False,
     policy = _Policy
     new = object.__new__
     scalars = (float, int)
+    host = np.ndarray
 
     def method(self: ndarray, other: Any) -> Any:
         var = self._var
-        if not var.nw and var.error is None and policy.inline:
-            data = self._data
+        data = self._data
+        if not var.nw and var.error is None and policy.inline and type(data) is host:
             kind = type(other)
             value: Any = None
             if kind is ndarray:
                 other_var = other._var
                 if not other_var.nw and other_var.error is None \
-                        and other._data.shape == data.shape:
+                        and other._data.shape == data.shape and type(other._data) is host:
                     value = other._data
             elif kind in scalars:
                 value = other
@@ -220,7 +221,14 @@ def install(functions: dict[str, Callable[..., Any]]) -> None:
     ndarray.__rmatmul__ = lambda self, other: functions["matmul"](other, self)
 
     def imatmul(self: ndarray, other: Any) -> ndarray:
+        # NumPy's rules for a @= b: same_kind casting, then an unchanged shape
+        meta = np.zeros((1,) * self.ndim, self.dtype)
+        np.matmul(meta, np.zeros((1,) * other.ndim, other.dtype)
+                  if isinstance(other, (ndarray, np.ndarray)) else other, out=meta)
         result = functions["matmul"](self, other)
+        if result.shape != self.shape:
+            raise ValueError(f"matmul: in-place result has shape {result.shape}, not "
+                             f"{self.shape}")
         setitem(self, Ellipsis, result)
         return self
     ndarray.__imatmul__ = imatmul
@@ -242,6 +250,8 @@ def install(functions: dict[str, Callable[..., Any]]) -> None:
     ndarray.real = property(_real, _set_real)
     ndarray.imag = property(_imag, _set_imag)
     ndarray.__array_namespace__ = _array_namespace
+    ndarray.copyto = _placement.copyto
+    ndarray.to_device = ndarray.as_in_context = ndarray.as_in_ctx = _placement.to_device_method
     ndarray.__dlpack__ = _dlpack
     ndarray.__dlpack_device__ = _dlpack_device
     _ops.namespace_cache.update(functions)

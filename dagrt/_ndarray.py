@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from . import _config
-from ._devices import CPU, Device, as_device
+from ._devices import CPU, Device
 from ._graph import Op, Var, recording_site
 from ._scheduler import ENGINE
 
@@ -83,8 +83,8 @@ class ndarray:
 
     @property
     def device(self) -> Device:
-        """The device holding this array (``dagrt.cpu()``)."""
-        return CPU
+        """The device holding this array (``dagrt.cpu()`` or ``dagrt.gpu(i)``)."""
+        return self._var.device or CPU
 
     ctx = device
     context = device
@@ -121,36 +121,45 @@ class ndarray:
             ENGINE.wait(var, writes_only=False)
         return self._data
 
+    def _host(self) -> np.ndarray:
+        """The value in host memory (a copy if the array lives on a GPU)."""
+        data = self._value()
+        if type(data) is _NP:
+            return data
+        device = self._var.device
+        return device.backend.to_host(data) if device is not None else np.asarray(data)
+
     def asnumpy(self) -> np.ndarray:
         """A NumPy copy of the value (MXNet's ``asnumpy``)."""
-        return self._value().copy()
+        data = self._host()
+        return data.copy() if self._var.device is None else data
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        data = self._quiet()
+        data = self._quiet() if self._var.device is None else self._host()
         if dtype is not None and data.dtype != dtype:
             return data.astype(dtype)
         return data.copy() if copy else data
 
     def item(self, *args: Any) -> Any:
-        return self._value().item(*args)
+        return self._host().item(*args)
 
     def tolist(self) -> Any:
-        return self._value().tolist()
+        return self._host().tolist()
 
     def __float__(self) -> float:
-        return float(self._value())
+        return float(self._host())
 
     def __int__(self) -> int:
-        return int(self._value())
+        return int(self._host())
 
     def __complex__(self) -> complex:
-        return complex(self._value())
+        return complex(self._host())
 
     def __bool__(self) -> bool:
-        return bool(self._value())
+        return bool(self._host())
 
     def __index__(self) -> int:
-        return operator.index(self._value())
+        return operator.index(self._host())
 
     def __len__(self) -> int:
         if not self._data.ndim:
@@ -166,14 +175,14 @@ class ndarray:
         return bool((self == value).any())
 
     def __repr__(self) -> str:
-        data = self._value()
+        data = self._host()
         return repr(data[()]) if data.ndim == 0 else repr(data)
 
     def __str__(self) -> str:
-        return str(self._value())
+        return str(self._host())
 
     def __format__(self, spec: str) -> str:
-        data = self._value()
+        data = self._host()
         return format(data[()] if data.ndim == 0 else data, spec)
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -185,21 +194,6 @@ class ndarray:
     def __copy__(self) -> ndarray:
         return self.copy()
 
-    # -- devices ---------------------------------------------------------------
-    def copyto(self, other: Any) -> ndarray:
-        """Copy into another array, or onto a device (MXNet's ``copyto``)."""
-        if isinstance(other, ndarray):
-            other[...] = self
-            return other
-        as_device(other)
-        return self.copy()
-
-    def to_device(self, device: Any, /, *, stream: Any = None) -> ndarray:
-        """This array on ``device`` (array API); the array itself if already there."""
-        as_device(device)
-        return self
-
-    as_in_context = as_in_ctx = to_device
 
 
 def _from_numpy(data: np.ndarray) -> ndarray:
@@ -226,9 +220,56 @@ def view_of(base: ndarray, data: np.ndarray) -> ndarray:
     return a
 
 
-def empty_like_meta(shape: tuple[int, ...], dtype: Any) -> ndarray:
-    """A new array whose storage a pending operation will fill."""
-    return wrap(np.empty(shape, dtype))
+def placement(args: Any) -> Device | None:
+    """The device of the dagrt arrays among ``args`` (one level of lists):
+    None for host memory. Arrays on two devices in one op are an error."""
+    device: Device | None = None
+    host = False
+    for a in _arrays(args):
+        d = a._var.device
+        if d is None:
+            host = True
+        elif device is None:
+            device = d
+        elif d is not device:
+            _mixed(device, d)
+    if device is not None and host:
+        _mixed(CPU, device)
+    return device
+
+
+def _arrays(args: Any) -> Iterator[ndarray]:
+    for a in args:
+        if isinstance(a, ndarray):
+            yield a
+        elif type(a) is list or type(a) is tuple:
+            yield from _arrays(a)
+
+
+def _mixed(a: Device, b: Device) -> None:
+    raise ValueError(f"operands are on different devices, {a!r} and {b!r}: copy one first, "
+                     f"e.g. x.copyto(dagrt.{b!r}) or x.copyto(dagrt.cpu())")
+
+
+def new_array(shape: Any, dtype: Any, like: Any = (), order: str = "C",
+              device: Device | None = None) -> ndarray:
+    """A new array whose storage a pending operation will fill, on the device
+    of the arrays in ``like`` (or on ``device``)."""
+    if device is None and like:
+        device = placement(like)
+    if device is None:
+        return wrap(np.empty(shape, dtype, order))
+    backend = device.backend
+    try:
+        data = backend.empty(device.id, shape, dtype)
+    except backend.OutOfMemoryError:  # free the pool's cached blocks, retry once
+        backend.free_cached()
+        data = backend.empty(device.id, shape, dtype)
+    a = _new(ndarray)
+    a._data = data
+    a._var = Var(device)
+    a._base = None
+    return a
 
 
 # -- recording ----------------------------------------------------------------
@@ -268,14 +309,16 @@ def output_idle(out: ndarray) -> bool:
 
 
 def push(name: str, kernel: Callable[[], Any], reads: list[Var], writes: list[Var],
-         nbytes: int = 0, meta: dict[str, Any] | None = None) -> None:
+         nbytes: int = 0, meta: dict[str, Any] | None = None,
+         device: Device | None = None, lane: str = "") -> None:
     """Hand an operation to the scheduler, in the recording context (so
     ``np.errstate`` applies to the kernel as it would in NumPy)."""
     write_set = tuple(dict.fromkeys(writes))
     read_set = tuple(v for v in dict.fromkeys(reads) if v not in write_set)
     ctx = contextvars.copy_context()
     op = Op(lambda: ctx.run(kernel), read_set, write_set, name, recording_site(),
-            nbytes=nbytes, meta=meta)
+            nbytes=nbytes, meta=meta, device=device)
+    op.lane = lane
     ENGINE.push(op)
 
 
@@ -294,7 +337,10 @@ def run_or_push(name: str, call: Callable[..., Any], args: tuple[Any, ...],
     assigned into the single output.
     """
     nbytes = sum(o._data.nbytes for o in outs) if cost is None else cost
-    if (_Policy.inline and nbytes <= _Policy.inline_bytes and inputs_ready(args)
+    device = outs[0]._var.device if outs else None
+    if device is not None:  # device ops always go to the device's streams
+        call = device.backend.translate(call)
+    elif (_Policy.inline and nbytes <= _Policy.inline_bytes and inputs_ready(args)
             and inputs_ready(kwargs.values()) and all(map(output_idle, outs))):
         reads: list[Var] = []
         np_args = resolve(args, reads, False)
@@ -308,7 +354,8 @@ def run_or_push(name: str, call: Callable[..., Any], args: tuple[Any, ...],
     if cost is not None:  # a work estimate, not the output bytes backpressure counts
         nbytes = sum(o._data.nbytes for o in outs)
     push(name, kernel, reads, [o._var for o in outs], nbytes,
-         {"shape": outs[0]._data.shape, "dtype": outs[0]._data.dtype} if outs else None)
+         {"shape": outs[0]._data.shape, "dtype": outs[0]._data.dtype} if outs else None,
+         device)
 
 
 def _kernel(call: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],

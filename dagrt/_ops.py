@@ -29,10 +29,10 @@ from typing import Any
 import numpy as np
 
 from . import _rules as rules
-from ._devices import as_device
 from ._graph import Op, recording_site
+from ._placement import device_arg, to_device
 from ._ndarray import (_Policy, check_writeable, evaluate, inputs_ready, ndarray,
-                       output_idle, run_or_push, view_of, wrap, wrap_result)
+                       new_array, output_idle, run_or_push, view_of, wrap, wrap_result)
 from ._scheduler import ENGINE
 
 _PY_SCALARS = (int, float, bool, complex)
@@ -146,6 +146,8 @@ def elementwise(func: Any, args: tuple[Any, ...], out: Any = None,
                 if var.nw or var.error is not None:
                     break
                 d = a._data
+                if type(d) is not np.ndarray:
+                    break
                 if shape is None:
                     shape = d.shape
                     size = d.size
@@ -202,7 +204,7 @@ def elementwise(func: Any, args: tuple[Any, ...], out: Any = None,
     for i, dtype in enumerate(dtypes):
         given = out[i] if out is not None else None
         if given is None:
-            outs.append(wrap(np.empty(shape, dtype)))
+            outs.append(new_array(shape, dtype, (*args, *(out or ()))))
         else:
             if rules.broadcast([shape, given.shape]) != given.shape:
                 raise ValueError(f"non-broadcastable output operand with shape "
@@ -221,15 +223,17 @@ def reduction(d: OpDef, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
     out = kwargs.pop("out", None)
     data = a._data
     if (out is None and _Policy.inline and data.size <= _Policy.inline_elems
+            and type(data) is np.ndarray
             and not a._var.nw and a._var.error is None
             and not any(isinstance(v, ndarray) for v in kwargs.values())):
         return wrap(d.func(data, **kwargs))
-    meta_kwargs = {k: (True if k == "where" else v) for k, v in kwargs.items()}
+    meta_kwargs = {k: (rules.reduction_meta(np.shape(v), np.bool_) if k == "where" else v)
+                   for k, v in kwargs.items()}
     meta = d.func(rules.reduction_meta(data.shape, data.dtype), **meta_kwargs)
     shape = rules.reduced_shape(data.shape, kwargs.get("axis"), kwargs.get("keepdims", False))
     dtype = np.asarray(meta).dtype
     if out is None:
-        out = wrap(np.empty(shape, dtype))
+        out = new_array(shape, dtype, (a,))
     elif not isinstance(out, ndarray):
         return _eager(d.func, (a,), dict(kwargs, out=out))
     elif out.shape != shape:
@@ -288,7 +292,7 @@ def contraction(d: OpDef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
                 if d.name in ("outer",) else \
                 rules.contraction_dtype(np.matmul, [a.dtype for a in arrays])
     if out is None:
-        out = wrap(np.empty(shape, dtype))
+        out = new_array(shape, dtype, arrays)
     elif not isinstance(out, ndarray):
         return _eager(d.func, args, dict(kwargs, out=out))
     call_args = (subscripts, *arrays) if subscripts is not None else tuple(arrays)
@@ -307,6 +311,10 @@ def _is_view_of(result: np.ndarray, storage: np.ndarray) -> bool:
 def view(d: OpDef, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Views are NumPy views of the input's storage, made at once."""
     a = as_dagrt(a)
+    if any(isinstance(x, ndarray) for x in args):  # atleast_1d(a, b), broadcast_arrays
+        arrays = [a] + [as_dagrt(x) for x in args]
+        results = d.func(*[x._data for x in arrays], **kwargs)
+        return type(results)(_as_view(x, r, d, (), kwargs) for x, r in zip(arrays, results))
     result = d.func(a._data, *args, **kwargs)
     if isinstance(result, (list, tuple)):
         return type(result)(_as_view(a, r, d, args, kwargs) for r in result)
@@ -321,7 +329,7 @@ def _as_view(a: ndarray, result: Any, d: OpDef, args: tuple[Any, ...],
         return wrap(result)
     # NumPy made a copy (e.g. imag of a real array) from storage still pending:
     # compute it again once the input is ready.
-    out = wrap(np.empty_like(result))
+    out = new_array(result.shape, result.dtype, (a,))
     _record(d.name, d.func, (a, *args), kwargs, [out], use_out=False)
     return out
 
@@ -342,7 +350,7 @@ def reshape(a: Any, shape: Any, order: str = "C", *, copy: bool | None = None,
     else:
         return copy_array(view_of(a, result)) if copy else view_of(a, result)
     target = np.reshape(rules.zero_bytes(a.shape), shape, order=order).shape
-    out = wrap(np.empty(target, a.dtype))
+    out = new_array(target, a.dtype, (a,))
     _record("reshape", np.reshape, (a, target), {"order": order}, [out], use_out=False)
     return out
 
@@ -358,18 +366,44 @@ def movement(d: OpDef, first: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     many = isinstance(first, (list, tuple))
     data = [as_dagrt(x) for x in first] if many else [as_dagrt(first)]
     args = tuple(evaluate(args))
-    kwargs = {k: evaluate(v) for k, v in kwargs.items()}
     out = kwargs.pop("out", None)
+    kwargs = {k: evaluate(v) for k, v in kwargs.items()}
     metas = [rules.zero_bytes(x.shape) for x in data]
     meta_kwargs = {k: v for k, v in kwargs.items() if k not in ("dtype", "casting")}
     shape = d.func(metas if many else metas[0], *args, **meta_kwargs).shape
     dtype = rules.result_dtype([x.dtype for x in data], kwargs.get("dtype"))
     if out is None:
-        out = wrap(np.empty(shape, dtype))
+        out = new_array(shape, dtype, data)
     elif not isinstance(out, ndarray):
         return _eager(d.func, (first, *args), dict(kwargs, out=out))
     _record(d.name, d.func, (data if many else data[0], *args), kwargs, [out],
-            use_out=d.out)
+            use_out=d.out and "dtype" not in kwargs)  # NumPy takes out= or dtype=
+    return out
+
+
+def append(arr: Any, values: Any, axis: Any = None) -> ndarray:
+    """Implementation of numpy.append (NumPy's own definition, recorded lazily)."""
+    arr, values = as_dagrt(arr), as_dagrt(values)
+    if axis is None:
+        arr = arr if arr.ndim == 1 else ravel(arr)
+        values, axis = ravel(values), arr.ndim - 1
+    return movement(MOVEMENT["concatenate"], (arr, values), (), {"axis": axis})
+
+
+def _nested(x: Any, f: Callable[[Any], Any]) -> Any:
+    return type(x)(_nested(v, f) for v in x) if isinstance(x, (list, tuple)) else f(x)
+
+
+def block(arrays: Any) -> ndarray:
+    """Implementation of numpy.block: nested lists of arrays, recorded lazily."""
+    data = _nested(arrays, as_dagrt)
+    shape = np.block(_nested(data, lambda x: rules.zero_bytes(x.shape))).shape
+    dtypes: list[np.dtype] = []
+    _nested(data, lambda x: dtypes.append(x.dtype))
+    arrays: list[ndarray] = []
+    _nested(data, arrays.append)
+    out = new_array(shape, np.result_type(*dtypes), arrays)
+    _record("block", np.block, (data,), {}, [out], use_out=False)
     return out
 
 
@@ -389,7 +423,7 @@ def shaped(d: OpDef, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> A
     else:  # pragma: no cover - a parameter changed the shape: let NumPy decide
         return _eager(d.func, (a, *args), dict(kwargs, out=out) if out is not None else kwargs)
     if out is None:
-        out = wrap(np.empty(shape, meta.dtype))
+        out = new_array(shape, meta.dtype, (a,))
     elif not isinstance(out, ndarray):
         return _eager(d.func, (a, *args), dict(kwargs, out=out))
     _record(d.name, d.func, (a, *args), kwargs, [out], use_out=d.out)
@@ -399,24 +433,27 @@ def shaped(d: OpDef, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> A
 # -- creation -----------------------------------------------------------------------
 
 def creation(d: OpDef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ndarray:
-    """Creation functions read no dagrt data: call NumPy now (cheap: allocation)."""
-    device = kwargs.pop("device", None)
-    ctx = kwargs.pop("ctx", None)
-    as_device(device if device is not None else ctx)
+    """Creation functions read no dagrt data: call NumPy now (cheap: allocation);
+    with ``device=gpu(i)`` (or ``ctx=``) the result is copied there."""
+    device = device_arg(kwargs.pop("device", None), kwargs.pop("ctx", None))
     if d.name.endswith("_like"):  # reads only the prototype's shape and dtype
-        args = tuple(x._data if isinstance(x, ndarray) else x for x in args)
-    return wrap_result(d.func(*evaluate(args), **{k: evaluate(v) for k, v in kwargs.items()}))
+        if device is None and args and isinstance(args[0], ndarray):
+            device = args[0]._var.device
+        args = tuple(np.empty(x.shape, x.dtype) if isinstance(x, ndarray) else x
+                     for x in args)
+    result = wrap_result(d.func(*evaluate(args), **{k: evaluate(v) for k, v in kwargs.items()}))
+    return to_device(result, device) if device is not None else result
 
 
 def full(shape: Any, fill_value: Any, dtype: Any = None, order: str = "C", *,
          device: Any = None, ctx: Any = None, like: Any = None) -> ndarray:
     """Implementation of numpy.full: large fills run on a worker."""
-    as_device(device if device is not None else ctx)
+    target = device_arg(device, ctx)
     if isinstance(fill_value, ndarray):
-        fill_value = fill_value._value()
+        fill_value = fill_value._host()
     if dtype is None:
         dtype = np.array(fill_value).dtype
-    out = wrap(np.empty(shape, dtype, order))
+    out = new_array(shape, dtype, order=order, device=target)
     _record("full", _identity, (fill_value,), {}, [out], use_out=False)
     return out
 
@@ -430,8 +467,10 @@ def ones(shape: Any, dtype: Any = None, order: str = "C", *, device: Any = None,
 def full_like(a: Any, fill_value: Any, dtype: Any = None, order: str = "K",
               subok: bool = True, shape: Any = None, *, device: Any = None) -> ndarray:
     """Implementation of numpy.full_like."""
-    proto = np.empty_like(a._data if isinstance(a, ndarray) else np.asarray(a),
-                          dtype=dtype, order=order, shape=shape)
+    if isinstance(a, ndarray):
+        device = device if device is not None else a.device
+        a = np.empty(a.shape, a.dtype)
+    proto = np.empty_like(np.asarray(a), dtype=dtype, order=order, shape=shape)
     return full(proto.shape, fill_value, proto.dtype, device=device)
 
 
@@ -449,7 +488,12 @@ def array(obj: Any, dtype: Any = None, *, copy: bool | None = True, order: str =
           subok: bool = True, ndmin: int = 0, like: Any = None, device: Any = None,
           ctx: Any = None) -> ndarray:
     """Implementation of numpy.array; dagrt arrays inside lists are evaluated."""
-    as_device(device if device is not None else ctx)
+    target = device_arg(device, ctx)
+    result = _array(obj, dtype, copy, order, ndmin)
+    return to_device(result, target) if target is not result._var.device else result
+
+
+def _array(obj: Any, dtype: Any, copy: bool | None, order: str, ndmin: int) -> ndarray:
     if isinstance(obj, ndarray):
         if (copy is False or copy is None) and (dtype is None or obj.dtype == dtype) \
                 and obj.ndim >= ndmin:
@@ -467,7 +511,7 @@ def array(obj: Any, dtype: Any = None, *, copy: bool | None = True, order: str =
 
 def evaluate_nested(obj: Any) -> Any:
     if isinstance(obj, ndarray):
-        return obj._value()
+        return obj._host()
     if isinstance(obj, (list, tuple)):
         return type(obj)(evaluate_nested(x) for x in obj)
     return obj
@@ -480,9 +524,9 @@ def asarray(obj: Any, dtype: Any = None, order: Any = None, *, copy: bool | None
     if isinstance(obj, ndarray) and (dtype is None or obj.dtype == dtype) and not copy:
         return obj
     if type(obj) is np.ndarray and not copy:
-        as_device(device if device is not None else ctx)
-        data = obj if dtype is None else obj.astype(dtype, copy=False)
-        return wrap(data)
+        data = wrap(obj if dtype is None else obj.astype(dtype, copy=False))
+        target = device_arg(device, ctx)
+        return to_device(data, target) if target is not None else data
     return array(obj, dtype, copy=True if copy else None, order=order or "K",
                  device=device, ctx=ctx)
 
@@ -497,7 +541,7 @@ def astype(a: Any, dtype: Any, order: str = "K", casting: str = "unsafe",
     if not np.can_cast(a.dtype, dtype, casting):
         raise TypeError(f"Cannot cast array data from {a.dtype!r} to {dtype!r} "
                         f"according to the rule {casting!r}")
-    out = wrap(np.empty(a.shape, dtype, order="C" if order in ("K", "A") else order))
+    out = new_array(a.shape, dtype, (a,), order="C" if order in ("K", "A") else order)
     _record("astype", _identity, (a,), {}, [out], use_out=False)
     return out
 
@@ -557,7 +601,7 @@ REDUCTIONS = ["sum", "prod", "mean", "std", "var", "min", "max", "amin", "amax",
               "argmin", "argmax", "any", "all", "nansum", "nanprod", "nanmean",
               "nanstd", "nanvar", "nanmin", "nanmax", "ptp", "nanargmin", "nanargmax"]
 _REDUCTION_METHODS = {"sum", "prod", "mean", "std", "var", "min", "max", "argmin",
-                      "argmax", "any", "all", "ptp"}
+                      "argmax", "any", "all"}  # NumPy 2 removed ndarray.ptp
 CONTRACTIONS = {"matmul": True, "dot": True, "tensordot": False, "einsum": True,
                 "inner": False, "outer": True, "vdot": False}
 VIEWS = ["transpose", "swapaxes", "moveaxis", "squeeze", "expand_dims", "broadcast_to",
@@ -667,7 +711,7 @@ HAND_WRITTEN: dict[str, Callable[..., Any]] = {
     "reshape": reshape, "ravel": ravel, "full": full, "ones": ones,
     "full_like": full_like, "ones_like": ones_like, "array": array, "asarray": asarray,
     "asanyarray": asarray, "ascontiguousarray": asarray, "copy": copy_array,
-    "astype": astype, "where": where, "clip": clip,
+    "astype": astype, "where": where, "clip": clip, "append": append, "block": block,
 }
 
 

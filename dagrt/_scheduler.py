@@ -37,7 +37,7 @@ from loguru import logger
 
 from . import _config
 from ._executors import SerialExecutor, ThreadedExecutor
-from ._graph import Op, Var, link, unlink
+from ._graph import Op, Var, link, release_early, unlink
 
 _POLL = 0.1  # seconds; waits wake this often so Ctrl-C is never blocked
 
@@ -119,6 +119,26 @@ class Engine:
         if deps == 0:
             self.dispatch([op])
 
+    def launched(self, op: Op) -> list[Op]:
+        """A device executor enqueued ``op`` and recorded its event: return the
+        same-device operations that only need to follow it on the device."""
+        with self._cond:
+            return release_early(op)
+
+    def complete(self, op: Op, exc: BaseException | None = None,
+                 dispatch: bool = True) -> list[Op]:
+        """A device executor saw ``op`` finish (or fail): release everything
+        else that waits for it (dispatched here, or returned)."""
+        if exc is not None and op.error is None:
+            if isinstance(exc, Exception):
+                _annotate(exc, op)
+            op.error, op.error_origin = exc, op
+        ready = self._finish(op)
+        if not dispatch:
+            return ready
+        self.dispatch(ready)
+        return []
+
     def fail(self, op: Op, exc: Exception) -> None:
         """Record ``op``, run inline outside the scheduler, as failed with ``exc``."""
         _annotate(exc, op)
@@ -173,7 +193,7 @@ class Engine:
             if executor.inline:
                 stack.extend(self._run(op))
             else:
-                executor.submit(op)
+                stack.extend(executor.submit(op) or ())
 
     def _run(self, op: Op) -> list[Op]:
         """Run one operation's kernel; return the operations it made ready."""

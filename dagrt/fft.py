@@ -16,7 +16,7 @@ import numpy as np
 from numpy.lib.array_utils import normalize_axis_tuple
 
 from . import _fallback
-from ._ndarray import ndarray, wrap
+from ._ndarray import ndarray, new_array
 from ._ops import _record, as_dagrt
 
 # name -> (kind, default axes): kind is c2c, r2c or c2r
@@ -65,7 +65,7 @@ def _transform(name: str) -> Callable[..., ndarray]:
         axes = normalize_axis_tuple(axes, a.ndim, allow_duplicate=True)
         meta = func(np.ones((2,) * max(len(axes), 1), a.dtype))
         shape = _out_shape(kind, a.shape, axes, lengths)
-        result = wrap(np.empty(shape, meta.dtype))
+        result = new_array(shape, meta.dtype, (a,))
         call_kwargs = {"n" if one_axis else "s": size, "axis" if one_axis else "axes":
                        (axes[0] if one_axis else axes), "norm": norm, **kwargs}
         _record(f"fft.{name}", func, (a,), call_kwargs, [result], use_out=False)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import _fallback
-from ._ndarray import ndarray, wrap
+from ._ndarray import ndarray, new_array
 from ._ops import _record, as_dagrt
 
 LinAlgError = np.linalg.LinAlgError
@@ -28,7 +28,7 @@ def _square(a: ndarray, name: str) -> None:
 
 def _lazy(name: str, func: Any, args: tuple[Any, ...], shape: tuple[int, ...],
           dtype: Any, kwargs: dict[str, Any] | None = None) -> ndarray:
-    out = wrap(np.empty(shape, dtype))
+    out = new_array(shape, dtype, args)
     _record(f"linalg.{name}", func, args, kwargs or {}, [out], use_out=False,
             cost=out.nbytes * (args[0].shape[-1] if args[0].ndim else 1))
     return out
@@ -84,7 +84,7 @@ def _multi(name: str, a: ndarray, outputs: list[tuple[tuple[int, ...], Any]],
            args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None) -> Any:
     """A lazy call with several outputs, returned as NumPy's named tuple."""
     func = getattr(np.linalg, name)
-    outs = [wrap(np.empty(shape, dtype)) for shape, dtype in outputs]
+    outs = [new_array(shape, dtype, (a,)) for shape, dtype in outputs]
     meta = func(np.eye(2, dtype=_float_type(a.dtype)), *args, **(kwargs or {}))
     _record(f"linalg.{name}", func, (a, *args), kwargs or {}, outs, use_out=False,
             cost=sum(o.nbytes for o in outs) * (a.shape[-1] if a.ndim else 1))

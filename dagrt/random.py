@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from . import _fallback
-from ._devices import as_device
-from ._ndarray import ndarray, wrap
+from ._ndarray import ndarray, new_array, wrap
+from ._placement import device_arg
 from ._ops import _record, operand
 
 _VALIDATE_RS = np.random.RandomState(0)
@@ -53,9 +53,13 @@ class _Stream:
 
     def draw(self, method: str, params: tuple[Any, ...], size: Any,
              kwargs: dict[str, Any] | None = None, device: Any = None) -> Any:
-        """Record ``impl.<method>(*params, size=size, **kwargs)``."""
-        as_device(device)
-        kwargs = {k: operand(v) for k, v in (kwargs or {}).items() if v is not None}
+        """Record ``impl.<method>(*params, size=size, **kwargs)``; with a GPU
+        ``device``, CuPy's generator draws instead (its numbers differ)."""
+        target = device_arg(device)
+        if target is not None:
+            return _draw_on_device(target, method, params, size, kwargs or {})
+        kwargs = {k: v if isinstance(v, (type, np.dtype, str)) else operand(v)  # dtype=int
+                  for k, v in (kwargs or {}).items() if v is not None}
         params = tuple(operand(p) for p in params)
         arrays = [p for p in (*params, *kwargs.values())
                   if isinstance(p, (ndarray, np.ndarray)) and p.dtype != object]
@@ -130,6 +134,28 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
 }
 _OPTIONS = {"choice": ("replace", "p")}
 _NO_BROADCAST = {"choice"}  # its parameter is a population, not a broadcast operand
+
+
+_device_states: dict[Any, ndarray] = {}
+
+
+def _device_kernel(device: Any, method: str, params: tuple[Any, ...], shape: Any, *,
+                   out: Any, **kwargs: Any) -> None:
+    out[0][...] = getattr(device.backend.random(device.id), method)(*params, size=shape,
+                                                                    **kwargs)
+
+
+def _draw_on_device(device: Any, method: str, params: tuple[Any, ...], size: Any,
+                    kwargs: dict[str, Any]) -> ndarray:
+    shape = _size(size) or ()
+    dtype = np.asarray(getattr(_VALIDATE_RS, method)(*params, size=1, **kwargs)).dtype
+    out = new_array(shape, dtype, device=device)
+    state = _device_states.get(device)
+    if state is None:  # draws on one device run in order, as on the host
+        state = _device_states[device] = new_array((0,), np.uint8, device=device)
+    _record(f"random.{method}", functools.partial(_device_kernel, device, method),
+            (params, shape), kwargs, [out, state])
+    return out
 
 
 class RandomState:
