@@ -200,6 +200,7 @@ class StreamExecutor:
         self.compute = [backend.stream(device.id) for _ in range(n)]
         self.lanes = {"d2h": backend.stream(device.id), "h2d": backend.stream(device.id)}
         self._last: dict[int, Any] = {}  # id(stream) -> last op launched on it
+        self.timing = False  # record a start event before each kernel
         self._next = 0
         self._lock = threading.Lock()
         self._done: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -232,6 +233,9 @@ class StreamExecutor:
                 if pred.stream is not None and pred.stream is not stream \
                         and pred.event is not None:
                     self.backend.wait_event(stream, pred.event)
+            if self.timing:  # CUDA timestamps of each kernel, for traces and tests
+                op.meta = dict(op.meta or {}, start_event=self.backend.record(
+                    self.device.id, stream))
             try:
                 self._launch(op, stream)
             except Exception as exc:

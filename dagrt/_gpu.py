@@ -68,6 +68,11 @@ class CupyBackend:
         with self.use(device_id):
             return self.cupy.empty(shape, dtype)
 
+    def placeholder(self, device_id: int, shape: Any, dtype: Any) -> Any:
+        """A zero-byte array of ``shape`` for an allocation that failed."""
+        with self.use(device_id):
+            return self.cupy.broadcast_to(self.cupy.zeros((), dtype), shape)
+
     def launch(self, device_id: int, stream: Any, fn: Callable[[], Any]) -> None:
         with self.use(device_id), stream:
             fn()
@@ -202,6 +207,9 @@ class FakeBackend:
         self.allocated += nbytes
         self._note("alloc", device_id, nbytes)
         return np.empty(shape, dtype).view(FakeDeviceArray)
+
+    def placeholder(self, device_id: int, shape: Any, dtype: Any) -> Any:
+        return np.broadcast_to(np.zeros((), dtype), shape).view(FakeDeviceArray)
 
     def launch(self, device_id: int, stream: FakeStream, fn: Callable[[], Any]) -> None:
         if self.oom_launches:

@@ -141,6 +141,9 @@ def link(op: Op, edge_hook: EdgeHook | None = None) -> int:
             pred.dependents.append(op)
         deps += 1
 
+    for var in (*op.reads, *op.writes):
+        if var.error is not None and op.error is None:  # poisoned buffer
+            op.error = var.error
     for var in op.reads:
         after(var.last_writer, RAW)
         if var.error is not None and op.error is None:  # reads a failed buffer

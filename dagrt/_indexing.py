@@ -42,9 +42,17 @@ def _convert(key: tuple[Any, ...], evaluate_masks: bool) -> tuple[Any, ...]:
 
 
 def _meta_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Lazy index arrays replaced by zero-stride zeros (or all-True masks)."""
-    return tuple(np.broadcast_to(k.dtype.type(k.dtype == bool), k.shape)
+    """The key for a zero-byte meta array: index arrays already computed are
+    used as they are (so bounds are checked at the call, as in NumPy); pending
+    ones become zero-stride zeros (or all-True masks)."""
+    return tuple((k._data if _ready(k) else
+                  np.broadcast_to(k.dtype.type(k.dtype == bool), k.shape))
                  if isinstance(k, ndarray) else k for k in key)
+
+
+def _ready(k: ndarray) -> bool:
+    var = k._var
+    return not var.nw and var.error is None and var.device is None
 
 
 def getitem(self: ndarray, key: Any) -> ndarray:
@@ -76,7 +84,8 @@ def setitem(self: ndarray, key: Any, value: Any) -> None:
         region = target.nbytes
     else:
         key = _convert(key, evaluate_masks=False)
-        lazy_mask = any(isinstance(k, ndarray) and k.dtype == bool for k in key)
+        lazy_mask = any(isinstance(k, ndarray) and k.dtype == bool and not _ready(k)
+                        for k in key)
         meta = rules.zero_bytes(self.shape)[_meta_key(key)]
         target = None if lazy_mask and np.size(value) != 1 else meta
         region = self.itemsize * meta.size

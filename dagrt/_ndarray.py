@@ -260,15 +260,22 @@ def new_array(shape: Any, dtype: Any, like: Any = (), order: str = "C",
     if device is None:
         return wrap(np.empty(shape, dtype, order))
     backend = device.backend
+    error = None
     try:
         data = backend.empty(device.id, shape, dtype)
     except backend.OutOfMemoryError:  # free the pool's cached blocks, retry once
         backend.free_cached()
-        data = backend.empty(device.id, shape, dtype)
+        try:
+            data = backend.empty(device.id, shape, dtype)
+        except backend.OutOfMemoryError as exc:  # surfaces at the next sync point
+            data, error = backend.placeholder(device.id, shape, dtype), exc
     a = _new(ndarray)
     a._data = data
     a._var = Var(device)
     a._base = None
+    if error is not None:
+        ENGINE.fail(Op(None, (), (a._var,), "allocate", recording_site(),  # type: ignore[arg-type]
+                       device=device), error)
     return a
 
 
@@ -323,7 +330,7 @@ def push(name: str, kernel: Callable[[], Any], reads: list[Var], writes: list[Va
 
 
 def check_writeable(out: ndarray) -> None:
-    if not out._data.flags.writeable:
+    if out._var.error is None and not out._data.flags.writeable:
         raise ValueError("assignment destination is read-only")
 
 

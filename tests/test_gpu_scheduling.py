@@ -192,6 +192,20 @@ def test_out_of_memory_frees_the_cache_and_retries_once(fake) -> None:
     assert (x + 3).asnumpy()[0] == 4  # the runtime keeps working
 
 
+def test_allocation_out_of_memory_surfaces_at_the_sync_point(fake) -> None:
+    fake.memory_limit = fake.allocated + 10_000
+    x = dagrt.ones(100, device=dagrt.gpu(0))          # fits
+    big = dagrt.ones(1_000_000, device=dagrt.gpu(0))  # does not, even after freeing
+    assert big.shape == (1_000_000,)  # recorded; the error waits for a sync point
+    y = big.sum()
+    assert entries(fake, "free_cached")
+    with pytest.raises(MemoryError, match="test_gpu_scheduling.py"):
+        y.asnumpy()
+    assert float(x.sum()) == 100.0  # the runtime keeps working
+    fake.memory_limit = None
+    dagrt.waitall()
+
+
 def test_kernel_errors_surface_at_the_sync_point(fake) -> None:
     x = dagrt.ones((3, 3), device=dagrt.gpu(0))
     bad = dagrt.linalg.inv(dagrt.zeros((3, 3), device=dagrt.gpu(0)))
