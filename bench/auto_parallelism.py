@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "examples"))
 
 import dagrt  # noqa: E402
 from _common import parser, save, traced  # noqa: E402
-from auto_parallelism import experiment, run  # noqa: E402
+from auto_parallelism import experiment, gpu_experiment, run  # noqa: E402
 
 
 def main() -> None:
@@ -26,6 +26,10 @@ def main() -> None:
     times = experiment(size, 1 if args.quick else args.repeat)
     if dagrt.num_gpus() == 0:
         print("no GPU present: the CPU&GPU and copy-overlap parts are skipped")
+    else:
+        times.update({f"gpu_{k}": v for k, v in gpu_experiment(
+            *((200, 600) if args.quick else (size, 3 * size)),
+            repeat=1 if args.quick else args.repeat).items()})
     with traced(args, "auto_parallelism"):
         x1 = dagrt.random.uniform(size=(size, size))
         x2 = dagrt.random.uniform(size=(size, size))
