@@ -255,3 +255,23 @@ def test_two_threads_use_the_gpu_at_once(fake) -> None:
     for t in threads:
         t.join(timeout=30)
     assert all(results[k][0, 0] == k + 5 for k in range(3))
+
+
+def test_profile_has_one_track_per_stream(fake, tmp_path) -> None:
+    import json
+
+    x = dagrt.ones((8, 8), device=dagrt.gpu(0))
+    x.wait_to_read()
+    path = tmp_path / "trace.json"
+    with dagrt.profile(str(path)):
+        ys = [x * i for i in range(3)]
+        [y.copyto(dagrt.cpu()) for y in ys]
+        dagrt.waitall()
+    events = json.loads(path.read_text())
+    events = events["traceEvents"] if isinstance(events, dict) else events
+    names = {e["args"]["name"] for e in events if e.get("ph") == "M"
+             and e.get("name") == "thread_name"}
+    assert any("gpu(0) stream" in n for n in names)
+    assert any("gpu(0) d2h" in n for n in names)
+    slices = [e for e in events if e.get("ph") == "X"]
+    assert all(e["dur"] >= 0 for e in slices) and len(slices) >= 6
