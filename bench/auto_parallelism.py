@@ -13,9 +13,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "examples"))
 
-import dagrt  # noqa: E402
 from _common import parser, save, traced  # noqa: E402
 from auto_parallelism import experiment, gpu_experiment, run  # noqa: E402
+
+import dagrt  # noqa: E402
 
 
 def main() -> None:

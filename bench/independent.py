@@ -15,9 +15,9 @@ import threading
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy  # noqa: E402
+from _common import best_of, parser, save, traced  # noqa: E402
 
 import dagrt  # noqa: E402
-from _common import best_of, parser, save, traced  # noqa: E402
 
 CHAINS, STEPS = 4, 10
 

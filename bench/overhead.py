@@ -17,9 +17,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy  # noqa: E402
+from _common import parser, save, traced  # noqa: E402
 
 import dagrt  # noqa: E402
-from _common import parser, save, traced  # noqa: E402
 
 
 def loop(xp, iterations: int, n: int = 1024) -> float:

@@ -13,9 +13,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy  # noqa: E402
+from _common import best_of, parser, save, traced  # noqa: E402
 
 import dagrt  # noqa: E402
-from _common import best_of, parser, save, traced  # noqa: E402
 from dagrt import _config, _placement  # noqa: E402
 
 
@@ -46,7 +46,7 @@ def main() -> None:
             with dagrt.config(gpu_streams=n):
                 _placement.reset()
                 x = dagrt.random.uniform(size=(size, size), device=dagrt.gpu(0))
-                results[f"{n} stream(s)"] = best_of(lambda: products(x, count), repeat)
+                results[f"{n} stream(s)"] = best_of(lambda x=x: products(x, count), repeat)
         base = results["1 stream(s)"]
         best = results[f"{args.streams} stream(s)"]
         label = f"{args.streams} streams"

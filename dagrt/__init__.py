@@ -17,8 +17,8 @@ from loguru import logger as _logger
 from . import _config, _methods, _ops
 from ._config import config
 from ._devices import Device, cpu
-from ._placement import gpu, num_gpus
 from ._ndarray import ndarray
+from ._placement import gpu, num_gpus
 from ._scheduler import ENGINE as _ENGINE
 
 __version__ = "0.1.0"

@@ -11,8 +11,6 @@ import types
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 MODULES = {"numpy": "dagrt", "numpy.random": "dagrt.random",
            "numpy.linalg": "dagrt.linalg", "numpy.fft": "dagrt.fft"}
 

@@ -39,7 +39,6 @@ from typing import Any
 import numpy as np
 from loguru import logger
 
-
 # -- backends -----------------------------------------------------------------------
 
 

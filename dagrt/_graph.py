@@ -146,8 +146,6 @@ def link(op: Op, edge_hook: EdgeHook | None = None) -> int:
             op.error = var.error
     for var in op.reads:
         after(var.last_writer, RAW)
-        if var.error is not None and op.error is None:  # reads a failed buffer
-            op.error = var.error
     for var in op.writes:
         after(var.last_writer, WAW)
         for reader in var.readers:

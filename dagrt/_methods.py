@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from . import _ops, _placement
-from ._indexing import getitem, setitem
 from ._graph import Var
+from ._indexing import getitem, setitem
 from ._ndarray import _Policy, evaluate, ndarray, view_of, wrap_result
 
 BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply,

@@ -30,9 +30,19 @@ import numpy as np
 
 from . import _rules as rules
 from ._graph import Op, recording_site
+from ._ndarray import (
+    _Policy,
+    check_writeable,
+    evaluate,
+    inputs_ready,
+    ndarray,
+    new_array,
+    run_or_push,
+    view_of,
+    wrap,
+    wrap_result,
+)
 from ._placement import device_arg, to_device
-from ._ndarray import (_Policy, check_writeable, evaluate, inputs_ready, ndarray,
-                       new_array, output_idle, run_or_push, view_of, wrap, wrap_result)
 from ._scheduler import ENGINE
 
 _PY_SCALARS = (int, float, bool, complex)
@@ -260,8 +270,8 @@ def _contraction_shape(name: str, shapes: list[tuple[int, ...]], kwargs: dict[st
     if name == "vdot":
         sizes = [int(np.prod(s)) for s in shapes]
         if sizes[0] != sizes[1]:
-            raise ValueError("cannot reshape array of size %d into shape (%d,)"
-                             % (sizes[1], sizes[0]))
+            raise ValueError(f"cannot reshape array of size {sizes[1]} into shape "
+                             f"({sizes[0]},)")
         return ()
     if name == "tensordot":
         return rules.tensordot_shape(shapes[0], shapes[1], kwargs.get("axes", 2))

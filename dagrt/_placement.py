@@ -16,8 +16,8 @@ import numpy as np
 from . import _config, _gpu
 from ._devices import CPU, Device
 from ._executors import StreamExecutor
-from ._ndarray import _new, ndarray, new_array, push, resolve
 from ._graph import Var
+from ._ndarray import _new, ndarray, new_array, push, resolve
 from ._scheduler import ENGINE
 
 _gpus: dict[int, Device] = {}

@@ -48,7 +48,7 @@ def broadcast(shapes: Sequence[Shape]) -> Shape:
                          + " ".join(map(_fmt_shape, shapes)) + " ") from None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def empty0(dtype: np.dtype) -> np.ndarray:
     """A zero-length array of ``dtype``: the meta operand of elementwise rules."""
     return np.empty((0,), dtype)
@@ -136,8 +136,8 @@ def inner_shape(a: Shape, b: Shape) -> Shape:
     if not a or not b:
         return broadcast([a, b])
     if a[-1] != b[-1]:
-        raise ValueError("shapes %s and %s not aligned: %d (dim %d) != %d (dim %d)"
-                         % (a, b, a[-1], len(a) - 1, b[-1], len(b) - 1))
+        raise ValueError(f"shapes {a} and {b} not aligned: {a[-1]} (dim {len(a) - 1}) "
+                         f"!= {b[-1]} (dim {len(b) - 1})")
     return a[:-1] + b[:-1]
 
 
@@ -179,15 +179,15 @@ def einsum_shape(subscripts: str, shapes: Sequence[Shape]) -> Shape:
             pre, post = term.split("...")
             n_ell = len(shape) - len(pre) - len(post)
             if n_ell < 0:
-                raise ValueError(f"einstein sum subscripts string contains too many "
-                                 f"subscripts for operand")
+                raise ValueError("einstein sum subscripts string contains too many "
+                                 "subscripts for operand")
             ellipsis = broadcast([ellipsis, shape[len(pre):len(pre) + n_ell]])
             labels, dims = pre + post, shape[:len(pre)] + shape[len(pre) + n_ell:]
         else:
             if len(term) != len(shape):
-                raise ValueError(f"operand has more dimensions than subscripts given in "
-                                 f"einstein sum, but no '...' ellipsis provided to "
-                                 f"broadcast the extra dimensions." if len(shape) > len(term)
+                raise ValueError("operand has more dimensions than subscripts given in "
+                                 "einstein sum, but no '...' ellipsis provided to "
+                                 "broadcast the extra dimensions." if len(shape) > len(term)
                                  else "einstein sum subscripts string contains too many "
                                  "subscripts for operand")
             labels, dims = term, shape

@@ -18,8 +18,8 @@ import numpy as np
 
 from . import _fallback
 from ._ndarray import ndarray, new_array, wrap
-from ._placement import device_arg
 from ._ops import _record, operand
+from ._placement import device_arg
 
 _VALIDATE_RS = np.random.RandomState(0)
 _VALIDATE_GEN = np.random.default_rng(0)

@@ -1,0 +1,109 @@
+"""The example programs (examples/*.py) under NumPy and dagrt, side by side.
+
+Each example's ``main(xp)`` runs at full size under NumPy and under dagrt;
+runs alternate (NumPy, dagrt, NumPy, dagrt...) so that load from elsewhere on
+the machine hits both alike, and the best of ``--repeat`` runs is kept (after
+one warm-up run each). Prints the times and dagrt/NumPy (below 1: dagrt is
+faster) and checks that both printed the same text.
+
+    python bench/examples.py [--quick] [--repeat N] [--only kmeans,heat]
+                             [--config inline_bytes=0] [--trace] [--no-save]
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import time
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+EXAMPLES_DIR = os.path.join(os.path.dirname(HERE), "examples")
+sys.path.insert(0, HERE)
+sys.path.insert(0, EXAMPLES_DIR)
+
+import numpy  # noqa: E402
+from _common import parser, save, traced  # noqa: E402
+
+import dagrt  # noqa: E402
+
+EXAMPLES = ["kmeans", "mlp", "heat", "mandelbrot", "monte_carlo"]
+
+
+def _config_value(text: str) -> Any:
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _timed(fn: Any) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - t0, result
+
+
+def bench_one(name: str, quick: bool, repeat: int) -> dict[str, Any]:
+    module = importlib.import_module(name)
+    run_numpy = lambda: module.main(numpy, quick=quick)  # noqa: E731
+
+    def run_dagrt() -> list[str]:
+        lines = module.main(dagrt, quick=quick)
+        dagrt.waitall()
+        return lines
+
+    expected, got = run_numpy(), run_dagrt()  # warm-up, and the outputs compared
+    t_numpy, t_dagrt = [], []
+    for _ in range(repeat):
+        t_numpy.append(_timed(run_numpy)[0])
+        t_dagrt.append(_timed(run_dagrt)[0])
+    return {"numpy_s": min(t_numpy), "dagrt_s": min(t_dagrt),
+            "ratio": min(t_dagrt) / min(t_numpy), "same_output": expected == got,
+            "numpy_all_s": t_numpy, "dagrt_all_s": t_dagrt}
+
+
+def main() -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--only", default="", help="comma-separated example names")
+    p.add_argument("--config", action="append", default=[], metavar="FLAG=VALUE",
+                   help="dagrt.config override for the dagrt runs (repeatable)")
+    args = p.parse_args()
+    names = [n for n in args.only.split(",") if n] or EXAMPLES
+    unknown = set(names) - set(EXAMPLES)
+    if unknown:
+        p.error(f"unknown examples {sorted(unknown)}; known: {EXAMPLES}")
+    overrides = dict(item.split("=", 1) for item in args.config)
+    overrides = {k: _config_value(v) for k, v in overrides.items()}
+    repeat = 1 if args.quick else args.repeat
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+        else os.cpu_count()
+    print(f"examples at {'quick' if args.quick else 'full'} size, best of {repeat}, "
+          f"{cores} cores" + (f", dagrt.config({overrides})" if overrides else ""))
+    print(f"{'example':<13} {'numpy ms':>10} {'dagrt ms':>10} {'dagrt/numpy':>12}  output")
+    results: dict[str, Any] = {}
+    with dagrt.config(**overrides):
+        for name in names:
+            r = bench_one(name, args.quick, repeat)
+            results[name] = r
+            print(f"{name:<13} {r['numpy_s'] * 1e3:10.1f} {r['dagrt_s'] * 1e3:10.1f} "
+                  f"{r['ratio']:12.2f}  {'same' if r['same_output'] else 'DIFFERENT'}",
+                  flush=True)
+        if args.trace:
+            for name in names:
+                module = importlib.import_module(name)
+                with traced(args, f"examples_{name}"):
+                    module.main(dagrt, quick=args.quick)
+    worst = max(r["ratio"] for r in results.values())
+    print(f"worst dagrt/numpy: {worst:.2f}")
+    save("examples", args, {"cores": cores, "config": overrides, "repeat": repeat,
+                            "examples": results})
+    if not all(r["same_output"] for r in results.values()):
+        sys.exit("dagrt printed something different from NumPy")
+
+
+if __name__ == "__main__":
+    main()
