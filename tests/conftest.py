@@ -77,7 +77,7 @@ def assert_same(expected: Any, actual: Any, *, rtol: float = 1e-7, atol: float =
             isinstance(actual, tuple) and isinstance(expected, tuple)), \
             f"{path}: expected {type(expected).__name__}, got {type(actual).__name__}"
         assert len(actual) == len(expected), f"{path}: length {len(actual)} != {len(expected)}"
-        for i, (e, a) in enumerate(zip(expected, actual)):
+        for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
             assert_same(e, a, rtol=rtol, atol=atol, exact=exact, path=f"{path}[{i}]")
         return
     if isinstance(expected, numpy.ndarray):
@@ -202,3 +202,18 @@ def run_python(code: str, env: dict[str, str] | None = None,
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=timeout, env=full_env)
+
+
+def gate(a: Any, event: Any) -> Any:
+    """A copy of ``a`` by an operation that cannot finish before ``event`` is
+    set (it runs on a worker thread: use with the threaded engine)."""
+    from dagrt._ops import _record
+
+    def kernel(x: Any) -> Any:
+        event.wait(60)
+        return x
+
+    out = dagrt.empty(a.shape, a.dtype)
+    with dagrt.config(inline_bytes=0):
+        _record("gate", kernel, (a,), {}, [out], use_out=False)
+    return out

@@ -1,0 +1,300 @@
+"""The engine: backpressure, concurrent clients, shutdown, Ctrl-C, fork,
+memory release, configuration through the environment, logging."""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import subprocess
+import sys
+import threading
+import warnings
+import weakref
+from typing import Any
+
+import numpy
+import pytest
+from conftest import gate, run_python
+
+import dagrt
+from dagrt._scheduler import ENGINE
+
+
+class _Watch:
+    """An engine observer noting the largest pending counts seen at each push."""
+
+    def __init__(self) -> None:
+        self.max_pending = 0
+        self.max_bytes = 0
+        self.pushed = 0
+
+    def on_push(self, op: Any) -> None:
+        self.pushed += 1
+        self.max_pending = max(self.max_pending, ENGINE.pending)
+        self.max_bytes = max(self.max_bytes, ENGINE.pending_bytes)
+
+    def on_finish(self, op: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def watch() -> Any:
+    w = _Watch()
+    ENGINE.observers.append(w)
+    try:
+        yield w
+    finally:
+        ENGINE.observers.remove(w)
+
+
+def test_backpressure_max_pending(watch: _Watch) -> None:
+    with dagrt.config(engine="threaded", inline_bytes=0, max_pending=8):
+        x = dagrt.ones(50_000)
+        results = []
+        for i in range(200):
+            x = x * 1.0001 + i        # a long dependent chain, recorded far ahead
+            results.append(x[:3].sum())
+        dagrt.waitall()
+    assert watch.pushed >= 600
+    assert watch.max_pending <= 8
+    expected = numpy.ones(50_000)
+    for i in range(200):
+        expected = expected * 1.0001 + i
+    numpy.testing.assert_allclose(numpy.asarray(x), expected)
+
+
+def test_backpressure_max_pending_bytes(watch: _Watch) -> None:
+    one = 100_000 * 8
+    with dagrt.config(engine="threaded", inline_bytes=0, max_pending_bytes=3 * one):
+        arrays = [dagrt.full(100_000, float(i)) * 2 for i in range(100)]
+        dagrt.waitall()
+    assert watch.max_bytes <= 3 * one
+    assert [float(a[7]) for a in arrays] == [2.0 * i for i in range(100)]
+
+
+def test_backpressure_blocks_while_gated() -> None:
+    """With the queue full behind a gate, recording blocks until it opens."""
+    event = threading.Event()
+    recorded = []
+
+    def client() -> None:
+        with dagrt.config(engine="threaded", inline_bytes=0, max_pending=4):
+            a = gate(dagrt.ones(1000), event)
+            for _ in range(10):
+                a = a + 1
+                recorded.append(a)
+
+    thread = threading.Thread(target=client, daemon=True)
+    thread.start()
+    while len(recorded) < 3 and thread.is_alive():
+        thread.join(0.01)
+    assert len(recorded) == 3 and thread.is_alive() and ENGINE.pending == 4
+    event.set()
+    thread.join(60)
+    assert not thread.is_alive()
+    assert float(recorded[-1][0]) == 11.0
+
+
+def test_two_threads_record_and_sync() -> None:
+    shared = dagrt.arange(200_000.0)
+    errors: list[BaseException] = []
+    results: dict[int, list[float]] = {}
+
+    def client(k: int) -> None:
+        try:
+            with dagrt.config(inline_bytes=0 if k else 1 << 16):
+                out = []
+                x = dagrt.zeros(200_000)
+                for i in range(40):
+                    x += shared * k
+                    x[i] = -1.0
+                    y = (x * 2)[::3].sum()
+                    if i % 5 == 0:
+                        out.append(float(y))
+                    x[i] = 0.0
+                results[k] = out + [float(x.sum())]
+        except BaseException as exc:  # noqa: B036 - reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads), "deadlock"
+    assert not errors, errors
+    base = numpy.arange(200_000.0)
+    for k in (1, 2):
+        expected = []
+        x = numpy.zeros(200_000)
+        for i in range(40):
+            x += base * k
+            x[i] = -1.0
+            if i % 5 == 0:
+                expected.append(float((x * 2)[::3].sum()))
+            x[i] = 0.0
+        assert results[k] == expected + [float(x.sum())]
+
+
+def test_exit_with_pending_work_does_not_hang() -> None:
+    code = ("import dagrt as np\n"
+            "a = np.ones((600, 600))\n"
+            "for i in range(30):\n"
+            "    a = (a @ a) / 600\n"
+            "b = [np.ones(10**6) * i for i in range(20)]\n"
+            "print('recorded')\n")
+    proc = run_python(code, env={"DAGRT_INLINE_BYTES": "0"}, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "recorded" in proc.stdout
+
+
+def test_ctrl_c_interrupts_waitall() -> None:
+    code = ("import threading, sys\n"
+            "import dagrt\n"
+            "from dagrt._ops import _record\n"
+            "event = threading.Event()\n"
+            "a = dagrt.ones(10)\n"
+            "out = dagrt.empty(10)\n"
+            "with dagrt.config(inline_bytes=0):\n"
+            "    _record('stuck', lambda x: (event.wait(), x)[1], (a,), {}, [out],\n"
+            "            use_out=False)\n"
+            "print('waiting', flush=True)\n"
+            "dagrt.waitall()\n"
+            "print('not reached', flush=True)\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DAGRT_")}
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "waiting"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert "KeyboardInterrupt" in err
+    assert "not reached" not in out
+    assert proc.returncode != 0
+
+
+def test_fork_after_pending_work() -> None:
+    with dagrt.config(engine="threaded", inline_bytes=0):
+        a = dagrt.arange(300_000.0) * 2
+        b = [a + i for i in range(10)]   # pending when we fork
+        read, write = os.pipe()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
+            pid = os.fork()
+        if pid == 0:  # the child: compute with its own (fresh) worker pool
+            try:
+                value = float((b[3] * 2 + a).sum())
+                c = dagrt.arange(1000.0) @ dagrt.ones(1000)
+                os.write(write, f"{value} {float(c)}".encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        with os.fdopen(read) as pipe:
+            reply = pipe.read()
+        os.waitpid(pid, 0)
+        base = numpy.arange(300_000.0) * 2
+        expected = float(((base + 3) * 2 + base).sum())
+        assert reply == f"{expected} {float(numpy.arange(1000.0).sum())}"
+        assert float(b[9][1]) == 11.0   # the parent goes on
+
+
+def test_buffer_released_when_unused() -> None:
+    with dagrt.config(engine="threaded", inline_bytes=0):
+        event = threading.Event()
+        a = dagrt.arange(500_000.0)
+        held = gate(a, event)
+        storage = weakref.ref(a._data)
+        b = a * 2                       # a pending op reads a's storage
+        del a
+        gc.collect()
+        assert storage() is not None    # still needed by pending work
+        event.set()
+        b.wait_to_read()
+        held.wait_to_read()
+        dagrt.waitall()
+        gc.collect()
+        assert storage() is None        # no array, no pending op: freed
+        assert float(b[3]) == 6.0
+        # a temporary chain leaves nothing behind
+        out = weakref.ref((dagrt.ones(500_000) * 3)._data)
+        dagrt.waitall()
+        gc.collect()
+        assert out() is None
+
+
+def test_config_block_restores() -> None:
+    from dagrt import _config
+    before = _config.get("engine")
+    with dagrt.config(engine="serial"):
+        assert _config.get("engine") == "serial"
+        with dagrt.config(inline_bytes=0):
+            assert _config.get("engine") == "serial"
+    assert _config.get("engine") == before
+    with pytest.raises(TypeError):
+        with dagrt.config(no_such_flag=1):
+            pass
+    with pytest.raises(ValueError):
+        with dagrt.config(engine="fast"):
+            pass
+
+
+# -- environment variables and logging (fresh interpreters) ----------------------------------
+
+_PROBE = ("import dagrt\n"
+          "from dagrt import _config\n"
+          "from dagrt._scheduler import ENGINE\n"
+          "x = dagrt.ones(100_000) * 2\n"
+          "print(float(x.sum()))\n"
+          "print(_config.get('engine'), ENGINE._threaded is None or ENGINE._threaded.threads)\n")
+
+
+def test_env_engine_serial() -> None:
+    proc = run_python(_PROBE, env={"DAGRT_ENGINE": "serial", "DAGRT_INLINE_BYTES": "0"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:2] == ["200000.0", "serial True"]
+
+
+def test_env_inter_op_threads() -> None:
+    proc = run_python(_PROBE, env={"DAGRT_ENGINE": "threaded", "DAGRT_INLINE_BYTES": "0",
+                                   "DAGRT_INTER_OP_THREADS": "1",
+                                   "DAGRT_INTRA_OP_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:2] == ["200000.0", "threaded 1"]
+
+
+def test_env_bad_engine() -> None:
+    proc = run_python(_PROBE, env={"DAGRT_ENGINE": "warp"})
+    assert proc.returncode != 0
+    assert "DAGRT_ENGINE" in proc.stderr and "warp" in proc.stderr
+
+
+def test_logging_disabled_by_default() -> None:
+    proc = run_python(_PROBE, env={"DAGRT_INLINE_BYTES": "0"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+
+
+def test_log_level_debug_shows_scheduling() -> None:
+    proc = run_python(_PROBE, env={"DAGRT_LOG_LEVEL": "DEBUG", "DAGRT_INLINE_BYTES": "0"})
+    assert proc.returncode == 0, proc.stderr
+    assert "DEBUG" in proc.stderr
+    assert "ready, to threaded" in proc.stderr or "waits on" in proc.stderr
+
+
+def test_oversubscription_warning_names_the_numbers() -> None:
+    cores = len(os.sched_getaffinity(0))
+    inter, intra = 2 * cores, 2
+    proc = run_python(_PROBE, env={"DAGRT_LOG_LEVEL": "WARNING", "DAGRT_INLINE_BYTES": "0",
+                                   "DAGRT_INTER_OP_THREADS": str(inter),
+                                   "DAGRT_INTRA_OP_THREADS": str(intra)})
+    assert proc.returncode == 0, proc.stderr
+    warning = [line for line in proc.stderr.splitlines() if "oversubscribe" in line]
+    assert warning, proc.stderr
+    assert (f"{inter} inter-op x {intra} intra-op threads = {inter * intra} threads "
+            f"oversubscribe {cores} cores") in warning[0]

@@ -1,0 +1,216 @@
+"""Errors: shape/dtype errors at the recording call; errors inside running
+operations at the first dependent sync point, with the user's line."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any
+
+import numpy
+import pytest
+from conftest import gate
+
+import dagrt
+
+AxisError = numpy.exceptions.AxisError
+
+
+def _line_of(marker: str) -> int:
+    """The line of this file holding ``marker`` (a comment on the recording line)."""
+    with open(__file__) as f:
+        for number, line in enumerate(f, 1):
+            if marker in line and "_line_of" not in line:
+                return number
+    raise LookupError(marker)
+
+
+# -- errors NumPy raises from shapes and dtypes: at the call --------------------------------
+
+RECORD_ERRORS = [
+    ("broadcast", lambda xp, a: a + xp.ones(5), ValueError),
+    ("broadcast-out", lambda xp, a: xp.add(a, 1, out=xp.zeros(4)), ValueError),
+    ("broadcast-inplace", lambda xp, a: a.__iadd__(xp.ones((2, 3, 4))), ValueError),
+    ("sum-axis", lambda xp, a: a.sum(axis=2), AxisError),
+    ("mean-axis", lambda xp, a: xp.mean(a, axis=-3), AxisError),
+    ("argmax-axis", lambda xp, a: a.argmax(axis=5), AxisError),
+    ("transpose-axes", lambda xp, a: a.transpose(0, 2), AxisError),
+    ("swapaxes", lambda xp, a: xp.swapaxes(a, 0, 2), AxisError),
+    ("concatenate-axis", lambda xp, a: xp.concatenate([a, a], axis=2), AxisError),
+    ("concatenate-shape", lambda xp, a: xp.concatenate([a, a.T]), ValueError),
+    ("stack-shape", lambda xp, a: xp.stack([a, a[:2]]), ValueError),
+    ("matmul", lambda xp, a: a @ a, ValueError),
+    ("matmul-fn", lambda xp, a: xp.matmul(a, xp.ones(3)), ValueError),
+    ("dot", lambda xp, a: xp.dot(a, a), ValueError),
+    ("einsum", lambda xp, a: xp.einsum("ij,jk", a, a), ValueError),
+    ("reshape", lambda xp, a: a.reshape(5, 3), ValueError),
+    ("reshape-fn", lambda xp, a: xp.reshape(a, (-1, 5)), ValueError),
+    ("broadcast_to", lambda xp, a: xp.broadcast_to(a, (4, 4)), ValueError),
+    ("getitem-bounds", lambda xp, a: a[3], IndexError),
+    ("getitem-too-many", lambda xp, a: a[0, 0, 0], IndexError),
+    ("setitem-shape", lambda xp, a: a.__setitem__(slice(None), xp.ones(3)), ValueError),
+    ("ufunc-dtype", lambda xp, a: xp.bitwise_and(a, a), TypeError),
+    ("inplace-cast", lambda xp, a: a.astype(int).__iadd__(1.5), TypeError),
+    ("astype-casting", lambda xp, a: a.astype("int8", casting="safe"), TypeError),
+    ("uint8-overflow", lambda xp, a: a.astype("uint8") + 300, OverflowError),
+    ("split-unequal", lambda xp, a: xp.split(a, 3, axis=1), ValueError),
+]
+
+
+@pytest.mark.parametrize(("name", "func", "exc"), RECORD_ERRORS,
+                         ids=[r[0] for r in RECORD_ERRORS])
+def test_error_at_recording_call(engine: str, name: str, func: Any, exc: type) -> None:
+    with pytest.raises(exc) as np_info:
+        func(numpy, numpy.ones((3, 4)))
+    a = dagrt.ones((3, 4)) * 2           # pending on a worker under threaded-noinline
+    with pytest.raises(exc) as info:
+        func(dagrt, a)                   # raised here, before anything is synced
+    assert type(info.value) is type(np_info.value)
+    if exc is AxisError:
+        assert str(info.value) == str(np_info.value)
+    assert float(a.sum()) == 24.0        # the runtime is unharmed
+
+
+# -- errors inside running operations -------------------------------------------------------
+
+def _singular() -> Any:
+    return dagrt.asarray([[1.0, 2.0], [2.0, 4.0]])
+
+
+def test_linalg_error_surfaces_at_sync_with_site(engine: str) -> None:
+    inv = dagrt.linalg.inv(_singular())  # RECORD-INV
+    dependent = (inv + 1) * 2
+    with pytest.raises(numpy.linalg.LinAlgError) as info:
+        dependent.asnumpy()
+    message = str(info.value)
+    assert "Singular matrix" in message
+    assert f"{__file__}:{_line_of('RECORD-INV')}" in message
+    assert info.value.dagrt_site[:2] == (__file__, _line_of("RECORD-INV"))
+    with pytest.raises(numpy.linalg.LinAlgError):   # the buffer stays failed
+        float(inv[0, 0])
+    dagrt.waitall()                      # already reported: not raised again
+
+
+def test_out_of_bounds_lazy_index() -> None:
+    with dagrt.config(engine="threaded", inline_bytes=0):
+        event = threading.Event()
+        a = dagrt.arange(10.0)
+        index = gate(dagrt.arange(5), event) * 3   # 0..12, still being computed
+        picked = a[index]  # RECORD-INDEX
+        assert picked.shape == (5,)
+        event.set()
+        with pytest.raises(IndexError) as info:
+            print(picked)
+    with pytest.raises(IndexError) as np_info:
+        numpy.arange(10.0)[numpy.arange(5) * 3]
+    assert str(np_info.value) in str(info.value)
+    assert f"{__file__}:{_line_of('RECORD-INDEX')}" in str(info.value)
+    dagrt.waitall()
+
+
+def test_out_of_bounds_index_any_engine(engine: str) -> None:
+    """A computed index array: checked at the call if it is ready (as NumPy),
+    else at the first sync point that needs the result."""
+    a = dagrt.arange(10.0)
+    index = dagrt.arange(5) * 3
+    try:
+        picked = a[index]
+    except IndexError:
+        assert index._var.nw == 0        # only an index already computed
+        return
+    with pytest.raises(IndexError, match="out of bounds"):
+        picked.asnumpy()
+    dagrt.waitall()
+
+
+def test_setitem_lazy_index_error() -> None:
+    with dagrt.config(engine="threaded", inline_bytes=0):
+        event = threading.Event()
+        a = dagrt.zeros(10)
+        a[gate(dagrt.arange(3), event) * 5] = 1.0    # index 10 is out of bounds
+        total = a.sum()
+        event.set()
+        with pytest.raises(IndexError):
+            total.item()
+        dagrt.waitall()
+
+
+def test_dependents_do_not_run_and_carry_the_error() -> None:
+    from dagrt._ops import _record
+    ran = []
+
+    def spy(x: Any) -> Any:
+        ran.append(True)
+        return x
+
+    with dagrt.config(engine="threaded", inline_bytes=0):
+        bad = dagrt.linalg.inv(_singular())
+        out = dagrt.empty((2, 2))
+        _record("spy", spy, (bad,), {}, [out], use_out=False)
+        chained = out.T @ dagrt.ones((2, 3))
+        with pytest.raises(numpy.linalg.LinAlgError) as first:
+            chained.wait_to_read()
+        with pytest.raises(numpy.linalg.LinAlgError) as second:
+            float(out.sum())
+        assert first.value is second.value       # the same error object
+        assert not ran
+        dagrt.waitall()
+
+
+def test_independent_work_finishes() -> None:
+    with dagrt.config(engine="threaded", inline_bytes=0):
+        bad = dagrt.linalg.inv(_singular()) + 1
+        good = [dagrt.arange(100_000.0) * i for i in range(8)]
+        total = sum(float(g.sum()) for g in good)
+        assert total == float(sum(numpy.arange(100_000.0).sum() * i for i in range(8)))
+        with pytest.raises(numpy.linalg.LinAlgError):
+            dagrt.waitall()
+        with pytest.raises(numpy.linalg.LinAlgError):
+            bad.tolist()
+
+
+def test_waitall_raises_first_error_once(engine: str) -> None:
+    first = dagrt.linalg.inv(_singular())  # RECORD-FIRST
+    second = dagrt.linalg.inv(_singular() * 2)
+    with pytest.raises(numpy.linalg.LinAlgError) as info:
+        dagrt.waitall()
+    assert f":{_line_of('RECORD-FIRST')}" in str(info.value)
+    dagrt.waitall()                      # once: not again
+    dagrt.waitall()
+    with pytest.raises(numpy.linalg.LinAlgError):  # failed buffers still raise when read
+        second.asnumpy()
+    with pytest.raises(numpy.linalg.LinAlgError):
+        first.asnumpy()
+    # the runtime keeps working
+    b = (dagrt.ones((200, 200)) @ dagrt.ones((200, 200))).sum()
+    assert float(b) == 200.0 ** 3
+    dagrt.waitall()
+
+
+def test_error_while_others_wait() -> None:
+    """An op failing while a gate holds other work back: the error is kept until
+    a sync point that needs it, other work is unaffected."""
+    with dagrt.config(engine="threaded", inline_bytes=0):
+        event = threading.Event()
+        held = gate(dagrt.arange(1000.0), event)
+        bad = dagrt.linalg.inv(_singular())
+        with pytest.raises(numpy.linalg.LinAlgError):
+            bad.wait_to_read()
+        event.set()
+        assert float(held.sum()) == float(numpy.arange(1000.0).sum())
+        dagrt.waitall()
+
+
+def test_memory_error_type_preserved(engine: str) -> None:
+    from dagrt._ops import _record
+
+    def boom(x: Any) -> Any:
+        raise MemoryError("no room")
+
+    a = dagrt.ones(3)
+    out = dagrt.empty(3)
+    _record("boom", boom, (a,), {}, [out], use_out=False)
+    with pytest.raises(MemoryError, match="no room"):
+        out.item(0)
+    assert sys.exc_info()[0] is None
+    dagrt.waitall()
