@@ -54,9 +54,9 @@ def main(np: ModuleType, quick: bool = False) -> list[str]:
     X = make_blobs(np, n, k, d, seed=0)
     x2 = (X * X).sum(axis=1)
 
-    # Independent restarts: k distinct points chosen at random as centroids.
+    # Independent restarts, each from k data points drawn at random.
     rng = np.random.default_rng(1)
-    centroids = [X[rng.choice(n, size=k, replace=False)] for _ in range(n_init)]
+    centroids = [X[rng.integers(0, n, size=k)] for _ in range(n_init)]
     history = [[] for _ in range(n_init)]
     for _ in range(iters):
         for r in range(n_init):
@@ -74,7 +74,7 @@ def main(np: ModuleType, quick: bool = False) -> list[str]:
     for row in sorted(centroids[best].tolist()):
         lines.append("  centroid " + " ".join(f"{v:9.4f}" for v in row))
     sizes = np.sort(np.bincount(assign(np, X, centroids[best], x2)[0], minlength=k))
-    lines.append("cluster sizes: " + " ".join(str(int(s)) for s in sizes))
+    lines.append("cluster sizes: " + " ".join(str(s) for s in sizes.tolist()))
     return lines
 
 
