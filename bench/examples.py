@@ -1,19 +1,24 @@
 """The example programs (examples/*.py) under NumPy and dagrt, side by side.
 
-Each example's ``main(xp)`` runs at full size under NumPy and under dagrt;
-runs alternate (NumPy, dagrt, NumPy, dagrt...) so that load from elsewhere on
-the machine hits both alike, and the best of ``--repeat`` runs is kept (after
-one warm-up run each). Prints the times and dagrt/NumPy (below 1: dagrt is
-faster) and checks that both printed the same text.
+Each example's ``main(xp)`` runs at full size under NumPy and under dagrt,
+each run in a fresh Python process, as a user runs a script (a process's heap
+history changes NumPy's own times by up to 4x: page faults of fresh memory).
+Runs alternate (NumPy, dagrt, NumPy, dagrt...) so that load from elsewhere on
+the machine hits both alike, and the best of ``--repeat`` runs is kept.
+Prints the times and dagrt/NumPy (below 1: dagrt is faster) and checks that
+both printed the same text. ``--in-process`` times warm runs in this process.
 
     python bench/examples.py [--quick] [--repeat N] [--only kmeans,heat]
-                             [--config inline_bytes=0] [--trace] [--no-save]
+                             [--config inline_bytes=0] [--in-process] [--trace]
+                             [--no-save]
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import os
+import subprocess
 import sys
 import time
 from typing import Any
@@ -46,6 +51,42 @@ def _timed(fn: Any) -> tuple[float, Any]:
     return time.perf_counter() - t0, result
 
 
+_CHILD = """
+import json, sys, time
+sys.path.insert(0, {examples!r})
+import {backend} as xp
+import {name} as example
+t0 = time.perf_counter()
+lines = example.main(xp, quick={quick})
+if xp.__name__ == "dagrt":
+    xp.waitall()
+print(json.dumps({{"seconds": time.perf_counter() - t0, "lines": lines}}))
+"""
+
+
+def _fresh(name: str, backend: str, quick: bool, overrides: dict[str, Any]) -> tuple[float, Any]:
+    """Run one example in a new interpreter; its time and printed lines."""
+    env = dict(os.environ, **{f"DAGRT_{k.upper()}": str(v) for k, v in overrides.items()})
+    code = _CHILD.format(examples=EXAMPLES_DIR, backend=backend, name=name, quick=quick)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, check=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    return result["seconds"], result["lines"]
+
+
+def bench_fresh(name: str, quick: bool, repeat: int,
+                overrides: dict[str, Any]) -> dict[str, Any]:
+    t_numpy, t_dagrt = [], []
+    for _ in range(repeat):
+        seconds, expected = _fresh(name, "numpy", quick, {})
+        t_numpy.append(seconds)
+        seconds, got = _fresh(name, "dagrt", quick, overrides)
+        t_dagrt.append(seconds)
+    return {"numpy_s": min(t_numpy), "dagrt_s": min(t_dagrt),
+            "ratio": min(t_dagrt) / min(t_numpy), "same_output": expected == got,
+            "numpy_all_s": t_numpy, "dagrt_all_s": t_dagrt}
+
+
 def bench_one(name: str, quick: bool, repeat: int) -> dict[str, Any]:
     module = importlib.import_module(name)
     run_numpy = lambda: module.main(numpy, quick=quick)  # noqa: E731
@@ -70,6 +111,8 @@ def main() -> None:
     p.add_argument("--only", default="", help="comma-separated example names")
     p.add_argument("--config", action="append", default=[], metavar="FLAG=VALUE",
                    help="dagrt.config override for the dagrt runs (repeatable)")
+    p.add_argument("--in-process", action="store_true",
+                   help="time warm runs in this process instead of fresh processes")
     args = p.parse_args()
     names = [n for n in args.only.split(",") if n] or EXAMPLES
     unknown = set(names) - set(EXAMPLES)
@@ -81,13 +124,15 @@ def main() -> None:
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
         else os.cpu_count()
+    mode = "warm, in one process" if args.in_process else "each run a fresh process"
     print(f"examples at {'quick' if args.quick else 'full'} size, best of {repeat}, "
-          f"{cores} cores" + (f", dagrt.config({overrides})" if overrides else ""))
+          f"{cores} cores, {mode}" + (f", dagrt.config({overrides})" if overrides else ""))
     print(f"{'example':<13} {'numpy ms':>10} {'dagrt ms':>10} {'dagrt/numpy':>12}  output")
     results: dict[str, Any] = {}
     with dagrt.config(**overrides):
         for name in names:
-            r = bench_one(name, args.quick, repeat)
+            r = bench_one(name, args.quick, repeat) if args.in_process \
+                else bench_fresh(name, args.quick, repeat, overrides)
             results[name] = r
             print(f"{name:<13} {r['numpy_s'] * 1e3:10.1f} {r['dagrt_s'] * 1e3:10.1f} "
                   f"{r['ratio']:12.2f}  {'same' if r['same_output'] else 'DIFFERENT'}",
@@ -100,6 +145,7 @@ def main() -> None:
     worst = max(r["ratio"] for r in results.values())
     print(f"worst dagrt/numpy: {worst:.2f}")
     save("examples", args, {"cores": cores, "config": overrides, "repeat": repeat,
+                            "mode": mode,
                             "examples": results})
     if not all(r["same_output"] for r in results.values()):
         sys.exit("dagrt printed something different from NumPy")

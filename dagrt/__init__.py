@@ -14,7 +14,7 @@ from typing import Any as _Any
 import numpy as _np
 from loguru import logger as _logger
 
-from . import _config, _methods, _ops
+from . import _config, _memory, _methods, _ops
 from ._config import config
 from ._devices import Device, cpu
 from ._ndarray import ndarray
@@ -24,6 +24,7 @@ from ._scheduler import ENGINE as _ENGINE
 __version__ = "0.1.0"
 
 _logger.disable("dagrt")
+_memory.tune()
 if _config.get("log_level"):
     import sys as _sys
 

@@ -84,7 +84,16 @@ def main(argv: list[str] | None = None) -> int:
     timeline = sub.add_parser("timeline", help="draw a trace written by dagrt.profile")
     timeline.add_argument("trace", help="trace JSON file")
     timeline.add_argument("png", nargs="?", help="picture to write (default: TRACE.png)")
+    sub.add_parser("docs", help="regenerate docs/configuration.md and docs/coverage.md "
+                                "(run from the repository root)")
     args = parser.parse_args(argv)
+    if args.command == "docs":
+        from . import _config, _coverage
+
+        _config.write_docs()
+        _coverage.DOC.write_text(_coverage.markdown())
+        print("wrote docs/configuration.md and docs/coverage.md")
+        return 0
     if args.command == "info":
         print(info())
         return 0

@@ -82,6 +82,10 @@ FLAGS: dict[str, Flag] = {
              "Operations whose output is at most this many bytes, and whose inputs are "
              "ready, run at once in the calling thread instead of paying a thread "
              "hand-off. 0 sends every operation through the scheduler."),
+        Flag("lookahead", 16, int,
+             "Operations per worker that may be pending before recording blocks: "
+             "enough look-ahead to find independent work; more would only allocate "
+             "outputs early, into memory that is cold by the time it is written."),
         Flag("max_pending", 4096, int,
              "At most this many operations may be pending; recording blocks beyond it "
              "(backpressure), so a Python loop that runs ahead cannot grow memory "
@@ -92,6 +96,10 @@ FLAGS: dict[str, Flag] = {
         Flag("gpu_streams", 4, int,
              "Compute streams per GPU (each GPU also has one device-to-host and one "
              "host-to-device copy stream)."),
+        Flag("malloc_tune", True, _parse_bool,
+             "On glibc, raise malloc's mmap threshold (32 MiB) and trim threshold "
+             "(256 MiB) at import, so large arrays freed and reallocated reuse memory "
+             "instead of being faulted in again page by page (see dagrt/_memory.py)."),
         Flag("log_level", "", str,
              "If set (DEBUG, INFO, WARNING...), enable dagrt's loguru logger and print "
              "its messages at that level to stderr. DEBUG shows scheduling decisions.",
@@ -204,6 +212,3 @@ def write_docs(path: str = "docs/configuration.md") -> None:
     with open(path, "w") as f:
         f.write(f"{head}<!-- flags:begin -->\n{markdown_table()}<!-- flags:end -->{tail}")
 
-
-if __name__ == "__main__":
-    write_docs()

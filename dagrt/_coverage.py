@@ -1,7 +1,7 @@
 """Which public NumPy names dagrt records lazily, which fall back to eager
 NumPy, and which are NumPy's own objects (types, constants, submodules).
 
-``python -m dagrt._coverage`` rewrites docs/coverage.md from the op table;
+``python -m dagrt docs`` rewrites docs/coverage.md from the op table;
 tests check the file is current and that every public name resolves.
 """
 
@@ -70,7 +70,7 @@ def inventory() -> dict[str, dict[str, list[str]]]:
 def markdown() -> str:
     inv = inventory()
     lines = ["# NumPy coverage", "",
-             "Generated from the op table by `python -m dagrt._coverage`; a test checks "
+             "Generated from the op table by `python -m dagrt docs`; a test checks "
              "it is current. Every public name of NumPy and of `numpy.random`, "
              "`numpy.linalg` and `numpy.fft` resolves in dagrt:", "",
              "- **lazy**: recorded into the graph, runs on the scheduler;",
@@ -95,7 +95,3 @@ def markdown() -> str:
 
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "coverage.md"
-
-if __name__ == "__main__":
-    DOC.write_text(markdown())
-    print(f"wrote {DOC}")

@@ -70,6 +70,17 @@ def getitem(self: ndarray, key: Any) -> ndarray:
     return out
 
 
+def _same_memory(target: Any, value: Any, self: ndarray) -> bool:
+    """``value`` is a view of exactly ``target`` (same buffer, layout, dtype)."""
+    if not isinstance(value, ndarray) or value._var is not self._var:
+        return False
+    data = value._data
+    return (type(data) is np.ndarray and type(target) is np.ndarray
+            and data.dtype == target.dtype and data.shape == target.shape
+            and data.strides == target.strides
+            and data.__array_interface__["data"][0] == target.__array_interface__["data"][0])
+
+
 def _setitem_kernel(key: Any, value: Any, *, out: np.ndarray) -> None:
     out[key] = value
 
@@ -82,6 +93,8 @@ def setitem(self: ndarray, key: Any, value: Any) -> None:
     if _is_basic(key):
         target = self._data[key]
         region = target.nbytes
+        if _same_memory(target, value, self):
+            return  # ``a[i:j] += b`` ends with ``a[i:j] = <that view>``: nothing to copy
     else:
         key = _convert(key, evaluate_masks=False)
         lazy_mask = any(isinstance(k, ndarray) and k.dtype == bool and not _ready(k)

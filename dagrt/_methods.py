@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import _ops, _placement
+from . import _rules as rules
 from ._graph import Var
 from ._indexing import getitem, setitem
 from ._ndarray import _Policy, evaluate, ndarray, view_of, wrap_result
@@ -29,6 +30,16 @@ COMPARISONS = {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_
 UNARY = {"neg": np.negative, "pos": np.positive, "abs": np.absolute, "invert": np.invert}
 
 
+_ELIDE_ELEMS = 1 << 15  # NumPy elides temporaries from 256 KiB (of float64) on
+
+
+def _keeps_dtype(ufunc: np.ufunc, dtype: np.dtype, value: Any) -> bool:
+    """Whether ``ufunc(array of dtype, value)`` has ``dtype`` (so it may be
+    written into the array)."""
+    meta = rules.empty0(value.dtype) if isinstance(value, np.ndarray) else value
+    return rules.elementwise_dtypes(ufunc, [rules.empty0(dtype), meta], {}) == [dtype]
+
+
 def _operator(ufunc: np.ufunc, reflected: bool = False,
               inplace: bool = False) -> Callable[[ndarray, Any], Any]:
     """``self <op> other``. The hot path of small-array code: when both operands
@@ -36,27 +47,37 @@ def _operator(ufunc: np.ufunc, reflected: bool = False,
     elementwise = _ops.elementwise
     policy = _Policy
     new = object.__new__
-    scalars = (float, int)
     host = np.ndarray
 
     def method(self: ndarray, other: Any) -> Any:
         var = self._var
         data = self._data
-        if not var.nw and var.error is None and policy.inline and type(data) is host:
+        # ``inline_elems`` is 0 while inlining is off (profiles, graphs).
+        if not var.nw and var.error is None and type(data) is host \
+                and data.size <= policy.inline_elems:
             kind = type(other)
             value: Any = None
-            if kind is ndarray:
-                other_var = other._var
-                if not other_var.nw and other_var.error is None \
-                        and other._data.shape == data.shape and type(other._data) is host:
-                    value = other._data
-            elif kind in scalars:
+            if kind is float or kind is int:
                 value = other
-            if value is not None and data.size <= policy.inline_elems:
+            elif kind is ndarray:
+                other_var = other._var
+                value = other._data
+                if other_var.nw or other_var.error is not None or type(value) is not host \
+                        or value.shape != data.shape:
+                    value = None
+            if value is not None:
                 try:
                     if not inplace:
+                        if (data.size >= _ELIDE_ELEMS and not var.n and self._base is None
+                                and getrefcount(self) <= 3
+                                and _keeps_dtype(ufunc, data.dtype, value)):
+                            # A temporary nobody else holds takes the result (as
+                            # NumPy elides temporaries).
+                            ufunc(value, data, out=data) if reflected else \
+                                ufunc(data, value, out=data)
+                            return self
                         result = ufunc(value, data) if reflected else ufunc(data, value)
-                        if type(result) is not np.ndarray:
+                        if type(result) is not host:
                             result = np.asarray(result)
                         array = new(ndarray)
                         array._data = result

@@ -44,7 +44,13 @@ class _Policy:
     @classmethod
     def refresh(cls) -> None:
         cls.inline_bytes = _config.get("inline_bytes")
-        cls.inline_elems = cls.inline_bytes // 8
+        cls.inline_elems = cls.inline_bytes // 8 if cls.inline else 0
+
+    @classmethod
+    def set_inline(cls, on: bool) -> None:
+        """Allow or forbid running small ops in the caller (observers forbid it)."""
+        cls.inline = on
+        cls.refresh()
 
 
 _Policy.refresh()

@@ -44,7 +44,7 @@ def _attach(recorder: Recorder) -> None:
     with _lock:
         if _active == 0:
             _saved_inline = _Policy.inline
-            _Policy.inline = False
+            _Policy.set_inline(False)
         _active += 1
         # Copy on write: the engine may be iterating the old list right now.
         ENGINE.observers = [*ENGINE.observers, recorder]
@@ -56,7 +56,7 @@ def _detach(recorder: Recorder) -> None:
         ENGINE.observers = [o for o in ENGINE.observers if o is not recorder]
         _active -= 1
         if _active == 0:
-            _Policy.inline = _saved_inline
+            _Policy.set_inline(_saved_inline)
 
 
 def hazards(ops: list[Op]) -> list[tuple[Op, Op, str]]:

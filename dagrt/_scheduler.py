@@ -96,12 +96,17 @@ class Engine:
         self._max_ops = _config.get("max_pending")
         self._max_bytes = _config.get("max_pending_bytes")
         self._serial_mode = _config.get("engine") == "serial"
+        self._lookahead = _config.get("lookahead")
 
     def push(self, op: Op) -> None:
         """Record ``op``; run it (or queue it) as soon as its inputs are ready."""
         max_ops = self._max_ops
         max_bytes = self._max_bytes
         executor = self.executor_for(op)
+        # Look ahead ``lookahead`` ops per worker: enough to find independent
+        # work; further would only allocate outputs early, into cold memory.
+        if not executor.inline:
+            max_ops = min(max_ops, self._lookahead * getattr(executor, "threads", 1))
         with self._cond:
             while self.pending and (self.pending >= max_ops
                                     or self.pending_bytes + op.nbytes > max_bytes):

@@ -18,7 +18,7 @@ def test_configuration_doc_lists_every_flag() -> None:
     doc = (ROOT / "docs" / "configuration.md").read_text()
     table = doc.split("<!-- flags:begin -->\n")[1].split("<!-- flags:end -->")[0]
     assert table == _config.markdown_table(), \
-        "docs/configuration.md is stale: regenerate the table from dagrt._config"
+        "docs/configuration.md is stale: run `python -m dagrt docs`"
     for flag in _config.FLAGS.values():
         assert f"`{flag.env}`" in doc
 

@@ -27,7 +27,7 @@ def test_every_public_name_resolves(np_name: str, dg_name: str) -> None:
 
 def test_coverage_doc_is_current() -> None:
     assert _coverage.DOC.read_text() == _coverage.markdown(), \
-        "docs/coverage.md is stale: run `python -m dagrt._coverage`"
+        "docs/coverage.md is stale: run `python -m dagrt docs`"
 
 
 def test_every_table_function_is_lazy_or_eager_by_design() -> None:
