@@ -326,8 +326,10 @@ def push(name: str, kernel: Callable[[], Any], reads: list[Var], writes: list[Va
          device: Device | None = None, lane: str = "") -> None:
     """Hand an operation to the scheduler, in the recording context (so
     ``np.errstate`` applies to the kernel as it would in NumPy)."""
-    write_set = tuple(dict.fromkeys(writes))
-    read_set = tuple(v for v in dict.fromkeys(reads) if v not in write_set)
+    write_set = tuple(writes) if len(writes) == 1 else tuple(dict.fromkeys(writes))
+    if len(reads) > 1:
+        reads = list(dict.fromkeys(reads))
+    read_set = tuple(v for v in reads if v not in write_set)
     ctx = contextvars.copy_context()
     op = Op(lambda: ctx.run(kernel), read_set, write_set, name, recording_site(),
             nbytes=nbytes, meta=meta, device=device)
@@ -367,8 +369,8 @@ def run_or_push(name: str, call: Callable[..., Any], args: tuple[Any, ...],
     if cost is not None:  # a work estimate, not the output bytes backpressure counts
         nbytes = sum(o._data.nbytes for o in outs)
     push(name, kernel, reads, [o._var for o in outs], nbytes,
-         {"shape": outs[0]._data.shape, "dtype": outs[0]._data.dtype} if outs else None,
-         device)
+         {"shape": outs[0]._data.shape, "dtype": outs[0]._data.dtype}
+         if outs and ENGINE.observers else None, device)
 
 
 def _kernel(call: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],

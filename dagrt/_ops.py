@@ -37,6 +37,7 @@ from ._ndarray import (
     inputs_ready,
     ndarray,
     new_array,
+    push,
     run_or_push,
     view_of,
     wrap,
@@ -145,6 +146,11 @@ def elementwise(func: Any, args: tuple[Any, ...], out: Any = None,
     elision), saving an allocation.
     """
     nout = getattr(func, "nout", 1)
+    if not kwargs and out is None and nout == 1 and type(func) is np.ufunc \
+            and func.signature is None:
+        recorded = _record_ufunc(func, args, elide)
+        if recorded is not None:
+            return recorded
     if not kwargs and _Policy.inline:
         # Fast path: no options, equal shapes, ready inputs, small: run now.
         shape = None
@@ -223,6 +229,53 @@ def elementwise(func: Any, args: tuple[Any, ...], out: Any = None,
     _record(getattr(func, "__name__", "elementwise"), func, args, kwargs, outs,
             use_out and bool(shapes))
     return outs[0] if nout == 1 else tuple(outs)
+
+
+def _record_ufunc(func: np.ufunc, args: tuple[Any, ...],
+                  elide: ndarray | None) -> ndarray | None:
+    """The common case, kept short: a plain ufunc on host dagrt arrays and
+    Python scalars, no options. None if the general path must handle it."""
+    shapes = []
+    metas = []
+    reads = []
+    datas = []
+    ready = True
+    for a in args:
+        t = type(a)
+        if t is ndarray:
+            var = a._var
+            data = a._data
+            if var.device is not None or var.error is not None:
+                return None
+            ready = ready and not var.nw
+            shapes.append(data.shape)
+            metas.append(rules.empty0(data.dtype))
+            reads.append(var)
+            datas.append(data)
+        elif t is float or t is int or t is bool or t is complex:
+            metas.append(a)
+            datas.append(a)
+        else:
+            return None
+    if not shapes:
+        return None
+    shape = rules.broadcast(shapes)
+    dtype = rules.elementwise_dtypes(func, metas, {})[0]
+    if (elide is not None and dtype == elide._data.dtype and shape == elide._data.shape
+            and elide._data.nbytes > _Policy.inline_bytes and elide._data.flags.writeable):
+        out = elide
+    else:
+        out = wrap(np.empty(shape, dtype))
+    target = out._data
+    if ready and not out._var.n and target.size <= _Policy.inline_elems:
+        try:
+            func(*datas, out=target)
+        except Exception as exc:
+            _fail_inline(func.__name__, exc, [out])
+        return out
+    push(func.__name__, lambda: func(*datas, out=target), reads, [out._var], target.nbytes,
+         {"shape": shape, "dtype": dtype} if ENGINE.observers else None)
+    return out
 
 
 # -- reductions -------------------------------------------------------------------
