@@ -82,6 +82,11 @@ FLAGS: dict[str, Flag] = {
              "Operations whose output is at most this many bytes, and whose inputs are "
              "ready, run at once in the calling thread instead of paying a thread "
              "hand-off. 0 sends every operation through the scheduler."),
+        Flag("inline_us", 1000.0, float,
+             "Operations predicted to take less than this many microseconds (from "
+             "the measured time per byte of earlier ones of the same kind) run at "
+             "once in the recording thread when their inputs are ready: a thread "
+             "hand-off and cold memory would cost more than they save. 0 disables."),
         Flag("lookahead", 16, int,
              "Operations per worker that may be pending before recording blocks: "
              "enough look-ahead to find independent work; more would only allocate "

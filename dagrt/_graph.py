@@ -48,7 +48,7 @@ class Op:
     __slots__ = ("fn", "reads", "writes", "name", "site", "priority", "nbytes",
                  "device", "seq", "deps", "dependents", "done", "error",
                  "error_origin", "meta", "t0", "t1", "worker", "event", "stream",
-                 "early", "waits", "lane", "released")
+                 "early", "waits", "lane", "released", "work")
 
     def __init__(self, fn: Callable[[], Any], reads: tuple[Var, ...],
                  writes: tuple[Var, ...], name: str, site: tuple[str, int, str] | None,
@@ -82,6 +82,7 @@ class Op:
         self.waits: list[Op] = []
         self.lane = ""  # "compute", "d2h" or "h2d" for device operations
         self.released = False  # launched: ``early`` dependents were released
+        self.work = nbytes  # bytes of work, the cost model's unit (see CostModel)
 
     def __lt__(self, other: Op) -> bool:  # ready-queue order: priority, then age
         return (-self.priority, self.seq) < (-other.priority, other.seq)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextvars
 import operator
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -323,7 +324,7 @@ def output_idle(out: ndarray) -> bool:
 
 def push(name: str, kernel: Callable[[], Any], reads: list[Var], writes: list[Var],
          nbytes: int = 0, meta: dict[str, Any] | None = None,
-         device: Device | None = None, lane: str = "") -> None:
+         device: Device | None = None, lane: str = "", work: int | None = None) -> None:
     """Hand an operation to the scheduler, in the recording context (so
     ``np.errstate`` applies to the kernel as it would in NumPy)."""
     write_set = tuple(writes) if len(writes) == 1 else tuple(dict.fromkeys(writes))
@@ -334,6 +335,8 @@ def push(name: str, kernel: Callable[[], Any], reads: list[Var], writes: list[Va
     op = Op(lambda: ctx.run(kernel), read_set, write_set, name, recording_site(),
             nbytes=nbytes, meta=meta, device=device)
     op.lane = lane
+    if work is not None:
+        op.work = work
     ENGINE.push(op)
 
 
@@ -355,12 +358,19 @@ def run_or_push(name: str, call: Callable[..., Any], args: tuple[Any, ...],
     device = outs[0]._var.device if outs else None
     if device is not None:  # device ops always go to the device's streams
         call = device.backend.translate(call)
-    elif (_Policy.inline and nbytes <= _Policy.inline_bytes and inputs_ready(args)
-            and inputs_ready(kwargs.values()) and all(map(output_idle, outs))):
+    elif (_Policy.inline and (nbytes <= _Policy.inline_bytes or ENGINE.costs.cheap(name, nbytes))
+            and inputs_ready(args) and inputs_ready(kwargs.values())
+            and all(map(output_idle, outs))):
         reads: list[Var] = []
         np_args = resolve(args, reads, False)
         np_kwargs = {k: resolve(v, reads, False) for k, v in kwargs.items()}
-        _kernel(call, np_args, np_kwargs, [o._data for o in outs], use_out)()
+        kernel = _kernel(call, np_args, np_kwargs, [o._data for o in outs], use_out)
+        if nbytes <= _Policy.inline_bytes:
+            kernel()
+        else:  # admitted by the cost model: keep its estimate current
+            t0 = time.perf_counter()
+            kernel()
+            ENGINE.costs.observe(name, nbytes, time.perf_counter() - t0)
         return
     reads = []
     np_args = resolve(args, reads, True)
@@ -370,7 +380,7 @@ def run_or_push(name: str, call: Callable[..., Any], args: tuple[Any, ...],
         nbytes = sum(o._data.nbytes for o in outs)
     push(name, kernel, reads, [o._var for o in outs], nbytes,
          {"shape": outs[0]._data.shape, "dtype": outs[0]._data.dtype}
-         if outs and ENGINE.observers else None, device)
+         if outs and ENGINE.observers else None, device, work=cost)
 
 
 def _kernel(call: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],

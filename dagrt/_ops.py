@@ -22,6 +22,7 @@ same table.
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -267,13 +268,19 @@ def _record_ufunc(func: np.ufunc, args: tuple[Any, ...],
     else:
         out = wrap(np.empty(shape, dtype))
     target = out._data
-    if ready and not out._var.n and target.size <= _Policy.inline_elems:
+    name = func.__name__
+    if ready and not out._var.n and _Policy.inline and (
+            target.size <= _Policy.inline_elems or ENGINE.costs.cheap(name, target.nbytes)):
+        t0 = time.perf_counter()
         try:
             func(*datas, out=target)
         except Exception as exc:
-            _fail_inline(func.__name__, exc, [out])
+            _fail_inline(name, exc, [out])
+        else:
+            if target.size > _Policy.inline_elems:  # admitted by the cost model
+                ENGINE.costs.observe(name, target.nbytes, time.perf_counter() - t0)
         return out
-    push(func.__name__, lambda: func(*datas, out=target), reads, [out._var], target.nbytes,
+    push(name, lambda: func(*datas, out=target), reads, [out._var], target.nbytes,
          {"shape": shape, "dtype": dtype} if ENGINE.observers else None)
     return out
 

@@ -53,6 +53,28 @@ def _annotate(exc: BaseException, op: Op) -> None:
     exc.dagrt_site = op.site  # type: ignore[attr-defined]
 
 
+class CostModel:
+    """How long each kind of op takes per byte of work, learnt from the kernels
+    that ran (exponential moving average). An op predicted to take less than
+    ``inline_us`` microseconds is cheaper to run at once in the recording
+    thread than to hand to a worker; ops never seen yet go to the scheduler,
+    which measures them."""
+
+    def __init__(self) -> None:
+        self.rates: dict[str, float] = {}
+        self.limit = 0.0
+
+    def observe(self, name: str, work: int, seconds: float) -> None:
+        if work > 0:
+            rate = seconds / work
+            old = self.rates.get(name)
+            self.rates[name] = rate if old is None else old + 0.25 * (rate - old)
+
+    def cheap(self, name: str, work: int) -> bool:
+        rate = self.rates.get(name)
+        return rate is not None and rate * work < self.limit
+
+
 class Engine:
     """One scheduler for every device; executors differ, the contract does not."""
 
@@ -68,6 +90,7 @@ class Engine:
         self.observers: list[Any] = []  # profilers and graph recorders
         self.edge_hook: Callable[[Op, Op, str], None] | None = None
         self.ops_pushed = 0
+        self.costs = CostModel()
         self.refresh()
 
     # -- executors -----------------------------------------------------------
@@ -97,6 +120,7 @@ class Engine:
         self._max_bytes = _config.get("max_pending_bytes")
         self._serial_mode = _config.get("engine") == "serial"
         self._lookahead = _config.get("lookahead")
+        self.costs.limit = _config.get("inline_us") * 1e-6
 
     def push(self, op: Op) -> None:
         """Record ``op``; run it (or queue it) as soon as its inputs are ready."""
@@ -202,9 +226,7 @@ class Engine:
 
     def _run(self, op: Op) -> list[Op]:
         """Run one operation's kernel; return the operations it made ready."""
-        observers = self.observers
-        if observers:
-            op.t0 = time.perf_counter()
+        op.t0 = time.perf_counter()
         try:
             op.fn()  # type: ignore[misc]
         except Exception as exc:
@@ -215,8 +237,9 @@ class Engine:
             op.error, op.error_origin = exc, op
             self._finish(op)
             raise
-        if observers:
-            op.t1 = time.perf_counter()
+        op.t1 = time.perf_counter()
+        if op.error is None:
+            self.costs.observe(op.name, op.work, op.t1 - op.t0)
         return self._finish(op)
 
     def _finish(self, op: Op) -> list[Op]:
