@@ -120,7 +120,9 @@ class Engine:
         self._max_bytes = _config.get("max_pending_bytes")
         self._serial_mode = _config.get("engine") == "serial"
         self._lookahead = _config.get("lookahead")
-        self.costs.limit = _config.get("inline_us") * 1e-6
+        # inline_bytes=0 sends every op through the scheduler, cost model included
+        self.costs.limit = (_config.get("inline_us") * 1e-6
+                            if _config.get("inline_bytes") > 0 else 0.0)
 
     def push(self, op: Op) -> None:
         """Record ``op``; run it (or queue it) as soon as its inputs are ready."""

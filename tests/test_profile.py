@@ -135,7 +135,8 @@ def test_profiling_off_leaves_no_slices_and_no_state(monkeypatch: pytest.MonkeyP
     d = c.sum()
     assert float(d) == 600_000.0
     assert seen, "the spy saw no op"
-    assert all(op.t0 == 0.0 and op.t1 == 0.0 for op in seen)  # nothing timed
+    # (the engine times kernels for its cost model; profiling keeps nothing)
+    assert all(op.meta is None for op in seen)  # no per-op profiling metadata built
     assert prof.ops == []
     slices, flows, _ = _events(prof.trace())
     assert slices == [] and flows == []
