@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import platform
-import statistics
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,16 +34,6 @@ def best_of(fn: Callable[[], Any], repeat: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return min(times)
-
-
-def median_of(fn: Callable[[], Any], repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 @contextlib.contextmanager

@@ -79,7 +79,7 @@ def _operator(ufunc: np.ufunc, reflected: bool = False,
                         result = ufunc(value, data) if reflected else ufunc(data, value)
                         if type(result) is not host:
                             result = np.asarray(result)
-                        array = new(ndarray)
+                        array = new(ndarray)  # _ndarray.wrap, inlined: the hottest path
                         array._data = result
                         array._var = Var()
                         array._base = None
