@@ -98,13 +98,20 @@ class CupyBackend:
         return np.frombuffer(mem, dtype, count).reshape(shape)
 
     def to_host(self, array: Any, out: np.ndarray | None = None, stream: Any = None) -> np.ndarray:
+        """Without ``out``: a blocking copy (sync points). With a pinned ``out``:
+        an asynchronous copy on ``stream`` (default: the current one, which is
+        the copy lane inside ``launch``)."""
         if out is None:
-            return self.cupy.asnumpy(array, stream=stream)
-        array.get(stream=stream, out=out, blocking=stream is None)
+            return self.cupy.asnumpy(array)
+        stream = stream if stream is not None else self.cupy.cuda.get_current_stream()
+        array.get(stream=stream, out=out, blocking=False)
         return out
 
     def from_host(self, host: np.ndarray, out: Any, stream: Any = None) -> None:
-        out.set(host, stream=stream)
+        """Asynchronous when ``host`` is pinned (CuPy copies synchronously
+        unless it is given a stream)."""
+        out.set(host, stream=stream if stream is not None
+                else self.cupy.cuda.get_current_stream())
 
     def free_cached(self) -> None:
         self.cupy.get_default_memory_pool().free_all_blocks()
@@ -182,6 +189,7 @@ class FakeBackend:
         self.devices = devices
         self.kernel_delay = kernel_delay
         self.oom_launches = 0  # the next N launches fail with OutOfMemoryError
+        self.after_kernel: Callable[[], None] | None = None
         self.memory_limit = memory_limit
         self.allocated = 0
         self.cached = 0
@@ -226,6 +234,8 @@ class FakeBackend:
             except BaseException as exc:  # an asynchronous kernel error
                 stream.pending_error = exc  # type: ignore[attr-defined]
             self._note("end", stream.id)
+            if self.after_kernel is not None:  # tests look at the state here
+                self.after_kernel()
         stream.queue.put(run)
 
     def record(self, device_id: int, stream: FakeStream) -> FakeEvent:

@@ -76,10 +76,13 @@ def device_arg(device: Any = None, ctx: Any = None) -> Device | None:
     return as_device(device if device is not None else ctx)
 
 
-def _copy_to_device(src: Any, *, out: Any, backend: Any) -> None:
-    """Host to device, staged through pinned memory (asynchronous on the stream)."""
+def _copy_to_device(src: Any, *, out: Any, backend: Any, keep: list[Any]) -> None:
+    """Host to device, staged through pinned memory (asynchronous on the stream).
+    The staging buffer goes into ``keep``, which the op holds until its event
+    completes: the pinned pool must not hand it out while the copy reads it."""
     pinned = backend.pinned_empty(src.shape, src.dtype)
     pinned[...] = src
+    keep.append(pinned)
     backend.from_host(pinned, out)
 
 
@@ -113,7 +116,9 @@ def to_device(a: ndarray, device: Any, copy: bool = False) -> ndarray:
     out = new_array(a.shape, a.dtype, device=target)
     if source is None:  # host -> device
         backend = target.backend
-        kernel = lambda: _copy_to_device(src, out=out._data, backend=backend)  # noqa: E731
+        keep: list[Any] = []
+        kernel = lambda: _copy_to_device(src, out=out._data, backend=backend,  # noqa: E731
+                                         keep=keep)
         lane = "h2d"
     else:  # device -> another device
         kernel = lambda: _copy_between(src, out=out._data)  # noqa: E731

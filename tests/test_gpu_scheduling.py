@@ -275,3 +275,28 @@ def test_profile_has_one_track_per_stream(fake, tmp_path) -> None:
     assert any("gpu(0) d2h" in n for n in names)
     slices = [e for e in events if e.get("ph") == "X"]
     assert all(e["dur"] >= 0 for e in slices) and len(slices) >= 6
+
+
+def test_pinned_staging_buffer_lives_until_the_copy_completes(fake) -> None:
+    staged = []
+    alive_after_kernel = []
+    real = fake.pinned_empty
+
+    def tracking(shape, dtype):
+        buffer = real(shape, dtype)
+        staged.append(weakref.ref(buffer))
+        return buffer
+
+    def after_kernel() -> None:  # the kernel returned; its event is not reached yet
+        gc.collect()
+        alive_after_kernel.append(all(ref() is not None for ref in staged))
+
+    fake.pinned_empty = tracking
+    fake.after_kernel = after_kernel
+    on_gpu = dagrt.asarray(numpy.arange(1000.0)).copyto(dagrt.gpu(0))
+    numpy.testing.assert_array_equal(on_gpu.asnumpy(), numpy.arange(1000.0))
+    dagrt.waitall()
+    fake.after_kernel = None
+    assert staged and alive_after_kernel and all(alive_after_kernel)
+    gc.collect()
+    assert all(ref() is None for ref in staged)  # released once the copy completed
