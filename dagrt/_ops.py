@@ -206,6 +206,8 @@ def elementwise(func: Any, args: tuple[Any, ...], out: Any = None,
         shape = rules.gufunc_shape(func, [np.shape(a) for a in args])
         metas = [rules.gufunc_meta(func, i, a) for i, a in enumerate(args)]
     else:
+        if out is None:  # NumPy resolves the loop's types before broadcasting
+            rules.elementwise_dtypes(func, metas, meta_kwargs)
         shape = rules.broadcast(shapes) if shapes else ()
     if out is not None:
         core = np.shape(func(*metas)) if gufunc else None
@@ -260,8 +262,8 @@ def _record_ufunc(func: np.ufunc, args: tuple[Any, ...],
             return None
     if not shapes:
         return None
+    dtype = rules.elementwise_dtypes(func, metas, {})[0]  # NumPy checks types first
     shape = rules.broadcast(shapes)
-    dtype = rules.elementwise_dtypes(func, metas, {})[0]
     if (elide is not None and dtype == elide._data.dtype and shape == elide._data.shape
             and elide._data.nbytes > _Policy.inline_bytes and elide._data.flags.writeable):
         out = elide
@@ -744,12 +746,38 @@ OPS: list[OpDef] = _table()
 MOVEMENT = {d.name: d for d in OPS if d.kind == "movement"}
 
 
+def _ufunc_methods(wrapper: Any, func: np.ufunc) -> None:
+    """A ufunc's attributes and methods on its wrapper (``np.add.reduce``...):
+    ``outer`` is recorded as the broadcast call it is; ``reduce accumulate
+    reduceat at`` run NumPy's once no pending operation uses their inputs
+    (``at`` writes its first argument in place)."""
+    for attr in ("nin", "nout", "nargs", "ntypes", "types", "identity", "signature"):
+        setattr(wrapper, attr, getattr(func, attr))
+    for name in ("reduce", "accumulate", "reduceat", "at"):
+        method = getattr(func, name)
+
+        def call(*args: Any, _method: Any = method, **kwargs: Any) -> Any:
+            return _eager(_method, args, kwargs)
+        call.__name__ = call.__qualname__ = f"{func.__name__}.{name}"
+        call.__doc__ = method.__doc__
+        setattr(wrapper, name, call)
+
+    def outer(a: Any, b: Any, /, out: Any = None, **kwargs: Any) -> Any:
+        a, b = as_dagrt(a), as_dagrt(b)
+        return elementwise(func, (reshape(a, a.shape + (1,) * b.ndim), b), out, kwargs)
+    outer.__name__ = outer.__qualname__ = f"{func.__name__}.outer"
+    outer.__doc__ = func.outer.__doc__
+    wrapper.outer = outer
+
+
 def _make(d: OpDef) -> Callable[..., Any]:
     if d.kind == "elementwise":
         func = d.func
 
         def wrapper(*args: Any, out: Any = None, **kwargs: Any) -> Any:
             return elementwise(func, args, out, kwargs)
+        if type(func) is np.ufunc:
+            _ufunc_methods(wrapper, func)
     elif d.kind == "reduction":
         def wrapper(a: Any, *args: Any, **kwargs: Any) -> Any:
             return reduction(d, a, args, kwargs)
