@@ -8,6 +8,7 @@ few that exist only as methods.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from sys import getrefcount
 from typing import Any
@@ -19,6 +20,7 @@ from . import _rules as rules
 from ._graph import Var
 from ._indexing import getitem, setitem
 from ._ndarray import _Policy, evaluate, ndarray, view_of, wrap_result
+from ._scheduler import ENGINE
 
 BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply,
           "truediv": np.true_divide, "floordiv": np.floor_divide, "mod": np.remainder,
@@ -48,13 +50,17 @@ def _operator(ufunc: np.ufunc, reflected: bool = False,
     policy = _Policy
     new = object.__new__
     host = np.ndarray
+    costs = ENGINE.costs
+    name = ufunc.__name__
 
     def method(self: ndarray, other: Any) -> Any:
         var = self._var
         data = self._data
-        # ``inline_elems`` is 0 while inlining is off (profiles, graphs).
-        if not var.nw and var.error is None and type(data) is host \
-                and data.size <= policy.inline_elems:
+        # ``inline_elems`` is 0 while inlining is off (profiles, graphs); mid-size
+        # ops run here too when the cost model predicts they are cheap.
+        if not var.nw and var.error is None and type(data) is host and (
+                data.size <= policy.inline_elems
+                or (policy.inline_elems and costs.cheap(name, data.nbytes))):
             kind = type(other)
             value: Any = None
             if kind is float or kind is int:
@@ -134,6 +140,11 @@ def flatten(self: ndarray, order: str = "C") -> ndarray:
 
 def view(self: ndarray, dtype: Any = None, type: Any = None) -> ndarray:
     """A new view of the same data (optionally with another dtype)."""
+    if isinstance(dtype, builtins.type) and issubclass(dtype, ndarray):
+        dtype, type = None, dtype  # ``x.view(np.ndarray)``: NumPy reads it as ``type=``
+    if type is not None and type is not ndarray:
+        raise TypeError(f"view(type={type.__name__}): subclasses of dagrt.ndarray are "
+                        f"not supported")
     return view_of(self, self._data.view() if dtype is None else self._data.view(dtype))
 
 
