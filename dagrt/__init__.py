@@ -14,7 +14,7 @@ from typing import Any as _Any
 import numpy as _np
 from loguru import logger as _logger
 
-from . import _config, _memory, _methods, _ops
+from . import _config, _memory, _methods, _ndarray, _ops
 from ._config import config
 from ._devices import Device, cpu
 from ._ndarray import ndarray
@@ -28,9 +28,16 @@ _memory.tune()
 if _config.get("log_level"):
     import sys as _sys
 
+    # An explicit request for dagrt's messages on stderr at this level: loguru's
+    # default handler (stderr, every level) would print DEBUG lines too.
+    try:
+        _logger.remove(0)
+    except ValueError:  # the application already configured loguru
+        pass
     _logger.enable("dagrt")
     _logger.add(_sys.stderr, level=_config.get("log_level").upper(),
                 filter=lambda record: record["name"].startswith("dagrt"))
+    _ndarray._Policy.debug = _config.get("log_level").upper() in ("DEBUG", "TRACE")
 
 _functions = _ops.namespace()
 _methods.install(_functions)

@@ -56,6 +56,8 @@ def _ready(k: ndarray) -> bool:
 
 
 def getitem(self: ndarray, key: Any) -> ndarray:
+    if type(key) is str or type(key) is list and key and all(type(k) is str for k in key):
+        return view_of(self, self._data[key])  # fields of a structured array: a view
     key = key if type(key) is tuple else (key,)
     if _is_basic(key):
         data = self._data[key]
@@ -86,8 +88,15 @@ def _setitem_kernel(key: Any, value: Any, *, out: np.ndarray) -> None:
 
 
 def setitem(self: ndarray, key: Any, value: Any) -> None:
+    if type(key) is str or type(key) is list and key and all(type(k) is str for k in key):
+        return setitem(getitem(self, key), Ellipsis, value)  # fields of a structured array
     key = key if type(key) is tuple else (key,)
-    value = operand(value)
+    if (type(value) is list or type(value) is tuple) and self.dtype.kind != "O":
+        # NumPy converts a sequence to the destination's dtype (a tuple may be
+        # one structured element; an int8 destination rejects 300)
+        value = np.asarray(value, self.dtype)
+    else:
+        value = operand(value)
     if not self._data.flags.writeable:
         raise ValueError("assignment destination is read-only")
     if _is_basic(key):

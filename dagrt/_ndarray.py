@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
+from loguru import logger
 
 from . import _config
 from ._devices import CPU, Device
@@ -41,6 +42,7 @@ class _Policy:
     inline_bytes = 1 << 16
     inline_elems = inline_bytes // 8
     inline = True  # False while something observes every op (profiles, graphs)
+    debug = False  # log inline decisions (DAGRT_LOG_LEVEL=DEBUG)
 
     @classmethod
     def refresh(cls) -> None:
@@ -371,6 +373,8 @@ def run_or_push(name: str, call: Callable[..., Any], args: tuple[Any, ...],
             t0 = time.perf_counter()
             kernel()
             ENGINE.costs.observe(name, nbytes, time.perf_counter() - t0)
+            if _Policy.debug:
+                logger.debug("{} ran inline: predicted cheaper than a hand-off", name)
         return
     reads = []
     np_args = resolve(args, reads, True)

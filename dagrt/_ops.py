@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from loguru import logger
 
 from . import _rules as rules
 from ._graph import Op, recording_site
@@ -281,6 +282,8 @@ def _record_ufunc(func: np.ufunc, args: tuple[Any, ...],
         else:
             if target.size > _Policy.inline_elems:  # admitted by the cost model
                 ENGINE.costs.observe(name, target.nbytes, time.perf_counter() - t0)
+                if _Policy.debug:
+                    logger.debug("{} ran inline: predicted cheaper than a hand-off", name)
         return out
     push(name, lambda: func(*datas, out=target), reads, [out._var], target.nbytes,
          {"shape": shape, "dtype": dtype} if ENGINE.observers else None)
