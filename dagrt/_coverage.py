@@ -73,7 +73,9 @@ def markdown() -> str:
              "Generated from the op table by `python -m dagrt docs`; a test checks "
              "it is current. Every public name of NumPy and of `numpy.random`, "
              "`numpy.linalg` and `numpy.fft` resolves in dagrt:", "",
-             "- **lazy**: recorded into the graph, runs on the scheduler;",
+             "- **lazy**: never waits for pending work: recorded into the graph and run "
+             "by the scheduler (creation functions such as `zeros` or `arange`, which "
+             "read no dagrt data, compute at once);",
              "- **eager**: in the op table as eager by design: the output shape depends "
              "on the data (`unique`, `nonzero`) or the result is a Python object; "
              "evaluates its inputs and calls NumPy;",
