@@ -49,7 +49,6 @@ from ._placement import device_arg, to_device
 from ._scheduler import ENGINE
 
 _PY_SCALARS = (int, float, bool, complex)
-_NO_VALUE = inspect.Parameter.empty
 
 
 @dataclass(frozen=True)
