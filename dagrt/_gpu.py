@@ -296,13 +296,13 @@ def backend() -> Any:
     """The GPU backend: CuPy if it imports and sees a device, else None."""
     global _backend
     if _backend is None:
+        _backend = False  # looked once; a later use_backend() may install one
         try:
             candidate = CupyBackend()
             if candidate.device_count() > 0:
                 _backend = candidate
         except Exception as exc:  # no CuPy, no driver, no device
             logger.debug("no CUDA backend: {!r}", exc)
-            _backend = False
     return _backend or None
 
 

@@ -255,6 +255,12 @@ def _arrays(args: Any) -> Iterator[ndarray]:
             yield from _arrays(a)
 
 
+def _gpu_count() -> int:
+    from ._placement import num_gpus  # the device API lives in the front end
+
+    return num_gpus()
+
+
 def _mixed(a: Device, b: Device) -> None:
     raise ValueError(f"operands are on different devices, {a!r} and {b!r}: copy one first, "
                      f"e.g. x.copyto(dagrt.{b!r}) or x.copyto(dagrt.cpu())")
@@ -269,6 +275,10 @@ def new_array(shape: Any, dtype: Any, like: Any = (), order: str = "C",
     if device is None:
         return wrap(np.empty(shape, dtype, order))
     backend = device.backend
+    if backend is None:
+        raise RuntimeError(
+            f"no {device!r}: dagrt sees {_gpu_count()} GPU(s) (CuPy missing or no CUDA "
+            f"device). Install dagrt[cuda12] on a machine with a GPU, or use dagrt.cpu().")
     error = None
     try:
         data = backend.empty(device.id, shape, dtype)

@@ -30,16 +30,11 @@ def num_gpus() -> int:
 
 
 def gpu(device_id: int = 0) -> Device:
-    """GPU ``device_id`` (MXNet's ``mx.gpu(i)``)."""
+    """GPU ``device_id`` (MXNet's ``mx.gpu(i)``). As in MXNet, naming a GPU that is
+    not there is allowed; putting an array on it raises a clear error."""
     backend = _gpu.backend()
-    if backend is None:
-        raise RuntimeError(
-            f"dagrt.gpu({device_id}): no GPU available (CuPy is not installed or sees no "
-            f"CUDA device; dagrt.num_gpus() == 0). Install dagrt[cuda12] on a machine "
-            f"with a GPU, or use dagrt.cpu().")
-    count = backend.device_count()
-    if not 0 <= device_id < count:
-        raise ValueError(f"dagrt.gpu({device_id}): there are {count} GPU(s)")
+    if backend is None or not 0 <= device_id < backend.device_count():
+        return Device("gpu", device_id)  # no backend: unusable, see new_array
     device = _gpus.get(device_id)
     if device is None or device.backend is not backend:
         device = Device("gpu", device_id)
@@ -99,6 +94,8 @@ def to_device(a: ndarray, device: Any, copy: bool = False) -> ndarray:
     """``a`` on ``device``: ``a`` itself if it is there already (unless ``copy``)."""
     target = as_device(device)
     source = a._var.device
+    if target is not None and target.backend is None:
+        new_array((0,), a.dtype, device=target)  # raises: there is no such GPU
     if target is source:
         return a.copy() if copy else a
     reads: list[Var] = []

@@ -40,6 +40,23 @@ def op_streams(fake):
     return [e[2] for e in entries(fake, "launch")]
 
 
+def test_naming_a_missing_gpu_is_allowed_using_it_is_not() -> None:
+    old = _gpu.use_backend(False)  # no backend at all, as on a machine without CuPy
+    _placement.reset()
+    try:
+        g = dagrt.gpu(0)
+        assert repr(g) == "gpu(0)" and g == dagrt.gpu(0) and dagrt.num_gpus() == 0
+        with pytest.raises(RuntimeError, match=r"no gpu\(0\).*dagrt.cpu\(\)"):
+            dagrt.zeros(3, device=g)
+        with pytest.raises(RuntimeError, match="no gpu"):
+            dagrt.ones(3).copyto(g)
+        with pytest.raises(RuntimeError, match="no gpu"):
+            dagrt.random.uniform(size=3, device=g)
+    finally:
+        _gpu.use_backend(old)
+        _placement.reset()
+
+
 def test_devices_and_results_match_numpy(fake) -> None:
     g = dagrt.gpu(0)
     assert dagrt.num_gpus() == 2 and g.kind == "gpu" and dagrt.gpu(1).id == 1
