@@ -73,6 +73,25 @@ for _name in ("pi", "e", "inf", "nan", "newaxis", "euler_gamma", "dtype", "finfo
               "geterr", "isscalar", "issubdtype", "promote_types", "AxisError"):
     if hasattr(_np, _name):
         globals()[_name] = getattr(_np, _name)
+
+
+class _IndexTrick:
+    """``np.mgrid``, ``np.ogrid``, ``np.r_``, ``np.c_``: NumPy's, returning dagrt arrays."""
+
+    def __init__(self, trick: _Any) -> None:
+        self._trick = trick
+
+    def __getitem__(self, key: _Any) -> _Any:
+        return _ndarray.wrap_result(self._trick[_ndarray.evaluate(key)])
+
+    def __len__(self) -> int:
+        return len(self._trick)
+
+    def __repr__(self) -> str:
+        return repr(self._trick)
+
+
+mgrid, ogrid, r_, c_ = (_IndexTrick(_t) for _t in (_np.mgrid, _np.ogrid, _np.r_, _np.c_))
 bool = _np.bool_  # noqa: A001  (numpy.bool)
 if hasattr(_np, "bool"):
     bool = _np.bool  # noqa: A001

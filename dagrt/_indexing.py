@@ -60,6 +60,8 @@ def getitem(self: ndarray, key: Any) -> ndarray:
         return view_of(self, self._data[key])  # fields of a structured array: a view
     key = key if type(key) is tuple else (key,)
     if _is_basic(key):
+        if self._data.dtype.kind == "O" and _element(self, key):
+            return self._value()[key]  # an object array's element is the object itself
         data = self._data[key]
         if type(data) is np.ndarray or not (isinstance(data, np.generic) or (
                 data.ndim == 0 and self._data.ndim)):
@@ -87,10 +89,20 @@ def _setitem_kernel(key: Any, value: Any, *, out: np.ndarray) -> None:
     out[key] = value
 
 
+def _element(self: ndarray, key: tuple[Any, ...]) -> bool:
+    """``key`` (basic) selects one element of an object array."""
+    return self._data.dtype.kind == "O" and len(key) == self._data.ndim and all(
+        isinstance(k, (int, np.integer)) for k in key)
+
+
 def setitem(self: ndarray, key: Any, value: Any) -> None:
     if type(key) is str or type(key) is list and key and all(type(k) is str for k in key):
         return setitem(getitem(self, key), Ellipsis, value)  # fields of a structured array
     key = key if type(key) is tuple else (key,)
+    if self._data.dtype.kind == "O" and _is_basic(key) and _element(self, key):
+        # an object array's element stores the object itself: a list, an array
+        _record("setitem", _setitem_kernel, (key, value), {}, [self])
+        return
     if (type(value) is list or type(value) is tuple) and self.dtype.kind != "O":
         # NumPy converts a sequence to the destination's dtype (a tuple may be
         # one structured element; an int8 destination rejects 300)

@@ -105,6 +105,25 @@ def _operator(ufunc: np.ufunc, reflected: bool = False,
     return method
 
 
+# ``a ** 2``, ``a ** -1``, ``a ** 0.5`` on float and complex arrays: NumPy calls
+# square, reciprocal, sqrt (whose results differ from power's for complex).
+_FAST_POWER = {(int, 2): np.square, (int, -1): np.reciprocal, (float, 0.5): np.sqrt}
+
+
+def _power(inplace: bool = False) -> Callable[[ndarray, Any], Any]:
+    """``self ** other`` and ``self **= other`` (NumPy's fast scalar powers)."""
+    general = _operator(np.power, inplace=inplace)
+
+    def method(self: ndarray, other: Any) -> Any:
+        kind = type(other)
+        if (kind is int or kind is float) and self.dtype.kind in "fc":
+            fast = _FAST_POWER.get((kind, other))
+            if fast is not None:
+                return _ops.elementwise(fast, (self,), self if inplace else None)
+        return general(self, other)
+    return method
+
+
 def _unary(ufunc: np.ufunc) -> Callable[[ndarray], Any]:
     def method(self: ndarray) -> Any:
         return _ops.elementwise(ufunc, (self,))
@@ -133,6 +152,11 @@ def transpose(self: ndarray, *axes: Any) -> ndarray:
     return view_of(self, self._data.transpose(*axes))
 
 
+def _copy(self: ndarray, order: str = "C") -> ndarray:
+    """Return a copy of the array (C order by default, unlike ``numpy.copy``)."""
+    return _ops.copy_array(self, order)
+
+
 def flatten(self: ndarray, order: str = "C") -> ndarray:
     """A copy of the array collapsed into one dimension."""
     return _ops.copy_array(_ops.ravel(self, order))
@@ -140,9 +164,9 @@ def flatten(self: ndarray, order: str = "C") -> ndarray:
 
 def view(self: ndarray, dtype: Any = None, type: Any = None) -> ndarray:
     """A new view of the same data (optionally with another dtype)."""
-    if isinstance(dtype, builtins.type) and issubclass(dtype, ndarray):
+    if isinstance(dtype, builtins.type) and issubclass(dtype, (ndarray, np.ndarray)):
         dtype, type = None, dtype  # ``x.view(np.ndarray)``: NumPy reads it as ``type=``
-    if type is not None and type is not ndarray:
+    if type is not None and type is not ndarray and type is not np.ndarray:
         raise TypeError(f"view(type={type.__name__}): subclasses of dagrt.ndarray are "
                         f"not supported")
     return view_of(self, self._data.view() if dtype is None else self._data.view(dtype))
@@ -150,7 +174,32 @@ def view(self: ndarray, dtype: Any = None, type: Any = None) -> ndarray:
 
 def fill(self: ndarray, value: Any) -> None:
     """Fill the array with a scalar value (in place)."""
-    setitem(self, Ellipsis, value)
+    if self.dtype.kind == "O":  # every element is the object itself, even an array
+        _ops._record("fill", _fill_kernel, (value,), {}, [self])
+    else:
+        setitem(self, Ellipsis, value)
+
+
+def _fill_kernel(value: Any, *, out: Any) -> None:
+    out.fill(value)
+
+
+def _flat(self: ndarray) -> Any:
+    """NumPy's flat iterator over the storage, once no pending op uses it."""
+    return self._quiet().flat
+
+
+def _set_flat(self: ndarray, value: Any) -> None:
+    _ops._record("flat", _set_flat_kernel, (_ops.operand(value),), {}, [self])
+
+
+def _set_flat_kernel(value: Any, *, out: Any) -> None:
+    out.flat = value
+
+
+def resize(self: ndarray, *new_shape: Any, refcheck: bool = True) -> None:
+    """Change the shape and size in place (NumPy's checks: no views of it)."""
+    self._quiet().resize(*new_shape, refcheck=refcheck)
 
 
 def sort(self: ndarray, axis: int = -1, kind: Any = None, order: Any = None, *,
@@ -168,6 +217,8 @@ def _sort_kernel(*, out: Any, **kwargs: Any) -> None:
 def _getattr(self: ndarray, name: str) -> Any:
     """Any other numpy.ndarray method or attribute: run NumPy's on the storage
     once no pending operation uses it (in-place methods mutate, as in NumPy)."""
+    if name == "__array_interface__" and self._var.device is None:
+        return self._quiet().__array_interface__  # np.lib.array_utils.byte_bounds(x)
     if name.startswith("__") or not hasattr(np.ndarray, name):
         raise AttributeError(f"'dagrt.ndarray' object has no attribute {name!r}")
     if not callable(getattr(np.ndarray, name)):
@@ -245,6 +296,7 @@ def install(functions: dict[str, Callable[..., Any]]) -> None:
         setattr(ndarray, f"__{name}__", _operator(ufunc))
         setattr(ndarray, f"__r{name}__", _operator(ufunc, reflected=True))
         setattr(ndarray, f"__i{name}__", _operator(ufunc, inplace=True))
+    ndarray.__pow__, ndarray.__ipow__ = _power(), _power(inplace=True)
     for name, ufunc in COMPARISONS.items():
         setattr(ndarray, f"__{name}__", _operator(ufunc))
     for name, ufunc in UNARY.items():
@@ -271,12 +323,15 @@ def install(functions: dict[str, Callable[..., Any]]) -> None:
             setattr(ndarray, d.name, _method(functions[d.name]))
     for name in ("astype", "copy", "ravel", "clip"):
         setattr(ndarray, name, _method(functions[name]))
+    ndarray.copy = _copy
     ndarray.conj = ndarray.conjugate = _unary(np.conjugate)
     ndarray.reshape = reshape
     ndarray.transpose = transpose
     ndarray.flatten = flatten
     ndarray.view = view
     ndarray.fill = fill
+    ndarray.flat = property(_flat, _set_flat)
+    ndarray.resize = resize
     ndarray.sort = sort
     ndarray.__getattr__ = _getattr
     ndarray.real = property(_real, _set_real)

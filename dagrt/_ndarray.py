@@ -198,7 +198,9 @@ class ndarray:
         return (_from_numpy, (self.asnumpy(),))
 
     def __deepcopy__(self, memo: dict[int, Any]) -> ndarray:
-        return wrap(self.asnumpy())
+        import copy  # NumPy's deepcopy also copies the objects of an object array
+
+        return wrap(copy.deepcopy(self._host(), memo))
 
     def __copy__(self) -> ndarray:
         return self.copy()

@@ -196,14 +196,14 @@ def elementwise(func: Any, args: tuple[Any, ...], out: Any = None,
         return _eager(func, args, dict(kwargs, out=out))
     args = tuple(map(operand, args))
     shapes = [a.shape for a in args if isinstance(a, (ndarray, np.ndarray))]
-    meta_kwargs = {k: _meta(operand(v)) for k, v in kwargs.items()}
+    meta_kwargs = {k: _meta(operand(v)) if k == "where" else v for k, v in kwargs.items()}
     if "where" in kwargs and not isinstance(kwargs["where"], (bool, np.bool_)):
         kwargs["where"] = operand(kwargs["where"])
         shapes.append(kwargs["where"].shape)
     metas = [_meta(a) for a in args]
     gufunc = getattr(func, "signature", None) is not None  # vecdot, matvec: core dims
     if gufunc:
-        shape = rules.gufunc_shape(func, [np.shape(a) for a in args])
+        shape = rules.gufunc_shape(func, [getattr(a, "shape", ()) for a in args])
         metas = [rules.gufunc_meta(func, i, a) for i, a in enumerate(args)]
     else:
         if out is None:  # NumPy resolves the loop's types before broadcasting
@@ -214,6 +214,8 @@ def elementwise(func: Any, args: tuple[Any, ...], out: Any = None,
         meta_kwargs["out"] = tuple(
             None if o is None else rules.empty0(o.dtype) if core is None
             else np.empty(core, o.dtype) for o in out)
+        if type(func) is not np.ufunc:  # isposinf, isneginf: one array
+            meta_kwargs["out"] = meta_kwargs["out"][0]
     dtypes = rules.elementwise_dtypes(func, metas, meta_kwargs)
     if (elide is not None and out is None and len(dtypes) == 1 and dtypes[0] == elide.dtype
             and shape == elide.shape and elide.nbytes > _Policy.inline_bytes
@@ -301,7 +303,9 @@ def reduction(d: OpDef, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
             and not a._var.nw and a._var.error is None
             and not any(isinstance(v, ndarray) for v in kwargs.values())):
         return wrap(d.func(data, **kwargs))
-    meta_kwargs = {k: (rules.reduction_meta(np.shape(v), np.bool_) if k == "where" else v)
+    meta_kwargs = {k: (rules.reduction_meta(np.shape(v), np.bool_) if k == "where"
+                       else rules.reduction_meta(v.shape, v.dtype)  # std(mean=...)
+                       if isinstance(v, (ndarray, np.ndarray)) else v)
                    for k, v in kwargs.items()}
     meta = d.func(rules.reduction_meta(data.shape, data.dtype), **meta_kwargs)
     shape = rules.reduced_shape(data.shape, kwargs.get("axis"), kwargs.get("keepdims", False))
@@ -343,12 +347,28 @@ def _contraction_shape(name: str, shapes: list[tuple[int, ...]], kwargs: dict[st
     return rules.einsum_shape(subscripts, shapes)
 
 
+def _einsum_view(subscripts: str, a: ndarray) -> ndarray | None:
+    """``np.einsum('ii->i', a)``: one operand and nothing summed is a view in NumPy."""
+    term, arrow, output = subscripts.replace(" ", "").partition("->")
+    labels = term.replace(".", "")
+    if not (set(labels) <= set(output) if arrow else len(set(labels)) == len(labels)):
+        return None
+    probe = np.broadcast_to(np.empty((), a.dtype), a.shape)  # reads no pending data
+    if not _is_view_of(np.einsum(subscripts, probe), probe):
+        return None
+    return view_of(a, np.einsum(subscripts, a._data))
+
+
 def contraction(d: OpDef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     subscripts = None
     if d.name == "einsum":
         if not args or not isinstance(args[0], str):
             return _eager(d.func, args, kwargs)  # interleaved operand form
         subscripts, arrays = args[0], list(map(as_dagrt, args[1:]))
+        if len(arrays) == 1 and not kwargs:
+            result = _einsum_view(subscripts, arrays[0])
+            if result is not None:
+                return result
     else:
         if d.name == "tensordot" and len(args) > 2:
             kwargs = dict(kwargs, axes=args[2])
@@ -384,11 +404,16 @@ def _is_view_of(result: np.ndarray, storage: np.ndarray) -> bool:
 
 def view(d: OpDef, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Views are NumPy views of the input's storage, made at once."""
+    if isinstance(a, _PY_SCALARS) and not args and not kwargs:
+        result = d.func(a)
+        if not isinstance(result, np.ndarray):  # np.real(1 + 1j) is a Python float
+            return result
     a = as_dagrt(a)
-    if any(isinstance(x, ndarray) for x in args):  # atleast_1d(a, b), broadcast_arrays
+    if d.name in _MANY_VIEWS and args:  # atleast_1d(a, b), broadcast_arrays(a, b)
         arrays = [a] + [as_dagrt(x) for x in args]
         results = d.func(*[x._data for x in arrays], **kwargs)
         return type(results)(_as_view(x, r, d, (), kwargs) for x, r in zip(arrays, results))
+    args = tuple(evaluate(args))  # split points, axes: np.hsplit(x, np.array([3, 6]))
     result = d.func(a._data, *args, **kwargs)
     if isinstance(result, (list, tuple)):
         return type(result)(_as_view(a, r, d, args, kwargs) for r in result)
@@ -397,6 +422,8 @@ def view(d: OpDef, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any
 
 def _as_view(a: ndarray, result: Any, d: OpDef, args: tuple[Any, ...],
              kwargs: dict[str, Any]) -> ndarray:
+    if result is a._data:  # NumPy returned its input: np.atleast_1d(x) is x
+        return a
     if _is_view_of(result, a._data):
         return view_of(a, result)
     if inputs_ready((a,)):
@@ -431,7 +458,11 @@ def reshape(a: Any, shape: Any, order: str = "C", *, copy: bool | None = None,
 
 def ravel(a: Any, order: str = "C") -> ndarray:
     """Implementation of numpy.ravel."""
-    return reshape(a, (-1,), order="C" if order == "K" else order)
+    if order == "K":  # memory order: axes by decreasing stride, then C order
+        a = as_dagrt(a)
+        axes = sorted(range(a.ndim), key=lambda i: -abs(a.strides[i]))
+        a, order = view_of(a, a._data.transpose(axes)), "C"
+    return reshape(a, (-1,), order=order)
 
 
 def movement(d: OpDef, first: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -496,11 +527,14 @@ def shaped(d: OpDef, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> A
         shape = (a.size,)
     else:  # pragma: no cover - a parameter changed the shape: let NumPy decide
         return _eager(d.func, (a, *args), dict(kwargs, out=out) if out is not None else kwargs)
+    # NumPy computes some integer results differently when given out= (round
+    # with decimals < 0 then fails): integer results are assigned, not out=.
+    use_out = d.out and (out is not None or meta.dtype.kind in "fc")
     if out is None:
         out = new_array(shape, meta.dtype, (a,))
     elif not isinstance(out, ndarray):
         return _eager(d.func, (a, *args), dict(kwargs, out=out))
-    _record(d.name, d.func, (a, *args), kwargs, [out], use_out=d.out)
+    _record(d.name, d.func, (a, *args), kwargs, [out], use_out=use_out)
     return out
 
 
@@ -559,20 +593,24 @@ def _identity(x: Any) -> Any:
 
 
 def array(obj: Any, dtype: Any = None, *, copy: bool | None = True, order: str = "K",
-          subok: bool = True, ndmin: int = 0, like: Any = None, device: Any = None,
-          ctx: Any = None) -> ndarray:
+          subok: bool = True, ndmin: int = 0, ndmax: int = 0, like: Any = None,
+          device: Any = None, ctx: Any = None) -> ndarray:
     """Implementation of numpy.array; dagrt arrays inside lists are evaluated."""
     target = device_arg(device, ctx)
-    result = _array(obj, dtype, copy, order, ndmin)
+    if ndmax:  # NumPy >= 2.4: nested sequences below ndmax stay objects
+        result = wrap(np.array(evaluate_nested(obj), dtype=dtype, copy=copy, order=order,
+                               ndmin=ndmin, ndmax=ndmax))
+    else:
+        result = _array(obj, dtype, copy, order, ndmin)
     return to_device(result, target) if target is not result._var.device else result
 
 
 def _array(obj: Any, dtype: Any, copy: bool | None, order: str, ndmin: int) -> ndarray:
     if isinstance(obj, ndarray):
         if (copy is False or copy is None) and (dtype is None or obj.dtype == dtype) \
-                and obj.ndim >= ndmin:
+                and obj.ndim >= ndmin and _has_order(obj, order):
             return obj
-        result = astype(obj, obj.dtype if dtype is None else dtype)
+        result = astype(obj, obj.dtype if dtype is None else dtype, order=order or "K")
         return reshape(result, (1,) * (ndmin - result.ndim) + result.shape) \
             if ndmin > result.ndim else result
     if isinstance(obj, (list, tuple)) and obj and all(isinstance(x, ndarray) for x in obj) \
@@ -581,6 +619,24 @@ def _array(obj: Any, dtype: Any, copy: bool | None, order: str, ndmin: int) -> n
         return astype(result, dtype) if dtype is not None else result
     return wrap(np.array(evaluate_nested(obj), dtype=dtype, copy=copy, order=order,
                          ndmin=ndmin))
+
+
+def _has_order(a: ndarray, order: Any) -> bool:
+    """``a`` is laid out as ``order`` asks (so ``np.array(a, copy=None)`` may return it)."""
+    flags = a._data.flags
+    return order in (None, "K", "A") or (flags.c_contiguous if order == "C"
+                                         else flags.f_contiguous)
+
+
+def _layout(data: Any, order: str) -> str:
+    """The layout of a copy of ``data`` in ``order``: "K" and "A" keep a
+    Fortran layout (transposes of C arrays), as NumPy does."""
+    if order not in ("K", "A") or data.ndim < 2 or data.flags.c_contiguous:
+        return "C" if order in ("K", "A") else order
+    if data.flags.f_contiguous:
+        return "F"
+    strides = [abs(s) for s in data.strides]
+    return "F" if order == "K" and strides == sorted(strides) else "C"
 
 
 def evaluate_nested(obj: Any) -> Any:
@@ -595,7 +651,8 @@ def asarray(obj: Any, dtype: Any = None, order: Any = None, *, copy: bool | None
             device: Any = None, like: Any = None, ctx: Any = None) -> ndarray:
     """Implementation of numpy.asarray: shares memory with a NumPy input, as
     NumPy does (write to it through NumPy only when dagrt is not using it)."""
-    if isinstance(obj, ndarray) and (dtype is None or obj.dtype == dtype) and not copy:
+    if isinstance(obj, ndarray) and (dtype is None or obj.dtype == dtype) and not copy \
+            and _has_order(obj, order):
         return obj
     if type(obj) is np.ndarray and not copy:
         data = wrap(obj if dtype is None else obj.astype(dtype, copy=False))
@@ -605,6 +662,22 @@ def asarray(obj: Any, dtype: Any = None, order: Any = None, *, copy: bool | None
                  device=device, ctx=ctx)
 
 
+def ascontiguousarray(a: Any, dtype: Any = None, *, like: Any = None) -> ndarray:
+    """Implementation of numpy.ascontiguousarray: the input itself if it is
+    C-contiguous (with at least one dimension), else a C-ordered copy."""
+    a = asarray(a, dtype)
+    a = a if a.ndim else reshape(a, (1,))
+    return a if a.flags.c_contiguous else copy_array(a, order="C")
+
+
+def asfortranarray(a: Any, dtype: Any = None, *, like: Any = None) -> ndarray:
+    """Implementation of numpy.asfortranarray: the input itself if it is
+    Fortran-contiguous (with at least one dimension), else an F-ordered copy."""
+    a = asarray(a, dtype)
+    a = a if a.ndim else reshape(a, (1,))
+    return a if a.flags.f_contiguous else copy_array(a, order="F")
+
+
 def astype(a: Any, dtype: Any, order: str = "K", casting: str = "unsafe",
            subok: bool = True, copy: bool = True) -> ndarray:
     """Implementation of ndarray.astype."""
@@ -612,12 +685,20 @@ def astype(a: Any, dtype: Any, order: str = "K", casting: str = "unsafe",
     dtype = np.dtype(dtype)
     if not copy and dtype == a.dtype:
         return a
-    if not np.can_cast(a.dtype, dtype, casting):
+    if casting != "same_value" and not np.can_cast(a.dtype, dtype, casting):
         raise TypeError(f"Cannot cast array data from {a.dtype!r} to {dtype!r} "
                         f"according to the rule {casting!r}")
-    out = new_array(a.shape, dtype, (a,), order="C" if order in ("K", "A") else order)
-    _record("astype", _identity, (a,), {}, [out], use_out=False)
+    out = new_array(a.shape, dtype, (a,), order=_layout(a._data, order))
+    if casting == "same_value":  # NumPy >= 2.4: checks the values as it casts
+        _record("astype", _astype_kernel, (a, dtype), {"casting": casting}, [out],
+                use_out=False)
+    else:
+        _record("astype", _identity, (a,), {}, [out], use_out=False)
     return out
+
+
+def _astype_kernel(a: Any, dtype: Any, **kwargs: Any) -> Any:
+    return a.astype(dtype, **kwargs)
 
 
 def copy_array(a: Any, order: str = "K", subok: bool = False) -> ndarray:
@@ -684,6 +765,7 @@ VIEWS = ["transpose", "swapaxes", "moveaxis", "squeeze", "expand_dims", "broadca
          "real", "imag", "rollaxis", "matrix_transpose", "permute_dims", "unstack",
          "broadcast_arrays"]
 _VIEW_METHODS = {"transpose", "swapaxes", "squeeze", "diagonal"}
+_MANY_VIEWS = {"atleast_1d", "atleast_2d", "atleast_3d", "broadcast_arrays"}  # f(*arrays)
 MOVEMENT_FUNCS = {"concatenate": True, "stack": True, "vstack": False, "hstack": False,
                   "dstack": False, "column_stack": False, "row_stack": False,
                   "tile": False, "repeat": False, "roll": False, "concat": True,
@@ -719,7 +801,7 @@ EAGER = ["nonzero", "flatnonzero", "argwhere", "unique", "unique_values",
          "savez", "savez_compressed", "load", "savetxt", "iterable", "ndindex",
          "ndenumerate", "nditer", "asarray_chkfinite", "isreal", "iscomplex",
          "getbufsize", "setbufsize", "geterrcall", "seterrcall", "isdtype", "require",
-         "ix_", "take_along_axis", "put_along_axis", "asfortranarray", "mask_indices",
+         "ix_", "take_along_axis", "put_along_axis", "mask_indices",
          "tril_indices_from", "triu_indices_from", "diag_indices_from", "einsum_path",
          "histogram_bin_edges", "nanpercentile", "nanquantile", "packbits", "unpackbits"]
 _EAGER_METHODS = {"nonzero", "searchsorted", "take", "put", "trace", "argpartition"}
@@ -776,7 +858,14 @@ def _make(d: OpDef) -> Callable[..., Any]:
     if d.kind == "elementwise":
         func = d.func
 
+        nin = getattr(func, "nin", 1)
+
         def wrapper(*args: Any, out: Any = None, **kwargs: Any) -> Any:
+            if len(args) > nin:  # outputs given positionally: np.cos(x, out1)
+                if out is not None:
+                    raise TypeError("cannot specify 'out' as both a positional and "
+                                    "keyword argument")
+                args, out = args[:nin], args[nin:]
             return elementwise(func, args, out, kwargs)
         if type(func) is np.ufunc:
             _ufunc_methods(wrapper, func)
@@ -801,8 +890,9 @@ def _make(d: OpDef) -> Callable[..., Any]:
     else:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             return eager(d, args, kwargs)
-    wrapper.__name__ = wrapper.__qualname__ = d.name
-    wrapper.__doc__ = f"Implementation of numpy.{d.name} ({d.kind}).\n\nSee also numpy.{d.name}."
+    name = d.func.__name__ if type(d.func) is np.ufunc else d.name  # np.abs: absolute
+    wrapper.__name__ = wrapper.__qualname__ = name
+    wrapper.__doc__ = f"Implementation of numpy.{name} ({d.kind}).\n\nSee also numpy.{name}."
     wrapper.__wrapped_numpy__ = d.func  # type: ignore[attr-defined]
     return wrapper
 
@@ -810,7 +900,8 @@ def _make(d: OpDef) -> Callable[..., Any]:
 HAND_WRITTEN: dict[str, Callable[..., Any]] = {
     "reshape": reshape, "ravel": ravel, "full": full, "ones": ones,
     "full_like": full_like, "ones_like": ones_like, "array": array, "asarray": asarray,
-    "asanyarray": asarray, "ascontiguousarray": asarray, "copy": copy_array,
+    "asanyarray": asarray, "ascontiguousarray": ascontiguousarray,
+    "asfortranarray": asfortranarray, "copy": copy_array,
     "astype": astype, "where": where, "clip": clip, "append": append, "block": block,
 }
 
@@ -820,6 +911,12 @@ namespace_cache: dict[str, Callable[..., Any]] = {}
 
 def namespace() -> dict[str, Callable[..., Any]]:
     """Every function the op table defines, by public name."""
-    funcs = {d.name: _make(d) for d in OPS}
+    funcs: dict[str, Callable[..., Any]] = {}
+    made: dict[Any, Callable[..., Any]] = {}  # aliases stay aliases: np.conj is np.conjugate
+    for d in OPS:
+        key = (d.kind, d.func) if type(d.func) is np.ufunc else d.name
+        if key not in made:
+            made[key] = _make(d)
+        funcs[d.name] = made[key]
     funcs.update(HAND_WRITTEN)
     return funcs
