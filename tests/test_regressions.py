@@ -141,7 +141,7 @@ def test_copies_keep_numpy_layout(case: str, engine: str) -> None:
 
 def test_array_interface_and_byte_bounds(engine: str) -> None:
     """``x.__array_interface__`` and ``np.lib.array_utils.byte_bounds(x)`` work on
-    dagrt arrays (anatomy_find_view)."""
+    dagrt arrays."""
     def program(xp: Any) -> Any:
         base = xp.arange(64).reshape(8, 8) * 2
         view = base[1:5:3, 3:1:-1]
@@ -162,5 +162,5 @@ INDEX_TRICKS = {"mgrid": lambda xp: xp.mgrid[0:3, 0:4],
 
 @pytest.mark.parametrize("case", list(INDEX_TRICKS))
 def test_index_tricks_return_dagrt_arrays(case: str, engine: str) -> None:
-    """``np.mgrid[...]`` and friends give dagrt arrays, not NumPy's (quick_reference)."""
+    """``np.mgrid[...]`` and friends give dagrt arrays, not NumPy's."""
     assert_same(INDEX_TRICKS[case](numpy), INDEX_TRICKS[case](dagrt))
