@@ -99,7 +99,7 @@ POWERS = {"square": lambda z: z ** 2, "reciprocal": lambda z: z ** -1,
 def test_scalar_power_as_numpy(case: str, dtype: str, engine: str) -> None:
     """``z ** 2`` is ``np.square(z)`` (``** -1`` reciprocal, ``** 0.5`` sqrt) for
     float and complex arrays, as NumPy's operator does: for complex numbers the
-    results differ from ``np.power`` in the last bits (mandelbrot_masks)."""
+    results differ from ``np.power`` in the last bits."""
     if case == "reciprocal" and dtype == "int64":
         pytest.skip("integers to negative powers: NumPy's ValueError comes from the "
                     "kernel, so dagrt raises it at the next sync point (documented)")
@@ -130,7 +130,7 @@ LAYOUTS = {"array_F": lambda xp, Z: xp.array(Z, order="F"),
 def test_copies_keep_numpy_layout(case: str, engine: str) -> None:
     """``np.array(Z, order="F")`` is Fortran-ordered; ``np.copy``, ``np.array``
     and ``astype`` keep a transpose's layout (order="K"); ``ndarray.copy`` is C
-    (anatomy_print_info)."""
+   ."""
     expected = LAYOUTS[case](numpy, numpy.arange(12).reshape(3, 4))
     actual = LAYOUTS[case](dagrt, dagrt.arange(12).reshape(3, 4))
     assert_same(expected, actual)
