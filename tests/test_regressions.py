@@ -129,8 +129,7 @@ LAYOUTS = {"array_F": lambda xp, Z: xp.array(Z, order="F"),
 @pytest.mark.parametrize("case", list(LAYOUTS))
 def test_copies_keep_numpy_layout(case: str, engine: str) -> None:
     """``np.array(Z, order="F")`` is Fortran-ordered; ``np.copy``, ``np.array``
-    and ``astype`` keep a transpose's layout (order="K"); ``ndarray.copy`` is C
-   ."""
+    and ``astype`` keep a transpose's layout (order="K"); ``ndarray.copy`` is C."""
     expected = LAYOUTS[case](numpy, numpy.arange(12).reshape(3, 4))
     actual = LAYOUTS[case](dagrt, dagrt.arange(12).reshape(3, 4))
     assert_same(expected, actual)
