@@ -24,15 +24,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import _config
-from ._graph import Op
-from ._profile import Profile, Recorder, hazards, site_text
+from ._graph import Op, hazards
+from ._profile import Profile, Recorder, site_text
 
 # -- the graph ------------------------------------------------------------------
 
 
 def to_networkx(ops: Iterable[Op]) -> Any:
     """A ``networkx.DiGraph`` of ``ops`` (nodes keyed by their sequence number)
-    and of the dependency edges between them (see ``_profile.hazards``)."""
+    and of the dependency edges between them (see ``_graph.hazards``)."""
     import networkx as nx
 
     g = nx.DiGraph()

@@ -211,3 +211,37 @@ def release_early(op: Op) -> list[Op]:
         if dep.deps == 0:
             ready.append(dep)
     return ready
+
+
+def hazards(ops: list[Op]) -> list[tuple[Op, Op, str]]:
+    """The dependency edges among ``ops``, ``(pred, op, kind)``.
+
+    The rules of :func:`link`, replayed after the fact over the ops' read and
+    write buffers in push order, so that profiles and graphs show the
+    program's dependencies whatever the timing (the scheduler itself forgets a
+    finished predecessor as soon as its buffer goes idle).
+    """
+    ops = sorted(ops, key=lambda op: op.seq)
+    writer: dict[int, Op] = {}
+    readers: dict[int, list[Op]] = {}
+    edges: list[tuple[Op, Op, str]] = []
+    for op in ops:
+        seen: set[int] = set()
+
+        def after(pred: Op | None, kind: str, op: Op = op, seen: set[int] = seen) -> None:
+            if pred is not None and id(pred) not in seen:
+                seen.add(id(pred))
+                edges.append((pred, op, kind))
+
+        for var in op.reads:
+            after(writer.get(id(var)), RAW)
+        for var in op.writes:
+            after(writer.get(id(var)), WAW)
+            for reader in readers.get(id(var), ()):
+                after(reader, WAR)
+        for var in op.reads:
+            readers.setdefault(id(var), []).append(op)
+        for var in op.writes:
+            writer[id(var)] = op
+            readers[id(var)] = []
+    return edges

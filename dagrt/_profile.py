@@ -2,11 +2,11 @@
 
 How it hooks in. The scheduler knows nothing of profiles: it calls every
 object in ``ENGINE.observers`` when an operation is pushed and when it
-finishes, and, while that list is non-empty, stamps ``op.t0``/``op.t1``
-around the kernel and records ``op.worker``. A :class:`Recorder` (the base
+finishes; every op carries ``op.t0``/``op.t1`` (stamped around its kernel,
+also for the engine's cost model) and ``op.worker``. A :class:`Recorder` (the base
 of :class:`Profile` and of the graph recorder in ``_analysis``) appends the
 ``Op`` objects to a plain list and does nothing else on the hot path; events,
-dependency edges (:func:`hazards`), tables and graphs are built from them at
+dependency edges (``_graph.hazards``), tables and graphs are built from them at
 the end. With no recorder active the observer list is empty: profiling off
 costs nothing.
 
@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._graph import RAW, WAR, WAW, Op
+from ._graph import Op, hazards
 from ._ndarray import _Policy
 from ._scheduler import ENGINE
 
@@ -59,40 +59,6 @@ def _detach(recorder: Recorder) -> None:
             _Policy.set_inline(_saved_inline)
 
 
-def hazards(ops: list[Op]) -> list[tuple[Op, Op, str]]:
-    """The dependency edges among ``ops``, ``(pred, op, kind)``.
-
-    Derived after the fact from each op's read and write buffers, replaying
-    :func:`dagrt._graph.link` in push order, so the graph is the program's,
-    whatever the timing: the scheduler forgets a finished predecessor as soon
-    as its buffer goes idle, and recording edges live would cost time per op.
-    """
-    ops = sorted(ops, key=lambda op: op.seq)
-    writer: dict[int, Op] = {}
-    readers: dict[int, list[Op]] = {}
-    edges: list[tuple[Op, Op, str]] = []
-    for op in ops:
-        seen: set[int] = set()
-
-        def after(pred: Op | None, kind: str, op: Op = op, seen: set[int] = seen) -> None:
-            if pred is not None and id(pred) not in seen:
-                seen.add(id(pred))
-                edges.append((pred, op, kind))
-
-        for var in op.reads:
-            after(writer.get(id(var)), RAW)
-        for var in op.writes:
-            after(writer.get(id(var)), WAW)
-            for reader in readers.get(id(var), ()):
-                after(reader, WAR)
-        for var in op.reads:
-            readers.setdefault(id(var), []).append(op)
-        for var in op.writes:
-            writer[id(var)] = op
-            readers[id(var)] = []
-    return edges
-
-
 def drain() -> None:
     """Wait until nothing is pending, without consuming errors (they still
     surface at the next sync point or ``waitall``)."""
@@ -105,7 +71,7 @@ def drain() -> None:
 
 class Recorder:
     """Collects the operations pushed while active (their edges are derived
-    at the end, by :func:`hazards`).
+    at the end, by ``_graph.hazards``).
 
     ``on_push`` is ``list.append`` itself: about 0.1 us per op.
     """
