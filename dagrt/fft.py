@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_tuple
 
-from . import _fallback
+from . import _fallback, _ops
 from ._ndarray import ndarray, new_array
 from ._ops import _record, as_dagrt
 
@@ -76,6 +76,30 @@ def _transform(name: str) -> Callable[..., ndarray]:
 
 for _name in TRANSFORMS:
     globals()[_name] = _transform(_name)
+
+
+def fftfreq(n: int, d: float = 1.0, *, device: Any = None) -> ndarray:
+    """Implementation of numpy.fft.fftfreq (reads no data: computed at once)."""
+    return _ops.creation(_ops.OpDef("fftfreq", "creation", np.fft.fftfreq), (n, d),
+                         {"device": device})
+
+
+def rfftfreq(n: int, d: float = 1.0, *, device: Any = None) -> ndarray:
+    """Implementation of numpy.fft.rfftfreq (reads no data: computed at once)."""
+    return _ops.creation(_ops.OpDef("rfftfreq", "creation", np.fft.rfftfreq), (n, d),
+                         {"device": device})
+
+
+def fftshift(x: Any, axes: Any = None) -> ndarray:
+    """Implementation of numpy.fft.fftshift (lazy: same shape and dtype)."""
+    return _ops.shaped(_ops.OpDef("fft.fftshift", "shaped", np.fft.fftshift, out=False),
+                       x, (), {"axes": axes})
+
+
+def ifftshift(x: Any, axes: Any = None) -> ndarray:
+    """Implementation of numpy.fft.ifftshift (lazy: same shape and dtype)."""
+    return _ops.shaped(_ops.OpDef("fft.ifftshift", "shaped", np.fft.ifftshift, out=False),
+                       x, (), {"axes": axes})
 
 
 def __getattr__(name: str) -> Any:

@@ -177,7 +177,62 @@ def slogdet(a: Any) -> Any:
                                  (a.shape[:-2], np.asarray(logdet).dtype)])
 
 
+def svdvals(x: Any, /) -> ndarray:
+    """Implementation of numpy.linalg.svdvals (lazy)."""
+    return svd(x, compute_uv=False)
+
+
+def cond(x: Any, p: Any = None) -> ndarray:
+    """Implementation of numpy.linalg.cond (lazy)."""
+    x = as_dagrt(x)
+    if x.ndim < 2:
+        raise LinAlgError(f"{x.ndim}-dimensional array given. Array must be at least "
+                          f"two-dimensional")
+    dtype = np.linalg.cond(np.eye(2, dtype=x.dtype), p).dtype
+    return _lazy("cond", np.linalg.cond, (x, p), x.shape[:-2], dtype)
+
+
+def matrix_rank(A: Any, tol: Any = None, hermitian: bool = False, *, rtol: Any = None) -> Any:
+    """Implementation of numpy.linalg.matrix_rank (lazy for stacks of matrices)."""
+    A = as_dagrt(A)
+    if A.ndim < 2:  # NumPy's special case: any nonzero element means rank 1
+        return _fallback.eager_function("numpy.linalg.matrix_rank", np.linalg.matrix_rank,
+                                        warn=False)(A, tol, hermitian, rtol=rtol)
+    dtype = np.asarray(np.linalg.matrix_rank(np.eye(2, dtype=A.dtype))).dtype
+    return _lazy("matrix_rank", np.linalg.matrix_rank, (A, tol, hermitian),
+                 A.shape[:-2], dtype, {"rtol": rtol} if rtol is not None else None)
+
+
+def diagonal(x: Any, /, *, offset: int = 0) -> ndarray:
+    """Implementation of numpy.linalg.diagonal: a view of the last two axes."""
+    from . import _ops
+
+    return _ops.namespace_cache["diagonal"](x, offset, -2, -1)
+
+
+def trace(x: Any, /, *, offset: int = 0, dtype: Any = None) -> ndarray:
+    """Implementation of numpy.linalg.trace: over the last two axes (lazy)."""
+    return diagonal(x, offset=offset).sum(-1, dtype=dtype)
+
+
+def outer(x1: Any, x2: Any, /) -> ndarray:
+    """Implementation of numpy.linalg.outer (1-D operands only, as NumPy's)."""
+    from . import _ops
+
+    x1, x2 = as_dagrt(x1), as_dagrt(x2)
+    if x1.ndim != 1 or x2.ndim != 1:
+        raise ValueError(f"Input arrays must be one-dimensional, but they are "
+                         f"x1.ndim={x1.ndim} and x2.ndim={x2.ndim}.")
+    return _ops.namespace_cache["outer"](x1, x2)
+
+
 def __getattr__(name: str) -> Any:
+    if name in ("matmul", "tensordot", "vecdot", "matrix_transpose"):  # array API aliases
+        from . import _ops
+
+        value = _ops.namespace_cache[name]  # numpy.linalg.<name> is numpy.<name>
+        globals()[name] = value
+        return value
     value = _fallback.resolve(np.linalg, ".linalg", name)
     globals()[name] = value
     return value

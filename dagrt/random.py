@@ -38,6 +38,14 @@ def _draw_kernel(impl: Any, method: str, params: tuple[Any, ...], shape: tuple[i
     out[0][...] = getattr(impl, method)(*params, size=shape, **kwargs)
 
 
+def _permutation_kernel(impl: Any, x: Any, *, out: tuple[Any, Any], **kwargs: Any) -> None:
+    out[0][...] = impl.permutation(x, **kwargs)
+
+
+def _shuffle_kernel(impl: Any, *, out: tuple[Any, Any], **kwargs: Any) -> None:
+    impl.shuffle(out[0], **kwargs)
+
+
 def _state_kernel(impl: Any, func: Any, *args: Any, out: np.ndarray) -> None:
     func(impl, *args)
 
@@ -93,6 +101,32 @@ class _Stream:
             return self.draw(method, args, size, kwargs)
         draw.__module__ = __name__
         return draw
+
+    def permutation(self, x: Any, **kwargs: Any) -> ndarray:
+        """A permuted copy (or a permuted ``arange(x)``), in order with the draws."""
+        if isinstance(x, (int, np.integer)):
+            shape, dtype, arrays = (int(x),), np.asarray(self._validator.permutation(1)).dtype, ()
+        else:
+            x = operand(x)
+            if np.ndim(x) == 0:
+                raise IndexError("x must be an integer or at least 1-dimensional")
+            shape, dtype, arrays = np.shape(x), x.dtype, (x,)
+        out = new_array(shape, dtype, arrays)
+        _record("random.permutation", functools.partial(_permutation_kernel, self.impl),
+                (x,), kwargs, [out, self.state])
+        return out
+
+    def shuffle(self, x: Any, **kwargs: Any) -> None:
+        """Shuffle ``x`` in place along its first axis, in order with the draws."""
+        if not isinstance(x, ndarray):  # a NumPy array or list: mutate it now
+            self.state._quiet()
+            self.impl.shuffle(x, **kwargs)
+            return
+        if x.ndim == 0:
+            raise TypeError("object of type 'int' has no len()") if not kwargs else \
+                ValueError("axis out of bounds")
+        _record("random.shuffle", functools.partial(_shuffle_kernel, self.impl), (), kwargs,
+                [x, self.state])
 
     def apply(self, func: Any, *args: Any) -> None:
         """Run ``func(impl, *args)`` in order with the draws (seed, set_state)."""
@@ -201,6 +235,12 @@ class RandomState:
     def randint(self, low: Any, high: Any = None, size: Any = None, dtype: Any = int) -> Any:
         return self._stream.draw("randint", (low, high), size, {"dtype": dtype})
 
+    def permutation(self, x: Any) -> Any:
+        return self._stream.permutation(x)
+
+    def shuffle(self, x: Any) -> None:
+        self._stream.shuffle(x)
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
@@ -230,6 +270,12 @@ class Generator:
 
     def uniform(self, low: Any = 0.0, high: Any = 1.0, size: Any = None) -> Any:
         return self._stream.draw("uniform", (low, high), size)
+
+    def permutation(self, x: Any, axis: int = 0) -> Any:
+        return self._stream.permutation(x, axis=axis)
+
+    def shuffle(self, x: Any, axis: int = 0) -> None:
+        self._stream.shuffle(x, axis=axis)
 
     def integers(self, low: Any, high: Any = None, size: Any = None,
                  dtype: Any = np.int64, endpoint: bool = False) -> Any:
@@ -264,6 +310,8 @@ standard_normal = _global.standard_normal
 uniform = _global.uniform
 normal = _global.normal
 randint = _global.randint
+permutation = _global.permutation
+shuffle = _global.shuffle
 get_state = _global.get_state
 set_state = _global.set_state
 
