@@ -1,65 +1,237 @@
-"""Per-op overhead: the small-op loop of cuNumeric issue 1178.
+"""Small-op overhead: patterns from real NumPy code, dagrt against NumPy.
 
-100,000 iterations of ``x += 2 * y`` on float64 arrays of 1024 elements,
-dagrt against NumPy in one run. Published peers: cuNumeric ~48x slower than
-NumPy, MXNet 30-60 us per op (NumPy 0.6), Bohrium ~100x, dask.array several
-hundred x. dagrt's target: within 3x of NumPy.
+Each pattern is a loop of small operations as NumPy programs write them (the
+small-op loop of cuNumeric issue 1178, scalar get and set in Python loops,
+builtin ``sum``/``max`` over an array, row iteration, small fancy indexing,
+small reductions, matmul, ``where``/``concatenate``/``stack``, random draws,
+``linalg.solve``, a vectorized mandelbrot on 100x83, and the first loop under
+a profile). Published peers: cuNumeric ~48x slower than NumPy on the first
+loop, MXNet 30-60 us per op, dask.array several hundred x. dagrt's target:
+every pattern within 2x of NumPy.
 
-    python bench/overhead.py [--quick] [--iterations N]
+NumPy and dagrt each run in a fresh process, with the same settings: the
+malloc thresholds ``import dagrt`` sets (given to NumPy's process through
+glibc's environment variables) and one BLAS thread on both sides. Each
+pattern is timed ``--repeat`` times; the table shows the best time, the
+spread (worst / best) and dagrt / NumPy of the best times.
+
+    python bench/overhead.py [--quick] [--repeat N]
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import subprocess
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import numpy  # noqa: E402
 from _common import parser, save, traced  # noqa: E402
 
-import dagrt  # noqa: E402
+# The settings both sides run under (dagrt's malloc tuning, one BLAS thread).
+SAME_SETTINGS = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20),
+                 "MALLOC_TRIM_THRESHOLD_": str(256 << 20),
+                 "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+                 "MKL_NUM_THREADS": "1", "DAGRT_MALLOC_TUNE": "0"}
 
 
-def loop(xp, iterations: int, n: int = 1024) -> float:
-    x = xp.ones(n)
-    y = xp.ones(n)
-    t0 = time.perf_counter()
-    for _ in range(iterations):
+def cunumeric_loop(xp: Any, n: int) -> None:
+    x, y = xp.ones(1024), xp.ones(1024)
+    for _ in range(n):
         x += 2 * y
-    float(x[0])  # wait for the result
-    elapsed = time.perf_counter() - t0
-    assert float(x[0]) == 1 + 2 * iterations
-    return elapsed
+    assert float(x[0]) == 1 + 2 * n
+
+
+def scalar_get(xp: Any, n: int) -> None:
+    x = xp.arange(1000.0)
+    for _ in range(max(1, n // 1000)):
+        s = 0.0
+        for i in range(1000):
+            s += x[i]
+    assert s == 499500.0
+
+
+def scalar_set(xp: Any, n: int) -> None:
+    m = xp.zeros((10, 10))
+    for _ in range(max(1, n // 100)):
+        for i in range(10):
+            for j in range(10):
+                m[i, j] = i * j
+    assert float(m[9, 9]) == 81.0
+
+
+def builtin_sum_max(xp: Any, n: int) -> None:
+    x = xp.arange(500.0)
+    for _ in range(max(1, n // 1000)):
+        s = sum(x)
+        t = max(x)
+    assert s == 124750.0 and t == 499.0
+
+
+def row_iteration(xp: Any, n: int) -> None:
+    m = xp.ones((50, 4))
+    for _ in range(max(1, n // 50)):
+        total = 0.0
+        for row in m:
+            total += row[0] * row[1]
+    assert total == 50.0
+
+
+def fancy_get_set(xp: Any, n: int) -> None:
+    x = xp.arange(100.0)
+    idx = xp.asarray([3, 1, 4, 1, 5])
+    for _ in range(max(1, n // 2)):
+        y = x[idx]
+        x[idx] = y + 1.0
+    assert float(x[3]) == 3.0 + n // 2
+
+
+def small_reductions(xp: Any, n: int) -> None:
+    x = xp.linspace(0.0, 1.0, 100)
+    for _ in range(max(1, n // 3)):
+        s = x.sum() + x.mean() + xp.max(x)
+    assert abs(float(s) - 51.5) < 1e-9
+
+
+def small_matmul(xp: Any, n: int) -> None:
+    a = xp.eye(8) * 0.5
+    b = xp.ones((8, 8))
+    for _ in range(max(1, n // 2)):
+        c = a @ b * 0.9
+    assert abs(float(c[0, 0]) - 0.45) < 1e-12
+
+
+def where_concat_stack(xp: Any, n: int) -> None:
+    x = xp.arange(10.0)
+    for _ in range(max(1, n // 4)):
+        w = xp.where(x > 4, x, -x)
+        c = xp.concatenate([w, x])
+        s = xp.stack([w, x])
+    assert c.shape == (20,) and s.shape == (2, 10) and float(w[0]) == 0.0
+
+
+def random_draws(xp: Any, n: int) -> None:
+    xp.random.seed(0)
+    for _ in range(max(1, n // 2)):
+        a = xp.random.normal(size=10)
+        b = xp.random.uniform(size=(2, 3))
+    assert a.shape == (10,) and b.shape == (2, 3)
+
+
+def linalg_solve(xp: Any, n: int) -> None:
+    a = xp.eye(4) * 2.0 + 0.1
+    b = xp.ones(4)
+    for _ in range(n):
+        x = xp.linalg.solve(a, b)
+    assert abs(float(x.sum()) - float(xp.linalg.solve(a, b).sum())) < 1e-12
+
+
+def mandelbrot(xp: Any, n: int) -> None:
+    """The vectorized mandelbrot of the NumPy tutorials, on a 100x83 grid."""
+    for _ in range(max(1, n // 400)):
+        y, x = xp.ogrid[-1.4:1.4:100j, -2:0.8:83j]
+        c = x + y * 1j
+        z = c
+        divtime = 20 + xp.zeros(z.shape, dtype=int)
+        for i in range(20):
+            z = z ** 2 + c
+            diverge = z * xp.conj(z) > 4
+            div_now = diverge & (divtime == 20)
+            divtime[div_now] = i
+            z[diverge] = 2
+    assert int(divtime.sum()) > 0
+
+
+def cunumeric_loop_profiled(xp: Any, n: int) -> None:
+    if xp.__name__ == "numpy":
+        return cunumeric_loop(xp, n)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp, xp.profile(os.path.join(tmp, "t.json")):
+        cunumeric_loop(xp, n)
+
+
+# name: (pattern, operations per unit of n, n)
+PATTERNS: dict[str, tuple[Callable[[Any, int], None], int]] = {
+    "x += 2*y, float64[1024] (cuNumeric #1178)": (cunumeric_loop, 20_000),
+    "s += x[i], 1000 elements": (scalar_get, 20_000),
+    "m[i, j] = i * j, 10x10": (scalar_set, 20_000),
+    "builtin sum(x), max(x), 500 elements": (builtin_sum_max, 20_000),
+    "for row in m: row[0] * row[1], 50x4": (row_iteration, 20_000),
+    "y = x[idx]; x[idx] = y + 1, 5 indices": (fancy_get_set, 20_000),
+    "x.sum() + x.mean() + max(x), 100 elements": (small_reductions, 20_000),
+    "a @ b * 0.9, 8x8": (small_matmul, 20_000),
+    "where / concatenate / stack, 10 elements": (where_concat_stack, 20_000),
+    "random.normal / uniform, size 10": (random_draws, 20_000),
+    "linalg.solve, 4x4": (linalg_solve, 10_000),
+    "vectorized mandelbrot, 100x83, 20 steps": (mandelbrot, 4_000),
+    "x += 2*y under dagrt.profile": (cunumeric_loop_profiled, 20_000),
+}
+
+
+def run_side(side: str, scale: float, repeat: int) -> dict[str, list[float]]:
+    """Time every pattern in this process, under ``side`` (numpy or dagrt)."""
+    if side == "numpy":
+        import numpy as xp
+    else:
+        import dagrt as xp
+    times: dict[str, list[float]] = {}
+    for name, (pattern, n) in PATTERNS.items():
+        n = max(1, int(n * scale))
+        pattern(xp, max(1, n // 10))  # warm up (caches, the cost model)
+        runs = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            pattern(xp, n)
+            if side == "dagrt":
+                xp.waitall()
+            runs.append(time.perf_counter() - t0)
+        times[name] = runs
+    return times
+
+
+def in_fresh_process(side: str, scale: float, repeat: int) -> dict[str, list[float]]:
+    env = dict(os.environ, **SAME_SETTINGS)
+    out = subprocess.run([sys.executable, __file__, "--side", side, "--scale", str(scale),
+                          "--repeat", str(repeat)], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--iterations", type=int, default=100_000)
+    p.add_argument("--side", choices=("numpy", "dagrt"), help=argparse.SUPPRESS)
+    p.add_argument("--scale", type=float, default=1.0, help="multiply every loop count")
     args = p.parse_args()
-    iterations = 2_000 if args.quick else args.iterations
+    scale = 0.02 if args.quick else args.scale
     repeat = 1 if args.quick else args.repeat
-    t_numpy = min(loop(numpy, iterations) for _ in range(repeat))
-    t_dagrt = min(loop(dagrt, iterations) for _ in range(repeat))
-    with dagrt.config(inline_bytes=0):  # every op through the scheduler
-        t_sched = min(loop(dagrt, iterations // 10) for _ in range(repeat)) * 10
-    per = 1e6 / iterations / 2  # microseconds per op (two ops per iteration)
-    print(f"{iterations:,} iterations of x += 2 * y, float64[1024]")
-    print(f"  numpy                        {t_numpy:7.3f} s  {t_numpy * per:6.2f} us/op  1.00")
-    print(f"  dagrt (default)              {t_dagrt:7.3f} s  {t_dagrt * per:6.2f} us/op"
-          f"  {t_dagrt / t_numpy:.2f}")
-    print(f"  dagrt, all ops scheduled     {t_sched:7.3f} s  {t_sched * per:6.2f} us/op"
-          f"  {t_sched / t_numpy:.2f}")
-    print(f"dagrt / numpy = {t_dagrt / t_numpy:.2f} (target <= 3)")
+    if args.side:
+        print(json.dumps(run_side(args.side, scale, repeat)))
+        return
+    numpy_t = in_fresh_process("numpy", scale, repeat)
+    dagrt_t = in_fresh_process("dagrt", scale, repeat)
+    print(f"{'pattern':45} {'numpy':>9} {'dagrt':>9} {'ratio':>6}   spread np / dagrt")
+    rows = {}
+    for name in PATTERNS:
+        a, b = min(numpy_t[name]), min(dagrt_t[name])
+        spread = (max(numpy_t[name]) / a, max(dagrt_t[name]) / b)
+        rows[name] = {"numpy_s": a, "dagrt_s": b, "ratio": b / a,
+                      "numpy_spread": spread[0], "dagrt_spread": spread[1]}
+        print(f"{name:45} {a * 1e3:7.1f}ms {b * 1e3:7.1f}ms {b / a:6.2f}   "
+              f"{spread[0]:.2f} / {spread[1]:.2f}")
+    worst = max(r["ratio"] for r in rows.values())
+    print(f"worst dagrt / numpy = {worst:.2f} (target <= 2)")
     with traced(args, "overhead"):
-        with dagrt.config(inline_bytes=0):
-            loop(dagrt, 200)
-    save("overhead", args, {"iterations": iterations, "numpy_s": t_numpy, "dagrt_s": t_dagrt,
-                            "dagrt_scheduled_s": t_sched, "dagrt_over_numpy": t_dagrt / t_numpy,
-                            "scheduled_over_numpy": t_sched / t_numpy,
-                            "numpy_us_per_op": t_numpy * per, "dagrt_us_per_op": t_dagrt * per,
-                            "scheduled_us_per_op": t_sched * per})
+        import dagrt
+
+        cunumeric_loop(dagrt, 200)
+    save("overhead", args, {"repeat": repeat, "scale": scale, "settings": SAME_SETTINGS,
+                            "patterns": rows, "worst_ratio": worst})
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ import numpy  # noqa: E402
 from _common import best_of, parser, save, traced  # noqa: E402
 
 import dagrt  # noqa: E402
-from dagrt import _config, _placement  # noqa: E402
+from dagrt import _config  # noqa: E402
+from dagrt.devices import registry as _placement  # noqa: E402
 
 
 def products(x: dagrt.ndarray, count: int) -> None:

@@ -14,12 +14,16 @@ from typing import Any as _Any
 import numpy as _np
 from loguru import logger as _logger
 
-from . import _config, _memory, _methods, _ndarray, _ops
+from . import _config
+from .engine import memory as _memory
+from .array import methods as _methods
+from .array import ndarray as _ndarray
+from .ops import kinds as _ops
 from ._config import config
-from ._devices import Device, cpu
-from ._ndarray import ndarray
-from ._placement import gpu, num_gpus
-from ._scheduler import ENGINE as _ENGINE
+from .devices.device import Device, cpu
+from .array.ndarray import ndarray
+from .devices.registry import gpu, num_gpus
+from .engine.scheduler import ENGINE as _ENGINE
 
 __version__ = "0.1.0"
 
@@ -44,7 +48,7 @@ _methods.install(_functions)
 globals().update(_functions)
 
 from . import fft, linalg, random  # noqa: E402  (need the namespace above)
-from ._analysis import (  # noqa: E402
+from .tools.analysis import (  # noqa: E402
     analyze,
     draw_graph,
     graph,
@@ -52,12 +56,12 @@ from ._analysis import (  # noqa: E402
     plot_timeline,
     record_graph,
 )
-from ._fallback import FallbackWarning  # noqa: E402
+from .ops.fallback import FallbackWarning  # noqa: E402
 
 for _name in ("inv", "solve", "det", "norm", "cholesky", "matrix_power", "pinv", "eigvalsh",
               "eigh", "svd", "qr", "slogdet"):  # numpy.linalg.inv(d) stays lazy
     _methods._IMPLEMENTATIONS[getattr(_np.linalg, _name)] = getattr(linalg, _name)
-from ._profile import profile  # noqa: E402
+from .tools.profile import profile  # noqa: E402
 
 # NumPy's constants, dtypes and scalar types are NumPy's own objects.
 for _name in ("pi", "e", "inf", "nan", "newaxis", "euler_gamma", "dtype", "finfo",
@@ -99,7 +103,7 @@ if hasattr(_np, "bool"):
 
 def from_dlpack(x: _Any, /, *, device: _Any = None, copy: _Any = None) -> ndarray:
     """An array from any DLPack producer (NumPy, CuPy on the host, PyTorch...)."""
-    from ._ndarray import wrap
+    from .array.ndarray import wrap
 
     return wrap(_np.from_dlpack(x, copy=copy))
 
@@ -112,21 +116,21 @@ def waitall(*, progress: bool = False) -> None:
     (a tqdm bar with the ``progress`` extra, else a line on stderr).
     """
     if progress:
-        from ._profile import wait_with_progress
+        from .tools.profile import wait_with_progress
 
         wait_with_progress()
     _ENGINE.waitall()
 
 
 if _config.get("profile"):
-    from ._profile import profile_whole_run as _profile_whole_run
+    from .tools.profile import profile_whole_run as _profile_whole_run
 
     _profile_whole_run(_config.get("profile"))
 
 
 def __getattr__(name: str) -> _Any:
     """Any other public NumPy name: NumPy's own object, or an eager fallback."""
-    from . import _fallback
+    from .ops import fallback as _fallback
 
     value = _fallback.resolve(_np, "", name)
     globals()[name] = value

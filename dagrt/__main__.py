@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
                                 "(run from the repository root)")
     args = parser.parse_args(argv)
     if args.command == "docs":
-        from . import _config, _coverage
+        from . import _config
+        from .tools import coverage as _coverage
 
         _config.write_docs()
         _coverage.DOC.write_text(_coverage.markdown())

@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_tuple
 
-from . import _fallback, _ops
-from ._ndarray import ndarray, new_array
-from ._ops import _record, as_dagrt
+from .ops import fallback as _fallback
+from .ops import kinds as _ops
+from .array.ndarray import ndarray, new_array
+from .ops.kinds import _record, as_dagrt
 
 # name -> (kind, default axes): kind is c2c, r2c or c2r
 TRANSFORMS: dict[str, tuple[str, Any]] = {

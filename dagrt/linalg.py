@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from . import _fallback
-from ._ndarray import ndarray, new_array
-from ._ops import _record, as_dagrt
+from .ops import fallback as _fallback
+from .array.ndarray import ndarray, new_array
+from .ops.kinds import _record, as_dagrt
 
 LinAlgError = np.linalg.LinAlgError
 
@@ -69,7 +69,7 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> n
     x = as_dagrt(x)
     meta = np.linalg.norm(np.ones(tuple(min(d, 2) for d in x.shape), x.dtype), ord, axis,
                           keepdims)
-    from ._rules import reduced_shape
+    from .ops.rules import reduced_shape
     if axis is None and not keepdims:
         shape: tuple[int, ...] = ()
     elif axis is None:
@@ -205,7 +205,7 @@ def matrix_rank(A: Any, tol: Any = None, hermitian: bool = False, *, rtol: Any =
 
 def diagonal(x: Any, /, *, offset: int = 0) -> ndarray:
     """Implementation of numpy.linalg.diagonal: a view of the last two axes."""
-    from . import _ops
+    from .ops import kinds as _ops
 
     return _ops.namespace_cache["diagonal"](x, offset, -2, -1)
 
@@ -217,7 +217,7 @@ def trace(x: Any, /, *, offset: int = 0, dtype: Any = None) -> ndarray:
 
 def outer(x1: Any, x2: Any, /) -> ndarray:
     """Implementation of numpy.linalg.outer (1-D operands only, as NumPy's)."""
-    from . import _ops
+    from .ops import kinds as _ops
 
     x1, x2 = as_dagrt(x1), as_dagrt(x2)
     if x1.ndim != 1 or x2.ndim != 1:
@@ -228,7 +228,7 @@ def outer(x1: Any, x2: Any, /) -> ndarray:
 
 def __getattr__(name: str) -> Any:
     if name in ("matmul", "tensordot", "vecdot", "matrix_transpose"):  # array API aliases
-        from . import _ops
+        from .ops import kinds as _ops
 
         value = _ops.namespace_cache[name]  # numpy.linalg.<name> is numpy.<name>
         globals()[name] = value

@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from . import _fallback
-from ._ndarray import ndarray, new_array, wrap
-from ._ops import _record, operand
-from ._placement import device_arg
+from .ops import fallback as _fallback
+from .array.ndarray import ndarray, new_array, wrap
+from .ops.kinds import _record, operand
+from .devices.registry import device_arg
 
 _VALIDATE_RS = np.random.RandomState(0)
 _VALIDATE_GEN = np.random.default_rng(0)

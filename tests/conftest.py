@@ -25,7 +25,7 @@ import numpy
 import pytest
 
 import dagrt
-from dagrt._scheduler import ENGINE
+from dagrt.engine.scheduler import ENGINE
 
 ENGINES = ("threaded", "threaded-noinline", "serial")
 
@@ -207,7 +207,7 @@ def run_python(code: str, env: dict[str, str] | None = None,
 def gate(a: Any, event: Any) -> Any:
     """A copy of ``a`` by an operation that cannot finish before ``event`` is
     set (it runs on a worker thread: use with the threaded engine)."""
-    from dagrt._ops import _record
+    from dagrt.ops.kinds import _record
 
     def kernel(x: Any) -> Any:
         event.wait(60)

@@ -1,7 +1,7 @@
 """NumPy's own docstring examples, run with ``np`` bound to dagrt.
 
-For every function of dagrt's op table (``dagrt._ops.OPS``, the names NumPy
-has), the hand-written ones (``dagrt._ops.HAND_WRITTEN``), every public
+For every function of dagrt's op table (``dagrt.ops.kinds.OPS``, the names NumPy
+has), the hand-written ones (``dagrt.ops.kinds.HAND_WRITTEN``), every public
 ``numpy.ndarray`` method or attribute and the ufunc methods (``np.add.reduce``
 ...), the examples of the *NumPy* docstring are collected with
 :class:`doctest.DocTestFinder` and run with :class:`doctest.DocTestRunner`
@@ -33,8 +33,8 @@ import numpy
 import pytest
 
 import dagrt
-from dagrt import _ops
-from dagrt._scheduler import ENGINE
+from dagrt.ops import kinds as _ops
+from dagrt.engine.scheduler import ENGINE
 
 FLAGS = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
 

@@ -18,7 +18,7 @@ import pytest
 from conftest import gate, run_python
 
 import dagrt
-from dagrt._scheduler import ENGINE
+from dagrt.engine.scheduler import ENGINE
 
 
 class _Watch:
@@ -152,7 +152,7 @@ def test_exit_with_pending_work_does_not_hang() -> None:
 def test_ctrl_c_interrupts_waitall() -> None:
     code = ("import threading, sys\n"
             "import dagrt\n"
-            "from dagrt._ops import _record\n"
+            "from dagrt.ops.kinds import _record\n"
             "event = threading.Event()\n"
             "a = dagrt.ones(10)\n"
             "out = dagrt.empty(10)\n"
@@ -248,7 +248,7 @@ def test_config_block_restores() -> None:
 
 _PROBE = ("import dagrt\n"
           "from dagrt import _config\n"
-          "from dagrt._scheduler import ENGINE\n"
+          "from dagrt.engine.scheduler import ENGINE\n"
           "x = dagrt.ones(100_000) * 2\n"
           "print(float(x.sum()))\n"
           "print(_config.get('engine'), ENGINE._threaded is None or ENGINE._threaded.threads)\n")

@@ -136,7 +136,7 @@ def test_setitem_lazy_index_error() -> None:
 
 
 def test_dependents_do_not_run_and_carry_the_error() -> None:
-    from dagrt._ops import _record
+    from dagrt.ops.kinds import _record
     ran = []
 
     def spy(x: Any) -> Any:
@@ -202,7 +202,7 @@ def test_error_while_others_wait() -> None:
 
 
 def test_memory_error_type_preserved(engine: str) -> None:
-    from dagrt._ops import _record
+    from dagrt.ops.kinds import _record
 
     def boom(x: Any) -> Any:
         raise MemoryError("no room")

@@ -17,17 +17,18 @@ import numpy
 import pytest
 
 import dagrt
-from dagrt import _gpu, _placement
+from dagrt.devices import gpu as _gpu
+from dagrt.devices import registry as _registry
 
 
 @pytest.fixture
 def fake():
     backend = _gpu.FakeBackend(devices=2, kernel_delay=0.02)
     old = _gpu.use_backend(backend)
-    _placement.reset()
+    _registry.reset()
     yield backend
     dagrt.waitall()
-    _placement.reset()
+    _registry.reset()
     _gpu.use_backend(old)
 
 
@@ -42,7 +43,7 @@ def op_streams(fake):
 
 def test_naming_a_missing_gpu_is_allowed_using_it_is_not() -> None:
     old = _gpu.use_backend(False)  # no backend at all, as on a machine without CuPy
-    _placement.reset()
+    _registry.reset()
     try:
         g = dagrt.gpu(0)
         assert repr(g) == "gpu(0)" and g == dagrt.gpu(0) and dagrt.num_gpus() == 0
@@ -54,7 +55,7 @@ def test_naming_a_missing_gpu_is_allowed_using_it_is_not() -> None:
             dagrt.random.uniform(size=3, device=g)
     finally:
         _gpu.use_backend(old)
-        _placement.reset()
+        _registry.reset()
 
 
 def test_devices_and_results_match_numpy(fake) -> None:

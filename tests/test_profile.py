@@ -14,10 +14,11 @@ import numpy
 import pytest
 
 import dagrt
-from dagrt import _analysis, _profile
-from dagrt._graph import RAW, WAR, WAW
-from dagrt._ndarray import _Policy
-from dagrt._scheduler import ENGINE
+from dagrt.tools import analysis as _analysis
+from dagrt.tools import profile as _profile
+from dagrt.engine.graph import RAW, WAR, WAW
+from dagrt.array.ndarray import _Policy
+from dagrt.engine.scheduler import ENGINE
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -117,7 +118,7 @@ def test_summary_table() -> None:
 
 
 def test_profiling_off_leaves_no_slices_and_no_state(monkeypatch: pytest.MonkeyPatch) -> None:
-    import dagrt._scheduler as scheduler
+    import dagrt.engine.scheduler as scheduler
 
     seen = []
     real_link = scheduler.link

@@ -13,7 +13,7 @@ import pytest
 from conftest import gate, make, run_xp
 
 import dagrt
-from dagrt._scheduler import ENGINE
+from dagrt.engine.scheduler import ENGINE
 
 N = 400_000  # float64: 3.2 MB, far above the inline threshold
 

@@ -23,9 +23,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import _config
-from ._graph import Op, hazards
-from ._profile import Profile, Recorder, site_text
+from .. import _config
+from ..engine.graph import Op, hazards
+from .profile import Profile, Recorder, site_text
 
 # -- the graph ------------------------------------------------------------------
 

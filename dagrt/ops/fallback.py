@@ -17,8 +17,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from . import _config
-from ._ndarray import evaluate, ndarray, wrap_result
+from .. import _config
+from ..array.ndarray import evaluate, ndarray, wrap_result
 
 
 class FallbackWarning(UserWarning):

@@ -33,7 +33,7 @@ def classify(obj: Any, name: str, module: str) -> str:
     - fallback: not in the op table yet: eager, with a FallbackWarning;
     - numpy: NumPy's own object (type, constant, submodule, shape helper).
     """
-    from . import _ops
+    from ..ops import kinds as _ops
 
     if getattr(obj, "__dagrt_fallback__", False):
         return "fallback"
@@ -51,7 +51,7 @@ def inventory() -> dict[str, dict[str, list[str]]]:
     import importlib
     import warnings
 
-    from ._fallback import FallbackWarning
+    from ..ops.fallback import FallbackWarning
 
     result: dict[str, dict[str, list[str]]] = {}
     for np_name, dg_name in MODULES.items():
@@ -96,4 +96,4 @@ def markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "coverage.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "coverage.md"

@@ -15,12 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from . import _ops, _placement
-from . import _rules as rules
-from ._graph import Var
-from ._indexing import getitem, setitem
-from ._ndarray import _Policy, evaluate, ndarray, view_of, wrap_result
-from ._scheduler import ENGINE
+from ..ops import kinds as _ops
+from . import transfer as _placement
+from ..ops import rules
+from ..engine.graph import Var
+from .indexing import getitem, setitem
+from .ndarray import _Policy, evaluate, ndarray, view_of, wrap_result
+from ..engine.scheduler import ENGINE
 
 BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply,
           "truediv": np.true_divide, "floordiv": np.floor_divide, "mod": np.remainder,

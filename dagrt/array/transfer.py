@@ -1,5 +1,5 @@
-"""Where arrays live: ``dagrt.gpu(i)``, ``num_gpus()``, ``device=`` / ``ctx=``
-arguments, and copies between devices (``copyto``, ``to_device``).
+"""Copies between devices: ``copyto``, ``to_device`` (the device registry,
+``gpu(i)``, is ``devices.registry``).
 
 A copy from a GPU to the host runs on the GPU's device-to-host stream into
 pinned host memory; a copy to a GPU stages through pinned memory on the
@@ -13,63 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from . import _config, _gpu
-from ._devices import CPU, Device
-from ._executors import StreamExecutor
-from ._graph import Var
-from ._ndarray import _new, ndarray, new_array, push, resolve
-from ._scheduler import ENGINE
-
-_gpus: dict[int, Device] = {}
-
-
-def num_gpus() -> int:
-    """How many GPUs dagrt can use (0 without CuPy or a CUDA device)."""
-    backend = _gpu.backend()
-    return backend.device_count() if backend is not None else 0
-
-
-def gpu(device_id: int = 0) -> Device:
-    """GPU ``device_id`` (MXNet's ``mx.gpu(i)``). As in MXNet, naming a GPU that is
-    not there is allowed; putting an array on it raises a clear error."""
-    backend = _gpu.backend()
-    if backend is None or not 0 <= device_id < backend.device_count():
-        return Device("gpu", device_id)  # no backend: unusable, see new_array
-    device = _gpus.get(device_id)
-    if device is None or device.backend is not backend:
-        device = Device("gpu", device_id)
-        device.backend = backend
-        device.executor = StreamExecutor(device, backend, ENGINE, _config.get("gpu_streams"))
-        _gpus[device_id] = device
-    return device
-
-
-def reset() -> None:
-    """Forget GPU devices (after the backend changed, in tests)."""
-    for device in _gpus.values():
-        device.executor.shutdown()
-    _gpus.clear()
-
-
-def as_device(device: Any) -> Device | None:
-    """None (host) or a GPU Device, from a Device, 'cpu', 'gpu:1', 'cuda:0' or None."""
-    if device is None:
-        return None
-    if isinstance(device, Device):
-        return None if device.kind == "cpu" else device
-    if isinstance(device, str):
-        kind, _, index = device.partition(":")
-        if kind == "cpu":
-            return None
-        if kind in ("gpu", "cuda"):
-            return gpu(int(index or 0))
-    raise ValueError(f"unknown device {device!r}: use dagrt.cpu() or dagrt.gpu(i)")
-
-
-def device_arg(device: Any = None, ctx: Any = None) -> Device | None:
-    """The ``device=`` argument of creation functions, with MXNet's ``ctx=`` alias."""
-    return as_device(device if device is not None else ctx)
-
+from ..devices.registry import as_device
+from ..engine.graph import Var
+from .ndarray import _new, ndarray, new_array, push, resolve
+from ..engine.scheduler import ENGINE
 
 def _copy_to_device(src: Any, *, out: Any, backend: Any, keep: list[Any]) -> None:
     """Host to device, staged through pinned memory (asynchronous on the stream).
@@ -139,6 +86,3 @@ def copyto(self: ndarray, other: Any) -> ndarray:
 def to_device_method(self: ndarray, device: Any, /, *, stream: Any = None) -> ndarray:
     """This array on ``device`` (array API): itself if already there."""
     return to_device(self, device)
-
-
-__all__ = ["CPU", "num_gpus", "gpu", "as_device", "device_arg", "to_device", "copyto"]

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-_PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 RAW, WAR, WAW = "read-after-write", "write-after-read", "write-after-write"
 

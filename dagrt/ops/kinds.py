@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 from loguru import logger
 
-from . import _rules as rules
-from ._graph import Op, recording_site
-from ._ndarray import (
+from . import rules
+from ..engine.graph import Op, recording_site
+from ..array.ndarray import (
     _Policy,
     check_writeable,
     evaluate,
@@ -45,8 +45,9 @@ from ._ndarray import (
     wrap,
     wrap_result,
 )
-from ._placement import device_arg, to_device
-from ._scheduler import ENGINE
+from ..array.transfer import to_device
+from ..devices.registry import device_arg
+from ..engine.scheduler import ENGINE
 
 _PY_SCALARS = (int, float, bool, complex)
 

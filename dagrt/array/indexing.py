@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from . import _rules as rules
-from ._ndarray import evaluate, ndarray, new_array, view_of
-from ._ops import _record, operand
+from ..ops import rules
+from .ndarray import evaluate, ndarray, new_array, view_of
+from ..ops.kinds import _record, operand
 
 _BASIC = (int, slice, type(None), type(Ellipsis), np.integer)
 

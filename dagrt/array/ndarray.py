@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 from loguru import logger
 
-from . import _config
-from ._devices import CPU, Device
-from ._graph import Op, Var, recording_site
-from ._scheduler import ENGINE
+from .. import _config
+from ..devices.device import CPU, Device
+from ..engine.graph import Op, Var, recording_site
+from ..engine.scheduler import ENGINE
 
 _new = object.__new__
 _NP = np.ndarray
@@ -258,7 +258,7 @@ def _arrays(args: Any) -> Iterator[ndarray]:
 
 
 def _gpu_count() -> int:
-    from ._placement import num_gpus  # the device API lives in the front end
+    from ..devices.registry import num_gpus
 
     return num_gpus()
 

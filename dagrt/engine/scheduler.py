@@ -35,9 +35,9 @@ from typing import Any
 
 from loguru import logger
 
-from . import _config
-from ._executors import SerialExecutor, ThreadedExecutor
-from ._graph import Op, Var, link, release_early, unlink
+from .. import _config
+from .executors import SerialExecutor, ThreadedExecutor
+from .graph import Op, Var, link, release_early, unlink
 
 _POLL = 0.1  # seconds; waits wake this often so Ctrl-C is never blocked
 

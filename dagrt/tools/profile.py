@@ -28,9 +28,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._graph import Op, hazards
-from ._ndarray import _Policy
-from ._scheduler import ENGINE
+from ..engine.graph import Op, hazards
+from ..array.ndarray import _Policy
+from ..engine.scheduler import ENGINE
 
 # -- activation: the observer list and the inline policy -------------------------
 
@@ -117,7 +117,7 @@ class Recorder:
 
     def graph(self) -> Any:
         """The recorded operations as a ``networkx.DiGraph`` (see ``dagrt.graph``)."""
-        from ._analysis import to_networkx
+        from .analysis import to_networkx
 
         return to_networkx(self.ops)
 

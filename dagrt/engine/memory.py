@@ -21,7 +21,7 @@ import ctypes.util
 
 from loguru import logger
 
-from . import _config
+from .. import _config
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
