@@ -12,42 +12,28 @@ import os as _os
 from typing import Any as _Any
 
 import numpy as _np
-from loguru import logger as _logger
 
-from . import _config
-from .engine import memory as _memory
-from .array import methods as _methods
-from .array import ndarray as _ndarray
-from .ops import kinds as _ops
+from . import _config, _log
 from ._config import config
-from .devices.device import Device, cpu
 from .array.ndarray import ndarray
+from .array.record import evaluate as _evaluate
+from .array.record import wrap_result as _wrap_result
+from .devices.device import Device, cpu
 from .devices.registry import gpu, num_gpus
+from .engine import memory as _memory
 from .engine.scheduler import ENGINE as _ENGINE
+from .ops.methods import IMPLEMENTATIONS as _IMPLEMENTATIONS
+from .ops.namespace import FUNCTIONS as _FUNCTIONS
 
 __version__ = "0.1.0"
 
-_logger.disable("dagrt")
 _memory.tune()
-if _config.get("log_level"):
-    import sys as _sys
+_log.setup()
 
-    # An explicit request for dagrt's messages on stderr at this level: loguru's
-    # default handler (stderr, every level) would print DEBUG lines too.
-    try:
-        _logger.remove(0)
-    except ValueError:  # the application already configured loguru
-        pass
-    _logger.enable("dagrt")
-    _logger.add(_sys.stderr, level=_config.get("log_level").upper(),
-                filter=lambda record: record["name"].startswith("dagrt"))
-    _ndarray._Policy.debug = _config.get("log_level").upper() in ("DEBUG", "TRACE")
-
-_functions = _ops.namespace()
-_methods.install(_functions)
-globals().update(_functions)
+globals().update(_FUNCTIONS)
 
 from . import fft, linalg, random  # noqa: E402  (need the namespace above)
+from .ops.fallback import FallbackWarning  # noqa: E402
 from .tools.analysis import (  # noqa: E402
     analyze,
     draw_graph,
@@ -56,11 +42,10 @@ from .tools.analysis import (  # noqa: E402
     plot_timeline,
     record_graph,
 )
-from .ops.fallback import FallbackWarning  # noqa: E402
 
 for _name in ("inv", "solve", "det", "norm", "cholesky", "matrix_power", "pinv", "eigvalsh",
               "eigh", "svd", "qr", "slogdet"):  # numpy.linalg.inv(d) stays lazy
-    _methods._IMPLEMENTATIONS[getattr(_np.linalg, _name)] = getattr(linalg, _name)
+    _IMPLEMENTATIONS[getattr(_np.linalg, _name)] = getattr(linalg, _name)
 from .tools.profile import profile  # noqa: E402
 
 # NumPy's constants, dtypes and scalar types are NumPy's own objects.
@@ -73,7 +58,7 @@ for _name in ("pi", "e", "inf", "nan", "newaxis", "euler_gamma", "dtype", "finfo
               "inexact", "longdouble", "clongdouble", "half", "single", "double",
               "byte", "short", "intc", "longlong", "ubyte", "ushort", "uintc",
               "ulonglong", "csingle", "cdouble", "set_printoptions", "get_printoptions",
-              "printoptions", "broadcast_shapes", "ufunc", "testing", "seterr",
+              "printoptions", "broadcast_shapes", "ufunc", "seterr",
               "geterr", "isscalar", "issubdtype", "promote_types", "AxisError"):
     if hasattr(_np, _name):
         globals()[_name] = getattr(_np, _name)
@@ -86,7 +71,7 @@ class _IndexTrick:
         self._trick = trick
 
     def __getitem__(self, key: _Any) -> _Any:
-        return _ndarray.wrap_result(self._trick[_ndarray.evaluate(key)])
+        return _wrap_result(self._trick[_evaluate(key)])
 
     def __len__(self) -> int:
         return len(self._trick)

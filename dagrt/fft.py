@@ -15,10 +15,12 @@ from typing import Any
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_tuple
 
+from .array.ndarray import ndarray
+from .array.record import new_array, record
+from .ops import creation, shapes
 from .ops import fallback as _fallback
-from .ops import kinds as _ops
-from .array.ndarray import ndarray, new_array
-from .ops.kinds import _record, as_dagrt
+from .ops.args import as_dagrt
+from .ops.table import Row
 
 # name -> (kind, default axes): kind is c2c, r2c or c2r
 TRANSFORMS: dict[str, tuple[str, Any]] = {
@@ -64,13 +66,15 @@ def _transform(name: str) -> Callable[..., ndarray]:
                     tuple(range(-len(size), 0)) if size is not None else tuple(range(a.ndim)))
             lengths = list(size) if size is not None else [None] * len(axes)
         axes = normalize_axis_tuple(axes, a.ndim, allow_duplicate=True)
-        meta = func(np.ones((2,) * max(len(axes), 1), a.dtype))
         shape = _out_shape(kind, a.shape, axes, lengths)
-        result = new_array(shape, meta.dtype, (a,))
+
+        def plan() -> list[ndarray]:
+            meta = func(np.ones((2,) * max(len(axes), 1), a.dtype))
+            return [new_array(shape, meta.dtype, (a,))]
         call_kwargs = {"n" if one_axis else "s": size, "axis" if one_axis else "axes":
                        (axes[0] if one_axis else axes), "norm": norm, **kwargs}
-        _record(f"fft.{name}", func, (a,), call_kwargs, [result], use_out=False)
-        return result
+        return record(f"fft.{name}", func, (a,), call_kwargs, plan, use_out=False,
+                      work=a._data.nbytes * max(1, int(np.log2(max(2, a.size)))))[0]
     transform.__module__ = __name__
     return transform
 
@@ -81,25 +85,25 @@ for _name in TRANSFORMS:
 
 def fftfreq(n: int, d: float = 1.0, *, device: Any = None) -> ndarray:
     """Implementation of numpy.fft.fftfreq (reads no data: computed at once)."""
-    return _ops.creation(_ops.OpDef("fftfreq", "creation", np.fft.fftfreq), (n, d),
+    return creation.creation(Row("fftfreq", "creation", np.fft.fftfreq), (n, d),
                          {"device": device})
 
 
 def rfftfreq(n: int, d: float = 1.0, *, device: Any = None) -> ndarray:
     """Implementation of numpy.fft.rfftfreq (reads no data: computed at once)."""
-    return _ops.creation(_ops.OpDef("rfftfreq", "creation", np.fft.rfftfreq), (n, d),
+    return creation.creation(Row("rfftfreq", "creation", np.fft.rfftfreq), (n, d),
                          {"device": device})
 
 
 def fftshift(x: Any, axes: Any = None) -> ndarray:
     """Implementation of numpy.fft.fftshift (lazy: same shape and dtype)."""
-    return _ops.shaped(_ops.OpDef("fft.fftshift", "shaped", np.fft.fftshift, out=False),
+    return shapes.shaped(Row("fft.fftshift", "shaped", np.fft.fftshift, out=False),
                        x, (), {"axes": axes})
 
 
 def ifftshift(x: Any, axes: Any = None) -> ndarray:
     """Implementation of numpy.fft.ifftshift (lazy: same shape and dtype)."""
-    return _ops.shaped(_ops.OpDef("fft.ifftshift", "shaped", np.fft.ifftshift, out=False),
+    return shapes.shaped(Row("fft.ifftshift", "shaped", np.fft.ifftshift, out=False),
                        x, (), {"axes": axes})
 
 

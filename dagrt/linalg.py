@@ -11,9 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from .array.ndarray import ndarray
+from .array.record import new_array, record
 from .ops import fallback as _fallback
-from .array.ndarray import ndarray, new_array
-from .ops.kinds import _record, as_dagrt
+from .ops.args import as_dagrt
+from .ops.namespace import FUNCTIONS
+from .ops.rules import reduced_shape
 
 LinAlgError = np.linalg.LinAlgError
 
@@ -26,12 +29,16 @@ def _square(a: ndarray, name: str) -> None:
         raise LinAlgError("Last 2 dimensions of the array must be square")
 
 
-def _lazy(name: str, func: Any, args: tuple[Any, ...], shape: tuple[int, ...],
-          dtype: Any, kwargs: dict[str, Any] | None = None) -> ndarray:
-    out = new_array(shape, dtype, args)
-    _record(f"linalg.{name}", func, args, kwargs or {}, [out], use_out=False,
-            cost=out.nbytes * (args[0].shape[-1] if args[0].ndim else 1))
-    return out
+def _lazy(name: str, func: Any, args: tuple[Any, ...], shape: Any,
+          dtype: Any = None, kwargs: dict[str, Any] | None = None) -> ndarray:
+    """Record ``func(*args)``; ``shape`` (and ``dtype``), or a function giving
+    both, are needed only if the op is deferred."""
+    def plan() -> list[ndarray]:
+        s, d = shape() if callable(shape) else (shape, dtype)
+        return [new_array(s, d, args)]
+    a = args[0]._data
+    return record(f"linalg.{name}", func, args, kwargs or {}, plan, use_out=False,
+                  work=a.nbytes * (a.shape[-1] if a.ndim else 1))[0]
 
 
 def _float_type(dtype: np.dtype) -> np.dtype:
@@ -49,12 +56,15 @@ def solve(a: Any, b: Any) -> ndarray:
     """Implementation of numpy.linalg.solve (lazy)."""
     a, b = as_dagrt(a), as_dagrt(b)
     _square(a, "solve")
-    meta = np.linalg.solve(np.eye(a.shape[-1] or 1, dtype=a.dtype)[..., :a.shape[-1], :a.shape[-1]]
-                           * np.ones(a.shape[:-2] + (1, 1), a.dtype),
-                           np.zeros(b.shape, b.dtype)) if a.shape[-1] else None
-    shape = meta.shape if meta is not None else b.shape
-    dtype = meta.dtype if meta is not None else np.result_type(a.dtype, b.dtype, np.float64)
-    return _lazy("solve", np.linalg.solve, (a, b), shape, dtype)
+
+    def shape() -> tuple[tuple[int, ...], np.dtype]:
+        if not a.shape[-1]:
+            return b.shape, np.result_type(a.dtype, b.dtype, np.float64)
+        meta = np.linalg.solve(
+            np.eye(a.shape[-1], dtype=a.dtype) * np.ones(a.shape[:-2] + (1, 1), a.dtype),
+            np.zeros(b.shape, b.dtype))
+        return meta.shape, meta.dtype
+    return _lazy("solve", np.linalg.solve, (a, b), shape)
 
 
 def det(a: Any) -> ndarray:
@@ -69,7 +79,6 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> n
     x = as_dagrt(x)
     meta = np.linalg.norm(np.ones(tuple(min(d, 2) for d in x.shape), x.dtype), ord, axis,
                           keepdims)
-    from .ops.rules import reduced_shape
     if axis is None and not keepdims:
         shape: tuple[int, ...] = ()
     elif axis is None:
@@ -84,10 +93,10 @@ def _multi(name: str, a: ndarray, outputs: list[tuple[tuple[int, ...], Any]],
            args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None) -> Any:
     """A lazy call with several outputs, returned as NumPy's named tuple."""
     func = getattr(np.linalg, name)
-    outs = [new_array(shape, dtype, (a,)) for shape, dtype in outputs]
     meta = func(np.eye(2, dtype=_float_type(a.dtype)), *args, **(kwargs or {}))
-    _record(f"linalg.{name}", func, (a, *args), kwargs or {}, outs, use_out=False,
-            cost=sum(o.nbytes for o in outs) * (a.shape[-1] if a.ndim else 1))
+    outs = record(f"linalg.{name}", func, (a, *args), kwargs or {},
+                  lambda: [new_array(shape, dtype, (a,)) for shape, dtype in outputs],
+                  use_out=False, work=a._data.nbytes * (a.shape[-1] if a.ndim else 1))
     return type(meta)(*outs)
 
 
@@ -205,9 +214,7 @@ def matrix_rank(A: Any, tol: Any = None, hermitian: bool = False, *, rtol: Any =
 
 def diagonal(x: Any, /, *, offset: int = 0) -> ndarray:
     """Implementation of numpy.linalg.diagonal: a view of the last two axes."""
-    from .ops import kinds as _ops
-
-    return _ops.namespace_cache["diagonal"](x, offset, -2, -1)
+    return FUNCTIONS["diagonal"](x, offset, -2, -1)
 
 
 def trace(x: Any, /, *, offset: int = 0, dtype: Any = None) -> ndarray:
@@ -217,20 +224,16 @@ def trace(x: Any, /, *, offset: int = 0, dtype: Any = None) -> ndarray:
 
 def outer(x1: Any, x2: Any, /) -> ndarray:
     """Implementation of numpy.linalg.outer (1-D operands only, as NumPy's)."""
-    from .ops import kinds as _ops
-
     x1, x2 = as_dagrt(x1), as_dagrt(x2)
     if x1.ndim != 1 or x2.ndim != 1:
         raise ValueError(f"Input arrays must be one-dimensional, but they are "
                          f"x1.ndim={x1.ndim} and x2.ndim={x2.ndim}.")
-    return _ops.namespace_cache["outer"](x1, x2)
+    return FUNCTIONS["outer"](x1, x2)
 
 
 def __getattr__(name: str) -> Any:
     if name in ("matmul", "tensordot", "vecdot", "matrix_transpose"):  # array API aliases
-        from .ops import kinds as _ops
-
-        value = _ops.namespace_cache[name]  # numpy.linalg.<name> is numpy.<name>
+        value = FUNCTIONS[name]  # numpy.linalg.<name> is numpy.<name>
         globals()[name] = value
         return value
     value = _fallback.resolve(np.linalg, ".linalg", name)

@@ -11,15 +11,16 @@ listed here evaluate their arguments and call NumPy, in order.
 from __future__ import annotations
 
 import functools
+import math
 import operator
 from typing import Any
 
 import numpy as np
 
-from .ops import fallback as _fallback
-from .array.ndarray import ndarray, new_array, wrap
-from .ops.kinds import _record, operand
+from .array.ndarray import ndarray, wrap
+from .array.record import new_array, operand, record
 from .devices.registry import device_arg
+from .ops import fallback as _fallback
 
 _VALIDATE_RS = np.random.RandomState(0)
 _VALIDATE_GEN = np.random.default_rng(0)
@@ -33,9 +34,9 @@ def _size(size: Any) -> tuple[int, ...] | None:
     return tuple(operator.index(s) for s in size)
 
 
-def _draw_kernel(impl: Any, method: str, params: tuple[Any, ...], shape: tuple[int, ...], *,
-                 out: tuple[np.ndarray, np.ndarray], **kwargs: Any) -> None:
-    out[0][...] = getattr(impl, method)(*params, size=shape, **kwargs)
+def _draw_kernel(impl: Any, method: str, params: tuple[Any, ...], shape: tuple[int, ...],
+                 **kwargs: Any) -> Any:
+    return getattr(impl, method)(*params, size=shape, **kwargs)
 
 
 def _permutation_kernel(impl: Any, x: Any, *, out: tuple[Any, Any], **kwargs: Any) -> None:
@@ -69,23 +70,29 @@ class _Stream:
         kwargs = {k: v if isinstance(v, (type, np.dtype, str)) else operand(v)  # dtype=int
                   for k, v in (kwargs or {}).items() if v is not None}
         params = tuple(operand(p) for p in params)
+        shape = _size(size)
         arrays = [p for p in (*params, *kwargs.values())
                   if isinstance(p, (ndarray, np.ndarray)) and p.dtype != object]
-        # NumPy's own parameter checks, at this line (unknown values: ones).
-        meta = np.asarray(getattr(self._validator, method)(
-            *map(_known, params), size=None if arrays else 1,
-            **{k: _known(v) for k, v in kwargs.items()}))
-        shape = _size(size)
         if shape is None and arrays and method not in _NO_BROADCAST:
             shape = np.broadcast_shapes(*[p.shape for p in arrays])
         if shape is None:  # NumPy returns a scalar here
-            self.state._value()
+            self._validate(method, params, kwargs, arrays)
+            self.state._quiet()
             return getattr(self.impl, method)(*params, **kwargs)
-        out = wrap(np.empty(shape, meta.dtype))
-        kernel = functools.partial(_draw_kernel, self.impl, method)
-        _record(f"random.{method}", kernel, (params, shape), kwargs,
-                [out, self.state], cost=out.nbytes)
-        return out
+
+        def plan() -> list[ndarray]:
+            meta = self._validate(method, params, kwargs, arrays)
+            return [new_array(shape, meta.dtype)]
+        return record(f"random.{method}", functools.partial(_draw_kernel, self.impl, method),
+                      (params, shape), kwargs, plan, use_out=False, also=[self.state],
+                      work=8 * math.prod(shape))[0]
+
+    def _validate(self, method: str, params: tuple[Any, ...], kwargs: dict[str, Any],
+                  arrays: list[Any]) -> np.ndarray:
+        """NumPy's own parameter checks (unknown values: ones); a sample."""
+        return np.asarray(getattr(self._validator, method)(
+            *map(_known, params), size=None if arrays else 1,
+            **{k: _known(v) for k, v in kwargs.items()}))
 
     def distribution(self, method: str, names: tuple[str, ...]) -> Any:
         """A lazy ``method(*params, size=None, **options)`` of NumPy's."""
@@ -111,10 +118,9 @@ class _Stream:
             if np.ndim(x) == 0:
                 raise IndexError("x must be an integer or at least 1-dimensional")
             shape, dtype, arrays = np.shape(x), x.dtype, (x,)
-        out = new_array(shape, dtype, arrays)
-        _record("random.permutation", functools.partial(_permutation_kernel, self.impl),
-                (x,), kwargs, [out, self.state])
-        return out
+        outs = [new_array(shape, dtype, arrays), self.state]
+        return record("random.permutation", functools.partial(_permutation_kernel, self.impl),
+                      (x,), kwargs, lambda: outs, outs, work=outs[0].nbytes)[0]
 
     def shuffle(self, x: Any, **kwargs: Any) -> None:
         """Shuffle ``x`` in place along its first axis, in order with the draws."""
@@ -125,13 +131,15 @@ class _Stream:
         if x.ndim == 0:
             raise TypeError("object of type 'int' has no len()") if not kwargs else \
                 ValueError("axis out of bounds")
-        _record("random.shuffle", functools.partial(_shuffle_kernel, self.impl), (), kwargs,
-                [x, self.state])
+        outs = [x, self.state]
+        record("random.shuffle", functools.partial(_shuffle_kernel, self.impl), (), kwargs,
+               lambda: outs, outs, work=x.nbytes)
 
     def apply(self, func: Any, *args: Any) -> None:
         """Run ``func(impl, *args)`` in order with the draws (seed, set_state)."""
-        _record("random.state", functools.partial(_state_kernel, self.impl, func),
-                args, {}, [self.state])
+        outs = [self.state]
+        record("random.state", functools.partial(_state_kernel, self.impl, func),
+               args, {}, lambda: outs, outs)
 
     def eager(self, name: str, qualname: str) -> Any:
         """``impl.<name>``, called in order with the draws, on evaluated inputs."""
@@ -187,9 +195,9 @@ def _draw_on_device(device: Any, method: str, params: tuple[Any, ...], size: Any
     state = _device_states.get(device)
     if state is None:  # draws on one device run in order, as on the host
         state = _device_states[device] = new_array((0,), np.uint8, device=device)
-    _record(f"random.{method}", functools.partial(_device_kernel, device, method),
-            (params, shape), kwargs, [out, state])
-    return out
+    outs = [out, state]
+    return record(f"random.{method}", functools.partial(_device_kernel, device, method),
+                  (params, shape), kwargs, lambda: outs, outs)[0]
 
 
 class RandomState:

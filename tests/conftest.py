@@ -207,7 +207,7 @@ def run_python(code: str, env: dict[str, str] | None = None,
 def gate(a: Any, event: Any) -> Any:
     """A copy of ``a`` by an operation that cannot finish before ``event`` is
     set (it runs on a worker thread: use with the threaded engine)."""
-    from dagrt.ops.kinds import _record
+    from dagrt.array.record import record
 
     def kernel(x: Any) -> Any:
         event.wait(60)
@@ -215,5 +215,5 @@ def gate(a: Any, event: Any) -> Any:
 
     out = dagrt.empty(a.shape, a.dtype)
     with dagrt.config(inline_bytes=0):
-        _record("gate", kernel, (a,), {}, [out], use_out=False)
+        record("gate", kernel, (a,), {}, lambda: [out], [out], use_out=False)
     return out

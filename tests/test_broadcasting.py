@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import dagrt
-from dagrt.ops import kinds as _ops
+from dagrt.ops import table as _ops
 
 BINARY = sorted(d.name for d in _ops.OPS if d.kind == "elementwise"
                 and isinstance(d.func, numpy.ufunc) and d.func.nin == 2

@@ -152,13 +152,13 @@ def test_exit_with_pending_work_does_not_hang() -> None:
 def test_ctrl_c_interrupts_waitall() -> None:
     code = ("import threading, sys\n"
             "import dagrt\n"
-            "from dagrt.ops.kinds import _record\n"
+            "from dagrt.array.record import record\n"
             "event = threading.Event()\n"
             "a = dagrt.ones(10)\n"
             "out = dagrt.empty(10)\n"
             "with dagrt.config(inline_bytes=0):\n"
-            "    _record('stuck', lambda x: (event.wait(), x)[1], (a,), {}, [out],\n"
-            "            use_out=False)\n"
+            "    record('stuck', lambda x: (event.wait(), x)[1], (a,), {}, lambda: [out],\n"
+            "           [out], use_out=False)\n"
             "print('waiting', flush=True)\n"
             "dagrt.waitall()\n"
             "print('not reached', flush=True)\n")

@@ -136,7 +136,7 @@ def test_setitem_lazy_index_error() -> None:
 
 
 def test_dependents_do_not_run_and_carry_the_error() -> None:
-    from dagrt.ops.kinds import _record
+    from dagrt.array.record import record
     ran = []
 
     def spy(x: Any) -> Any:
@@ -146,7 +146,7 @@ def test_dependents_do_not_run_and_carry_the_error() -> None:
     with dagrt.config(engine="threaded", inline_bytes=0):
         bad = dagrt.linalg.inv(_singular())
         out = dagrt.empty((2, 2))
-        _record("spy", spy, (bad,), {}, [out], use_out=False)
+        record("spy", spy, (bad,), {}, lambda: [out], [out], use_out=False)
         chained = out.T @ dagrt.ones((2, 3))
         with pytest.raises(numpy.linalg.LinAlgError) as first:
             chained.wait_to_read()
@@ -202,14 +202,14 @@ def test_error_while_others_wait() -> None:
 
 
 def test_memory_error_type_preserved(engine: str) -> None:
-    from dagrt.ops.kinds import _record
+    from dagrt.array.record import record
 
     def boom(x: Any) -> Any:
         raise MemoryError("no room")
 
     a = dagrt.ones(3)
     out = dagrt.empty(3)
-    _record("boom", boom, (a,), {}, [out], use_out=False)
+    record("boom", boom, (a,), {}, lambda: [out], [out], use_out=False)
     with pytest.raises(MemoryError, match="no room"):
         out.item(0)
     assert sys.exc_info()[0] is None

@@ -1,6 +1,6 @@
 """Every op of the table, NumPy vs dagrt, under every engine.
 
-Tests are generated from ``dagrt.ops.kinds.OPS``: elementwise ops get inputs built
+Tests are generated from ``dagrt.ops.table.OPS``: elementwise ops get inputs built
 from their ufunc's arity and signature, every other kind has a list of cases
 in ``CASES`` (and ``test_every_op_has_cases`` fails if an op of the table has
 none). Each case is a function of ``xp`` run under NumPy and dagrt by
@@ -21,7 +21,8 @@ import pytest
 from conftest import make, run_xp
 
 import dagrt
-from dagrt.ops.kinds import OPS
+import dagrt.ops.table
+from dagrt.ops.table import OPS
 
 ELEMENTWISE = [d for d in OPS if d.kind == "elementwise"]
 DTYPES = ["bool", "uint8", "int32", "int64", "float32", "float64", "complex128"]

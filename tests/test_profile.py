@@ -14,19 +14,19 @@ import numpy
 import pytest
 
 import dagrt
-from dagrt.tools import analysis as _analysis
-from dagrt.tools import profile as _profile
 from dagrt.engine.graph import RAW, WAR, WAW
-from dagrt.array.ndarray import _Policy
+from dagrt.engine.policy import POLICY
 from dagrt.engine.scheduler import ENGINE
+from dagrt.tools import analysis as _analysis
+from dagrt.tools import recorder as _recorder
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _state_is_clean() -> None:
     assert ENGINE.observers == []
-    assert _Policy.inline is True
-    assert _profile._active == 0
+    assert POLICY.inline_bytes > 0
+    assert _recorder._active == 0
 
 
 @pytest.fixture(autouse=True)
@@ -123,9 +123,9 @@ def test_profiling_off_leaves_no_slices_and_no_state(monkeypatch: pytest.MonkeyP
     seen = []
     real_link = scheduler.link
 
-    def spy(op, hook=None):
+    def spy(op):
         seen.append(op)
-        return real_link(op, hook)
+        return real_link(op)
 
     monkeypatch.setattr(scheduler, "link", spy)
     a, b = _program()

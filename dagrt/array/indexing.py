@@ -4,7 +4,9 @@ Basic indices (integers, slices, ``None``, ``...``) make NumPy views of the
 storage at once. Integer-array indices are recorded lazily; their output shape
 comes from indexing a zero-byte meta array. Boolean-array indices in
 ``__getitem__`` have a data-dependent shape: the mask is evaluated first.
-``__setitem__`` always records a write of the root buffer.
+``__setitem__`` records a write of the root buffer. Both go through the
+recording path (``array.record``); reading or writing one element of a ready
+array never gets here (``ndarray.__getitem__``/``__setitem__`` do it at once).
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from ..ops import rules
-from .ndarray import evaluate, ndarray, new_array, view_of
-from ..ops.kinds import _record, operand
+from .ndarray import ndarray, view_of
+from .record import evaluate, nbytes_of, new_array, operand, record
 
 _BASIC = (int, slice, type(None), type(Ellipsis), np.integer)
 
@@ -28,10 +30,11 @@ def _is_basic(key: tuple[Any, ...]) -> bool:
 def _convert(key: tuple[Any, ...], evaluate_masks: bool) -> tuple[Any, ...]:
     out = []
     for k in key:
-        if isinstance(k, ndarray):
-            if k.dtype == bool and evaluate_masks:
+        if type(k) is ndarray:
+            kind = k._data.dtype.kind
+            if kind == "b" and evaluate_masks:
                 k = k._value()
-            elif k.dtype != bool and not np.issubdtype(k.dtype, np.integer):
+            elif kind != "b" and kind not in "iu":
                 raise IndexError("arrays used as indices must be of integer (or boolean) type")
         elif isinstance(k, (list, tuple)):
             k = np.asarray(evaluate(k) if any(isinstance(v, ndarray) for v in k) else k)
@@ -68,10 +71,14 @@ def getitem(self: ndarray, key: Any) -> ndarray:
             return view_of(self, data)
         # every axis indexed by an integer: NumPy returns a scalar, a copy
     key = _convert(key, evaluate_masks=True)
-    shape = rules.zero_bytes(self.shape)[_meta_key(key)].shape
-    out = new_array(shape, self.dtype, (self, key))
-    _record("getitem", operator.getitem, (self, key), {}, [out], use_out=False)
-    return out
+
+    def plan() -> list[ndarray]:
+        shape = rules.zero_bytes(self.shape)[_meta_key(key)].shape
+        return [new_array(shape, self.dtype, (self, key))]
+
+    rows = self._data.nbytes // max(1, self._data.shape[0]) if self._data.ndim else 8
+    return record("getitem", operator.getitem, (self, key), {}, plan, use_out=False,
+                  work=max(nbytes_of(key), 8) // 8 * rows)[0]
 
 
 def _same_memory(target: Any, value: Any, self: ndarray) -> bool:
@@ -101,7 +108,7 @@ def setitem(self: ndarray, key: Any, value: Any) -> None:
     key = key if type(key) is tuple else (key,)
     if self._data.dtype.kind == "O" and _is_basic(key) and _element(self, key):
         # an object array's element stores the object itself: a list, an array
-        _record("setitem", _setitem_kernel, (key, value), {}, [self])
+        record("setitem", _setitem_kernel, (key, value), {}, lambda: [self], [self])
         return
     if (type(value) is list or type(value) is tuple) and self.dtype.kind != "O":
         # NumPy converts a sequence to the destination's dtype (a tuple may be
@@ -109,22 +116,31 @@ def setitem(self: ndarray, key: Any, value: Any) -> None:
         value = np.asarray(value, self.dtype)
     else:
         value = operand(value)
+    if _is_basic(key):
+        target = self._data[key]
+        if _same_memory(target, value, self):
+            return  # ``a[i:j] += b`` ends with ``a[i:j] = <that view>``: nothing to copy
+        work = target.nbytes
+    else:
+        key = _convert(key, evaluate_masks=False)
+        work = nbytes_of(key)
+    record("setitem", _setitem_kernel, (key, value), {},
+           lambda: _check(self, key, value), [self], work=work)
+
+
+def _check(self: ndarray, key: tuple[Any, ...], value: Any) -> list[ndarray]:
+    """NumPy's errors for ``self[key] = value`` from shapes and types alone."""
     if not self._data.flags.writeable:
         raise ValueError("assignment destination is read-only")
     if _is_basic(key):
         target = self._data[key]
-        region = target.nbytes
-        if _same_memory(target, value, self):
-            return  # ``a[i:j] += b`` ends with ``a[i:j] = <that view>``: nothing to copy
     else:
-        key = _convert(key, evaluate_masks=False)
         lazy_mask = any(isinstance(k, ndarray) and k.dtype == bool and not _ready(k)
                         for k in key)
         meta = rules.zero_bytes(self.shape)[_meta_key(key)]
         target = None if lazy_mask and np.size(value) != 1 else meta
-        region = self.itemsize * meta.size
     if target is not None and isinstance(value, (ndarray, np.ndarray)):
         rules.zero_bytes(target.shape)[...] = rules.zero_bytes(value.shape)
     elif not isinstance(value, (ndarray, np.ndarray)):
         np.empty((), self.dtype)[()] = value  # bad values fail here, as in NumPy
-    _record("setitem", _setitem_kernel, (key, value), {}, [self], cost=region)
+    return [self]

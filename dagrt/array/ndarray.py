@@ -1,4 +1,4 @@
-"""The lazy array front end: ``ndarray`` and the recording helpers.
+"""The lazy array: ``ndarray``, and how new arrays and views are made.
 
 Every dagrt array owns real storage from the moment it is recorded: a NumPy
 array (``_data``) that pending operations will fill, and the scheduling state
@@ -7,60 +7,32 @@ dtype and strides are therefore known at once, views are NumPy views of the
 storage (so they alias exactly as in NumPy), and a kernel is simply a NumPy
 call writing into preallocated storage.
 
-Recording policy (``run_or_push``): an operation whose inputs have no pending
-writes, whose outputs have no pending uses, and whose output is at most
-``inline_bytes``, runs at once in the calling thread: a thread hand-off would
-cost more than the work. Everything else becomes an ``Op`` for the scheduler.
+The class holds the storage, its metadata, the sync points (``asnumpy``,
+``float``, ``print``...) and element access; its operators and methods come
+from the op table through the ``Methods`` mixin (``array.methods``).
 
-Imports: ``_graph``, ``_scheduler``, ``_devices``, ``_config``.
+Imports: the engine, the devices, the mixin.
 """
 
 from __future__ import annotations
 
-import contextvars
 import operator
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from loguru import logger
 
-from .. import _config
 from ..devices.device import CPU, Device
-from ..engine.graph import Op, Var, recording_site
+from ..engine.graph import Var
 from ..engine.scheduler import ENGINE
+from .methods import IMPL, Methods
 
 _new = object.__new__
 _NP = np.ndarray
-_SCALARS = (int, float, complex, bool, np.generic)
+_SCALARS = (int, float, complex, np.generic)
 
 
-class _Policy:
-    """Hot-path switches, refreshed whenever configuration changes."""
-
-    inline_bytes = 1 << 16
-    inline_elems = inline_bytes // 8
-    inline = True  # False while something observes every op (profiles, graphs)
-    debug = False  # log inline decisions (DAGRT_LOG_LEVEL=DEBUG)
-
-    @classmethod
-    def refresh(cls) -> None:
-        cls.inline_bytes = _config.get("inline_bytes")
-        cls.inline_elems = cls.inline_bytes // 8 if cls.inline else 0
-
-    @classmethod
-    def set_inline(cls, on: bool) -> None:
-        """Allow or forbid running small ops in the caller (observers forbid it)."""
-        cls.inline = on
-        cls.refresh()
-
-
-_Policy.refresh()
-_config.on_change(_Policy.refresh)
-
-
-class ndarray:
+class ndarray(Methods):
     """A lazily evaluated N-dimensional array with NumPy's semantics.
 
     Operations return new arrays at once; values are computed by the scheduler.
@@ -98,6 +70,38 @@ class ndarray:
     ctx = device
     context = device
 
+    @property
+    def flat(self) -> Any:
+        """NumPy's flat iterator over the storage, once no pending op uses it;
+        assigning to it writes the array (recorded)."""
+        return IMPL["ndarray.flat"](self)
+
+    @flat.setter
+    def flat(self, value: Any) -> None:
+        IMPL["ndarray.flat="](self, value)
+
+    @property
+    def real(self) -> ndarray:
+        """The real part (a view for complex arrays)."""
+        return IMPL["real"](self)
+
+    @real.setter
+    def real(self, value: Any) -> None:
+        IMPL["ndarray.real="](self, value)
+
+    @property
+    def imag(self) -> ndarray:
+        """The imaginary part (a view for complex arrays)."""
+        return IMPL["imag"](self)
+
+    @imag.setter
+    def imag(self, value: Any) -> None:
+        IMPL["ndarray.imag="](self, value)
+
+    def __getattr__(self, name: str) -> Any:
+        """Any other numpy.ndarray attribute (``ops.methods``)."""
+        return IMPL["ndarray.__getattr__"](self, name)
+
     @shape.setter  # type: ignore[no-redef]
     def shape(self, value: Any) -> None:
         view = self._data.view()
@@ -105,7 +109,7 @@ class ndarray:
         self._data = view
 
     @property
-    def T(self) -> ndarray:
+    def T(self) -> ndarray:  # noqa: N802
         """The transposed array (a view)."""
         return view_of(self, self._data.T)
 
@@ -175,10 +179,60 @@ class ndarray:
             raise TypeError("len() of unsized object")
         return self._data.shape[0]
 
+    # -- element access: no op, no temporary when nothing is pending ----------
+    def __getitem__(self, key: Any) -> Any:
+        """``x[key]``. An element of a ready host array is read at once (NumPy's
+        scalar, as in NumPy) and integer keys that leave axes make a view;
+        every other key goes to the recording path (``array.indexing``)."""
+        t = type(key)
+        if t is int:
+            n = 1
+        elif t is tuple:
+            for k in key:
+                if type(k) is not int:
+                    return IMPL["getitem"](self, key)
+            n = len(key)
+        else:
+            return IMPL["getitem"](self, key)
+        data = self._data
+        if n < data.ndim:
+            return view_of(self, data[key])
+        var = self._var
+        if var.nw or var.error is not None or var.device is not None:
+            return IMPL["getitem"](self, key)
+        return data[key]
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        """``x[key] = value``. One element of an idle host array set to a scalar
+        is written at once (unless a profile or graph recorder watches: then it
+        is an op, for the graph's hazards); everything else is recorded
+        (``array.indexing``)."""
+        var = self._var
+        if not var.n and var.error is None and var.device is None \
+                and isinstance(value, _SCALARS) and not ENGINE.observers:
+            t = type(key)
+            if t is int:
+                if self._data.ndim == 1:
+                    self._data[key] = value
+                    return
+            elif t is tuple and len(key) == self._data.ndim:
+                for k in key:
+                    if type(k) is not int:
+                        break
+                else:
+                    self._data[key] = value
+                    return
+        IMPL["setitem"](self, key, value)
+
     def __iter__(self) -> Iterator[Any]:
-        if not self._data.ndim:
+        data = self._data
+        if not data.ndim:
             raise TypeError("iteration over a 0-d array")
-        return (self[i] for i in range(self._data.shape[0]))
+        if self._var.device is not None:
+            return (self[i] for i in range(data.shape[0]))
+        if data.ndim > 1:  # rows: views, made at once
+            return (view_of(self, row) for row in data)
+        return _elements(self._var, data)
 
     def __contains__(self, value: Any) -> bool:
         return bool((self == value).any())
@@ -206,6 +260,13 @@ class ndarray:
         return self.copy()
 
 
+def _elements(var: Var, data: np.ndarray) -> Iterator[Any]:
+    """The elements of a 1-d host array, each read once nothing writes it."""
+    for i in range(data.shape[0]):
+        if var.nw or var.error is not None:
+            ENGINE.wait(var)
+        yield data[i]
+
 
 def _from_numpy(data: np.ndarray) -> ndarray:
     return wrap(data)
@@ -229,215 +290,3 @@ def view_of(base: ndarray, data: np.ndarray) -> ndarray:
     a._var = base._var
     a._base = base if base._base is None else base._base
     return a
-
-
-def placement(args: Any) -> Device | None:
-    """The device of the dagrt arrays among ``args`` (one level of lists):
-    None for host memory. Arrays on two devices in one op are an error."""
-    device: Device | None = None
-    host = False
-    for a in _arrays(args):
-        d = a._var.device
-        if d is None:
-            host = True
-        elif device is None:
-            device = d
-        elif d is not device:
-            _mixed(device, d)
-    if device is not None and host:
-        _mixed(CPU, device)
-    return device
-
-
-def _arrays(args: Any) -> Iterator[ndarray]:
-    for a in args:
-        if isinstance(a, ndarray):
-            yield a
-        elif type(a) is list or type(a) is tuple:
-            yield from _arrays(a)
-
-
-def _gpu_count() -> int:
-    from ..devices.registry import num_gpus
-
-    return num_gpus()
-
-
-def _mixed(a: Device, b: Device) -> None:
-    raise ValueError(f"operands are on different devices, {a!r} and {b!r}: copy one first, "
-                     f"e.g. x.copyto(dagrt.{b!r}) or x.copyto(dagrt.cpu())")
-
-
-def new_array(shape: Any, dtype: Any, like: Any = (), order: str = "C",
-              device: Device | None = None) -> ndarray:
-    """A new array whose storage a pending operation will fill, on the device
-    of the arrays in ``like`` (or on ``device``)."""
-    if device is None and like:
-        device = placement(like)
-    if device is None:
-        return wrap(np.empty(shape, dtype, order))
-    backend = device.backend
-    if backend is None:
-        raise RuntimeError(
-            f"no {device!r}: dagrt sees {_gpu_count()} GPU(s) (CuPy missing or no CUDA "
-            f"device). Install dagrt[cuda12] on a machine with a GPU, or use dagrt.cpu().")
-    error = None
-    try:
-        data = backend.empty(device.id, shape, dtype)
-    except backend.OutOfMemoryError:  # free the pool's cached blocks, retry once
-        backend.free_cached()
-        try:
-            data = backend.empty(device.id, shape, dtype)
-        except backend.OutOfMemoryError as exc:  # surfaces at the next sync point
-            data, error = backend.placeholder(device.id, shape, dtype), exc
-    a = _new(ndarray)
-    a._data = data
-    a._var = Var(device)
-    a._base = None
-    if error is not None:
-        ENGINE.fail(Op(None, (), (a._var,), "allocate", recording_site(),  # type: ignore[arg-type]
-                       device=device), error)
-    return a
-
-
-# -- recording ----------------------------------------------------------------
-
-def resolve(x: Any, reads: list[Var], snapshot: bool) -> Any:
-    """Replace dagrt arrays in an argument by their storage (noting the buffers
-    read); snapshot NumPy arrays the user could still mutate."""
-    t = type(x)
-    if t is ndarray:
-        reads.append(x._var)
-        return x._data
-    if t is _NP:
-        return x.copy() if snapshot and x.flags.writeable else x
-    if t is list or t is tuple:
-        return t(resolve(v, reads, snapshot) for v in x)
-    return x
-
-
-def inputs_ready(args: Sequence[Any]) -> bool:
-    """True if no dagrt array among ``args`` (one level of lists) has a
-    pending write or a stored error."""
-    for a in args:
-        t = type(a)
-        if t is ndarray:
-            var = a._var
-            if var.nw or var.error is not None:
-                return False
-        elif t is list or t is tuple:
-            if not inputs_ready(a):
-                return False
-    return True
-
-
-def output_idle(out: ndarray) -> bool:
-    var = out._var
-    return not var.n and var.error is None
-
-
-def push(name: str, kernel: Callable[[], Any], reads: list[Var], writes: list[Var],
-         nbytes: int = 0, meta: dict[str, Any] | None = None,
-         device: Device | None = None, lane: str = "", work: int | None = None) -> None:
-    """Hand an operation to the scheduler, in the recording context (so
-    ``np.errstate`` applies to the kernel as it would in NumPy)."""
-    write_set = tuple(writes) if len(writes) == 1 else tuple(dict.fromkeys(writes))
-    if len(reads) > 1:
-        reads = list(dict.fromkeys(reads))
-    read_set = tuple(v for v in reads if v not in write_set)
-    ctx = contextvars.copy_context()
-    op = Op(lambda: ctx.run(kernel), read_set, write_set, name, recording_site(),
-            nbytes=nbytes, meta=meta, device=device)
-    op.lane = lane
-    if work is not None:
-        op.work = work
-    ENGINE.push(op)
-
-
-def check_writeable(out: ndarray) -> None:
-    if out._var.error is None and not out._data.flags.writeable:
-        raise ValueError("assignment destination is read-only")
-
-
-def run_or_push(name: str, call: Callable[..., Any], args: tuple[Any, ...],
-                kwargs: dict[str, Any], outs: list[ndarray],
-                use_out: bool = True, cost: int | None = None) -> None:
-    """Compute ``call(*args, **kwargs)`` into the storage of ``outs``: now, if
-    it is small and its inputs are ready, else as a scheduled operation.
-
-    With ``use_out`` the call receives ``out=``; otherwise its result is
-    assigned into the single output.
-    """
-    nbytes = sum(o._data.nbytes for o in outs) if cost is None else cost
-    device = outs[0]._var.device if outs else None
-    if device is not None:  # device ops always go to the device's streams
-        call = device.backend.translate(call)
-    elif (_Policy.inline and (nbytes <= _Policy.inline_bytes or ENGINE.costs.cheap(name, nbytes))
-            and inputs_ready(args) and inputs_ready(kwargs.values())
-            and all(map(output_idle, outs))):
-        reads: list[Var] = []
-        np_args = resolve(args, reads, False)
-        np_kwargs = {k: resolve(v, reads, False) for k, v in kwargs.items()}
-        kernel = _kernel(call, np_args, np_kwargs, [o._data for o in outs], use_out)
-        if nbytes <= _Policy.inline_bytes:
-            kernel()
-        else:  # admitted by the cost model: keep its estimate current
-            t0 = time.perf_counter()
-            kernel()
-            ENGINE.costs.observe(name, nbytes, time.perf_counter() - t0)
-            if _Policy.debug:
-                logger.debug("{} ran inline: predicted cheaper than a hand-off", name)
-        return
-    reads = []
-    np_args = resolve(args, reads, True)
-    np_kwargs = {k: resolve(v, reads, True) for k, v in kwargs.items()}
-    kernel = _kernel(call, np_args, np_kwargs, [o._data for o in outs], use_out)
-    if cost is not None:  # a work estimate, not the output bytes backpressure counts
-        nbytes = sum(o._data.nbytes for o in outs)
-    push(name, kernel, reads, [o._var for o in outs], nbytes,
-         {"shape": outs[0]._data.shape, "dtype": outs[0]._data.dtype}
-         if outs and ENGINE.observers else None, device, work=cost)
-
-
-def _kernel(call: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-            outs: list[np.ndarray], use_out: bool) -> Callable[[], None]:
-    if use_out:
-        out = outs[0] if len(outs) == 1 else tuple(outs)
-        return lambda: call(*args, out=out, **kwargs)
-    if len(outs) == 1:
-        target = outs[0]
-
-        def assign() -> None:
-            target[...] = call(*args, **kwargs)
-        return assign
-
-    def assign_many() -> None:
-        for target, value in zip(outs, call(*args, **kwargs)):
-            target[...] = value
-    return assign_many
-
-
-def evaluate(x: Any, quiet: bool = False) -> Any:
-    """Replace dagrt arrays (in lists, tuples, dicts) by their storage once
-    computed; with ``quiet``, once no pending operation uses them (so the
-    caller may also write them, as NumPy functions like ``np.put`` do)."""
-    if isinstance(x, ndarray):
-        return x._quiet() if quiet else x._value()
-    t = type(x)
-    if t is list or t is tuple:
-        return t(evaluate(v, quiet) for v in x)
-    if t is dict:
-        return {k: evaluate(v, quiet) for k, v in x.items()}
-    return x
-
-
-def wrap_result(result: Any) -> Any:
-    """Wrap NumPy results of an eager call as dagrt arrays (recursively)."""
-    if isinstance(result, np.ndarray):
-        return wrap(result.copy() if not result.flags.owndata else result)
-    if isinstance(result, tuple):
-        return type(result)(*map(wrap_result, result)) if hasattr(result, "_fields") \
-            else tuple(map(wrap_result, result))
-    if isinstance(result, list):
-        return [wrap_result(r) for r in result]
-    return result

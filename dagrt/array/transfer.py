@@ -15,8 +15,9 @@ import numpy as np
 
 from ..devices.registry import as_device
 from ..engine.graph import Var
-from .ndarray import _new, ndarray, new_array, push, resolve
-from ..engine.scheduler import ENGINE
+from .ndarray import _new, ndarray
+from .record import new_array, push, resolve
+
 
 def _copy_to_device(src: Any, *, out: Any, backend: Any, keep: list[Any]) -> None:
     """Host to device, staged through pinned memory (asynchronous on the stream).

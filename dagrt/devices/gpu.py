@@ -37,7 +37,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from loguru import logger
+
+from .. import _log
 
 # -- backends -----------------------------------------------------------------------
 
@@ -302,7 +303,7 @@ def backend() -> Any:
             if candidate.device_count() > 0:
                 _backend = candidate
         except Exception as exc:  # no CuPy, no driver, no device
-            logger.debug("no CUDA backend: {!r}", exc)
+            _log.debug("no CUDA backend: {!r}", exc)
     return _backend or None
 
 

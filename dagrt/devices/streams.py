@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Any
 
-from loguru import logger
+from .. import _log
 
 
 class StreamExecutor:
@@ -98,7 +98,7 @@ class StreamExecutor:
         try:
             self.backend.launch(self.device.id, stream, op.fn)
         except self.backend.OutOfMemoryError:
-            logger.debug("{}: out of memory in {}; freeing cached blocks, retrying",
+            _log.debug("{}: out of memory in {}; freeing cached blocks, retrying",
                          self.device, op.name)
             self.backend.free_cached()
             self.backend.launch(self.device.id, stream, op.fn)

@@ -6,7 +6,7 @@ operations it made ready; the executor hands those back through ``dispatch``.
 The scheduler picks the executor; executors know nothing of the graph.
 
 - :class:`SerialExecutor` runs the operation at once in the calling thread.
-- :class:`ThreadedExecutor` keeps a priority-ordered ready queue and a pool of
+- :class:`ThreadedExecutor` keeps a ready queue ordered by age (oldest first) and a pool of
   daemon worker threads, started on first use. While its workers are busy,
   BLAS/OpenMP pools are limited to ``intra_op_threads`` with threadpoolctl,
   and restored when it goes idle.
@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import heapq
 import threading
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from loguru import logger
+from .. import _log
 
 if TYPE_CHECKING:
     from .graph import Op
@@ -72,7 +71,7 @@ class _BlasLimit:
                 self._libs = [(lib, lib.num_threads) for lib in ctl.lib_controllers
                               if lib.num_threads != self.threads]
             except Exception as exc:  # pragma: no cover - exotic BLAS builds
-                logger.warning("threadpoolctl could not inspect BLAS: {}", exc)
+                _log.warning("threadpoolctl could not inspect BLAS: {}", exc)
                 self._libs = []
         return self._libs
 
@@ -90,7 +89,7 @@ class _BlasLimit:
 
 
 class ThreadedExecutor:
-    """A pool of worker threads fed from a priority-ordered ready queue."""
+    """A pool of worker threads fed from a ready queue ordered by age (oldest first)."""
 
     inline = False
     name = "threaded"
@@ -147,9 +146,6 @@ class ThreadedExecutor:
             finally:
                 with cond:
                     self._busy -= 1
-
-    def queued(self) -> int:
-        return len(self._ready)
 
     def shutdown(self) -> None:
         with self._cond:

@@ -45,21 +45,20 @@ class Op:
     """One recorded operation: a kernel, the buffers it reads and writes, and
     its place in the graph (``deps`` unfinished predecessors, ``dependents``)."""
 
-    __slots__ = ("fn", "reads", "writes", "name", "site", "priority", "nbytes",
+    __slots__ = ("fn", "reads", "writes", "name", "site", "nbytes",
                  "device", "seq", "deps", "dependents", "done", "error",
                  "error_origin", "meta", "t0", "t1", "worker", "event", "stream",
                  "early", "waits", "lane", "released", "work")
 
     def __init__(self, fn: Callable[[], Any], reads: tuple[Var, ...],
                  writes: tuple[Var, ...], name: str, site: tuple[str, int, str] | None,
-                 priority: int = 0, nbytes: int = 0, device: Any = None,
+                 nbytes: int = 0, device: Any = None,
                  meta: dict[str, Any] | None = None) -> None:
         self.fn: Callable[[], Any] | None = fn
         self.reads = reads
         self.writes = writes
         self.name = name
         self.site = site
-        self.priority = priority
         self.nbytes = nbytes
         self.device = device
         self.meta = meta
@@ -84,8 +83,8 @@ class Op:
         self.released = False  # launched: ``early`` dependents were released
         self.work = nbytes  # bytes of work, the cost model's unit (see CostModel)
 
-    def __lt__(self, other: Op) -> bool:  # ready-queue order: priority, then age
-        return (-self.priority, self.seq) < (-other.priority, other.seq)
+    def __lt__(self, other: Op) -> bool:  # ready-queue order: oldest first
+        return self.seq < other.seq
 
     def where(self) -> str:
         if self.site is None:
@@ -108,10 +107,7 @@ def recording_site() -> tuple[str, int, str] | None:
     return frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name
 
 
-EdgeHook = Callable[["Op", "Op", str], None]
-
-
-def link(op: Op, edge_hook: EdgeHook | None = None) -> int:
+def link(op: Op) -> int:
     """Add ``op`` after everything it must wait for; return how many of those
     are unfinished. Caller holds the scheduler lock.
 
@@ -125,8 +121,6 @@ def link(op: Op, edge_hook: EdgeHook | None = None) -> int:
         if pred is None or id(pred) in seen:
             return
         seen.add(id(pred))
-        if edge_hook is not None:
-            edge_hook(pred, op, kind)
         if pred.done:
             if pred.error is not None and op.error is None:
                 op.error, op.error_origin = pred.error, pred.error_origin

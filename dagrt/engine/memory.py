@@ -19,9 +19,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 
-from loguru import logger
-
-from .. import _config
+from .. import _config, _log
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
@@ -41,6 +39,6 @@ def tune() -> bool:
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     ok = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
         mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
-    logger.debug("glibc mallopt: mmap threshold {} MiB, trim threshold {} MiB: {}",
+    _log.debug("glibc mallopt: mmap threshold {} MiB, trim threshold {} MiB: {}",
                  MMAP_THRESHOLD >> 20, TRIM_THRESHOLD >> 20, "ok" if ok else "refused")
     return ok

@@ -30,14 +30,12 @@ import atexit
 import os
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
-from loguru import logger
-
-from .. import _config
+from .. import _config, _log
 from .executors import SerialExecutor, ThreadedExecutor
 from .graph import Op, Var, link, release_early, unlink
+from .policy import POLICY
 
 _POLL = 0.1  # seconds; waits wake this often so Ctrl-C is never blocked
 
@@ -53,28 +51,6 @@ def _annotate(exc: BaseException, op: Op) -> None:
     exc.dagrt_site = op.site  # type: ignore[attr-defined]
 
 
-class CostModel:
-    """How long each kind of op takes per byte of work, learnt from the kernels
-    that ran (exponential moving average). An op predicted to take less than
-    ``inline_us`` microseconds is cheaper to run at once in the recording
-    thread than to hand to a worker; ops never seen yet go to the scheduler,
-    which measures them."""
-
-    def __init__(self) -> None:
-        self.rates: dict[str, float] = {}
-        self.limit = 0.0
-
-    def observe(self, name: str, work: int, seconds: float) -> None:
-        if work > 0:
-            rate = seconds / work
-            old = self.rates.get(name)
-            self.rates[name] = rate if old is None else old + 0.25 * (rate - old)
-
-    def cheap(self, name: str, work: int) -> bool:
-        rate = self.rates.get(name)
-        return rate is not None and rate * work < self.limit
-
-
 class Engine:
     """One scheduler for every device; executors differ, the contract does not."""
 
@@ -88,9 +64,8 @@ class Engine:
         self.serial = SerialExecutor(self._run, self.dispatch)
         self._threaded: ThreadedExecutor | None = None
         self.observers: list[Any] = []  # profilers and graph recorders
-        self.edge_hook: Callable[[Op, Op, str], None] | None = None
         self.ops_pushed = 0
-        self.costs = CostModel()
+        self.costs = POLICY.costs
         self.refresh()
 
     # -- executors -----------------------------------------------------------
@@ -101,9 +76,9 @@ class Engine:
             intra = _config.get("intra_op_threads")
             cores = _config._cores()
             if inter * intra > cores:
-                logger.warning("dagrt: {} inter-op x {} intra-op threads = {} threads "
+                _log.warning("dagrt: {} inter-op x {} intra-op threads = {} threads "
                                "oversubscribe {} cores", inter, intra, inter * intra, cores)
-            logger.debug("threaded executor: {} workers x {} BLAS threads", inter, intra)
+            _log.debug("threaded executor: {} workers x {} BLAS threads", inter, intra)
             self._threaded = ThreadedExecutor(self._run, self.dispatch, inter, intra)
         return self._threaded
 
@@ -120,9 +95,6 @@ class Engine:
         self._max_bytes = _config.get("max_pending_bytes")
         self._serial_mode = _config.get("engine") == "serial"
         self._lookahead = _config.get("lookahead")
-        # inline_bytes=0 sends every op through the scheduler, cost model included
-        self.costs.limit = (_config.get("inline_us") * 1e-6
-                            if _config.get("inline_bytes") > 0 else 0.0)
 
     def push(self, op: Op) -> None:
         """Record ``op``; run it (or queue it) as soon as its inputs are ready."""
@@ -139,16 +111,30 @@ class Engine:
                 self._wait_locked()
             self._seq += 1
             op.seq = self._seq
+            deps = link(op)
             self.pending += 1
             self.pending_bytes += op.nbytes
             self.ops_pushed += 1
-            deps = link(op, self.edge_hook)
         for observer in self.observers:
             observer.on_push(op)
-        logger.debug("{} #{} -> {} executor, waits on {} ops", op.name, op.seq,
-                     executor.name, deps)
+        if _log.DEBUG:
+            _log.debug("{} #{} -> {} executor, waits on {} ops", op.name, op.seq,
+                       executor.name, deps)
         if deps == 0:
             self.dispatch([op])
+
+    def ran_now(self, op: Op) -> None:
+        """Show observers an op that the recording path ran in the calling
+        thread (``op.t0``/``op.t1`` stamped, nothing pending): a slice on the
+        caller's track, and its buffers for the graph."""
+        with self._cond:
+            self._seq += 1
+            op.seq = self._seq
+        op.worker = "main"
+        op.done = True
+        for observer in self.observers:
+            observer.on_push(op)
+            observer.on_finish(op)
 
     def launched(self, op: Op) -> list[Op]:
         """A device executor enqueued ``op`` and recorded its event: return the
@@ -234,7 +220,8 @@ class Engine:
         except Exception as exc:
             _annotate(exc, op)
             op.error, op.error_origin = exc, op
-            logger.debug("{} #{} failed: {!r}", op.name, op.seq, exc)
+            if _log.DEBUG:
+                _log.debug("{} #{} failed: {!r}", op.name, op.seq, exc)
         except BaseException as exc:  # KeyboardInterrupt in a serial op
             op.error, op.error_origin = exc, op
             self._finish(op)

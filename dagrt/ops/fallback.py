@@ -18,7 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import _config
-from ..array.ndarray import evaluate, ndarray, wrap_result
+from ..array.ndarray import ndarray
+from ..array.record import evaluate, wrap_result
 
 
 class FallbackWarning(UserWarning):

@@ -30,6 +30,7 @@ from numpy.lib.array_utils import normalize_axis_tuple
 
 Shape = tuple[int, ...]
 V0 = np.dtype([])
+ELIDE_BYTES = 1 << 18  # NumPy elides temporaries of at least 256 KiB
 
 
 def _fmt_shape(shape: Shape) -> str:

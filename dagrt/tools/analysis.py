@@ -12,53 +12,21 @@
 
 networkx and matplotlib are imported only when these functions are called.
 
-Imports: ``_profile`` (the recorder), ``_graph``, ``_config``.
+Imports: ``tools.recorder``, ``tools.profile``, the engine's graph, ``_config``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import _config
-from ..engine.graph import Op, hazards
-from .profile import Profile, Recorder, site_text
+from .profile import Profile
+from .recorder import Recorder
 
 # -- the graph ------------------------------------------------------------------
-
-
-def to_networkx(ops: Iterable[Op]) -> Any:
-    """A ``networkx.DiGraph`` of ``ops`` (nodes keyed by their sequence number)
-    and of the dependency edges between them (see ``_graph.hazards``)."""
-    import networkx as nx
-
-    g = nx.DiGraph()
-    ops = list(ops)
-    t_first = min((op.t0 for op in ops if op.t1 > 0.0), default=0.0)
-    for op in ops:
-        meta = op.meta or {}
-        shape = meta.get("shape")
-        attrs: dict[str, Any] = {
-            "name": op.name,
-            "shape": tuple(shape) if shape is not None else None,
-            "dtype": str(meta["dtype"]) if meta.get("dtype") is not None else None,
-            "device": repr(op.device) if op.device is not None else "cpu(0)",
-            "site": site_text(op.site),
-            "seq": op.seq,
-        }
-        if op.done and op.t1 > 0.0 and op.t0 > 0.0:
-            attrs["duration"] = op.t1 - op.t0
-            attrs["start"] = op.t0 - t_first
-            attrs["worker"] = op.worker or "main"
-        if op.error is not None:
-            attrs["error"] = f"{type(op.error).__name__}: {op.error}"
-        g.add_node(op.seq, **attrs)
-    for pred, op, kind in hazards(ops):
-        g.add_edge(pred.seq, op.seq, kind=kind)
-    return g
 
 
 class GraphRecording(Recorder):

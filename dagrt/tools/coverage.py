@@ -11,6 +11,9 @@ import types
 from pathlib import Path
 from typing import Any
 
+from ..ops.fallback import FallbackWarning
+from ..ops.table import OPS
+
 MODULES = {"numpy": "dagrt", "numpy.random": "dagrt.random",
            "numpy.linalg": "dagrt.linalg", "numpy.fft": "dagrt.fft"}
 
@@ -33,14 +36,12 @@ def classify(obj: Any, name: str, module: str) -> str:
     - fallback: not in the op table yet: eager, with a FallbackWarning;
     - numpy: NumPy's own object (type, constant, submodule, shape helper).
     """
-    from ..ops import kinds as _ops
-
     if getattr(obj, "__dagrt_fallback__", False):
         return "fallback"
     if not (getattr(obj, "__module__", None) or "").startswith("dagrt") \
             or isinstance(obj, (type, types.ModuleType)):
         return "numpy"
-    kinds = {d.name: d.kind for d in _ops.OPS}
+    kinds = {d.name: d.kind for d in OPS}
     if module == "numpy" and kinds.get(name) == "eager":
         return "eager"
     return "lazy"
@@ -51,7 +52,6 @@ def inventory() -> dict[str, dict[str, list[str]]]:
     import importlib
     import warnings
 
-    from ..ops.fallback import FallbackWarning
 
     result: dict[str, dict[str, list[str]]] = {}
     for np_name, dg_name in MODULES.items():

@@ -1,21 +1,12 @@
 """Profiling: Chrome traces, a summary table, and waitall's progress bar.
 
-How it hooks in. The scheduler knows nothing of profiles: it calls every
-object in ``ENGINE.observers`` when an operation is pushed and when it
-finishes; every op carries ``op.t0``/``op.t1`` (stamped around its kernel,
-also for the engine's cost model) and ``op.worker``. A :class:`Recorder` (the base
-of :class:`Profile` and of the graph recorder in ``_analysis``) appends the
-``Op`` objects to a plain list and does nothing else on the hot path; events,
-dependency edges (``_graph.hazards``), tables and graphs are built from them at
-the end. With no recorder active the observer list is empty: profiling off
-costs nothing.
+A :class:`Profile` is a recorder (``tools.recorder``): every op carries
+``op.t0``/``op.t1`` (stamped around its kernel, also for the cost model) and
+``op.worker``; events, tables and flows are built from the recorded ops at
+the end. Observing does not change what runs where: an op the recording path
+runs now, in the calling thread, is a slice on the caller's track ("main").
 
-While any recorder is active, small operations are not run inline in the
-caller (``_Policy.inline`` is off), so every operation goes through the
-scheduler and is seen.
-
-Imports: ``_scheduler`` and ``_ndarray`` (front end); the scheduler never
-imports this module.
+Imports: the engine and ``tools.recorder``; the engine never imports this module.
 """
 
 from __future__ import annotations
@@ -23,112 +14,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..engine.graph import Op, hazards
-from ..array.ndarray import _Policy
 from ..engine.scheduler import ENGINE
-
-# -- activation: the observer list and the inline policy -------------------------
-
-_lock = threading.Lock()
-_active = 0
-_saved_inline = True
-
-
-def _attach(recorder: Recorder) -> None:
-    global _active, _saved_inline
-    with _lock:
-        if _active == 0:
-            _saved_inline = _Policy.inline
-            _Policy.set_inline(False)
-        _active += 1
-        # Copy on write: the engine may be iterating the old list right now.
-        ENGINE.observers = [*ENGINE.observers, recorder]
-
-
-def _detach(recorder: Recorder) -> None:
-    global _active
-    with _lock:
-        ENGINE.observers = [o for o in ENGINE.observers if o is not recorder]
-        _active -= 1
-        if _active == 0:
-            _Policy.set_inline(_saved_inline)
-
-
-def drain() -> None:
-    """Wait until nothing is pending, without consuming errors (they still
-    surface at the next sync point or ``waitall``)."""
-    engine = ENGINE
-    if engine.pending:
-        with engine._cond:
-            while engine.pending:
-                engine._wait_locked()
-
-
-class Recorder:
-    """Collects the operations pushed while active (their edges are derived
-    at the end, by ``_graph.hazards``).
-
-    ``on_push`` is ``list.append`` itself: about 0.1 us per op.
-    """
-
-    def __init__(self) -> None:
-        self.ops: list[Op] = []
-        self.on_push = self.ops.append
-        self.active = False
-        self.t_start = 0.0
-        self.t_stop = 0.0
-
-    def on_push(self, op: Op) -> None:  # replaced per instance by ops.append
-        self.ops.append(op)
-
-    def on_finish(self, op: Op) -> None:
-        pass
-
-    def start(self) -> Recorder:
-        if self.active:
-            raise RuntimeError(f"{type(self).__name__} is already active")
-        self.active = True
-        self.t_start = time.perf_counter()
-        _attach(self)
-        return self
-
-    def stop(self, wait: bool = True) -> None:
-        """Wait for pending operations (so their times are known), then detach."""
-        if not self.active:
-            return
-        try:
-            if wait:
-                drain()
-        finally:
-            self.t_stop = time.perf_counter()
-            _detach(self)
-            self.active = False
-
-    def __enter__(self) -> Recorder:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
-    def graph(self) -> Any:
-        """The recorded operations as a ``networkx.DiGraph`` (see ``dagrt.graph``)."""
-        from .analysis import to_networkx
-
-        return to_networkx(self.ops)
-
-
-# -- the profile ------------------------------------------------------------------
-
-def site_text(site: tuple[str, int, str] | None) -> str:
-    if site is None:
-        return ""
-    filename, lineno, func = site
-    return f"{filename}:{lineno} in {func}"
+from .recorder import Recorder, site_text
 
 
 def _worker_order(name: str) -> tuple[int, int, str]:

@@ -1,0 +1,389 @@
+"""The one recording path: every op, whatever its kind, goes through :func:`record`.
+
+    record(name, call, args, kwargs, plan, outs=None, use_out=True, work=0)
+
+``call(*args, **kwargs)`` is the NumPy call the op stands for. One predicate
+decides where it runs: when every dagrt array among the inputs is on the host
+with no pending write, the outputs have no pending use, and the policy
+(``engine.policy``: small, or predicted cheap by the cost model) admits
+``work``, it runs **now**, in the calling thread:
+
+- without ``outs``, NumPy runs ``call`` on the inputs' storage and allocates
+  the result, which is wrapped: NumPy's own checks raise at the call;
+- with ``outs`` (in-place ops, ``out=``, setitem, a generator's state), the
+  call writes their storage.
+
+Otherwise the op goes to the **scheduler**: ``plan()`` returns the outputs'
+storage (shape and dtype from the rules of ``ops.rules``, which raise NumPy's
+argument errors at the call) and an ``Op`` reading and writing those buffers
+is pushed. A kernel that fails while running now is given to ``plan()`` too:
+an argument error raises there, as in NumPy; an error that depends on the
+values (a singular matrix) poisons the outputs and surfaces at the next sync
+point, as it would from a worker.
+
+While a profiler or graph recorder observes the engine, ops run now are shown
+to it as slices on the caller's track: observing does not move them.
+
+Imports: the engine, the devices, ``array.ndarray``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import _log
+from ..devices.device import CPU, Device
+from ..engine.graph import Op, Var, recording_site
+from ..engine.policy import POLICY
+from ..engine.scheduler import ENGINE
+from .ndarray import _NP, _new, ndarray, wrap
+
+Plan = Callable[[], list[ndarray]]
+_NO_KWARGS: dict[str, Any] = {}
+
+
+def record(name: str, call: Callable[..., Any], args: Sequence[Any],
+           kwargs: dict[str, Any], plan: Plan, outs: list[ndarray] | None = None, *,
+           use_out: bool = True, work: int = 0, also: Sequence[ndarray] = ()) -> Any:
+    """Record ``call(*args, **kwargs)``; return its outputs (a list: the new
+    arrays, or ``outs`` when the op writes given outputs).
+
+    ``work`` is the op's size in bytes for the policy and the cost model (the
+    same estimate whichever way the op runs). ``also``: other buffers the op
+    writes besides its outputs (a random generator's state)."""
+    # The predicate: the policy admits the work, every input is ready on the
+    # host, and nothing pending uses the outputs.
+    values: list[Any] | None = None
+    if work <= POLICY.small or POLICY.admits(name, work):
+        values = []
+        for a in args:
+            t = type(a)
+            if t is ndarray:
+                var = a._var
+                if var.nw or var.error is not None or var.device is not None:
+                    values = None
+                    break
+                values.append(a._data)
+            elif t is list or t is tuple:
+                inner = host_values(a)
+                if inner is None:
+                    values = None
+                    break
+                values.append(t(inner))
+            else:
+                values.append(a)
+        if values is not None and ((outs is not None and not idle(outs))
+                                   or (also and not idle(also))):
+            values = None
+        if values is not None and kwargs:
+            kw = host_values(kwargs.values())
+            if kw is None:
+                values = None
+            else:
+                kwargs = dict(zip(kwargs, kw))
+    if values is None:  # to the scheduler
+        outs = plan()
+        _defer(name, call, args, kwargs, outs, use_out, work, also)
+        return outs
+    # Now, in the calling thread.
+    observed = ENGINE.observers
+    timed = observed or work > POLICY.small
+    t0 = time.perf_counter() if timed else 0.0
+    try:
+        if outs is None:
+            result = call(*values, **kwargs) if kwargs else call(*values)
+        elif use_out:
+            if len(values) == 2 and len(outs) == 1 and not kwargs:  # NumPy's fast call
+                call(values[0], values[1], out=outs[0]._data)
+            else:
+                out = outs[0]._data if len(outs) == 1 else tuple(o._data for o in outs)
+                call(*values, out=out, **kwargs)
+        else:
+            _assign([o._data for o in outs], call(*values, **kwargs))
+    except Exception as exc:
+        outs = plan()  # an argument error raises here, as NumPy raises it
+        writeable(outs)
+        _poison(name, exc, outs)
+        return outs
+    if outs is None:
+        if type(result) is _NP and result.base is None:
+            new = _new(ndarray)  # wrap(), inlined: the hottest line
+            new._data, new._var, new._base = result, Var(), None
+            outs = [new]
+        else:
+            outs = wrap_new(result) if type(result) is tuple else [wrap_new(result)]
+    if timed:
+        _timed(name, args, outs, work, t0, observed)
+    return outs
+
+
+def _timed(name: str, args: Sequence[Any], outs: list[ndarray], work: int, t0: float,
+           observed: list[Any]) -> None:
+    """An op run now that the cost model admitted (keep its estimate current)
+    or that observers watch (a slice on the caller's track)."""
+    t1 = time.perf_counter()
+    if work > POLICY.small:
+        POLICY.costs.observe(name, work, t1 - t0)
+        if _log.DEBUG:
+            _log.debug("{} ran now: predicted cheaper than a hand-off", name)
+    if observed:
+        _show(name, args, outs, t0, t1)
+
+
+def host_values(args: Any) -> list[Any] | None:
+    """The storage of the dagrt arrays among ``args`` (one level of lists and
+    tuples), or None if one of them is pending, failed or on a device."""
+    values = []
+    for a in args:
+        t = type(a)
+        if t is ndarray:
+            var = a._var
+            if var.nw or var.error is not None or var.device is not None:
+                return None
+            values.append(a._data)
+        elif t is list or t is tuple:
+            inner = host_values(a)
+            if inner is None:
+                return None
+            values.append(t(inner))
+        else:
+            values.append(a)
+    return values
+
+
+def idle(outs: Sequence[ndarray]) -> bool:
+    """No pending operation uses any of ``outs`` (so they may be written now)."""
+    for o in outs:
+        var = o._var
+        if var.n or var.error is not None or var.device is not None:
+            return False
+    return True
+
+
+def _assign(targets: list[np.ndarray], result: Any) -> None:
+    if len(targets) == 1:
+        targets[0][...] = result
+    else:
+        for target, value in zip(targets, result):
+            target[...] = value
+
+
+def wrap_new(result: Any) -> Any:
+    """What an op run now returns: NumPy's array wrapped (a copy if NumPy
+    returned a view of something), NumPy's scalar as it is (a value that is
+    ready needs no laziness: ``x.sum()`` is a ``numpy.float64``, as in NumPy),
+    a tuple of them as a list."""
+    if type(result) is _NP:
+        return wrap(result if result.base is None else result.copy())
+    if type(result) is tuple:
+        return [wrap_new(r) for r in result]
+    if isinstance(result, (np.generic, int, float, complex)):
+        return result
+    return wrap(result)
+
+
+def writeable(outs: list[ndarray]) -> None:
+    """Raise NumPy's error if an output may not be written."""
+    for out in outs:
+        if out._var.error is None and not out._data.flags.writeable:
+            raise ValueError("assignment destination is read-only")
+
+
+def _show(name: str, args: Sequence[Any], outs: list[Any], t0: float, t1: float) -> None:
+    reads: list[Var] = []
+    resolve(args, reads, False)
+    arrays = [o for o in outs if isinstance(o, ndarray)]
+    writes = tuple(dict.fromkeys(o._var for o in arrays))
+    meta = {"shape": arrays[0].shape, "dtype": arrays[0].dtype} if arrays else None
+    op = Op(None, tuple(v for v in dict.fromkeys(reads) if v not in writes),  # type: ignore[arg-type]
+            writes, name, recording_site(), meta=meta)
+    op.t0, op.t1 = t0, t1
+    ENGINE.ran_now(op)
+
+
+def _poison(name: str, exc: Exception, outs: list[ndarray]) -> None:
+    """A kernel run now failed on its values: its outputs carry the error,
+    which surfaces at the next sync point, as it would from a worker."""
+    op = Op(None, (), tuple(o._var for o in outs), name, recording_site())  # type: ignore[arg-type]
+    ENGINE.fail(op, exc)
+
+
+def _defer(name: str, call: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any],
+           outs: list[ndarray], use_out: bool, work: int, also: Sequence[ndarray]) -> None:
+    writeable(outs)
+    device = outs[0]._var.device if outs else None
+    if device is not None:  # device ops always go to the device's streams
+        call = device.backend.translate(call)
+    reads: list[Var] = []
+    values = resolve(args, reads, True)
+    kw = {k: resolve(v, reads, True) for k, v in kwargs.items()} if kwargs else _NO_KWARGS
+    targets = [o._data for o in outs]
+    if use_out:
+        out = targets[0] if len(targets) == 1 else tuple(targets)
+
+        def kernel() -> None:
+            call(*values, out=out, **kw)
+    else:
+        def kernel() -> None:
+            _assign(targets, call(*values, **kw))
+    nbytes = sum(t.nbytes for t in targets)
+    push(name, kernel, reads, [o._var for o in (*outs, *also)], nbytes,
+         {"shape": targets[0].shape, "dtype": targets[0].dtype}
+         if targets and ENGINE.observers else None, device, work=work or nbytes)
+
+
+def push(name: str, kernel: Callable[[], Any], reads: list[Var], writes: list[Var],
+         nbytes: int = 0, meta: dict[str, Any] | None = None,
+         device: Device | None = None, lane: str = "", work: int | None = None) -> None:
+    """Hand an operation to the scheduler, in the recording context (so
+    ``np.errstate`` applies to the kernel as it would in NumPy)."""
+    write_set = tuple(writes) if len(writes) == 1 else tuple(dict.fromkeys(writes))
+    if len(reads) > 1:
+        reads = list(dict.fromkeys(reads))
+    read_set = tuple(v for v in reads if v not in write_set)
+    ctx = contextvars.copy_context()
+    op = Op(lambda: ctx.run(kernel), read_set, write_set, name, recording_site(),
+            nbytes=nbytes, meta=meta, device=device)
+    op.lane = lane
+    if work is not None:
+        op.work = work
+    ENGINE.push(op)
+
+
+def resolve(x: Any, reads: list[Var], snapshot: bool) -> Any:
+    """Replace dagrt arrays in an argument by their storage (noting the buffers
+    read); snapshot NumPy arrays the user could still mutate."""
+    t = type(x)
+    if t is ndarray:
+        reads.append(x._var)
+        return x._data
+    if t is _NP:
+        return x.copy() if snapshot and x.flags.writeable else x
+    if t is list or t is tuple:
+        return t(resolve(v, reads, snapshot) for v in x)
+    return x
+
+
+_PASS = (ndarray, _NP, int, float, bool, complex)
+
+
+def operand(x: Any) -> Any:
+    """Scalars and arrays pass; lists and other array-likes become NumPy arrays."""
+    if x is None or type(x) in _PASS or isinstance(x, (int, float, complex, np.generic, str)):
+        return x
+    if isinstance(x, ndarray):
+        return x
+    return np.asarray(x)
+
+
+def nbytes_of(args: Sequence[Any]) -> int:
+    """The bytes of the arrays among ``args`` (one level of lists): the work
+    estimate of ops whose cost follows their inputs."""
+    total = 0
+    for a in args:
+        t = type(a)
+        if t is ndarray or t is _NP:
+            total += a.nbytes
+        elif t is list or t is tuple:
+            total += nbytes_of(a)
+    return total
+
+
+# -- new storage ------------------------------------------------------------------
+
+def placement(args: Any) -> Device | None:
+    """The device of the dagrt arrays among ``args`` (one level of lists):
+    None for host memory. Arrays on two devices in one op are an error."""
+    device: Device | None = None
+    host = False
+    for a in _arrays(args):
+        d = a._var.device
+        if d is None:
+            host = True
+        elif device is None:
+            device = d
+        elif d is not device:
+            _mixed(device, d)
+    if device is not None and host:
+        _mixed(CPU, device)
+    return device
+
+
+def _arrays(args: Any) -> Iterator[ndarray]:
+    for a in args:
+        if isinstance(a, ndarray):
+            yield a
+        elif type(a) is list or type(a) is tuple:
+            yield from _arrays(a)
+
+
+def _mixed(a: Device, b: Device) -> None:
+    raise ValueError(f"operands are on different devices, {a!r} and {b!r}: copy one first, "
+                     f"e.g. x.copyto(dagrt.{b!r}) or x.copyto(dagrt.cpu())")
+
+
+def new_array(shape: Any, dtype: Any, like: Any = (), order: str = "C",
+              device: Device | None = None) -> ndarray:
+    """A new array whose storage a pending operation will fill, on the device
+    of the arrays in ``like`` (or on ``device``)."""
+    if device is None and like:
+        device = placement(like)
+    if device is None:
+        return wrap(np.empty(shape, dtype, order))
+    backend = device.backend
+    if backend is None:
+        from ..devices.registry import num_gpus
+
+        raise RuntimeError(
+            f"no {device!r}: dagrt sees {num_gpus()} GPU(s) (CuPy missing or no CUDA "
+            f"device). Install dagrt[cuda12] on a machine with a GPU, or use dagrt.cpu().")
+    error = None
+    try:
+        data = backend.empty(device.id, shape, dtype)
+    except backend.OutOfMemoryError:  # free the pool's cached blocks, retry once
+        backend.free_cached()
+        try:
+            data = backend.empty(device.id, shape, dtype)
+        except backend.OutOfMemoryError as exc:  # surfaces at the next sync point
+            data, error = backend.placeholder(device.id, shape, dtype), exc
+    a = _new(ndarray)
+    a._data = data
+    a._var = Var(device)
+    a._base = None
+    if error is not None:
+        ENGINE.fail(Op(None, (), (a._var,), "allocate", recording_site(),  # type: ignore[arg-type]
+                       device=device), error)
+    return a
+
+
+# -- evaluation (eager functions) -------------------------------------------------------
+
+def evaluate(x: Any, quiet: bool = False) -> Any:
+    """Replace dagrt arrays (in lists, tuples, dicts) by their storage once
+    computed; with ``quiet``, once no pending operation uses them (so the
+    caller may also write them, as NumPy functions like ``np.put`` do)."""
+    if isinstance(x, ndarray):
+        return x._quiet() if quiet else x._value()
+    t = type(x)
+    if t is list or t is tuple:
+        return t(evaluate(v, quiet) for v in x)
+    if t is dict:
+        return {k: evaluate(v, quiet) for k, v in x.items()}
+    return x
+
+
+def wrap_result(result: Any) -> Any:
+    """Wrap NumPy results of an eager call as dagrt arrays (recursively)."""
+    if isinstance(result, np.ndarray):
+        return wrap(result.copy() if not result.flags.owndata else result)
+    if isinstance(result, tuple):
+        return type(result)(*map(wrap_result, result)) if hasattr(result, "_fields") \
+            else tuple(map(wrap_result, result))
+    if isinstance(result, list):
+        return [wrap_result(r) for r in result]
+    return result

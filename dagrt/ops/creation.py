@@ -1,0 +1,137 @@
+"""Creation: ``zeros arange eye ...`` (NumPy allocates at once: they read no
+dagrt data), ``full ones`` (large fills are ops), ``array asarray
+ascontiguousarray asfortranarray``.
+
+With ``device=gpu(i)`` (or MXNet's ``ctx=``) the result lives on that GPU.
+
+Imports: the array layer, the device registry, ``ops.args``, ``ops.shapes``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..array.ndarray import ndarray, wrap
+from ..array.record import evaluate, new_array, record, wrap_result
+from ..array.transfer import to_device
+from ..devices.registry import device_arg
+from .args import evaluate_nested
+from .shapes import _STACK, astype, copy_array, identity, movement, reshape
+from .table import Row
+
+
+def creation(row: Row, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ndarray:
+    """Creation functions read no dagrt data: call NumPy now (cheap: allocation);
+    with ``device=gpu(i)`` (or ``ctx=``) the result is copied there."""
+    device = device_arg(kwargs.pop("device", None), kwargs.pop("ctx", None))
+    if row.name.endswith("_like"):  # reads only the prototype's shape and dtype
+        if device is None and args and isinstance(args[0], ndarray):
+            device = args[0]._var.device
+        args = tuple(np.empty(x.shape, x.dtype) if isinstance(x, ndarray) else x
+                     for x in args)
+    result = wrap_result(row.func(*evaluate(args), **{k: evaluate(v) for k, v in kwargs.items()}))
+    return to_device(result, device) if device is not None else result
+
+
+def full(shape: Any, fill_value: Any, dtype: Any = None, order: str = "C", *,
+         device: Any = None, ctx: Any = None, like: Any = None) -> ndarray:
+    """Implementation of numpy.full: large fills run on a worker."""
+    target = device_arg(device, ctx)
+    if isinstance(fill_value, ndarray):
+        fill_value = fill_value._host()
+    if dtype is None:
+        dtype = np.array(fill_value).dtype
+    out = new_array(shape, dtype, order=order, device=target)
+    return record("full", identity, (fill_value,), {}, lambda: [out], [out], use_out=False,
+                  work=out.nbytes)[0]
+
+
+def ones(shape: Any, dtype: Any = None, order: str = "C", *, device: Any = None,
+         ctx: Any = None, like: Any = None) -> ndarray:
+    """Implementation of numpy.ones."""
+    return full(shape, 1, float if dtype is None else dtype, order, device=device, ctx=ctx)
+
+
+def full_like(a: Any, fill_value: Any, dtype: Any = None, order: str = "K",
+              subok: bool = True, shape: Any = None, *, device: Any = None) -> ndarray:
+    """Implementation of numpy.full_like."""
+    if isinstance(a, ndarray):
+        device = device if device is not None else a.device
+        a = np.empty(a.shape, a.dtype)
+    proto = np.empty_like(np.asarray(a), dtype=dtype, order=order, shape=shape)
+    return full(proto.shape, fill_value, proto.dtype, device=device)
+
+
+def ones_like(a: Any, dtype: Any = None, order: str = "K", subok: bool = True,
+              shape: Any = None, *, device: Any = None) -> ndarray:
+    """Implementation of numpy.ones_like."""
+    return full_like(a, 1, dtype, order, subok, shape, device=device)
+
+
+def array(obj: Any, dtype: Any = None, *, copy: bool | None = True, order: str = "K",
+          subok: bool = True, ndmin: int = 0, ndmax: int = 0, like: Any = None,
+          device: Any = None, ctx: Any = None) -> ndarray:
+    """Implementation of numpy.array; dagrt arrays inside lists are evaluated."""
+    target = device_arg(device, ctx)
+    if ndmax:  # NumPy >= 2.4: nested sequences below ndmax stay objects
+        result = wrap(np.array(evaluate_nested(obj), dtype=dtype, copy=copy, order=order,
+                               ndmin=ndmin, ndmax=ndmax))
+    else:
+        result = _array(obj, dtype, copy, order, ndmin)
+    return to_device(result, target) if target is not result._var.device else result
+
+
+def _array(obj: Any, dtype: Any, copy: bool | None, order: str, ndmin: int) -> ndarray:
+    if isinstance(obj, ndarray):
+        if (copy is False or copy is None) and (dtype is None or obj.dtype == dtype) \
+                and obj.ndim >= ndmin and _has_order(obj, order):
+            return obj
+        result = astype(obj, obj.dtype if dtype is None else dtype, order=order or "K")
+        return reshape(result, (1,) * (ndmin - result.ndim) + result.shape) \
+            if ndmin > result.ndim else result
+    if isinstance(obj, (list, tuple)) and obj and all(isinstance(x, ndarray) for x in obj) \
+            and len({x.shape for x in obj}) == 1 and ndmin <= obj[0].ndim + 1:
+        result = movement(_STACK, list(obj), (), {})
+        return astype(result, dtype) if dtype is not None else result
+    return wrap(np.array(evaluate_nested(obj), dtype=dtype, copy=copy, order=order,
+                         ndmin=ndmin))
+
+
+def _has_order(a: ndarray, order: Any) -> bool:
+    """``a`` is laid out as ``order`` asks (so ``np.array(a, copy=None)`` may return it)."""
+    flags = a._data.flags
+    return order in (None, "K", "A") or (flags.c_contiguous if order == "C"
+                                         else flags.f_contiguous)
+
+
+def asarray(obj: Any, dtype: Any = None, order: Any = None, *, copy: bool | None = None,
+            device: Any = None, like: Any = None, ctx: Any = None) -> ndarray:
+    """Implementation of numpy.asarray: shares memory with a NumPy input, as
+    NumPy does (write to it through NumPy only when dagrt is not using it)."""
+    if isinstance(obj, ndarray) and (dtype is None or obj.dtype == dtype) and not copy \
+            and _has_order(obj, order):
+        return obj
+    if type(obj) is np.ndarray and not copy:
+        data = wrap(obj if dtype is None else obj.astype(dtype, copy=False))
+        target = device_arg(device, ctx)
+        return to_device(data, target) if target is not None else data
+    return array(obj, dtype, copy=True if copy else None, order=order or "K",
+                 device=device, ctx=ctx)
+
+
+def ascontiguousarray(a: Any, dtype: Any = None, *, like: Any = None) -> ndarray:
+    """Implementation of numpy.ascontiguousarray: the input itself if it is
+    C-contiguous (with at least one dimension), else a C-ordered copy."""
+    a = asarray(a, dtype)
+    a = a if a.ndim else reshape(a, (1,))
+    return a if a.flags.c_contiguous else copy_array(a, order="C")
+
+
+def asfortranarray(a: Any, dtype: Any = None, *, like: Any = None) -> ndarray:
+    """Implementation of numpy.asfortranarray: the input itself if it is
+    Fortran-contiguous (with at least one dimension), else an F-ordered copy."""
+    a = asarray(a, dtype)
+    a = a if a.ndim else reshape(a, (1,))
+    return a if a.flags.f_contiguous else copy_array(a, order="F")

@@ -1,0 +1,261 @@
+"""Elementwise ops: ufuncs, ufunc-like functions, ``where``, ``clip``, and the
+``ndarray`` operators (``+`` is ``add``...).
+
+Running now, NumPy computes the result itself; deferred, the output shape is
+the broadcast of the operands' shapes and its dtype comes from the function
+applied to zero-length arrays (``ops.rules``).
+
+Imports: the array layer, ``ops.rules``, ``ops.args``.
+"""
+
+from __future__ import annotations
+
+import math
+from sys import getrefcount
+from typing import Any
+
+import numpy as np
+
+from ..array.ndarray import _NP, ndarray
+from ..array.record import new_array, record
+from . import rules
+from .args import PY_SCALARS, as_dagrt, eager_call, operand
+
+_PASS = (ndarray, _NP, float, int, bool, complex)
+
+
+def _meta(x: Any) -> Any:
+    if type(x) is ndarray or type(x) is np.ndarray:
+        return rules.empty0(x.dtype)
+    return x
+
+
+def _normalize_out(out: Any, nout: int) -> tuple[Any, ...] | None:
+    if out is None:
+        return None
+    if type(out) is not tuple:
+        out = (out,)
+    if len(out) != nout:
+        raise ValueError(f"The 'out' tuple must have exactly {nout} entries: one per "
+                         f"ufunc output")
+    if all(o is None for o in out):
+        return None
+    return out
+
+
+def _work(args: tuple[Any, ...]) -> int:
+    """Bytes of the broadcast result (estimated with the widest operand's itemsize)."""
+    nbytes = itemsize = 0
+    shape = None
+    same = True
+    for a in args:
+        t = type(a)
+        if t is ndarray:
+            a = a._data
+        elif t is not _NP:
+            continue
+        if a.nbytes > nbytes:
+            nbytes = a.nbytes
+        itemsize = max(itemsize, a.itemsize)
+        if shape is None:
+            shape = a.shape
+        elif a.shape != shape:
+            same = False
+    if same:
+        return nbytes
+    try:
+        return math.prod(np.broadcast_shapes(*[np.shape(a) for a in args])) * itemsize
+    except ValueError:
+        return nbytes
+
+
+def elementwise(func: Any, args: tuple[Any, ...], out: Any = None,
+                kwargs: dict[str, Any] | None = None, use_out: bool = True,
+                elide: ndarray | None = None) -> Any:
+    """Record an elementwise (broadcasting) call of ``func``.
+
+    ``elide`` is a temporary operand nobody else references: if the result
+    has its shape and dtype, it is written in place there (NumPy's temporary
+    elision), saving an allocation.
+    """
+    nout = func.nout if type(func) is np.ufunc else 1
+    kwargs = kwargs or {}
+    if elide is not None and elide._data.nbytes < rules.ELIDE_BYTES:
+        elide = None
+    if out is not None:
+        out = _normalize_out(out, nout)
+        if out is not None and not all(isinstance(o, ndarray) or o is None for o in out):
+            return eager_call(func, args, dict(kwargs, out=out))
+    for a in args:
+        if type(a) not in _PASS:
+            args = tuple(map(operand, args))
+            break
+
+    def plan() -> list[ndarray]:
+        return _plan(func, args, out, kwargs, use_out, elide, nout)
+
+    outs = None
+    if out is not None:
+        outs = list(out) if all(o is not None for o in out) else plan()
+    elif elide is not None:
+        outs = plan()  # the temporary may take the result
+    name = getattr(func, "__name__", "elementwise")
+    outs = record(name, func, args, kwargs, plan, outs,
+                  use_out=use_out and any(type(a) is ndarray or type(a) is _NP for a in args),
+                  work=_work(args))
+    return outs[0] if nout == 1 else tuple(outs)
+
+
+def _plan(func: Any, args: tuple[Any, ...], out: tuple[Any, ...] | None,
+          kwargs: dict[str, Any], use_out: bool, elide: ndarray | None,
+          nout: int) -> list[ndarray]:
+    """NumPy's checks from the arguments alone; the outputs' storage."""
+    shapes = [a.shape for a in args if isinstance(a, (ndarray, np.ndarray))]
+    meta_kwargs = {k: _meta(operand(v)) if k == "where" else v for k, v in kwargs.items()}
+    if "where" in kwargs and not isinstance(kwargs["where"], (bool, np.bool_)):
+        shapes.append(np.shape(kwargs["where"]))
+    metas = [_meta(a) for a in args]
+    gufunc = getattr(func, "signature", None) is not None  # vecdot, matvec: core dims
+    if gufunc:
+        shape = rules.gufunc_shape(func, [getattr(a, "shape", ()) for a in args])
+        metas = [rules.gufunc_meta(func, i, a) for i, a in enumerate(args)]
+    else:
+        if out is None:  # NumPy resolves the loop's types before broadcasting
+            rules.elementwise_dtypes(func, metas, meta_kwargs)
+        shape = rules.broadcast(shapes) if shapes else ()
+    if out is not None:
+        core = np.shape(func(*metas)) if gufunc else None
+        meta_kwargs["out"] = tuple(
+            None if o is None else rules.empty0(o.dtype) if core is None
+            else np.empty(core, o.dtype) for o in out)
+        if type(func) is not np.ufunc:  # isposinf, isneginf: one array
+            meta_kwargs["out"] = meta_kwargs["out"][0]
+    dtypes = rules.elementwise_dtypes(func, metas, meta_kwargs)
+    if (elide is not None and out is None and len(dtypes) == 1 and dtypes[0] == elide.dtype
+            and shape == elide.shape and elide._data.flags.writeable):
+        return [elide]
+    outs = []
+    for i, dtype in enumerate(dtypes):
+        given = out[i] if out is not None else None
+        if given is None:
+            outs.append(new_array(shape, dtype, (*args, *(out or ()))))
+        else:
+            if rules.broadcast([shape, given.shape]) != given.shape:
+                raise ValueError(f"non-broadcastable output operand with shape "
+                                 f"{given.shape} doesn't match the broadcast shape {shape}")
+            outs.append(given)
+    return outs
+
+
+# ``a ** 2``, ``a ** -1``, ``a ** 0.5`` on float and complex arrays: NumPy calls
+# square, reciprocal, sqrt (whose results differ from power's for complex).
+_FAST_POWER = {(int, 2): np.square, (int, -1): np.reciprocal, (float, 0.5): np.sqrt}
+# References to a temporary operand inside an operator: the caller's stack,
+# the generated method's frame, the operator's frame, getrefcount's argument.
+_TEMPORARY_REFS = 4
+_NO_KWARGS: dict[str, Any] = {}
+
+
+def make_operator(ufunc: np.ufunc, variant: str) -> Any:
+    """The ``ndarray`` operator for ``ufunc``: ``self <op> other`` (``variant``
+    ""), ``other <op> self`` ("reflected"), ``self <op>= other`` ("inplace").
+    The hottest path of small-array code, so the common case (a host array
+    and a Python scalar or an array of the same shape) is spelled out here;
+    it runs through the recording path like every op."""
+    name = ufunc.__name__
+    if ufunc.nin == 1:
+        return lambda self: elementwise(ufunc, (self,))
+    reflected, inplace = variant == "reflected", variant == "inplace"
+
+    def operator(self: ndarray, other: Any) -> Any:
+        t = type(other)
+        if ufunc is np.power and (t is int or t is float) and self._data.dtype.kind in "fc":
+            fast = _FAST_POWER.get((t, other))
+            if fast is not None:
+                return elementwise(fast, (self,), self if inplace else None)
+        if t is not ndarray and t is not float and t is not int:
+            return elementwise(ufunc, (other, self) if reflected else (self, other),
+                               self if inplace else None)
+        data = self._data
+        if t is ndarray and other._data.shape != data.shape:
+            return elementwise(ufunc, (other, self) if reflected else (self, other),
+                               self if inplace else None)
+        args = (other, self) if reflected else (self, other)
+        if inplace:
+            outs = [self]
+            return record(name, ufunc, args, _NO_KWARGS,
+                          lambda: _plan(ufunc, args, (self,), _NO_KWARGS, True, None, 1),
+                          outs, work=data.nbytes)[0]
+        # A temporary (referenced only by the caller's stack and the frames of
+        # this call) can take the result, as NumPy elides temporaries.
+        if data.nbytes >= rules.ELIDE_BYTES and getrefcount(self) <= _TEMPORARY_REFS \
+                and self._base is None:
+            return elementwise(ufunc, args, elide=self)
+        return record(name, ufunc, args, _NO_KWARGS,
+                      lambda: _plan(ufunc, args, None, _NO_KWARGS, True, None, 1),
+                      work=data.nbytes)[0]
+    return operator
+
+
+def where(condition: Any, x: Any = None, y: Any = None) -> Any:
+    """Implementation of numpy.where; the one-argument form is data-dependent."""
+    if x is None and y is None:
+        return eager_call(np.where, (condition,), {})
+    if x is None or y is None:
+        raise ValueError("either both or neither of x and y should be given")
+    return elementwise(np.where, (condition, x, y), use_out=False)
+
+
+def clip(a: Any, a_min: Any = None, a_max: Any = None, out: Any = None, *,
+         min: Any = None, max: Any = None, **kwargs: Any) -> Any:
+    """Implementation of numpy.clip (elementwise)."""
+    lo = a_min if a_min is not None else min
+    hi = a_max if a_max is not None else max
+    if lo is None and hi is None:
+        raise ValueError("One of max or min must be given")
+    return elementwise(np.clip, (a, lo, hi), out, kwargs)
+
+
+def ufunc_function(func: Any) -> Any:
+    """The dagrt function for a ufunc (or ufunc-like) row, with the ufunc's
+    attributes and methods (``np.add.reduce``...)."""
+    nin = getattr(func, "nin", 1)
+
+    def ufunc(*args: Any, out: Any = None, **kwargs: Any) -> Any:
+        if len(args) > nin:  # outputs given positionally: np.cos(x, out1)
+            if out is not None:
+                raise TypeError("cannot specify 'out' as both a positional and "
+                                "keyword argument")
+            args, out = args[:nin], args[nin:]
+        return elementwise(func, args, out, kwargs)
+    if type(func) is np.ufunc:
+        _ufunc_methods(ufunc, func)
+    return ufunc
+
+
+def _ufunc_methods(wrapper: Any, func: np.ufunc) -> None:
+    """A ufunc's attributes and methods on its wrapper: ``outer`` is recorded
+    as the broadcast call it is; ``reduce accumulate reduceat at`` run NumPy's
+    once no pending operation uses their inputs (``at`` writes its first
+    argument in place)."""
+    for attr in ("nin", "nout", "nargs", "ntypes", "types", "identity", "signature"):
+        setattr(wrapper, attr, getattr(func, attr))
+    for name in ("reduce", "accumulate", "reduceat", "at"):
+        method = getattr(func, name)
+
+        def call(*args: Any, _method: Any = method, **kwargs: Any) -> Any:
+            return eager_call(_method, args, kwargs)
+        call.__name__ = call.__qualname__ = f"{func.__name__}.{name}"
+        call.__doc__ = method.__doc__
+        setattr(wrapper, name, call)
+
+    def outer(a: Any, b: Any, /, out: Any = None, **kwargs: Any) -> Any:
+        a, b = as_dagrt(a), as_dagrt(b)
+        expanded = a.reshape(a.shape + (1,) * b.ndim)
+        return elementwise(func, (expanded, b), out, kwargs)
+    outer.__name__ = outer.__qualname__ = f"{func.__name__}.outer"
+    outer.__doc__ = func.outer.__doc__
+    wrapper.outer = outer
+
+
+__all__ = ["elementwise", "make_operator", "where", "clip", "ufunc_function", "PY_SCALARS"]

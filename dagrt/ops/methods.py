@@ -1,0 +1,203 @@
+"""The ``ndarray`` methods that are not functions of the namespace (rows of
+kind ``method`` in the op table): ``reshape(*shape)``, ``transpose(*axes)``,
+``view``, ``fill``, ``flat``, ``sort`` in place, the NumPy protocols
+(``__array_ufunc__``, ``__array_function__``, DLPack) and any other
+``numpy.ndarray`` attribute (``__getattr__``).
+
+Imports: the array layer and the other op kinds.
+"""
+
+from __future__ import annotations
+
+import builtins
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..array import transfer
+from ..array.indexing import setitem
+from ..array.methods import IMPL
+from ..array.ndarray import ndarray, view_of
+from ..array.record import evaluate, record, wrap_result
+from . import shapes
+from .args import eager_call, operand
+from .elementwise import elementwise
+
+# NumPy function -> dagrt function, for ``__array_function__`` (ops.namespace fills it).
+IMPLEMENTATIONS: dict[Any, Callable[..., Any]] = {}
+
+
+def _shape_args(args: tuple[Any, ...]) -> Any:
+    return args[0] if len(args) == 1 and not isinstance(args[0], (int, np.integer)) else args
+
+
+def reshape(self: ndarray, *shape: Any, order: str = "C", copy: bool | None = None) -> ndarray:
+    """Returns an array containing the same data with a new shape."""
+    return shapes.reshape(self, _shape_args(shape), order=order, copy=copy)
+
+
+def transpose(self: ndarray, *axes: Any) -> ndarray:
+    """Returns a view with axes transposed."""
+    return view_of(self, self._data.transpose(*axes))
+
+
+def _copy(self: ndarray, order: str = "C") -> ndarray:
+    """Return a copy of the array (C order by default, unlike ``numpy.copy``)."""
+    return shapes.copy_array(self, order)
+
+
+def flatten(self: ndarray, order: str = "C") -> ndarray:
+    """A copy of the array collapsed into one dimension."""
+    return shapes.copy_array(shapes.ravel(self, order))
+
+
+def view(self: ndarray, dtype: Any = None, type: Any = None) -> ndarray:
+    """A new view of the same data (optionally with another dtype)."""
+    if isinstance(dtype, builtins.type) and issubclass(dtype, (ndarray, np.ndarray)):
+        dtype, type = None, dtype  # ``x.view(np.ndarray)``: NumPy reads it as ``type=``
+    if type is not None and type is not ndarray and type is not np.ndarray:
+        raise TypeError(f"view(type={type.__name__}): subclasses of dagrt.ndarray are "
+                        f"not supported")
+    return view_of(self, self._data.view() if dtype is None else self._data.view(dtype))
+
+
+def fill(self: ndarray, value: Any) -> None:
+    """Fill the array with a scalar value (in place)."""
+    if self.dtype.kind == "O":  # every element is the object itself, even an array
+        record("fill", _fill_kernel, (value,), {}, lambda: [self], [self], work=self.nbytes)
+    else:
+        setitem(self, Ellipsis, value)
+
+
+def _fill_kernel(value: Any, *, out: Any) -> None:
+    out.fill(value)
+
+
+def _flat(self: ndarray) -> Any:
+    """NumPy's flat iterator over the storage, once no pending op uses it."""
+    return self._quiet().flat
+
+
+def _set_flat(self: ndarray, value: Any) -> None:
+    record("flat", _set_flat_kernel, (operand(value),), {}, lambda: [self], [self],
+           work=self.nbytes)
+
+
+def _set_flat_kernel(value: Any, *, out: Any) -> None:
+    out.flat = value
+
+
+def resize(self: ndarray, *new_shape: Any, refcheck: bool = True) -> None:
+    """Change the shape and size in place (NumPy's checks: no views of it)."""
+    self._quiet().resize(*new_shape, refcheck=refcheck)
+
+
+def sort(self: ndarray, axis: int = -1, kind: Any = None, order: Any = None, *,
+         stable: Any = None) -> None:
+    """Sort the array in place (recorded: runs when its inputs are ready)."""
+    kwargs = {"axis": axis, "kind": kind, "order": order, "stable": stable}
+    record("sort", _sort_kernel, (), kwargs, lambda: [self], [self], work=self.nbytes)
+
+
+def _sort_kernel(*, out: Any, **kwargs: Any) -> None:
+    out.sort(**kwargs)
+
+
+def _getattr(self: ndarray, name: str) -> Any:
+    """Any other numpy.ndarray method or attribute: run NumPy's on the storage
+    once no pending operation uses it (in-place methods mutate, as in NumPy)."""
+    if name == "__array_interface__" and self._var.device is None:
+        return self._quiet().__array_interface__  # np.lib.array_utils.byte_bounds(x)
+    if name.startswith("__") or not hasattr(np.ndarray, name):
+        raise AttributeError(f"'dagrt.ndarray' object has no attribute {name!r}")
+    if not callable(getattr(np.ndarray, name)):
+        return getattr(self._quiet(), name)
+
+    def method(*args: Any, **kwargs: Any) -> Any:
+        data = self._quiet()
+        result = getattr(data, name)(*evaluate(args, quiet=True),
+                                     **{k: evaluate(v, quiet=True) for k, v in kwargs.items()})
+        if isinstance(result, np.ndarray) and np.may_share_memory(result, data):
+            return view_of(self, result)
+        return wrap_result(result)
+    method.__name__ = name
+    return method
+
+
+def _set_real(self: ndarray, value: Any) -> None:
+    setitem(self.real, Ellipsis, value)
+
+
+def _set_imag(self: ndarray, value: Any) -> None:
+    if not np.iscomplexobj(self._data):
+        raise TypeError("array does not have imaginary part to set")
+    setitem(self.imag, Ellipsis, value)
+
+
+def _array_namespace(self: ndarray, *, api_version: Any = None) -> Any:
+    return sys.modules[__name__.partition(".")[0]]  # the dagrt package
+
+
+def _dlpack(self: ndarray, **kwargs: Any) -> Any:
+    return self._quiet().__dlpack__(**kwargs)
+
+
+def _dlpack_device(self: ndarray) -> Any:
+    return self._data.__dlpack_device__()
+
+
+def _ufunc_method(self: ndarray, ufunc: np.ufunc, method: str, *inputs: Any,
+                  **kwargs: Any) -> Any:
+    if method == "__call__":
+        return elementwise(ufunc, inputs, kwargs.pop("out", None), kwargs)
+    return eager_call(getattr(ufunc, method), inputs, kwargs)
+
+
+def _array_function(self: ndarray, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+    impl = IMPLEMENTATIONS.get(func)
+    if impl is not None:
+        return impl(*args, **kwargs)
+    return wrap_result(func(*evaluate(args), **{k: evaluate(v) for k, v in kwargs.items()}))
+
+
+def _matmul(self: ndarray, other: Any) -> Any:
+    return IMPL["matmul"](self, other)
+
+
+def _rmatmul(self: ndarray, other: Any) -> Any:
+    return IMPL["matmul"](other, self)
+
+
+def _imatmul(self: ndarray, other: Any) -> ndarray:
+    """``a @= b``: NumPy's rules (same_kind casting, then an unchanged shape)."""
+    meta = np.zeros((1,) * self.ndim, self.dtype)
+    np.matmul(meta, np.zeros((1,) * other.ndim, other.dtype)
+              if isinstance(other, (ndarray, np.ndarray)) else other, out=meta)
+    result = _matmul(self, other)
+    if result.shape != self.shape:
+        raise ValueError(f"matmul: in-place result has shape {result.shape}, not "
+                         f"{self.shape}")
+    setitem(self, Ellipsis, result)
+    return self
+
+
+def _conj(self: ndarray) -> Any:
+    return elementwise(np.conjugate, (self,))
+
+
+METHODS: dict[str, Callable[..., Any]] = {
+    "reshape": reshape, "transpose": transpose, "copy": _copy, "flatten": flatten,
+    "view": view, "fill": fill, "resize": resize, "sort": sort, "conj": _conj,
+    "conjugate": _conj, "flat": _flat, "flat=": _set_flat, "real=": _set_real,
+    "imag=": _set_imag, "__getattr__": _getattr, "copyto": transfer.copyto,
+    "to_device": transfer.to_device_method, "as_in_context": transfer.to_device_method,
+    "as_in_ctx": transfer.to_device_method, "__matmul__": _matmul,
+    "__rmatmul__": _rmatmul, "__imatmul__": _imatmul,
+    "__divmod__": lambda self, other: elementwise(np.divmod, (self, other)),
+    "__rdivmod__": lambda self, other: elementwise(np.divmod, (other, self)),
+    "__array_ufunc__": _ufunc_method, "__array_function__": _array_function,
+    "__array_namespace__": _array_namespace, "__dlpack__": _dlpack,
+    "__dlpack_device__": _dlpack_device,
+}

@@ -1,0 +1,93 @@
+"""The namespace: one public function per row of the op table, and the
+implementations of the ``ndarray`` methods and operators.
+
+:func:`build` makes each row's function from its kind, registers the
+methods' implementations with the ``Methods`` mixin (``array.methods``) and
+maps NumPy's functions to dagrt's for ``__array_function__``.
+
+Imports: every op kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..array import indexing
+from ..array.methods import register
+from . import creation, elementwise, methods, reductions, shapes
+from .args import eager_call
+from .table import ROWS, Row
+
+# Hand-written functions (rows of kind "custom"), by name.
+CUSTOM: dict[str, Callable[..., Any]] = {
+    "reshape": shapes.reshape, "ravel": shapes.ravel, "full": creation.full,
+    "ones": creation.ones, "full_like": creation.full_like,
+    "ones_like": creation.ones_like, "array": creation.array, "asarray": creation.asarray,
+    "asanyarray": creation.asarray, "ascontiguousarray": creation.ascontiguousarray,
+    "asfortranarray": creation.asfortranarray, "copy": shapes.copy_array,
+    "astype": shapes.astype, "where": elementwise.where, "clip": elementwise.clip,
+    "append": shapes.append, "block": shapes.block,
+}
+
+
+def _function(row: Row) -> Callable[..., Any]:
+    """The public function of a row, from its kind."""
+    kind = row.kind
+    if kind == "custom":
+        return CUSTOM[row.name]
+    if kind == "elementwise":
+        function = elementwise.ufunc_function(row.func)
+    elif kind == "reduction":
+        def function(a: Any, *args: Any, **kwargs: Any) -> Any:
+            return reductions.reduction(row, a, args, kwargs)
+    elif kind == "contraction":
+        def function(*args: Any, **kwargs: Any) -> Any:
+            return reductions.contraction(row, args, kwargs)
+    elif kind == "view":
+        def function(a: Any, *args: Any, **kwargs: Any) -> Any:
+            return shapes.view(row, a, args, kwargs)
+    elif kind == "movement":
+        def function(first: Any, *args: Any, **kwargs: Any) -> Any:
+            return shapes.movement(row, first, args, kwargs)
+    elif kind == "shaped":
+        def function(a: Any, *args: Any, **kwargs: Any) -> Any:
+            return shapes.shaped(row, a, args, kwargs)
+    elif kind == "creation":
+        def function(*args: Any, **kwargs: Any) -> Any:
+            return creation.creation(row, args, kwargs)
+    else:
+        def function(*args: Any, **kwargs: Any) -> Any:
+            return eager_call(row.func, args, kwargs)
+    name = row.func.__name__ if type(row.func) is np.ufunc else row.name  # np.abs: absolute
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = f"Implementation of numpy.{name} ({kind}).\n\nSee also numpy.{name}."
+    function.__wrapped_numpy__ = row.func  # type: ignore[attr-defined]
+    return function
+
+
+def build() -> dict[str, Callable[..., Any]]:
+    """Every public function of the table, by name; installs the methods."""
+    functions: dict[str, Callable[..., Any]] = {}
+    made: dict[Any, Callable[..., Any]] = {}  # aliases stay aliases: np.conj is np.conjugate
+    for row in ROWS:
+        if row.function:
+            key = (row.kind, row.func) if type(row.func) is np.ufunc else row.name
+            if key not in made:
+                made[key] = _function(row)
+            functions[row.name] = made[key]
+    register(functions)
+    register({f"ndarray.{name}": impl for name, impl in methods.METHODS.items()})
+    register({row.name: elementwise.make_operator(row.func, row.variant)
+              for row in ROWS if row.kind == "operator"})
+    register({"getitem": indexing.getitem, "setitem": indexing.setitem})
+    for name, impl in functions.items():
+        numpy_func = getattr(np, name, None)
+        if callable(numpy_func) and not isinstance(numpy_func, (np.ufunc, type)):
+            methods.IMPLEMENTATIONS[numpy_func] = impl
+    return functions
+
+
+FUNCTIONS = build()

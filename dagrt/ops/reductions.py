@@ -1,0 +1,152 @@
+"""Reductions (``sum mean std argmax ...``) and contractions (``matmul dot
+tensordot einsum inner outer vdot``).
+
+Deferred, a reduction's dtype comes from the function applied to an all-ones
+array of at most 2 along each axis (which validates ``axis`` and ``dtype``
+with NumPy's errors); contractions have explicit shape rules (``ops.rules``).
+
+Imports: the array layer, ``ops.rules``, ``ops.args``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..array.ndarray import ndarray, view_of
+from ..array.record import new_array, record
+from . import rules
+from .args import as_dagrt, bind, eager_call
+from .table import Row
+
+
+def reduction(row: Row, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    kwargs = bind(row, args, kwargs)
+    a = a if type(a) is ndarray else as_dagrt(a)
+    out = kwargs.pop("out", None)
+    if out is not None and not isinstance(out, ndarray):
+        return eager_call(row.func, (a,), dict(kwargs, out=out))
+
+    def plan() -> list[ndarray]:
+        return _reduction_plan(row, a, kwargs, out)
+
+    return record(row.name, row.func, (a,), kwargs, plan, None if out is None else [out],
+                  work=a._data.nbytes)[0]
+
+
+def _reduction_plan(row: Row, a: ndarray, kwargs: dict[str, Any],
+                    out: ndarray | None) -> list[ndarray]:
+    data = a._data
+    meta_kwargs = {k: (rules.reduction_meta(np.shape(v), np.bool_) if k == "where"
+                       else rules.reduction_meta(v.shape, v.dtype)  # std(mean=...)
+                       if isinstance(v, (ndarray, np.ndarray)) else v)
+                   for k, v in kwargs.items()}
+    meta = row.func(rules.reduction_meta(data.shape, data.dtype), **meta_kwargs)
+    shape = rules.reduced_shape(data.shape, kwargs.get("axis"), kwargs.get("keepdims", False))
+    if out is None:
+        return [new_array(shape, np.asarray(meta).dtype, (a,))]
+    if out.shape != shape:
+        raise ValueError(f"output parameter for reduction operation {row.name} has the "
+                         f"wrong number of dimensions" if out.ndim != len(shape)
+                         else f"output parameter for reduction operation {row.name} has "
+                         f"a non-reduced dimension")
+    return [out]
+
+
+def is_view_of(result: Any, storage: np.ndarray) -> bool:
+    return isinstance(result, np.ndarray) and np.may_share_memory(result, storage)
+
+
+def _contraction_shape(name: str, shapes: list[tuple[int, ...]], kwargs: dict[str, Any],
+                       subscripts: str | None) -> tuple[int, ...]:
+    if name == "matmul":
+        return rules.matmul_shape(*shapes)
+    if name == "dot":
+        return rules.dot_shape(*shapes)
+    if name == "inner":
+        return rules.inner_shape(*shapes)
+    if name == "outer":
+        return (int(np.prod(shapes[0])), int(np.prod(shapes[1])))
+    if name == "vdot":
+        sizes = [int(np.prod(s)) for s in shapes]
+        if sizes[0] != sizes[1]:
+            raise ValueError(f"cannot reshape array of size {sizes[1]} into shape "
+                             f"({sizes[0]},)")
+        return ()
+    if name == "tensordot":
+        return rules.tensordot_shape(shapes[0], shapes[1], kwargs.get("axes", 2))
+    assert subscripts is not None
+    return rules.einsum_shape(subscripts, shapes)
+
+
+def _einsum_view(subscripts: str, a: ndarray) -> ndarray | None:
+    """``np.einsum('ii->i', a)``: one operand and nothing summed is a view in NumPy."""
+    term, arrow, output = subscripts.replace(" ", "").partition("->")
+    labels = term.replace(".", "")
+    if not (set(labels) <= set(output) if arrow else len(set(labels)) == len(labels)):
+        return None
+    probe = np.broadcast_to(np.empty((), a.dtype), a.shape)  # reads no pending data
+    if not is_view_of(np.einsum(subscripts, probe), probe):
+        return None
+    return view_of(a, np.einsum(subscripts, a._data))
+
+
+def contraction(row: Row, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    subscripts = None
+    if row.name == "einsum":
+        if not args or not isinstance(args[0], str):
+            return eager_call(row.func, args, kwargs)  # interleaved operand form
+        subscripts, arrays = args[0], list(map(as_dagrt, args[1:]))
+        if len(arrays) == 1 and not kwargs:
+            result = _einsum_view(subscripts, arrays[0])
+            if result is not None:
+                return result
+    else:
+        if row.name == "tensordot" and len(args) > 2:
+            kwargs = dict(kwargs, axes=args[2])
+        arrays = [as_dagrt(x) for x in args[:2]]
+    out = kwargs.pop("out", None)
+    if out is not None and not isinstance(out, ndarray):
+        return eager_call(row.func, args, dict(kwargs, out=out))
+    call_args = (subscripts, *arrays) if subscripts is not None else tuple(arrays)
+
+    def plan() -> list[ndarray]:
+        return _plan(row, arrays, kwargs, subscripts, out)
+
+    outs = record(row.name, row.func, call_args, kwargs, plan,
+                  None if out is None else [out],
+                  use_out=row.out and (out is None or out._data.flags.c_contiguous),
+                  work=_contraction_work(arrays))
+    return outs[0]
+
+
+def _contraction_work(arrays: list[ndarray]) -> int:
+    """Bytes of work of a contraction: the larger operand times the output's
+    last dimension (multiply-adds per element read)."""
+    last = arrays[-1]._data.shape
+    return max(a._data.nbytes for a in arrays) * (last[-1] if len(last) > 1 else 1)
+
+
+def _plan(row: Row, arrays: list[ndarray], kwargs: dict[str, Any], subscripts: str | None,
+          out: ndarray | None) -> list[ndarray]:
+    shapes = [a.shape for a in arrays]
+    shape = _contraction_shape(row.name, shapes, kwargs, subscripts)
+    dtype = kwargs.get("dtype")
+    if dtype is None:
+        if subscripts is not None:
+            metas = [np.ones((1,) * a.ndim, a.dtype) for a in arrays]
+            dtype = np.einsum(subscripts, *metas).dtype
+        else:
+            dtype = np.result_type(*[np.empty((), a.dtype) for a in arrays]) \
+                if row.name in ("outer",) else \
+                rules.contraction_dtype(np.matmul, [a.dtype for a in arrays])
+    if out is None:
+        return [new_array(shape, dtype, arrays)]
+    if out.shape != shape or (row.name in ("dot", "vdot") and out.dtype != dtype):
+        raise ValueError("output array is not acceptable (must have the right datatype, "
+                         "number of dimensions, and be a C-Array)")
+    if not np.can_cast(dtype, out.dtype, "same_kind"):
+        raise TypeError(f"Cannot cast {row.name} output from {np.dtype(dtype)!r} to "
+                        f"{out.dtype!r} with casting rule 'same_kind'")
+    return [out]

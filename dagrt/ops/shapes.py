@@ -1,0 +1,225 @@
+"""Views, reshapes and data movement: ``transpose split squeeze`` (views of
+the input's storage, made at once), ``reshape ravel``, ``concatenate stack
+tile append block`` (copies into a new shape), ``sort cumsum round tril``
+(shaped as the input), ``astype copy``.
+
+Deferred, shapes come from the function applied to zero-byte arrays
+(``np.dtype([])``), which NumPy shapes and checks without touching memory.
+
+Imports: the array layer, ``ops.rules``, ``ops.args``, ``ops.reductions``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..array.ndarray import ndarray, view_of, wrap
+from ..array.record import evaluate, host_values, nbytes_of, new_array, record
+from . import rules
+from .args import PY_SCALARS, as_dagrt, eager_call
+from .reductions import is_view_of
+from .table import ROWS, Row
+
+_MANY_VIEWS = {"atleast_1d", "atleast_2d", "atleast_3d", "broadcast_arrays"}  # f(*arrays)
+_CONCATENATE = next(r for r in ROWS if r.name == "concatenate")
+_STACK = next(r for r in ROWS if r.name == "stack")
+
+
+def identity(x: Any) -> Any:
+    return x
+
+
+def view(row: Row, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Views are NumPy views of the input's storage, made at once."""
+    if isinstance(a, PY_SCALARS) and not args and not kwargs:
+        result = row.func(a)
+        if not isinstance(result, np.ndarray):  # np.real(1 + 1j) is a Python float
+            return result
+    a = as_dagrt(a)
+    if row.name in _MANY_VIEWS and args:  # atleast_1d(a, b), broadcast_arrays(a, b)
+        arrays = [a] + [as_dagrt(x) for x in args]
+        results = row.func(*[x._data for x in arrays], **kwargs)
+        return type(results)(_as_view(x, r, row, (), kwargs) for x, r in zip(arrays, results))
+    args = tuple(evaluate(args))  # split points, axes: np.hsplit(x, np.array([3, 6]))
+    result = row.func(a._data, *args, **kwargs)
+    if isinstance(result, (list, tuple)):
+        return type(result)(_as_view(a, r, row, args, kwargs) for r in result)
+    return _as_view(a, result, row, args, kwargs)
+
+
+def _as_view(a: ndarray, result: Any, row: Row, args: tuple[Any, ...],
+             kwargs: dict[str, Any]) -> ndarray:
+    if result is a._data:  # NumPy returned its input: np.atleast_1d(x) is x
+        return a
+    if is_view_of(result, a._data):
+        return view_of(a, result)
+    if host_values((a,)) is not None:
+        return wrap(result)
+    # NumPy made a copy (e.g. imag of a real array) from storage still pending:
+    # compute it again once the input is ready.
+    return record(row.name, row.func, (a, *args), kwargs,
+                  lambda: [new_array(result.shape, result.dtype, (a,))],
+                  work=result.nbytes)[0]
+
+
+def reshape(a: Any, shape: Any, order: str = "C", *, copy: bool | None = None,
+            newshape: Any = None) -> ndarray:
+    """Implementation of numpy.reshape: a view when NumPy gives one."""
+    a = as_dagrt(a)
+    if newshape is not None:
+        shape = newshape
+    try:
+        result = np.reshape(a._data, shape, order=order, copy=False)
+    except ValueError as exc:
+        if "copy" not in str(exc):
+            raise
+        if copy is False:
+            raise
+    else:
+        return copy_array(view_of(a, result)) if copy else view_of(a, result)
+    target = np.reshape(rules.zero_bytes(a.shape), shape, order=order).shape
+    return record("reshape", np.reshape, (a, target), {"order": order},
+                  lambda: [new_array(target, a.dtype, (a,))], use_out=False,
+                  work=a._data.nbytes)[0]
+
+
+def ravel(a: Any, order: str = "C") -> ndarray:
+    """Implementation of numpy.ravel."""
+    if order == "K":  # memory order: axes by decreasing stride, then C order
+        a = as_dagrt(a)
+        axes = sorted(range(a.ndim), key=lambda i: -abs(a.strides[i]))
+        a, order = view_of(a, a._data.transpose(axes)), "C"
+    return reshape(a, (-1,), order=order)
+
+
+def movement(row: Row, first: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Functions that copy their data into a new shape: the shape comes from a
+    zero-byte meta call, the dtype from promotion."""
+    many = isinstance(first, (list, tuple))
+    data = [as_dagrt(x) for x in first] if many else [as_dagrt(first)]
+    args = tuple(evaluate(args))
+    out = kwargs.pop("out", None)
+    kwargs = {k: evaluate(v) for k, v in kwargs.items()}
+    if out is not None and not isinstance(out, ndarray):
+        return eager_call(row.func, (first, *args), dict(kwargs, out=out))
+
+    def plan() -> list[ndarray]:
+        metas = [rules.zero_bytes(x.shape) for x in data]
+        meta_kwargs = {k: v for k, v in kwargs.items() if k not in ("dtype", "casting")}
+        shape = row.func(metas if many else metas[0], *args, **meta_kwargs).shape
+        dtype = rules.result_dtype([x.dtype for x in data], kwargs.get("dtype"))
+        return [new_array(shape, dtype, data) if out is None else out]
+
+    return record(row.name, row.func, (data if many else data[0], *args), kwargs, plan,
+                  None if out is None else [out], work=nbytes_of(data) * _copies(args),
+                  use_out=row.out and "dtype" not in kwargs)[0]  # NumPy takes out= or dtype=
+
+
+def _copies(args: tuple[Any, ...]) -> int:
+    """How many times ``tile``/``repeat`` copy their input (1 otherwise)."""
+    reps = args[0] if args else 1
+    return max(1, math.prod(np.atleast_1d(reps).tolist())) if isinstance(
+        reps, (int, np.integer, tuple, list, np.ndarray)) else 1
+
+
+def append(arr: Any, values: Any, axis: Any = None) -> ndarray:
+    """Implementation of numpy.append (NumPy's own definition, recorded lazily)."""
+    arr, values = as_dagrt(arr), as_dagrt(values)
+    if axis is None:
+        arr = arr if arr.ndim == 1 else ravel(arr)
+        values, axis = ravel(values), arr.ndim - 1
+    return movement(_CONCATENATE, (arr, values), (), {"axis": axis})
+
+
+def _nested(x: Any, f: Callable[[Any], Any]) -> Any:
+    return type(x)(_nested(v, f) for v in x) if isinstance(x, (list, tuple)) else f(x)
+
+
+def block(arrays: Any) -> ndarray:
+    """Implementation of numpy.block: nested lists of arrays, recorded lazily."""
+    data = _nested(arrays, as_dagrt)
+    shape = np.block(_nested(data, lambda x: rules.zero_bytes(x.shape))).shape
+    dtypes: list[np.dtype] = []
+    _nested(data, lambda x: dtypes.append(x.dtype))
+    arrays: list[ndarray] = []
+    _nested(data, arrays.append)
+    return record("block", np.block, (data,), {},
+                  lambda: [new_array(shape, np.result_type(*dtypes), arrays)],
+                  use_out=False, work=nbytes_of(arrays))[0]
+
+
+def shaped(row: Row, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Functions whose output has the input's shape (or its flattening):
+    ``sort cumsum round tril``... Shape and dtype come from a small meta call."""
+    a = as_dagrt(a)
+    args = tuple(evaluate(args))
+    kwargs = {k: evaluate(v) for k, v in kwargs.items()}
+    out = kwargs.pop("out", None)
+    if out is not None and not isinstance(out, ndarray):
+        return eager_call(row.func, (a, *args), dict(kwargs, out=out))
+    if out is None:  # NumPy allocates (and checks) when the op runs now
+        return record(row.name, row.func, (a, *args), kwargs,
+                      lambda: _shaped_plan(row, a, args, kwargs, None)[0],
+                      use_out=False, work=a._data.nbytes)[0]
+    outs, use_out = _shaped_plan(row, a, args, kwargs, out)
+    return record(row.name, row.func, (a, *args), kwargs, lambda: outs, outs,
+                  use_out=use_out, work=a._data.nbytes)[0]
+
+
+def _shaped_plan(row: Row, a: ndarray, args: tuple[Any, ...], kwargs: dict[str, Any],
+                 out: ndarray | None) -> tuple[list[ndarray], bool]:
+    meta_in = rules.reduction_meta(a.shape, a.dtype)
+    meta = np.asarray(row.func(meta_in, *args, **kwargs))
+    if meta.shape == meta_in.shape:
+        shape = a.shape
+    elif meta.ndim == 1 and meta.size == meta_in.size:
+        shape = (a.size,)
+    else:  # pragma: no cover - a parameter changed the shape
+        raise ValueError(f"{row.name}: a parameter changed the output's shape")
+    # NumPy computes some integer results differently when given out= (round
+    # with decimals < 0 then fails): integer results are assigned, not out=.
+    use_out = row.out and (out is not None or meta.dtype.kind in "fc")
+    return [new_array(shape, meta.dtype, (a,)) if out is None else out], use_out
+
+
+def _layout(data: Any, order: str) -> str:
+    """The layout of a copy of ``data`` in ``order``: "K" and "A" keep a
+    Fortran layout (transposes of C arrays), as NumPy does."""
+    if order not in ("K", "A") or data.ndim < 2 or data.flags.c_contiguous:
+        return "C" if order in ("K", "A") else order
+    if data.flags.f_contiguous:
+        return "F"
+    strides = [abs(s) for s in data.strides]
+    return "F" if order == "K" and strides == sorted(strides) else "C"
+
+
+def astype(a: Any, dtype: Any, order: str = "K", casting: str = "unsafe",
+           subok: bool = True, copy: bool = True) -> ndarray:
+    """Implementation of ndarray.astype."""
+    a = as_dagrt(a)
+    dtype = np.dtype(dtype)
+    if not copy and dtype == a.dtype:
+        return a
+    if casting != "same_value" and not np.can_cast(a.dtype, dtype, casting):
+        raise TypeError(f"Cannot cast array data from {a.dtype!r} to {dtype!r} "
+                        f"according to the rule {casting!r}")
+    out = new_array(a.shape, dtype, (a,), order=_layout(a._data, order))
+    if casting == "same_value":  # NumPy >= 2.4: checks the values as it casts
+        return record("astype", _astype_kernel, (a, dtype), {"casting": casting},
+                      lambda: [out], [out], use_out=False, work=out.nbytes)[0]
+    return record("astype", identity, (a,), {}, lambda: [out], [out], use_out=False,
+                  work=out.nbytes)[0]
+
+
+def _astype_kernel(a: Any, dtype: Any, **kwargs: Any) -> Any:
+    return a.astype(dtype, **kwargs)
+
+
+def copy_array(a: Any, order: str = "K", subok: bool = False) -> ndarray:
+    """Implementation of numpy.copy / ndarray.copy."""
+    a = as_dagrt(a)
+    return astype(a, a.dtype, order=order)

@@ -1,0 +1,175 @@
+"""The op table: one row per NumPy function, ``ndarray`` method and operator
+that dagrt records.
+
+A :class:`Row` names a NumPy function (both the kernel and the reference the
+tests compare against), its *kind*, which selects the implementation (one
+module of ``ops/`` per kind), and where it appears: as a public function of
+``dagrt``, as an ``ndarray`` method (``self`` first), or both.
+
+==============  ==============================================================
+elementwise     ufuncs and ufunc-like functions (broadcasting, ``out=``)
+reduction       ``sum mean std ...``: ``axis``, ``keepdims``, ``dtype``, ``out``
+contraction     ``matmul dot tensordot einsum inner outer vdot``
+view            returns views of its input's storage, computed at once
+movement        copies data into a new shape (concatenate, stack, tile...)
+shaped          output shaped as the input or its flattening (sort, cumsum...)
+creation        builds a new array from parameters (zeros, arange, eye...)
+eager           data-dependent output shape: evaluates inputs, calls NumPy
+custom          a hand-written implementation of the same name (reshape...)
+operator        ``ndarray`` operators: ``+`` is ``add``, ``+=`` writes ``self``
+method          methods that exist only on ``ndarray`` (``fill``, ``flatten``)
+==============  ==============================================================
+
+The namespace (``ops.namespace``), the ``ndarray`` methods (the mixin of
+``array.methods``), the docstrings and the generated tests all come from
+:data:`ROWS`. This module is data: it imports nothing from dagrt, so any
+layer may read it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the op table."""
+
+    name: str
+    kind: str
+    func: Any = None
+    out: bool = True          # the kernel accepts ``out=``
+    method: bool = False      # also an ``ndarray`` method, ``self`` first
+    function: bool = True     # a public function of the dagrt namespace
+    variant: str = ""         # operators: "", "reflected" or "inplace"
+    params: tuple[str, ...] = field(default=(), compare=False)
+
+
+def _params(func: Callable[..., Any]) -> tuple[str, ...]:
+    """Names of positional parameters after the first, for binding calls."""
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):
+        return ()
+    return tuple(p.name for p in list(sig.parameters.values())[1:]
+                 if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+
+
+UFUNCS = sorted(name for name, obj in vars(np).items() if isinstance(obj, np.ufunc)) + [
+    "isposinf", "isneginf"]  # ufunc-like functions with ``out=``
+REDUCTIONS = ["sum", "prod", "mean", "std", "var", "min", "max", "amin", "amax",
+              "argmin", "argmax", "any", "all", "nansum", "nanprod", "nanmean",
+              "nanstd", "nanvar", "nanmin", "nanmax", "ptp", "nanargmin", "nanargmax"]
+_REDUCTION_METHODS = {"sum", "prod", "mean", "std", "var", "min", "max", "argmin",
+                      "argmax", "any", "all"}  # NumPy 2 removed ndarray.ptp
+CONTRACTIONS = {"matmul": True, "dot": True, "tensordot": False, "einsum": True,
+                "inner": False, "outer": True, "vdot": False}
+VIEWS = ["transpose", "swapaxes", "moveaxis", "squeeze", "expand_dims", "broadcast_to",
+         "split", "array_split", "hsplit", "vsplit", "dsplit", "diagonal", "flip",
+         "fliplr", "flipud", "rot90", "atleast_1d", "atleast_2d", "atleast_3d",
+         "real", "imag", "rollaxis", "matrix_transpose", "permute_dims", "unstack",
+         "broadcast_arrays"]
+_VIEW_METHODS = {"swapaxes", "squeeze", "diagonal"}
+MOVEMENT = {"concatenate": True, "stack": True, "vstack": False, "hstack": False,
+            "dstack": False, "column_stack": False, "row_stack": False,
+            "tile": False, "repeat": False, "roll": False, "concat": True}
+SHAPED = {"sort": False, "argsort": False, "cumsum": True, "cumprod": True,
+          "nancumsum": True, "nancumprod": True, "round": True, "around": True,
+          "tril": False, "triu": False, "sinc": False, "i0": False, "angle": False,
+          "unwrap": False, "fix": True, "cumulative_sum": True, "cumulative_prod": True,
+          "sort_complex": False}
+_SHAPED_METHODS = {"argsort", "cumsum", "cumprod", "round"}
+CREATION = ["zeros", "empty", "zeros_like", "empty_like", "arange", "linspace",
+            "logspace", "geomspace", "eye", "identity", "tri", "fromfunction",
+            "frombuffer", "fromiter", "fromstring", "loadtxt", "genfromtxt",
+            "indices", "bartlett", "blackman", "hamming", "hanning", "kaiser",
+            "tril_indices", "triu_indices", "diag_indices"]
+EAGER = ["nonzero", "flatnonzero", "argwhere", "unique", "unique_values",
+         "unique_counts", "unique_inverse", "unique_all", "extract", "compress",
+         "trim_zeros", "setdiff1d", "intersect1d", "union1d", "setxor1d", "isin",
+         "in1d", "histogram", "bincount", "digitize", "searchsorted", "diff", "take", "put",
+         "allclose", "array_equal", "array_equiv", "isclose", "shape", "ndim", "size",
+         "may_share_memory", "shares_memory", "result_type", "can_cast", "average",
+         "median", "nanmedian", "percentile", "quantile", "count_nonzero", "meshgrid",
+         "diag", "diagflat", "vander", "partition", "argpartition", "nan_to_num",
+         "real_if_close", "gradient", "trapezoid", "interp", "polyfit", "polyval",
+         "convolve", "correlate", "cross", "kron", "trace", "lexsort", "cov", "corrcoef",
+         "histogram2d", "histogramdd", "ediff1d", "pad", "select", "piecewise", "choose",
+         "resize", "delete", "insert", "place", "putmask", "copyto", "fill_diagonal",
+         "ravel_multi_index", "unravel_index", "apply_along_axis", "apply_over_axes",
+         "array2string", "array_repr", "array_str", "format_float_positional",
+         "format_float_scientific", "binary_repr", "base_repr", "iscomplexobj",
+         "isrealobj", "isfortran", "min_scalar_type", "common_type", "mintypecode",
+         "typename", "info", "show_config", "show_runtime", "get_include", "save",
+         "savez", "savez_compressed", "load", "savetxt", "iterable", "ndindex",
+         "ndenumerate", "nditer", "asarray_chkfinite", "isreal", "iscomplex",
+         "getbufsize", "setbufsize", "geterrcall", "seterrcall", "isdtype", "require",
+         "ix_", "take_along_axis", "put_along_axis", "mask_indices",
+         "tril_indices_from", "triu_indices_from", "diag_indices_from", "einsum_path",
+         "histogram_bin_edges", "nanpercentile", "nanquantile", "packbits", "unpackbits"]
+_EAGER_METHODS = {"nonzero", "searchsorted", "take", "put", "trace", "argpartition"}
+# Hand-written functions (ops/<kind>.py defines one of the same name); the
+# flag says whether it is also a method.
+CUSTOM = {"reshape": False, "ravel": True, "full": False, "ones": False,
+          "full_like": False, "ones_like": False, "array": False, "asarray": False,
+          "asanyarray": False, "ascontiguousarray": False, "asfortranarray": False,
+          "copy": False, "astype": True, "where": False, "clip": True, "append": False,
+          "block": False}
+# ``ndarray`` methods with no function of the same meaning: ops/methods.py.
+METHODS = ["reshape", "transpose", "copy", "flatten", "view", "fill", "resize", "sort",
+           "conj", "conjugate", "copyto", "to_device", "as_in_context", "as_in_ctx",
+           "__matmul__", "__rmatmul__", "__imatmul__", "__divmod__", "__rdivmod__",
+           "__array_ufunc__", "__array_function__", "__array_namespace__",
+           "__dlpack__", "__dlpack_device__"]
+# Operators: ``a + b`` is ``add(a, b)``, ``b + a`` the reflected call, ``a += b``
+# writes ``a`` (``out=a``).
+BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply,
+          "truediv": np.true_divide, "floordiv": np.floor_divide, "mod": np.remainder,
+          "pow": np.power, "and": np.bitwise_and, "or": np.bitwise_or,
+          "xor": np.bitwise_xor, "lshift": np.left_shift, "rshift": np.right_shift}
+COMPARISONS = {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
+               "gt": np.greater, "ge": np.greater_equal}
+UNARY = {"neg": np.negative, "pos": np.positive, "abs": np.absolute, "invert": np.invert}
+
+
+def _rows() -> list[Row]:
+    rows = [Row(n, "elementwise", getattr(np, n)) for n in UFUNCS]
+    rows += [Row(n, "reduction", getattr(np, n), method=n in _REDUCTION_METHODS,
+                 params=_params(getattr(np, n)))
+             for n in REDUCTIONS if hasattr(np, n)]
+    rows += [Row(n, "contraction", getattr(np, n), out=o, method=n == "dot")
+             for n, o in CONTRACTIONS.items()]
+    rows += [Row(n, "view", getattr(np, n), method=n in _VIEW_METHODS)
+             for n in VIEWS if hasattr(np, n)]
+    rows += [Row(n, "movement", getattr(np, n), out=o, method=n == "repeat")
+             for n, o in MOVEMENT.items() if hasattr(np, n)]
+    rows += [Row(n, "shaped", getattr(np, n), out=o, method=n in _SHAPED_METHODS)
+             for n, o in SHAPED.items()]
+    rows += [Row(n, "creation", getattr(np, n)) for n in CREATION]
+    rows += [Row(n, "eager", getattr(np, n), method=n in _EAGER_METHODS)
+             for n in EAGER if hasattr(np, n) and n not in SHAPED]
+    rows += [Row(n, "custom", getattr(np, n, None), method=m) for n, m in CUSTOM.items()]
+    rows += [Row(n, "method", getattr(np.ndarray, n, None), method=True, function=False)
+             for n in METHODS]
+    for n, ufunc in BINARY.items():
+        rows += [Row(f"__{n}__", "operator", ufunc, method=True, function=False),
+                 Row(f"__r{n}__", "operator", ufunc, method=True, function=False,
+                     variant="reflected"),
+                 Row(f"__i{n}__", "operator", ufunc, method=True, function=False,
+                     variant="inplace")]
+    rows += [Row(f"__{n}__", "operator", ufunc, method=True, function=False)
+             for n, ufunc in COMPARISONS.items()]
+    rows += [Row(f"__{n}__", "operator", ufunc, method=True, function=False)
+             for n, ufunc in UNARY.items()]
+    return rows
+
+
+ROWS: list[Row] = _rows()
+# The public functions, in table order (the tests are generated from these).
+OPS: list[Row] = [r for r in ROWS if r.function and r.kind != "custom"]
+HAND_WRITTEN: list[str] = [r.name for r in ROWS if r.kind == "custom"]

@@ -1,0 +1,145 @@
+"""Recorders: what profiles and graph recordings are built from.
+
+The scheduler knows nothing of them: it calls every object in
+``ENGINE.observers`` when an operation is pushed and when it finishes (and
+for an op the recording path ran now, in the calling thread, both at once:
+``Engine.ran_now``). A :class:`Recorder` appends the ``Op`` objects to a
+plain list and does nothing else on the hot path; dependency edges
+(``engine.graph.hazards``) and networkx graphs are built from them at the end.
+With no recorder active the observer list is empty: observing off costs
+nothing.
+
+Imports: the engine.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from ..engine.graph import Op, hazards
+from ..engine.scheduler import ENGINE
+
+# -- activation: the observer list -----------------------------------------------
+
+_lock = threading.Lock()
+_active = 0
+
+
+def _attach(recorder: Recorder) -> None:
+    global _active
+    with _lock:
+        _active += 1
+        # Copy on write: the engine may be iterating the old list right now.
+        ENGINE.observers = [*ENGINE.observers, recorder]
+
+
+def _detach(recorder: Recorder) -> None:
+    global _active
+    with _lock:
+        ENGINE.observers = [o for o in ENGINE.observers if o is not recorder]
+        _active -= 1
+
+
+def drain() -> None:
+    """Wait until nothing is pending, without consuming errors (they still
+    surface at the next sync point or ``waitall``)."""
+    engine = ENGINE
+    if engine.pending:
+        with engine._cond:
+            while engine.pending:
+                engine._wait_locked()
+
+
+class Recorder:
+    """Collects the operations pushed while active (their edges are derived
+    at the end, by ``_graph.hazards``).
+
+    ``on_push`` is ``list.append`` itself: about 0.1 us per op.
+    """
+
+    def __init__(self) -> None:
+        self.ops: list[Op] = []
+        self.on_push = self.ops.append
+        self.active = False
+        self.t_start = 0.0
+        self.t_stop = 0.0
+
+    def on_push(self, op: Op) -> None:  # replaced per instance by ops.append
+        self.ops.append(op)
+
+    def on_finish(self, op: Op) -> None:
+        pass
+
+    def start(self) -> Recorder:
+        if self.active:
+            raise RuntimeError(f"{type(self).__name__} is already active")
+        self.active = True
+        self.t_start = time.perf_counter()
+        _attach(self)
+        return self
+
+    def stop(self, wait: bool = True) -> None:
+        """Wait for pending operations (so their times are known), then detach."""
+        if not self.active:
+            return
+        try:
+            if wait:
+                drain()
+        finally:
+            self.t_stop = time.perf_counter()
+            _detach(self)
+            self.active = False
+
+    def __enter__(self) -> Recorder:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def graph(self) -> Any:
+        """The recorded operations as a ``networkx.DiGraph`` (see ``dagrt.graph``)."""
+        return to_networkx(self.ops)
+
+
+# -- the profile ------------------------------------------------------------------
+
+
+def site_text(site: tuple[str, int, str] | None) -> str:
+    if site is None:
+        return ""
+    filename, lineno, func = site
+    return f"{filename}:{lineno} in {func}"
+
+
+def to_networkx(ops: Iterable[Op]) -> Any:
+    """A ``networkx.DiGraph`` of ``ops`` (nodes keyed by their sequence number)
+    and of the dependency edges between them (see ``_graph.hazards``)."""
+    import networkx as nx
+
+    g = nx.DiGraph()
+    ops = list(ops)
+    t_first = min((op.t0 for op in ops if op.t1 > 0.0), default=0.0)
+    for op in ops:
+        meta = op.meta or {}
+        shape = meta.get("shape")
+        attrs: dict[str, Any] = {
+            "name": op.name,
+            "shape": tuple(shape) if shape is not None else None,
+            "dtype": str(meta["dtype"]) if meta.get("dtype") is not None else None,
+            "device": repr(op.device) if op.device is not None else "cpu(0)",
+            "site": site_text(op.site),
+            "seq": op.seq,
+        }
+        if op.done and op.t1 > 0.0 and op.t0 > 0.0:
+            attrs["duration"] = op.t1 - op.t0
+            attrs["start"] = op.t0 - t_first
+            attrs["worker"] = op.worker or "main"
+        if op.error is not None:
+            attrs["error"] = f"{type(op.error).__name__}: {op.error}"
+        g.add_node(op.seq, **attrs)
+    for pred, op, kind in hazards(ops):
+        g.add_edge(pred.seq, op.seq, kind=kind)
+    return g
