@@ -15,6 +15,7 @@ from .array.ndarray import ndarray
 from .array.record import new_array, record
 from .ops import fallback as _fallback
 from .ops.args import as_dagrt
+from .ops.methods import IMPLEMENTATIONS
 from .ops.namespace import FUNCTIONS
 from .ops.rules import reduced_shape
 
@@ -229,6 +230,12 @@ def outer(x1: Any, x2: Any, /) -> ndarray:
         raise ValueError(f"Input arrays must be one-dimensional, but they are "
                          f"x1.ndim={x1.ndim} and x2.ndim={x2.ndim}.")
     return FUNCTIONS["outer"](x1, x2)
+
+
+# numpy.linalg.inv(dagrt_array) stays lazy (``__array_function__``).
+IMPLEMENTATIONS.update({getattr(np.linalg, name): globals()[name] for name in (
+    "inv", "solve", "det", "norm", "cholesky", "matrix_power", "pinv", "eigvalsh", "eigh",
+    "svd", "qr", "slogdet")})
 
 
 def __getattr__(name: str) -> Any:

@@ -51,25 +51,43 @@ def _state_kernel(impl: Any, func: Any, *args: Any, out: np.ndarray) -> None:
     func(impl, *args)
 
 
+class _Kernels(dict):
+    """method name -> the draw kernel of one generator (made once per method)."""
+
+    def __init__(self, impl: Any) -> None:
+        super().__init__()
+        self.impl = impl
+
+    def __missing__(self, method: str) -> Any:
+        kernel = self[method] = functools.partial(_draw_kernel, self.impl, method)
+        return kernel
+
+
 class _Stream:
     """A NumPy generator whose state the scheduler sees as a buffer."""
 
     def __init__(self, impl: Any) -> None:
         self.impl = impl
         self.state = wrap(np.empty(0, np.uint8))
+        self._state = [self.state]
         self._validator = _VALIDATE_RS if isinstance(impl, np.random.RandomState) \
             else _VALIDATE_GEN
+        self._kernels = _Kernels(impl)
 
     def draw(self, method: str, params: tuple[Any, ...], size: Any,
              kwargs: dict[str, Any] | None = None, device: Any = None) -> Any:
         """Record ``impl.<method>(*params, size=size, **kwargs)``; with a GPU
         ``device``, CuPy's generator draws instead (its numbers differ)."""
-        target = device_arg(device)
-        if target is not None:
-            return _draw_on_device(target, method, params, size, kwargs or {})
-        kwargs = {k: v if isinstance(v, (type, np.dtype, str)) else operand(v)  # dtype=int
-                  for k, v in (kwargs or {}).items() if v is not None}
-        params = tuple(operand(p) for p in params)
+        if device is not None:
+            target = device_arg(device)
+            if target is not None:
+                return _draw_on_device(target, method, params, size, kwargs or {})
+        if kwargs:
+            kwargs = {k: v if isinstance(v, (type, np.dtype, str)) else operand(v)  # dtype=int
+                      for k, v in kwargs.items() if v is not None}
+        else:
+            kwargs = {}
+        params = tuple(p if type(p) is float or type(p) is int else operand(p) for p in params)
         shape = _size(size)
         arrays = [p for p in (*params, *kwargs.values())
                   if isinstance(p, (ndarray, np.ndarray)) and p.dtype != object]
@@ -83,9 +101,8 @@ class _Stream:
         def plan() -> list[ndarray]:
             meta = self._validate(method, params, kwargs, arrays)
             return [new_array(shape, meta.dtype)]
-        return record(f"random.{method}", functools.partial(_draw_kernel, self.impl, method),
-                      (params, shape), kwargs, plan, use_out=False, also=[self.state],
-                      work=8 * math.prod(shape))[0]
+        return record(f"random.{method}", self._kernels[method], (params, shape), kwargs,
+                      plan, use_out=False, also=self._state, work=8 * math.prod(shape))[0]
 
     def _validate(self, method: str, params: tuple[Any, ...], kwargs: dict[str, Any],
                   arrays: list[Any]) -> np.ndarray:

@@ -58,7 +58,15 @@ def _ready(k: ndarray) -> bool:
     return not var.nw and var.error is None and var.device is None
 
 
+def _index_array(key: Any) -> bool:
+    """``key`` is one integer index array (``x[idx]``: the common fancy index)."""
+    t = type(key)
+    return (t is ndarray or t is np.ndarray) and key.dtype.kind in "iu"
+
+
 def getitem(self: ndarray, key: Any) -> ndarray:
+    if _index_array(key):
+        return _gather(self, key)
     if type(key) is str or type(key) is list and key and all(type(k) is str for k in key):
         return view_of(self, self._data[key])  # fields of a structured array: a view
     key = key if type(key) is tuple else (key,)
@@ -70,15 +78,19 @@ def getitem(self: ndarray, key: Any) -> ndarray:
                 data.ndim == 0 and self._data.ndim)):
             return view_of(self, data)
         # every axis indexed by an integer: NumPy returns a scalar, a copy
-    key = _convert(key, evaluate_masks=True)
+    return _gather(self, _convert(key, evaluate_masks=True))
 
+
+def _gather(self: ndarray, key: Any) -> Any:
+    """``self[key]`` with index arrays (or an all-integer key on pending storage)."""
     def plan() -> list[ndarray]:
-        shape = rules.zero_bytes(self.shape)[_meta_key(key)].shape
-        return [new_array(shape, self.dtype, (self, key))]
+        meta = _meta_key(key if type(key) is tuple else (key,))
+        return [new_array(rules.zero_bytes(self.shape)[meta].shape, self.dtype, (self, key))]
 
-    rows = self._data.nbytes // max(1, self._data.shape[0]) if self._data.ndim else 8
+    data = self._data
+    rows = data.nbytes // data.shape[0] if data.ndim and data.shape[0] else 8
     return record("getitem", operator.getitem, (self, key), {}, plan, use_out=False,
-                  work=max(nbytes_of(key), 8) // 8 * rows)[0]
+                  work=(nbytes_of(key) if type(key) is tuple else key.nbytes) // 8 * rows)[0]
 
 
 def _same_memory(target: Any, value: Any, self: ndarray) -> bool:
@@ -103,6 +115,11 @@ def _element(self: ndarray, key: tuple[Any, ...]) -> bool:
 
 
 def setitem(self: ndarray, key: Any, value: Any) -> None:
+    if _index_array(key) and self._data.dtype.kind != "O":  # x[idx] = value
+        value = operand(value) if type(value) is not list else np.asarray(value, self.dtype)
+        record("setitem", _setitem_kernel, (key, value), {},
+               lambda: _check(self, (key,), value), [self], work=key.nbytes)
+        return None
     if type(key) is str or type(key) is list and key and all(type(k) is str for k in key):
         return setitem(getitem(self, key), Ellipsis, value)  # fields of a structured array
     key = key if type(key) is tuple else (key,)

@@ -99,11 +99,14 @@ def ravel(a: Any, order: str = "C") -> ndarray:
 def movement(row: Row, first: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Functions that copy their data into a new shape: the shape comes from a
     zero-byte meta call, the dtype from promotion."""
-    many = isinstance(first, (list, tuple))
-    data = [as_dagrt(x) for x in first] if many else [as_dagrt(first)]
-    args = tuple(evaluate(args))
+    many = type(first) is list or type(first) is tuple
+    data = [x if type(x) is ndarray else as_dagrt(x) for x in first] if many \
+        else [as_dagrt(first)]
+    if args:
+        args = tuple(evaluate(args))
     out = kwargs.pop("out", None)
-    kwargs = {k: evaluate(v) for k, v in kwargs.items()}
+    if kwargs:
+        kwargs = {k: evaluate(v) for k, v in kwargs.items()}
     if out is not None and not isinstance(out, ndarray):
         return eager_call(row.func, (first, *args), dict(kwargs, out=out))
 
@@ -115,13 +118,15 @@ def movement(row: Row, first: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
         return [new_array(shape, dtype, data) if out is None else out]
 
     return record(row.name, row.func, (data if many else data[0], *args), kwargs, plan,
-                  None if out is None else [out], work=nbytes_of(data) * _copies(args),
+                  None if out is None else [out], work=nbytes_of(data) * _copies(row, args),
                   use_out=row.out and "dtype" not in kwargs)[0]  # NumPy takes out= or dtype=
 
 
-def _copies(args: tuple[Any, ...]) -> int:
+def _copies(row: Row, args: tuple[Any, ...]) -> int:
     """How many times ``tile``/``repeat`` copy their input (1 otherwise)."""
-    reps = args[0] if args else 1
+    if row.name not in ("tile", "repeat") or not args:
+        return 1
+    reps = args[0]
     return max(1, math.prod(np.atleast_1d(reps).tolist())) if isinstance(
         reps, (int, np.integer, tuple, list, np.ndarray)) else 1
 

@@ -168,7 +168,7 @@ class Profile(Recorder):
         if directory:
             os.makedirs(directory, exist_ok=True)
         with open(path, "w") as f:
-            json.dump(self.trace(), f, separators=(",", ":"))
+            f.write(json.dumps(self.trace(), separators=(",", ":")))  # the C encoder
 
     # -- the summary --------------------------------------------------------
     def summary(self) -> Summary:

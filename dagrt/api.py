@@ -1,0 +1,86 @@
+"""The rest of the public namespace: the barrier, NumPy's own constants and
+types, the index tricks, DLPack, and the names resolved on first use (the
+``fft`` and ``random`` submodules, the tools, any other NumPy name).
+
+Imports: any layer (this is the top).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+
+from .array.ndarray import ndarray, wrap
+from .array.record import evaluate, wrap_result
+from .engine.scheduler import ENGINE
+from .ops import fallback
+
+# NumPy's constants, dtypes and scalar types are NumPy's own objects.
+NUMPY_NAMES = [name for name in (
+    "pi", "e", "inf", "nan", "newaxis", "euler_gamma", "dtype", "finfo", "iinfo",
+    "errstate", "float16", "float32", "float64", "complex64", "complex128", "int8",
+    "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool_", "bool",
+    "intp", "uintp", "float_", "int_", "complex_", "object_", "str_", "bytes_", "generic",
+    "number", "integer", "signedinteger", "unsignedinteger", "floating",
+    "complexfloating", "inexact", "longdouble", "clongdouble", "half", "single",
+    "double", "byte", "short", "intc", "longlong", "ubyte", "ushort", "uintc",
+    "ulonglong", "csingle", "cdouble", "set_printoptions", "get_printoptions",
+    "printoptions", "broadcast_shapes", "ufunc", "seterr", "geterr", "isscalar",
+    "issubdtype", "promote_types", "AxisError") if hasattr(np, name)]
+
+# Resolved on first use (``import dagrt`` stays quick): name -> (module, attribute).
+LAZY = {"fft": (".fft", None), "random": (".random", None),
+        "profile": (".tools.profile", "profile"),
+        **{name: (".tools.analysis", name) for name in (
+            "analyze", "draw_graph", "graph", "graph_reset", "plot_timeline",
+            "record_graph")}}
+
+
+class IndexTrick:
+    """``np.mgrid``, ``np.ogrid``, ``np.r_``, ``np.c_``: NumPy's, returning dagrt arrays."""
+
+    def __init__(self, trick: Any) -> None:
+        self._trick = trick
+
+    def __getitem__(self, key: Any) -> Any:
+        return wrap_result(self._trick[evaluate(key)])
+
+    def __len__(self) -> int:
+        return len(self._trick)
+
+    def __repr__(self) -> str:
+        return repr(self._trick)
+
+
+mgrid, ogrid, r_, c_ = (IndexTrick(t) for t in (np.mgrid, np.ogrid, np.r_, np.c_))
+
+
+def from_dlpack(x: Any, /, *, device: Any = None, copy: Any = None) -> ndarray:
+    """An array from any DLPack producer (NumPy, CuPy on the host, PyTorch...)."""
+    return wrap(np.from_dlpack(x, copy=copy))
+
+
+def waitall(*, progress: bool = False) -> None:
+    """Block until every recorded operation is done (MXNet's ``waitall``).
+
+    Raises the first error of a failed operation that no sync point has
+    raised yet, once. ``progress=True`` shows ops done / total while waiting
+    (a tqdm bar with the ``progress`` extra, else a line on stderr).
+    """
+    if progress:
+        from .tools.profile import wait_with_progress
+
+        wait_with_progress()
+    ENGINE.waitall()
+
+
+def resolve(name: str) -> Any:
+    """A public name not bound at import: a lazy submodule or tool, else
+    NumPy's own object or an eager fallback."""
+    target = LAZY.get(name)
+    if target is None:
+        return fallback.resolve(np, "", name)
+    module = importlib.import_module(target[0], __package__)
+    return module if target[1] is None else getattr(module, target[1])
