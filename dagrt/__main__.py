@@ -51,7 +51,7 @@ def info() -> str:
     lines.append(f"{'devices':<{w}}cpu(0)" + "".join(f", gpu({i})" for i in range(gpus))
                  + f"  ({gpus} CUDA device{'s' if gpus != 1 else ''} visible)")
     inter, intra = _config.get("inter_op_threads"), _config.get("intra_op_threads")
-    cores = _config._cores()
+    cores = _config.cores()
     lines.append(f"{'threads':<{w}}{inter} inter-op workers x {intra} intra-op (BLAS) threads "
                  f"= {inter * intra} on {cores} cores"
                  + ("  (oversubscribed)" if inter * intra > cores else ""))

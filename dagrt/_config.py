@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 
-def _cores() -> int:
+def cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
@@ -37,7 +37,7 @@ def _default_intra() -> int:
 
 
 def _default_inter() -> int:
-    return max(1, _cores() // get("intra_op_threads"))
+    return max(1, cores() // get("intra_op_threads"))
 
 
 def _parse_bool(text: str) -> bool:

@@ -14,7 +14,7 @@ The scheduler picks the executor; executors know nothing of the graph.
 A device's own executor (``devices.streams.StreamExecutor`` for a GPU) follows
 the same contract.
 
-This module imports nothing from dagrt but the logger.
+Imports nothing from dagrt but the log.
 """
 
 from __future__ import annotations
@@ -99,6 +99,7 @@ class ThreadedExecutor:
         self._run = run
         self._dispatch = dispatch
         self.threads = max(1, threads)
+        self.intra_op_threads = intra_op_threads
         self._blas = _BlasLimit(intra_op_threads)
         self._cond = threading.Condition(threading.Lock())
         self._ready: list[Op] = []

@@ -1,7 +1,7 @@
 """The scheduler: MXNet's engine contract, in Python.
 
-    push(op)          an operation with the buffers it reads and writes, its
-                      device and priority; returns at once
+    push(op)          an operation with the buffers it reads and writes and
+                      its device; returns at once
     wait(var)         block until a buffer's pending writes (or all its pending
                       uses) are done, then raise its error if it has one
     waitall()         block until nothing is pending, then raise the first
@@ -9,7 +9,7 @@
 
 State (all guarded by one lock/condition, ``_cond``):
 
-- the graph itself lives on ``Var`` and ``Op`` objects (see ``_graph``);
+- the graph itself lives on ``Var`` and ``Op`` objects (see ``engine.graph``);
 - ``pending`` / ``pending_bytes`` count unfinished operations and the bytes of
   their outputs, for backpressure: ``push`` blocks while either is over its
   bound, so a Python loop that runs ahead cannot grow memory without bound;
@@ -21,7 +21,12 @@ one (run now, in this thread) or the threaded pool, chosen by the ``engine``
 flag. A failed operation stores its exception, annotated with the recording
 site; its dependents do not run and carry the same exception.
 
-Imports: ``_graph`` and ``_executors`` only.
+Which ops reach the scheduler at all is the recording path's decision
+(``array.record``, with ``engine.policy``); an op it ran in the calling thread
+is only shown to observers (``ran_now``).
+
+Imports: ``engine.graph``, ``engine.executors``, ``engine.policy``, the
+configuration and the log; nothing above the engine.
 """
 
 from __future__ import annotations
@@ -74,7 +79,7 @@ class Engine:
         if self._threaded is None:
             inter = _config.get("inter_op_threads")
             intra = _config.get("intra_op_threads")
-            cores = _config._cores()
+            cores = _config.cores()
             if inter * intra > cores:
                 _log.warning("dagrt: {} inter-op x {} intra-op threads = {} threads "
                                "oversubscribe {} cores", inter, intra, inter * intra, cores)
@@ -179,6 +184,14 @@ class Engine:
                     self._errors.remove(error)
             raise error
 
+    def drain(self) -> None:
+        """Block until every pending operation is done; errors stay for the next
+        sync point or ``waitall``."""
+        if self.pending:
+            with self._cond:
+                while self.pending:
+                    self._wait_locked()
+
     def waitall(self, *, raise_errors: bool = True) -> None:
         """Block until every pending operation is done; raise the first error
         that no sync point has raised yet (once)."""
@@ -251,7 +264,7 @@ class Engine:
         self.refresh()
         if self._threaded is not None and (
                 self._threaded.threads != _config.get("inter_op_threads")
-                or self._threaded._blas.threads != _config.get("intra_op_threads")):
+                or self._threaded.intra_op_threads != _config.get("intra_op_threads")):
             self.waitall(raise_errors=False)
             self._threaded.shutdown()
             self._threaded = None

@@ -46,11 +46,7 @@ def _detach(recorder: Recorder) -> None:
 def drain() -> None:
     """Wait until nothing is pending, without consuming errors (they still
     surface at the next sync point or ``waitall``)."""
-    engine = ENGINE
-    if engine.pending:
-        with engine._cond:
-            while engine.pending:
-                engine._wait_locked()
+    ENGINE.drain()
 
 
 class Recorder:
