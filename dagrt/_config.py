@@ -79,9 +79,10 @@ FLAGS: dict[str, Flag] = {
              "Worker threads that run independent operations concurrently.",
              "cores // intra-op threads"),
         Flag("inline_bytes", 1 << 16, int,
-             "Operations whose output is at most this many bytes, and whose inputs are "
-             "ready, run at once in the calling thread instead of paying a thread "
-             "hand-off. 0 sends every operation through the scheduler."),
+             "Operations whose work (about the bytes of their result) is at most this "
+             "many bytes, whose inputs are ready and whose outputs are idle, run at once "
+             "in the calling thread instead of paying a thread hand-off. 0 sends every "
+             "operation through the scheduler."),
         Flag("inline_us", 1000.0, float,
              "Operations predicted to take less than this many microseconds (from "
              "the measured time per byte of earlier ones of the same kind) run at "

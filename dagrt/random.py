@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .array.ndarray import ndarray, wrap
-from .array.record import new_array, operand, record
+from .array.record import new_array, operand, record, shape_of
 from .devices.registry import device_arg
 from .ops import fallback as _fallback
 
@@ -132,9 +132,10 @@ class _Stream:
             shape, dtype, arrays = (int(x),), np.asarray(self._validator.permutation(1)).dtype, ()
         else:
             x = operand(x)
-            if np.ndim(x) == 0:
+            shape = shape_of(x)
+            if not shape:
                 raise IndexError("x must be an integer or at least 1-dimensional")
-            shape, dtype, arrays = np.shape(x), x.dtype, (x,)
+            dtype, arrays = x.dtype, (x,)
         outs = [new_array(shape, dtype, arrays), self.state]
         return record("random.permutation", functools.partial(_permutation_kernel, self.impl),
                       (x,), kwargs, lambda: outs, outs, work=outs[0].nbytes)[0]

@@ -11,6 +11,7 @@ array never gets here (``ndarray.__getitem__``/``__setitem__`` do it at once).
 
 from __future__ import annotations
 
+import math
 import operator
 from typing import Any
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from ..ops import rules
 from .ndarray import ndarray, view_of
-from .record import evaluate, nbytes_of, new_array, operand, record
+from .record import evaluate, nbytes_of, new_array, operand, record, shape_of
 
 _BASIC = (int, slice, type(None), type(Ellipsis), np.integer)
 
@@ -155,7 +156,7 @@ def _check(self: ndarray, key: tuple[Any, ...], value: Any) -> list[ndarray]:
         lazy_mask = any(isinstance(k, ndarray) and k.dtype == bool and not _ready(k)
                         for k in key)
         meta = rules.zero_bytes(self.shape)[_meta_key(key)]
-        target = None if lazy_mask and np.size(value) != 1 else meta
+        target = None if lazy_mask and math.prod(shape_of(value)) != 1 else meta
     if target is not None and isinstance(value, (ndarray, np.ndarray)):
         rules.zero_bytes(target.shape)[...] = rules.zero_bytes(value.shape)
     elif not isinstance(value, (ndarray, np.ndarray)):

@@ -281,6 +281,12 @@ def operand(x: Any) -> Any:
     return np.asarray(x)
 
 
+def shape_of(x: Any) -> tuple[int, ...]:
+    """``np.shape(x)`` without syncing a dagrt array (NumPy's function would
+    dispatch to ``__array_function__`` and wait for the value)."""
+    return x.shape if isinstance(x, (ndarray, _NP)) else np.shape(x)
+
+
 def nbytes_of(args: Sequence[Any]) -> int:
     """The bytes of the arrays among ``args`` (one level of lists): the work
     estimate of ops whose cost follows their inputs."""

@@ -11,13 +11,14 @@ Imports: the array layer, ``ops.rules``, ``ops.args``.
 from __future__ import annotations
 
 import math
+from functools import partial
 from sys import getrefcount
 from typing import Any
 
 import numpy as np
 
 from ..array.ndarray import _NP, ndarray
-from ..array.record import new_array, record
+from ..array.record import new_array, record, shape_of
 from . import rules
 from .args import PY_SCALARS, as_dagrt, eager_call, operand
 
@@ -46,8 +47,7 @@ def _normalize_out(out: Any, nout: int) -> tuple[Any, ...] | None:
 def _work(args: tuple[Any, ...]) -> int:
     """Bytes of the broadcast result (estimated with the widest operand's itemsize)."""
     nbytes = itemsize = 0
-    shape = None
-    same = True
+    shapes = []
     for a in args:
         t = type(a)
         if t is ndarray:
@@ -57,14 +57,11 @@ def _work(args: tuple[Any, ...]) -> int:
         if a.nbytes > nbytes:
             nbytes = a.nbytes
         itemsize = max(itemsize, a.itemsize)
-        if shape is None:
-            shape = a.shape
-        elif a.shape != shape:
-            same = False
-    if same:
+        shapes.append(a.shape)
+    if len(shapes) < 2 or all(s == shapes[0] for s in shapes):
         return nbytes
     try:
-        return math.prod(np.broadcast_shapes(*[np.shape(a) for a in args])) * itemsize
+        return math.prod(np.broadcast_shapes(*shapes)) * itemsize
     except ValueError:
         return nbytes
 
@@ -112,8 +109,9 @@ def _plan(func: Any, args: tuple[Any, ...], out: tuple[Any, ...] | None,
     """NumPy's checks from the arguments alone; the outputs' storage."""
     shapes = [a.shape for a in args if isinstance(a, (ndarray, np.ndarray))]
     meta_kwargs = {k: _meta(operand(v)) if k == "where" else v for k, v in kwargs.items()}
-    if "where" in kwargs and not isinstance(kwargs["where"], (bool, np.bool_)):
-        shapes.append(np.shape(kwargs["where"]))
+    where = kwargs.get("where")
+    if where is not None and not isinstance(where, (bool, np.bool_)):
+        shapes.append(shape_of(where))
     metas = [_meta(a) for a in args]
     gufunc = getattr(func, "signature", None) is not None  # vecdot, matvec: core dims
     if gufunc:
@@ -180,19 +178,21 @@ def make_operator(ufunc: np.ufunc, variant: str) -> Any:
         if t is ndarray and other._data.shape != data.shape:
             return elementwise(ufunc, (other, self) if reflected else (self, other),
                                self if inplace else None)
-        args = (other, self) if reflected else (self, other)
         if inplace:
-            outs = [self]
+            args = (self, other)
             return record(name, ufunc, args, _NO_KWARGS,
-                          lambda: _plan(ufunc, args, (self,), _NO_KWARGS, True, None, 1),
-                          outs, work=data.nbytes)[0]
-        # A temporary (referenced only by the caller's stack and the frames of
-        # this call) can take the result, as NumPy elides temporaries.
+                          partial(_plan, ufunc, args, args[:1], _NO_KWARGS, True, None, 1),
+                          [self], work=data.nbytes)[0]
+        # A temporary (referenced only by the caller's stack, the frames of this
+        # call and getrefcount's argument) can take the result, as NumPy elides
+        # temporaries. (No closure here may capture ``self``: a cell is a reference.)
         if data.nbytes >= rules.ELIDE_BYTES and getrefcount(self) <= _TEMPORARY_REFS \
                 and self._base is None:
-            return elementwise(ufunc, args, elide=self)
+            return elementwise(ufunc, (other, self) if reflected else (self, other),
+                               elide=self)
+        args = (other, self) if reflected else (self, other)
         return record(name, ufunc, args, _NO_KWARGS,
-                      lambda: _plan(ufunc, args, None, _NO_KWARGS, True, None, 1),
+                      partial(_plan, ufunc, args, None, _NO_KWARGS, True, None, 1),
                       work=data.nbytes)[0]
     return operator
 

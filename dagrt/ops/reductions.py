@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..array.ndarray import ndarray, view_of
-from ..array.record import new_array, record
+from ..array.record import new_array, record, shape_of
 from . import rules
 from .args import as_dagrt, bind, eager_call
 from .table import Row
@@ -38,7 +38,7 @@ def reduction(row: Row, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
 def _reduction_plan(row: Row, a: ndarray, kwargs: dict[str, Any],
                     out: ndarray | None) -> list[ndarray]:
     data = a._data
-    meta_kwargs = {k: (rules.reduction_meta(np.shape(v), np.bool_) if k == "where"
+    meta_kwargs = {k: (rules.reduction_meta(shape_of(v), np.bool_) if k == "where"
                        else rules.reduction_meta(v.shape, v.dtype)  # std(mean=...)
                        if isinstance(v, (ndarray, np.ndarray)) else v)
                    for k, v in kwargs.items()}
