@@ -93,12 +93,13 @@ def test_module_size(module: str) -> None:
 
 
 def test_import_is_quick_and_lean() -> None:
-    """``import dagrt`` pulls in neither numpy.testing nor numpy.f2py nor networkx."""
+    """``import dagrt`` pulls in neither numpy.testing, numpy.f2py, networkx,
+    matplotlib nor loguru (which costs as much as NumPy)."""
     import subprocess
     import sys
 
     code = ("import sys, dagrt; print(sorted(m for m in ('numpy.testing', 'numpy.f2py', "
-            "'networkx', 'matplotlib') if m in sys.modules))")
+            "'networkx', 'matplotlib', 'loguru') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]", f"import dagrt loaded {out}"
