@@ -30,10 +30,10 @@ def register(functions: dict[str, Callable[..., Any]]) -> None:
 
 
 def _forward(row: Row) -> Callable[..., Any]:
-    name = row.name if row.function else f"ndarray.{row.name}"
+    impl = _Slot(row.name if row.function else f"ndarray.{row.name}")
 
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return IMPL[name](self, *args, **kwargs)
+        return impl.call(self, *args, **kwargs)
     return method
 
 
@@ -50,16 +50,19 @@ def _operator(row: Row) -> Callable[..., Any]:
 
 
 class _Slot:
-    """An operator's implementation, filled in by :func:`register` (operators
-    are the hottest calls: no dictionary lookup per call)."""
+    """A method's implementation, filled in by :func:`register` (no dictionary
+    lookup per call: operators and methods are the hottest calls)."""
 
     __slots__ = ("name", "call")
     slots: dict[str, _Slot] = {}
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.call: Callable[..., Any] = _unregistered(name)
-        _Slot.slots[name] = self
+    def __new__(cls, name: str) -> _Slot:  # one slot per name (a function and its method)
+        slot = cls.slots.get(name)
+        if slot is None:
+            slot = cls.slots[name] = super().__new__(cls)
+            slot.name = name
+            slot.call = _unregistered(name)
+        return slot
 
 
 def _unregistered(name: str) -> Callable[..., Any]:

@@ -18,13 +18,15 @@ import numpy as np
 
 from ..array import transfer
 from ..array.indexing import setitem
-from ..array.methods import IMPL
 from ..array.ndarray import ndarray, view_of
 from ..array.record import evaluate, record, wrap_result
 from . import shapes
 from .args import eager_call, operand
 from .elementwise import elementwise
+from .reductions import contraction
+from .table import ROWS
 
+_MATMUL = next(r for r in ROWS if r.name == "matmul")
 # NumPy function -> dagrt function, for ``__array_function__`` (ops.namespace fills it).
 IMPLEMENTATIONS: dict[Any, Callable[..., Any]] = {}
 
@@ -163,11 +165,11 @@ def _array_function(self: ndarray, func: Any, types: Any, args: Any, kwargs: Any
 
 
 def _matmul(self: ndarray, other: Any) -> Any:
-    return IMPL["matmul"](self, other)
+    return contraction(_MATMUL, (self, other), {})
 
 
 def _rmatmul(self: ndarray, other: Any) -> Any:
-    return IMPL["matmul"](other, self)
+    return contraction(_MATMUL, (other, self), {})
 
 
 def _imatmul(self: ndarray, other: Any) -> ndarray:
