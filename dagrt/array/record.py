@@ -38,7 +38,7 @@ import numpy as np
 
 from .. import _log
 from ..devices.device import CPU, Device
-from ..engine.graph import Op, Var, recording_site
+from ..engine.graph import Op, RanNow, Var, recording_site
 from ..engine.policy import POLICY
 from ..engine.scheduler import ENGINE
 from .ndarray import _NP, _new, ndarray, wrap
@@ -196,14 +196,17 @@ def writeable(outs: list[ndarray]) -> None:
 
 def _show(name: str, args: Sequence[Any], outs: list[Any], t0: float, t1: float) -> None:
     reads: list[Var] = []
-    resolve(args, reads, False)
-    arrays = [o for o in outs if isinstance(o, ndarray)]
-    writes = tuple(dict.fromkeys(o._var for o in arrays))
-    meta = {"shape": arrays[0].shape, "dtype": arrays[0].dtype} if arrays else None
-    op = Op(None, tuple(v for v in dict.fromkeys(reads) if v not in writes),  # type: ignore[arg-type]
-            writes, name, recording_site(), meta=meta)
-    op.t0, op.t1 = t0, t1
-    ENGINE.ran_now(op)
+    for a in args:
+        t = type(a)
+        if t is ndarray:
+            reads.append(a._var)
+        elif t is list or t is tuple:
+            resolve(a, reads, False)
+    arrays = [o for o in outs if type(o) is ndarray]
+    writes = tuple({o._var: None for o in arrays})
+    meta = {"shape": arrays[0]._data.shape, "dtype": arrays[0]._data.dtype} if arrays else None
+    ENGINE.ran_now(RanNow(tuple(v for v in {v: None for v in reads} if v not in writes),
+                          writes, name, recording_site(), meta, t0, t1))
 
 
 def _poison(name: str, exc: Exception, outs: list[ndarray]) -> None:

@@ -32,6 +32,7 @@ configuration and the log; nothing above the engine.
 from __future__ import annotations
 
 import atexit
+import itertools
 import os
 import threading
 import time
@@ -39,7 +40,7 @@ from typing import Any
 
 from .. import _config, _log
 from .executors import SerialExecutor, ThreadedExecutor
-from .graph import Op, Var, link, release_early, unlink
+from .graph import Op, RanNow, Var, link, release_early, unlink
 from .policy import POLICY
 
 _POLL = 0.1  # seconds; waits wake this often so Ctrl-C is never blocked
@@ -63,7 +64,7 @@ class Engine:
         self._cond = threading.Condition(threading.Lock())
         self.pending = 0
         self.pending_bytes = 0
-        self._seq = 0
+        self._seq = itertools.count(1)  # op numbers, in push order
         self._waiters = 0
         self._errors: list[BaseException] = []
         self.serial = SerialExecutor(self._run, self.dispatch)
@@ -114,8 +115,7 @@ class Engine:
             while self.pending and (self.pending >= max_ops
                                     or self.pending_bytes + op.nbytes > max_bytes):
                 self._wait_locked()
-            self._seq += 1
-            op.seq = self._seq
+            op.seq = next(self._seq)
             deps = link(op)
             self.pending += 1
             self.pending_bytes += op.nbytes
@@ -128,15 +128,10 @@ class Engine:
         if deps == 0:
             self.dispatch([op])
 
-    def ran_now(self, op: Op) -> None:
+    def ran_now(self, op: RanNow) -> None:
         """Show observers an op that the recording path ran in the calling
-        thread (``op.t0``/``op.t1`` stamped, nothing pending): a slice on the
-        caller's track, and its buffers for the graph."""
-        with self._cond:
-            self._seq += 1
-            op.seq = self._seq
-        op.worker = "main"
-        op.done = True
+        thread: a slice on the caller's track, and its buffers for the graph."""
+        op.seq = next(self._seq)  # atomic: no lock
         for observer in self.observers:
             observer.on_push(op)
             observer.on_finish(op)
