@@ -14,11 +14,10 @@ import threading
 
 import numpy
 import pytest
+from conftest import gate
 
 import dagrt
 from dagrt.engine.scheduler import ENGINE
-
-from conftest import gate
 
 
 def _pushed(f) -> int:
@@ -167,6 +166,9 @@ def test_named_arrays_are_never_elided() -> None:
     n = numpy.ones((300, 300))
     c = dagrt.asarray(n) + 1.0
     assert n[0, 0] == 1.0 and float(c[0, 0]) == 2.0
+    n = numpy.arange(1e5)         # the user's storage: never a temporary's
+    b = dagrt.asarray(n) + 1
+    assert n[:3].tolist() == [0.0, 1.0, 2.0] and b[:3].tolist() == [1.0, 2.0, 3.0]
 
 
 def test_profile_sees_ops_run_now_on_the_callers_track(tmp_path) -> None:

@@ -114,7 +114,9 @@ def asarray(obj: Any, dtype: Any = None, order: Any = None, *, copy: bool | None
             and _has_order(obj, order):
         return obj
     if type(obj) is np.ndarray and not copy:
-        data = wrap(obj if dtype is None else obj.astype(dtype, copy=False))
+        # A view of the user's array: same memory, and ``data.base`` marks the
+        # storage as not dagrt's own (temporaries never elide into it).
+        data = wrap((obj if dtype is None else obj.astype(dtype, copy=False)).view())
         target = device_arg(device, ctx)
         return to_device(data, target) if target is not None else data
     return array(obj, dtype, copy=True if copy else None, order=order or "K",

@@ -185,9 +185,12 @@ def make_operator(ufunc: np.ufunc, variant: str) -> Any:
                           [self], work=data.nbytes)[0]
         # A temporary (referenced only by the caller's stack, the frames of this
         # call and getrefcount's argument) can take the result, as NumPy elides
-        # temporaries. (No closure here may capture ``self``: a cell is a reference.)
+        # temporaries (no closure here may capture ``self``: a cell is a
+        # reference), if its storage is dagrt's own (``data.base is None``):
+        # not a NumPy array the user holds (``dagrt.asarray(a) + 1`` must not
+        # write ``a``: asarray wraps a view of it).
         if data.nbytes >= rules.ELIDE_BYTES and getrefcount(self) <= _TEMPORARY_REFS \
-                and self._base is None:
+                and self._base is None and data.base is None:
             return elementwise(ufunc, (other, self) if reflected else (self, other),
                                elide=self)
         args = (other, self) if reflected else (self, other)
