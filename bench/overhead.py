@@ -11,11 +11,13 @@ every pattern within 2x of NumPy.
 
 NumPy and dagrt each run in a fresh process, with the same settings: the
 malloc thresholds ``import dagrt`` sets (given to NumPy's process through
-glibc's environment variables) and one BLAS thread on both sides. Each
-pattern is timed ``--repeat`` times; the table shows the best time, the
-spread (worst / best) and dagrt / NumPy of the best times.
+glibc's environment variables) and one BLAS thread on both sides; the
+processes alternate (``--rounds``, NumPy then dagrt each round) so that a
+machine whose speed drifts slows both alike. Each pattern is timed
+``--repeat`` times per process; the table shows the best time of each side,
+dagrt / NumPy of the best times, and the spread (worst / best) of each side.
 
-    python bench/overhead.py [--quick] [--repeat N]
+    python bench/overhead.py [--quick] [--repeat N] [--rounds N]
 """
 
 from __future__ import annotations
@@ -212,14 +214,22 @@ def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--side", choices=("numpy", "dagrt"), help=argparse.SUPPRESS)
     p.add_argument("--scale", type=float, default=1.0, help="multiply every loop count")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="fresh processes per side, alternating NumPy and dagrt")
     args = p.parse_args()
     scale = 0.02 if args.quick else args.scale
     repeat = 1 if args.quick else args.repeat
     if args.side:
         print(json.dumps(run_side(args.side, scale, repeat)))
         return
-    numpy_t = in_fresh_process("numpy", scale, repeat)
-    dagrt_t = in_fresh_process("dagrt", scale, repeat)
+    # Rounds alternate the two sides, so that a machine whose speed drifts
+    # (a shared VM) slows both alike; each side keeps its best time.
+    numpy_t: dict[str, list[float]] = {}
+    dagrt_t: dict[str, list[float]] = {}
+    for _ in range(1 if args.quick else args.rounds):
+        for side, times in (("numpy", numpy_t), ("dagrt", dagrt_t)):
+            for name, runs in in_fresh_process(side, scale, repeat).items():
+                times.setdefault(name, []).extend(runs)
     print(f"{'pattern':45} {'numpy':>9} {'dagrt':>9} {'ratio':>6}   spread np / dagrt")
     rows = {}
     for name in PATTERNS:
@@ -235,7 +245,8 @@ def main() -> None:
         import dagrt
 
         cunumeric_loop(dagrt, 200)
-    save("overhead", args, {"repeat": repeat, "scale": scale, "settings": SAME_SETTINGS,
+    save("overhead", args, {"repeat": repeat, "rounds": args.rounds, "scale": scale,
+                            "settings": SAME_SETTINGS,
                             "patterns": rows, "worst_ratio": worst})
 
 
