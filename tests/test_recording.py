@@ -186,3 +186,13 @@ def test_profile_sees_ops_run_now_on_the_callers_track(tmp_path) -> None:
     assert all(op.site and op.site[0] == __file__ for op in prof.ops)
     assert prof.graph().number_of_edges() == 2
     assert float(c) == 64.0
+
+
+@pytest.mark.parametrize("xp", [numpy, dagrt], ids=["numpy", "dagrt"])
+def test_index_array_set_takes_sequences_as_numpy(xp) -> None:
+    s = xp.zeros(4, dtype=[("a", "i4"), ("b", "f8")])
+    s[xp.asarray([1, 3])] = (5, 2.5)          # a tuple is one structured element
+    x = xp.arange(5.0)
+    x[xp.asarray([0, 1])] = [7, 8]
+    assert numpy.asarray(s).tolist() == [(0, 0.0), (5, 2.5), (0, 0.0), (5, 2.5)]
+    assert numpy.asarray(x).tolist() == [7.0, 8.0, 2.0, 3.0, 4.0]

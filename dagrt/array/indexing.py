@@ -117,7 +117,8 @@ def _element(self: ndarray, key: tuple[Any, ...]) -> bool:
 
 def setitem(self: ndarray, key: Any, value: Any) -> None:
     if _index_array(key) and self._data.dtype.kind != "O":  # x[idx] = value
-        value = operand(value) if type(value) is not list else np.asarray(value, self.dtype)
+        value = np.asarray(value, self.dtype) if type(value) is list or type(value) is tuple \
+            else operand(value)  # a sequence takes the destination's dtype, as in NumPy
         record("setitem", _setitem_kernel, (key, value), {},
                lambda: _check(self, (key,), value), [self], work=key.nbytes)
         return None

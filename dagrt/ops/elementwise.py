@@ -164,10 +164,12 @@ def make_operator(ufunc: np.ufunc, variant: str) -> Any:
     if ufunc.nin == 1:
         return lambda self: elementwise(ufunc, (self,))
     reflected, inplace = variant == "reflected", variant == "inplace"
+    power = ufunc is np.power
+    elide_bytes = rules.ELIDE_BYTES
 
     def operator(self: ndarray, other: Any) -> Any:
         t = type(other)
-        if ufunc is np.power and (t is int or t is float) and self._data.dtype.kind in "fc":
+        if power and (t is int or t is float) and self._data.dtype.kind in "fc":
             fast = _FAST_POWER.get((t, other))
             if fast is not None:
                 return elementwise(fast, (self,), self if inplace else None)
@@ -189,7 +191,7 @@ def make_operator(ufunc: np.ufunc, variant: str) -> Any:
         # reference), if its storage is dagrt's own (``data.base is None``):
         # not a NumPy array the user holds (``dagrt.asarray(a) + 1`` must not
         # write ``a``: asarray wraps a view of it).
-        if data.nbytes >= rules.ELIDE_BYTES and getrefcount(self) <= _TEMPORARY_REFS \
+        if data.nbytes >= elide_bytes and getrefcount(self) <= _TEMPORARY_REFS \
                 and self._base is None and data.base is None:
             return elementwise(ufunc, (other, self) if reflected else (self, other),
                                elide=self)
