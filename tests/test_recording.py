@@ -196,3 +196,26 @@ def test_index_array_set_takes_sequences_as_numpy(xp) -> None:
     x[xp.asarray([0, 1])] = [7, 8]
     assert numpy.asarray(s).tolist() == [(0, 0.0), (5, 2.5), (0, 0.0), (5, 2.5)]
     assert numpy.asarray(x).tolist() == [7.0, 8.0, 2.0, 3.0, 4.0]
+
+
+POSITIONAL_OUT = {
+    "matmul": lambda xp, a, o: xp.matmul(a, a, o),
+    "dot": lambda xp, a, o: xp.dot(a, a, o),
+    "dot method": lambda xp, a, o: a.dot(a, o),
+    "cumsum": lambda xp, a, o: xp.cumsum(a, 0, None, o),
+    "round": lambda xp, a, o: xp.round(a * 1.26, 1, o),
+    "concatenate": lambda xp, a, o: xp.concatenate([a[:1], a[1:]], 0, o),
+}
+
+
+@pytest.mark.parametrize("name", list(POSITIONAL_OUT))
+def test_positional_out_is_written(engine: str, name: str) -> None:
+    """Issue 13, item 2: ``np.matmul(a, b, o)`` and friends write ``o``."""
+    results = []
+    for xp in (numpy, dagrt):
+        a = xp.arange(4.0).reshape(2, 2) + 1
+        o = xp.zeros((2, 2))
+        returned = POSITIONAL_OUT[name](xp, a, o)
+        assert returned is o or returned is None or xp is numpy
+        results.append(numpy.asarray(o).tolist())
+    assert results[0] == results[1]

@@ -103,8 +103,9 @@ def contraction(row: Row, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             if result is not None:
                 return result
     else:
-        if row.name == "tensordot" and len(args) > 2:
-            kwargs = dict(kwargs, axes=args[2])
+        if len(args) > 2:  # np.matmul(a, b, out), np.tensordot(a, b, axes)
+            kwargs = bind(row, args[1:], dict(kwargs))
+            kwargs.pop(row.params[0], None)  # the second operand, kept positional
         arrays = [as_dagrt(x) for x in args[:2]]
     out = kwargs.pop("out", None)
     if out is not None and not isinstance(out, ndarray):

@@ -20,7 +20,7 @@ import numpy as np
 from ..array.ndarray import ndarray, view_of, wrap
 from ..array.record import evaluate, host_values, nbytes_of, new_array, record
 from . import rules
-from .args import PY_SCALARS, as_dagrt, eager_call
+from .args import PY_SCALARS, as_dagrt, bind, eager_call
 from .reductions import is_view_of
 from .table import ROWS, Row
 
@@ -102,8 +102,8 @@ def movement(row: Row, first: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     many = type(first) is list or type(first) is tuple
     data = [x if type(x) is ndarray else as_dagrt(x) for x in first] if many \
         else [as_dagrt(first)]
-    if args:
-        args = tuple(evaluate(args))
+    if args:  # positional parameters by name: np.concatenate(xs, 0, out)
+        kwargs, args = bind(row, args, dict(kwargs)), ()
     out = kwargs.pop("out", None)
     if kwargs:
         kwargs = {k: evaluate(v) for k, v in kwargs.items()}
@@ -118,15 +118,13 @@ def movement(row: Row, first: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
         return [new_array(shape, dtype, data) if out is None else out]
 
     return record(row.name, row.func, (data if many else data[0], *args), kwargs, plan,
-                  None if out is None else [out], work=nbytes_of(data) * _copies(row, args),
+                  None if out is None else [out], work=nbytes_of(data) * _copies(row, kwargs),
                   use_out=row.out and "dtype" not in kwargs)[0]  # NumPy takes out= or dtype=
 
 
-def _copies(row: Row, args: tuple[Any, ...]) -> int:
+def _copies(row: Row, kwargs: dict[str, Any]) -> int:
     """How many times ``tile``/``repeat`` copy their input (1 otherwise)."""
-    if row.name not in ("tile", "repeat") or not args:
-        return 1
-    reps = args[0]
+    reps = kwargs.get("reps", kwargs.get("repeats")) if row.name in ("tile", "repeat") else 1
     return max(1, math.prod(np.atleast_1d(reps).tolist())) if isinstance(
         reps, (int, np.integer, tuple, list, np.ndarray)) else 1
 
@@ -161,9 +159,10 @@ def shaped(row: Row, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> A
     """Functions whose output has the input's shape (or its flattening):
     ``sort cumsum round tril``... Shape and dtype come from a small meta call."""
     a = as_dagrt(a)
-    args = tuple(evaluate(args))
-    kwargs = {k: evaluate(v) for k, v in kwargs.items()}
+    if args:  # positional parameters by name: np.cumsum(a, 0, None, out)
+        kwargs, args = bind(row, args, dict(kwargs)), ()
     out = kwargs.pop("out", None)
+    kwargs = {k: evaluate(v) for k, v in kwargs.items()}
     if out is not None and not isinstance(out, ndarray):
         return eager_call(row.func, (a, *args), dict(kwargs, out=out))
     if out is None:  # NumPy allocates (and checks) when the op runs now

@@ -47,7 +47,7 @@ class Row:
     method: bool = False      # also an ``ndarray`` method, ``self`` first
     function: bool = True     # a public function of the dagrt namespace
     variant: str = ""         # operators: "", "reflected" or "inplace"
-    params: tuple[str, ...] = field(default=(), compare=False)
+    params: tuple[str, ...] = field(default=(), compare=False)  # positional, after the first
 
 
 def _params(func: Callable[..., Any]) -> tuple[str, ...]:
@@ -142,13 +142,16 @@ def _rows() -> list[Row]:
     rows += [Row(n, "reduction", getattr(np, n), method=n in _REDUCTION_METHODS,
                  params=_params(getattr(np, n)))
              for n in REDUCTIONS if hasattr(np, n)]
-    rows += [Row(n, "contraction", getattr(np, n), out=o, method=n == "dot")
+    rows += [Row(n, "contraction", getattr(np, n), out=o, method=n == "dot",
+                 params=_params(getattr(np, n)))
              for n, o in CONTRACTIONS.items()]
     rows += [Row(n, "view", getattr(np, n), method=n in _VIEW_METHODS)
              for n in VIEWS if hasattr(np, n)]
-    rows += [Row(n, "movement", getattr(np, n), out=o, method=n == "repeat")
+    rows += [Row(n, "movement", getattr(np, n), out=o, method=n == "repeat",
+                 params=_params(getattr(np, n)))
              for n, o in MOVEMENT.items() if hasattr(np, n)]
-    rows += [Row(n, "shaped", getattr(np, n), out=o, method=n in _SHAPED_METHODS)
+    rows += [Row(n, "shaped", getattr(np, n), out=o, method=n in _SHAPED_METHODS,
+                 params=_params(getattr(np, n)))
              for n, o in SHAPED.items()]
     rows += [Row(n, "creation", getattr(np, n)) for n in CREATION]
     rows += [Row(n, "eager", getattr(np, n), method=n in _EAGER_METHODS)
