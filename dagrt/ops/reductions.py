@@ -31,8 +31,15 @@ def reduction(row: Row, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
     def plan() -> list[ndarray]:
         return _reduction_plan(row, a, kwargs, out)
 
-    return record(row.name, row.func, (a,), kwargs, plan, None if out is None else [out],
+    # On the host, ndarray's own method is the kernel (np.sum(x) calls x.sum()
+    # after a Python-level dispatch that costs more than a small sum).
+    call = _HOST_METHODS.get(row.name, row.func) if a._var.device is None else row.func
+    return record(row.name, call, (a,), kwargs, plan, None if out is None else [out],
                   work=a._data.nbytes)[0]
+
+
+_HOST_METHODS = {name: getattr(np.ndarray, name) for name in (
+    "sum", "prod", "mean", "std", "var", "min", "max", "argmin", "argmax", "any", "all")}
 
 
 def _reduction_plan(row: Row, a: ndarray, kwargs: dict[str, Any],
