@@ -42,9 +42,11 @@ def overhead(r: dict[str, Any]) -> list[str]:
         "several hundred x. Target: every pattern within 2x of NumPy (3x at most).", "",
         "NumPy and dagrt each run in a fresh process under the same settings "
         f"({', '.join(f'`{k}={v}`' for k, v in x['settings'].items())}), "
-        f"alternating for {x.get('rounds', 1)} rounds; each pattern is timed "
-        f"{x['repeat']} times per process: best time, dagrt / NumPy of the best "
-        "times, and the spread (worst / best) of each side.", "",
+        f"alternating for {x.get('rounds', 1)} rounds (loop counts x{x['scale']:g}); "
+        f"each pattern is timed {x['repeat']} time(s) per process: best time, "
+        "dagrt / NumPy of the best times, and the spread (worst / best) of each side.",
+        "", "    python bench/overhead.py "
+        f"--repeat {x['repeat']} --rounds {x.get('rounds', 1)} --scale {x['scale']:g}", "",
         "| pattern | NumPy | dagrt | dagrt / NumPy | spread NumPy / dagrt |",
         "| --- | --- | --- | --- | --- |", *rows, "",
         f"Worst ratio: **{x['worst_ratio']:.2f}**. _{stamp(r)}_", "",
@@ -57,12 +59,16 @@ def overhead(r: dict[str, Any]) -> list[str]:
         "crosses (the generated method, the kind's function, the recording path, a "
         "new array object): about 1.5-4 us per op on this VM, where NumPy's own "
         "small ops take 0.2-3 us. The target (2x) is met by the patterns whose "
-        "NumPy calls are not tiny (reductions, `linalg.solve`, mandelbrot, "
-        "builtin `sum`), not yet by the loops of sub-microsecond NumPy calls "
-        "(fancy indexing of 5 elements, 8x8 matmul, `where`/`concatenate` on 10 "
-        "elements, random draws of 10): see the closing note of issue 8. This VM's "
-        "speed drifts by up to 2x within a run (the spreads above): read the "
-        "ratios as +-30%.", ""]
+        "NumPy calls are not tiny (small reductions, `linalg.solve`, mandelbrot); "
+        "element access (a Python-level `__getitem__`/`__setitem__` against "
+        "NumPy's C slots) and loops of sub-microsecond NumPy calls (fancy "
+        "indexing of 5 elements, 8x8 matmul, `where`/`concatenate` on 10 "
+        "elements, random draws of 10) are not there yet: see the closing note of "
+        "issue 8. This VM's "
+        "speed drifts by up to 2x within a run (the spreads above), so the table "
+        "takes each side's best over many fresh processes; still, read the "
+        "ratios as +-30%: other runs of the same command gave 1.4-3.2 for the "
+        "element-access rows.", ""]
 
 
 def independent(r: dict[str, Any]) -> list[str]:
