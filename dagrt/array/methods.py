@@ -2,9 +2,12 @@
 
 ``Methods`` has one attribute per table row marked ``method`` (operators
 included). A generated method forwards to the implementation registered
-under the row's name in :data:`IMPL`: the ops layer (``ops.namespace``)
-registers them when the package is imported. The registry is how the array
-layer calls the layer above it without importing it: imports go one way.
+under the row's name: the ops layer (``ops.namespace``) registers them when
+the package is imported, into :data:`IMPL` (looked up by the few hand-written
+slow paths of ``ndarray``: indexing, ``flat``, ``real``...) and into each
+method's slot (read without a dictionary lookup: methods and operators are
+the hottest calls). The registry is how the array layer calls the layer above
+it without importing it: imports go one way.
 
 Imports: the op table (data) only.
 """
