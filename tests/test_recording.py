@@ -219,3 +219,16 @@ def test_positional_out_is_written(engine: str, name: str) -> None:
         assert returned is o or returned is None or xp is numpy
         results.append(numpy.asarray(o).tolist())
     assert results[0] == results[1]
+
+
+def test_metadata_functions_do_not_wait() -> None:
+    """np.shape / ndim / size of a pending array answer at once (NumPy's own
+    functions dispatch to dagrt's through ``__array_function__``)."""
+    with dagrt.config(engine="threaded"):
+        event = threading.Event()
+        x = gate(dagrt.ones((2, 3)), event)
+        assert dagrt.shape(x) == numpy.shape(x) == (2, 3)
+        assert dagrt.ndim(x) == numpy.ndim(x) == 2
+        assert dagrt.size(x) == 6 and numpy.size(x, -1) == 3
+        assert ENGINE.pending  # nothing waited for the gate
+        event.set()

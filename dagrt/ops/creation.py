@@ -17,6 +17,7 @@ from ..array.ndarray import ndarray, wrap
 from ..array.record import evaluate, new_array, record, wrap_result
 from ..array.transfer import to_device
 from ..devices.registry import device_arg
+from . import rules
 from .args import evaluate_nested
 from .shapes import _STACK, astype, copy_array, identity, movement, reshape
 from .table import Row
@@ -137,3 +138,21 @@ def asfortranarray(a: Any, dtype: Any = None, *, like: Any = None) -> ndarray:
     a = asarray(a, dtype)
     a = a if a.ndim else reshape(a, (1,))
     return a if a.flags.f_contiguous else copy_array(a, order="F")
+
+
+def shape(a: Any) -> tuple[int, ...]:
+    """Implementation of numpy.shape: metadata, known without waiting."""
+    return a.shape if isinstance(a, ndarray) else np.shape(a)
+
+
+def ndim(a: Any) -> int:
+    """Implementation of numpy.ndim: metadata, known without waiting."""
+    return a.ndim if isinstance(a, ndarray) else np.ndim(a)
+
+
+def size(a: Any, axis: Any = None) -> int:
+    """Implementation of numpy.size: metadata, known without waiting."""
+    if not isinstance(a, ndarray):
+        return np.size(a, axis)
+    return a.size if axis is None else np.size(rules.zero_bytes(a.shape), axis)
+

@@ -29,7 +29,8 @@ CUSTOM: dict[str, Callable[..., Any]] = {
     "asanyarray": creation.asarray, "ascontiguousarray": creation.ascontiguousarray,
     "asfortranarray": creation.asfortranarray, "copy": shapes.copy_array,
     "astype": shapes.astype, "where": elementwise.where, "clip": elementwise.clip,
-    "append": shapes.append, "block": shapes.block,
+    "append": shapes.append, "block": shapes.block, "shape": creation.shape,
+    "ndim": creation.ndim, "size": creation.size,
 }
 
 

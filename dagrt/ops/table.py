@@ -93,7 +93,7 @@ EAGER = ["nonzero", "flatnonzero", "argwhere", "unique", "unique_values",
          "unique_counts", "unique_inverse", "unique_all", "extract", "compress",
          "trim_zeros", "setdiff1d", "intersect1d", "union1d", "setxor1d", "isin",
          "in1d", "histogram", "bincount", "digitize", "searchsorted", "diff", "take", "put",
-         "allclose", "array_equal", "array_equiv", "isclose", "shape", "ndim", "size",
+         "allclose", "array_equal", "array_equiv", "isclose",
          "may_share_memory", "shares_memory", "result_type", "can_cast", "average",
          "median", "nanmedian", "percentile", "quantile", "count_nonzero", "meshgrid",
          "diag", "diagflat", "vander", "partition", "argpartition", "nan_to_num",
@@ -119,7 +119,7 @@ CUSTOM = {"reshape": False, "ravel": True, "full": False, "ones": False,
           "full_like": False, "ones_like": False, "array": False, "asarray": False,
           "asanyarray": False, "ascontiguousarray": False, "asfortranarray": False,
           "copy": False, "astype": True, "where": False, "clip": True, "append": False,
-          "block": False}
+          "block": False, "shape": False, "ndim": False, "size": False}
 # ``ndarray`` methods with no function of the same meaning: ops/methods.py.
 METHODS = ["reshape", "transpose", "copy", "flatten", "view", "fill", "resize", "sort",
            "conj", "conjugate", "copyto", "to_device", "as_in_context", "as_in_ctx",
