@@ -11,7 +11,6 @@ Imports: the array layer, ``ops.rules``, ``ops.args``.
 from __future__ import annotations
 
 import math
-from functools import partial
 from sys import getrefcount
 from typing import Any
 
@@ -183,21 +182,21 @@ def make_operator(ufunc: np.ufunc, variant: str) -> Any:
         if inplace:
             args = (self, other)
             return record(name, ufunc, args, _NO_KWARGS,
-                          partial(_plan, ufunc, args, args[:1], _NO_KWARGS, True, None, 1),
+                          lambda: _plan(ufunc, args, args[:1], _NO_KWARGS, True, None, 1),
                           [self], work=data.nbytes)[0]
         # A temporary (referenced only by the caller's stack, the frames of this
         # call and getrefcount's argument) can take the result, as NumPy elides
-        # temporaries (no closure here may capture ``self``: a cell is a
-        # reference), if its storage is dagrt's own (``data.base is None``):
-        # not a NumPy array the user holds (``dagrt.asarray(a) + 1`` must not
-        # write ``a``: asarray wraps a view of it).
+        # temporaries (no closure here may capture ``self``, only ``args``,
+        # made after this test: a cell is a reference), if its storage is
+        # dagrt's own (``data.base is None``): not a NumPy array the user holds
+        # (``dagrt.asarray(a) + 1`` must not write ``a``: asarray wraps a view).
         if data.nbytes >= elide_bytes and getrefcount(self) <= _TEMPORARY_REFS \
                 and self._base is None and data.base is None:
             return elementwise(ufunc, (other, self) if reflected else (self, other),
                                elide=self)
         args = (other, self) if reflected else (self, other)
         return record(name, ufunc, args, _NO_KWARGS,
-                      partial(_plan, ufunc, args, None, _NO_KWARGS, True, None, 1),
+                      lambda: _plan(ufunc, args, None, _NO_KWARGS, True, None, 1),
                       work=data.nbytes)[0]
     return operator
 
