@@ -116,7 +116,10 @@ def record(name: str, call: Callable[..., Any], args: Sequence[Any],
             new._data, new._var, new._base = result, Var(), None
             outs = [new]
         else:
-            outs = wrap_new(result) if type(result) is tuple else [wrap_new(result)]
+            # NumPy's scalar stays as it is: a value that is ready needs no
+            # laziness (``x.sum()`` is a numpy.float64, as in NumPy).
+            outs = list(wrap_result(result)) if type(result) is tuple \
+                else [wrap_result(result)]
     if timed:
         _timed(name, args, outs, work, t0, observed)
     return outs
@@ -171,20 +174,6 @@ def _assign(targets: list[np.ndarray], result: Any) -> None:
     else:
         for target, value in zip(targets, result):
             target[...] = value
-
-
-def wrap_new(result: Any) -> Any:
-    """What an op run now returns: NumPy's array wrapped (a copy if NumPy
-    returned a view of something), NumPy's scalar as it is (a value that is
-    ready needs no laziness: ``x.sum()`` is a ``numpy.float64``, as in NumPy),
-    a tuple of them as a list."""
-    if type(result) is _NP:
-        return wrap(result if result.base is None else result.copy())
-    if type(result) is tuple:
-        return [wrap_new(r) for r in result]
-    if isinstance(result, (np.generic, int, float, complex)):
-        return result
-    return wrap(result)
 
 
 def writeable(outs: list[ndarray]) -> None:
@@ -272,12 +261,13 @@ def resolve(x: Any, reads: list[Var], snapshot: bool) -> Any:
     return x
 
 
-_PASS = (ndarray, _NP, int, float, bool, complex)
+# Operands that pass ``operand`` unchanged (by exact type: the common case).
+PASS = (ndarray, _NP, int, float, bool, complex)
 
 
 def operand(x: Any) -> Any:
     """Scalars and arrays pass; lists and other array-likes become NumPy arrays."""
-    if x is None or type(x) in _PASS or isinstance(x, (int, float, complex, np.generic, str)):
+    if x is None or type(x) in PASS or isinstance(x, (int, float, complex, np.generic, str)):
         return x
     if isinstance(x, ndarray):
         return x

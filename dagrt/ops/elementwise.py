@@ -17,11 +17,9 @@ from typing import Any
 import numpy as np
 
 from ..array.ndarray import _NP, ndarray
-from ..array.record import new_array, record, shape_of
+from ..array.record import PASS, new_array, record, shape_of
 from . import rules
-from .args import PY_SCALARS, as_dagrt, eager_call, operand
-
-_PASS = (ndarray, _NP, float, int, bool, complex)
+from .args import as_dagrt, eager_call, operand
 
 
 def _meta(x: Any) -> Any:
@@ -83,7 +81,7 @@ def elementwise(func: Any, args: tuple[Any, ...], out: Any = None,
         if out is not None and not all(isinstance(o, ndarray) or o is None for o in out):
             return eager_call(func, args, dict(kwargs, out=out))
     for a in args:
-        if type(a) not in _PASS:
+        if type(a) not in PASS:
             args = tuple(map(operand, args))
             break
 
@@ -262,4 +260,4 @@ def _ufunc_methods(wrapper: Any, func: np.ufunc) -> None:
     wrapper.outer = outer
 
 
-__all__ = ["elementwise", "make_operator", "where", "clip", "ufunc_function", "PY_SCALARS"]
+__all__ = ["elementwise", "make_operator", "where", "clip", "ufunc_function"]
