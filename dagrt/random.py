@@ -34,11 +34,6 @@ def _size(size: Any) -> tuple[int, ...] | None:
     return tuple(operator.index(s) for s in size)
 
 
-def _draw_kernel(impl: Any, method: str, params: tuple[Any, ...], shape: tuple[int, ...],
-                 **kwargs: Any) -> Any:
-    return getattr(impl, method)(*params, size=shape, **kwargs)
-
-
 def _permutation_kernel(impl: Any, x: Any, *, out: tuple[Any, Any], **kwargs: Any) -> None:
     out[0][...] = impl.permutation(x, **kwargs)
 
@@ -52,14 +47,14 @@ def _state_kernel(impl: Any, func: Any, *args: Any, out: np.ndarray) -> None:
 
 
 class _Kernels(dict):
-    """method name -> the draw kernel of one generator (made once per method)."""
+    """method name -> (op name, the generator's bound method), made once."""
 
     def __init__(self, impl: Any) -> None:
         super().__init__()
         self.impl = impl
 
-    def __missing__(self, method: str) -> Any:
-        kernel = self[method] = functools.partial(_draw_kernel, self.impl, method)
+    def __missing__(self, method: str) -> tuple[str, Any]:
+        kernel = self[method] = (f"random.{method}", getattr(self.impl, method))
         return kernel
 
 
@@ -87,10 +82,14 @@ class _Stream:
                       for k, v in kwargs.items() if v is not None}
         else:
             kwargs = {}
-        params = tuple(p if type(p) is float or type(p) is int else operand(p) for p in params)
+        for p in params:
+            if type(p) is not float and type(p) is not int:
+                params = tuple(map(operand, params))
+                break
         shape = _size(size)
         arrays = [p for p in (*params, *kwargs.values())
-                  if isinstance(p, (ndarray, np.ndarray)) and p.dtype != object]
+                  if isinstance(p, (ndarray, np.ndarray)) and p.dtype != object] \
+            if params or kwargs else []
         if shape is None and arrays and method not in _NO_BROADCAST:
             shape = np.broadcast_shapes(*[p.shape for p in arrays])
         if shape is None:  # NumPy returns a scalar here
@@ -101,8 +100,9 @@ class _Stream:
         def plan() -> list[ndarray]:
             meta = self._validate(method, params, kwargs, arrays)
             return [new_array(shape, meta.dtype)]
-        return record(f"random.{method}", self._kernels[method], (params, shape), kwargs,
-                      plan, use_out=False, also=self._state, work=8 * math.prod(shape))[0]
+        name, kernel = self._kernels[method]
+        return record(name, kernel, params, {**kwargs, "size": shape}, plan, None, False,
+                      8 * math.prod(shape), self._state)[0]
 
     def _validate(self, method: str, params: tuple[Any, ...], kwargs: dict[str, Any],
                   arrays: list[Any]) -> np.ndarray:

@@ -34,7 +34,7 @@ class _Watch:
         self.max_pending = max(self.max_pending, ENGINE.pending)
         self.max_bytes = max(self.max_bytes, ENGINE.pending_bytes)
 
-    def on_finish(self, op: Any) -> None:
+    def on_ran(self, *op: Any) -> None:  # an op run now, in the calling thread
         pass
 
 

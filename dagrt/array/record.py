@@ -38,7 +38,7 @@ import numpy as np
 
 from .. import _log
 from ..devices.device import CPU, Device
-from ..engine.graph import Op, RanNow, Var, recording_site
+from ..engine.graph import Op, Var, recording_site
 from ..engine.policy import POLICY
 from ..engine.scheduler import ENGINE
 from .ndarray import _NP, _new, ndarray, wrap
@@ -48,7 +48,7 @@ _NO_KWARGS: dict[str, Any] = {}
 
 
 def record(name: str, call: Callable[..., Any], args: Sequence[Any],
-           kwargs: dict[str, Any], plan: Plan, outs: list[ndarray] | None = None, *,
+           kwargs: dict[str, Any], plan: Plan, outs: list[ndarray] | None = None,
            use_out: bool = True, work: int = 0, also: Sequence[ndarray] = ()) -> Any:
     """Record ``call(*args, **kwargs)``; return its outputs (a list: the new
     arrays, or ``outs`` when the op writes given outputs).
@@ -77,10 +77,15 @@ def record(name: str, call: Callable[..., Any], args: Sequence[Any],
                 values.append(t(inner))
             else:
                 values.append(a)
-        if values is not None and ((outs is not None and not idle(outs))
-                                   or (also and not idle(also))):
+        if outs is not None and values is not None:
+            for o in outs:  # idle(outs), inlined
+                var = o._var
+                if var.n or var.error is not None or var.device is not None:
+                    values = None
+                    break
+        if also and not idle(also):
             values = None
-        if values is not None and kwargs:
+        if kwargs and values is not None:
             kw = host_values(kwargs.values())
             if kw is None:
                 values = None
@@ -91,51 +96,65 @@ def record(name: str, call: Callable[..., Any], args: Sequence[Any],
         _defer(name, call, args, kwargs, outs, use_out, work, also)
         return outs
     # Now, in the calling thread.
-    observed = ENGINE.observers
-    timed = observed or work > POLICY.small
-    t0 = time.perf_counter() if timed else 0.0
+    if ENGINE.observers or work > POLICY.small:
+        return _timed(name, call, args, values, kwargs, plan, outs, use_out, work)
     try:
         if outs is None:
             result = call(*values, **kwargs) if kwargs else call(*values)
         elif use_out:
-            if len(values) == 2 and len(outs) == 1 and not kwargs:  # NumPy's fast call
-                call(values[0], values[1], out=outs[0]._data)
-            else:
-                out = outs[0]._data if len(outs) == 1 else tuple(o._data for o in outs)
-                call(*values, out=out, **kwargs)
+            call(*values, out=outs[0]._data if len(outs) == 1 else
+                 tuple(o._data for o in outs), **kwargs)
+            return outs
         else:
             _assign([o._data for o in outs], call(*values, **kwargs))
+            return outs
     except Exception as exc:
-        outs = plan()  # an argument error raises here, as NumPy raises it
-        writeable(outs)
-        _poison(name, exc, outs)
-        return outs
-    if outs is None:
-        if type(result) is _NP and result.base is None:
-            new = _new(ndarray)  # wrap(), inlined: the hottest line
-            new._data, new._var, new._base = result, Var(), None
-            outs = [new]
-        else:
-            # NumPy's scalar stays as it is: a value that is ready needs no
-            # laziness (``x.sum()`` is a numpy.float64, as in NumPy).
-            outs = list(wrap_result(result)) if type(result) is tuple \
-                else [wrap_result(result)]
-    if timed:
-        _timed(name, args, outs, work, t0, observed)
+        return _failed(name, exc, plan)
+    if type(result) is _NP and result.base is None:
+        new = _new(ndarray)  # wrap(), inlined: the hottest line
+        new._data, new._var, new._base = result, Var(), None
+        return [new]
+    # NumPy's scalar stays as it is: a value that is ready needs no laziness
+    # (``x.sum()`` is a numpy.float64, as in NumPy).
+    return list(wrap_result(result)) if type(result) is tuple else [wrap_result(result)]
+
+
+def _failed(name: str, exc: Exception, plan: Plan) -> list[ndarray]:
+    """A kernel run now raised: an argument error raises again from ``plan()``,
+    as NumPy raises it; an error that depends on the values poisons the
+    outputs and surfaces at the next sync point, as it would from a worker."""
+    outs = plan()
+    writeable(outs)
+    _poison(name, exc, outs)
     return outs
 
 
-def _timed(name: str, args: Sequence[Any], outs: list[ndarray], work: int, t0: float,
-           observed: list[Any]) -> None:
-    """An op run now that the cost model admitted (keep its estimate current)
+def _timed(name: str, call: Callable[..., Any], args: Sequence[Any], values: list[Any],
+           kwargs: dict[str, Any], plan: Plan, outs: list[ndarray] | None,
+           use_out: bool, work: int) -> list[Any]:
+    """Run now an op that the cost model admitted (keep its estimate current)
     or that observers watch (a slice on the caller's track)."""
+    t0 = time.perf_counter()
+    try:
+        if outs is None:
+            result = call(*values, **kwargs)
+        elif use_out:
+            call(*values, out=outs[0]._data if len(outs) == 1 else
+                 tuple(o._data for o in outs), **kwargs)
+        else:
+            _assign([o._data for o in outs], call(*values, **kwargs))
+    except Exception as exc:
+        return _failed(name, exc, plan)
     t1 = time.perf_counter()
+    if outs is None:
+        outs = list(wrap_result(result)) if type(result) is tuple else [wrap_result(result)]
     if work > POLICY.small:
         POLICY.costs.observe(name, work, t1 - t0)
         if _log.DEBUG:
             _log.debug("{} ran now: predicted cheaper than a hand-off", name)
-    if observed:
+    if ENGINE.observers:
         _show(name, args, outs, t0, t1)
+    return outs
 
 
 def host_values(args: Any) -> list[Any] | None:
@@ -184,18 +203,32 @@ def writeable(outs: list[ndarray]) -> None:
 
 
 def _show(name: str, args: Sequence[Any], outs: list[Any], t0: float, t1: float) -> None:
+    out = outs[0] if outs else None
+    if type(out) is ndarray:
+        writes = (out._var,) if len(outs) == 1 else \
+            tuple({o._var: None for o in outs if type(o) is ndarray})
+        data = out._data
+        shape, dtype = data.shape, data.dtype
+    else:
+        writes, shape, dtype = (), None, None
     reads: list[Var] = []
     for a in args:
         t = type(a)
         if t is ndarray:
-            reads.append(a._var)
+            var = a._var
+            if var not in writes and var not in reads:
+                reads.append(var)
         elif t is list or t is tuple:
-            resolve(a, reads, False)
-    arrays = [o for o in outs if type(o) is ndarray]
-    writes = tuple({o._var: None for o in arrays})
-    meta = {"shape": arrays[0]._data.shape, "dtype": arrays[0]._data.dtype} if arrays else None
-    ENGINE.ran_now(RanNow(tuple(v for v in {v: None for v in reads} if v not in writes),
-                          writes, name, recording_site(), meta, t0, t1))
+            for var in dict.fromkeys(_vars(a)):
+                if var not in writes and var not in reads:
+                    reads.append(var)
+    ENGINE.ran_now(name, reads, writes, recording_site(), shape, dtype, t0, t1)
+
+
+def _vars(args: Sequence[Any]) -> list[Var]:
+    reads: list[Var] = []
+    resolve(args, reads, False)
+    return reads
 
 
 def _poison(name: str, exc: Exception, outs: list[ndarray]) -> None:

@@ -100,9 +100,10 @@ class Op:
 class RanNow:
     """An op the recording path ran in the calling thread, as observers (profiles,
     graph recordings) see it: done, on the caller's track, with its buffers
-    for the graph. Lighter than an ``Op``: it never enters the scheduler."""
+    for the graph. Lighter than an ``Op`` (it never enters the scheduler, and
+    a profile keeps one per op run now: few fields, few objects)."""
 
-    __slots__ = ("reads", "writes", "name", "site", "meta", "seq", "t0", "t1")
+    __slots__ = ("reads", "writes", "name", "site", "shape", "dtype", "seq", "t0", "t1")
     done = True
     worker = "main"
     device = None
@@ -110,17 +111,22 @@ class RanNow:
     error_origin = None
     nbytes = 0
 
-    def __init__(self, reads: tuple[Var, ...], writes: tuple[Var, ...], name: str,
-                 site: tuple[str, int, str] | None, meta: dict[str, Any] | None,
+    def __init__(self, reads: list[Var] | tuple[Var, ...], writes: tuple[Var, ...],
+                 name: str, site: tuple[str, int, str] | None, shape: Any, dtype: Any,
                  t0: float, t1: float) -> None:
         self.reads = reads
         self.writes = writes
         self.name = name
         self.site = site
-        self.meta = meta
+        self.shape = shape
+        self.dtype = dtype
         self.seq = 0
         self.t0 = t0
         self.t1 = t1
+
+    @property
+    def meta(self) -> dict[str, Any] | None:
+        return None if self.shape is None else {"shape": self.shape, "dtype": self.dtype}
 
     where = Op.where
 

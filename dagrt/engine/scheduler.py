@@ -40,7 +40,7 @@ from typing import Any
 
 from .. import _config, _log
 from .executors import SerialExecutor, ThreadedExecutor
-from .graph import Op, RanNow, Var, link, release_early, unlink
+from .graph import Op, Var, link, release_early, unlink
 from .policy import POLICY
 
 _POLL = 0.1  # seconds; waits wake this often so Ctrl-C is never blocked
@@ -128,13 +128,15 @@ class Engine:
         if deps == 0:
             self.dispatch([op])
 
-    def ran_now(self, op: RanNow) -> None:
+    def ran_now(self, name: str, reads: list[Var], writes: tuple[Var, ...],
+                site: tuple[str, int, str] | None, shape: Any, dtype: Any,
+                t0: float, t1: float) -> None:
         """Show observers an op that the recording path ran in the calling
-        thread: a slice on the caller's track, and its buffers for the graph."""
-        op.seq = next(self._seq)  # atomic: no lock
+        thread, done: a slice on the caller's track, and its buffers for the
+        graph (``on_ran``; see ``engine.graph.RanNow``)."""
+        seq = next(self._seq)  # atomic: no lock
         for observer in self.observers:
-            observer.on_push(op)
-            observer.on_finish(op)
+            observer.on_ran(seq, name, reads, writes, site, shape, dtype, t0, t1)
 
     def launched(self, op: Op) -> list[Op]:
         """A device executor enqueued ``op`` and recorded its event: return the
@@ -248,8 +250,6 @@ class Engine:
             self.pending_bytes -= op.nbytes
             if self._waiters:
                 self._cond.notify_all()
-        for observer in self.observers:
-            observer.on_finish(op)
         return ready
 
     # -- lifecycle -----------------------------------------------------------

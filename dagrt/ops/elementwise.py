@@ -181,7 +181,7 @@ def make_operator(ufunc: np.ufunc, variant: str) -> Any:
             args = (self, other)
             return record(name, ufunc, args, _NO_KWARGS,
                           lambda: _plan(ufunc, args, args[:1], _NO_KWARGS, True, None, 1),
-                          [self], work=data.nbytes)[0]
+                          [self], True, data.nbytes)[0]
         # A temporary (referenced only by the caller's stack, the frames of this
         # call and getrefcount's argument) can take the result, as NumPy elides
         # temporaries (no closure here may capture ``self``, only ``args``,
@@ -195,7 +195,7 @@ def make_operator(ufunc: np.ufunc, variant: str) -> Any:
         args = (other, self) if reflected else (self, other)
         return record(name, ufunc, args, _NO_KWARGS,
                       lambda: _plan(ufunc, args, None, _NO_KWARGS, True, None, 1),
-                      work=data.nbytes)[0]
+                      None, True, data.nbytes)[0]
     return operator
 
 

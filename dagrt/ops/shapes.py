@@ -124,7 +124,9 @@ def movement(row: Row, first: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 
 def _copies(row: Row, kwargs: dict[str, Any]) -> int:
     """How many times ``tile``/``repeat`` copy their input (1 otherwise)."""
-    reps = kwargs.get("reps", kwargs.get("repeats")) if row.name in ("tile", "repeat") else 1
+    if row.name != "tile" and row.name != "repeat":
+        return 1
+    reps = kwargs.get("reps", kwargs.get("repeats"))
     return max(1, math.prod(np.atleast_1d(reps).tolist())) if isinstance(
         reps, (int, np.integer, tuple, list, np.ndarray)) else 1
 

@@ -1,9 +1,9 @@
 """Recorders: what profiles and graph recordings are built from.
 
 The scheduler knows nothing of them: it calls every object in
-``ENGINE.observers`` when an operation is pushed and when it finishes (and
-for an op the recording path ran now, in the calling thread, both at once:
-``Engine.ran_now``). A :class:`Recorder` appends the ``Op`` objects to a
+``ENGINE.observers`` when an operation is pushed (the op's times are
+filled in when it finishes; an op the recording path ran now, in the
+calling thread, arrives done: ``Engine.ran_now``). A :class:`Recorder` appends the ``Op`` objects to a
 plain list and does nothing else on the hot path; dependency edges
 (``engine.graph.hazards``) and networkx graphs are built from them at the end.
 With no recorder active the observer list is empty: observing off costs
@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from ..engine.graph import Op, hazards
+from ..engine.graph import Op, RanNow, Var, hazards
 from ..engine.scheduler import ENGINE
 
 # -- activation: the observer list -----------------------------------------------
@@ -51,23 +51,53 @@ def drain() -> None:
 
 class Recorder:
     """Collects the operations pushed while active (their edges are derived
-    at the end, by ``_graph.hazards``).
+    at the end, by ``engine.graph.hazards``).
 
-    ``on_push`` is ``list.append`` itself: about 0.1 us per op.
+    ``on_push`` is ``list.append`` itself: about 0.1 us per op. Ops run now
+    (``on_ran``) are kept as tuples of plain values, naming their buffers by
+    ``id`` (the buffers are kept alive, so ids stay unique): a long loop of
+    them adds few objects for Python's cyclic garbage collector to scan,
+    which would otherwise cost more than the ops. ``ops`` expands them.
     """
 
     def __init__(self) -> None:
-        self.ops: list[Op] = []
-        self.on_push = self.ops.append
+        self._log: list[Any] = []  # Op objects and packed ops run now, in order
+        self._vars: dict[int, Var] = {}
+        self._expanded: list[Any] = []
+        self.on_push = self._log.append
         self.active = False
         self.t_start = 0.0
         self.t_stop = 0.0
 
-    def on_push(self, op: Op) -> None:  # replaced per instance by ops.append
-        self.ops.append(op)
+    def on_push(self, op: Op) -> None:  # replaced per instance by _log.append
+        self._log.append(op)
 
-    def on_finish(self, op: Op) -> None:
-        pass
+    def on_ran(self, seq: int, name: str, reads: list[Var], writes: tuple[Var, ...],
+               site: tuple[str, int, str] | None, shape: Any, dtype: Any,
+               t0: float, t1: float) -> None:
+        keep = self._vars
+        for var in reads:
+            keep[id(var)] = var
+        for var in writes:
+            keep[id(var)] = var
+        self._log.append((seq, name, tuple(map(id, reads)), tuple(map(id, writes)),
+                          site, shape, dtype, t0, t1))
+
+    @property
+    def ops(self) -> list[Any]:
+        """The recorded operations, in recording order (``Op`` objects, and
+        ``RanNow`` for the ops that ran in the calling thread)."""
+        log, done = self._log, self._expanded
+        if len(done) != len(log):
+            vars_ = self._vars
+            for entry in log[len(done):]:
+                if type(entry) is tuple:
+                    seq, name, reads, writes, site, shape, dtype, t0, t1 = entry
+                    entry = RanNow([vars_[i] for i in reads], tuple(vars_[i] for i in writes),
+                                   name, site, shape, dtype, t0, t1)
+                    entry.seq = seq
+                done.append(entry)
+        return done
 
     def start(self) -> Recorder:
         if self.active:
