@@ -158,7 +158,7 @@ def test_copy_overlaps_the_next_kernel(fake) -> None:
     d2h = g.executor.lanes["d2h"].id
     spans: dict[int, list[tuple[float, float]]] = {}
     starts: dict[int, list[float]] = {}
-    for t, kind, stream, *rest in fake.log:
+    for t, kind, stream, *_ in fake.log:
         if kind == "start":
             starts.setdefault(stream, []).append(t)
         elif kind == "end":

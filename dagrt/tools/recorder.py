@@ -3,8 +3,8 @@
 The scheduler knows nothing of them: it calls every object in
 ``ENGINE.observers`` when an operation is pushed (the op's times are
 filled in when it finishes; an op the recording path ran now, in the
-calling thread, arrives done: ``Engine.ran_now``). A :class:`Recorder` appends the ``Op`` objects to a
-plain list and does nothing else on the hot path; dependency edges
+calling thread, arrives done: ``Engine.ran_now``). A :class:`Recorder`
+appends them to a plain list and does nothing else on the hot path; edges
 (``engine.graph.hazards``) and networkx graphs are built from them at the end.
 With no recorder active the observer list is empty: observing off costs
 nothing.
