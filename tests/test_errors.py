@@ -214,3 +214,123 @@ def test_memory_error_type_preserved(engine: str) -> None:
         out.item(0)
     assert sys.exc_info()[0] is None
     dagrt.waitall()
+
+
+# -- adversarial findings: poison, tracebacks, BaseException, threads ---------------------
+
+def _frames(exc: BaseException) -> int:
+    tb, n = exc.__traceback__, 0
+    while tb is not None:
+        n, tb = n + 1, tb.tb_next
+    return n
+
+
+def test_reading_a_poisoned_array_again_does_not_grow_its_traceback(engine: str) -> None:
+    bad = dagrt.linalg.inv(_singular())
+    counts = []
+    for _ in range(20):
+        with pytest.raises(numpy.linalg.LinAlgError) as info:
+            bad.asnumpy()
+        counts.append(_frames(info.value))
+    assert counts[-1] == counts[1]  # the same depth at every read
+
+
+def test_a_failed_op_does_not_pin_its_inputs() -> None:
+    import gc
+    import weakref
+
+    with dagrt.config(engine="threaded", inline_bytes=0):
+        singular = _singular()
+        ref = weakref.ref(singular._data)
+        bad = dagrt.linalg.inv(singular)
+        del singular
+        with pytest.raises(numpy.linalg.LinAlgError):
+            bad.asnumpy()
+        gc.collect()
+        assert ref() is None  # neither the error's traceback nor the op keeps it
+
+
+def test_writing_a_poisoned_array_whole_clears_it(engine: str) -> None:
+    a = dagrt.linalg.inv(_singular())
+    with pytest.raises(numpy.linalg.LinAlgError):
+        a.sum().item()
+    a[0, 0] = 7.0  # a partial write: the rest is still undefined
+    with pytest.raises(numpy.linalg.LinAlgError):
+        a.asnumpy()
+    a += 1  # reads the poisoned value
+    with pytest.raises(numpy.linalg.LinAlgError):
+        a.asnumpy()
+    a[...] = 1.0  # a whole write: a value again
+    assert a.asnumpy().tolist() == [[1.0, 1.0], [1.0, 1.0]]
+    b = dagrt.linalg.inv(_singular())
+    dagrt.add(dagrt.ones((2, 2)), 2, out=b)  # out= writes all of it
+    assert b.asnumpy().tolist() == [[3.0, 3.0], [3.0, 3.0]]
+    c = dagrt.linalg.inv(_singular())
+    c.T[:] = 4.0  # a view of all of it
+    assert float(c.sum()) == 16.0
+    with pytest.raises(numpy.linalg.LinAlgError):
+        dagrt.waitall()  # the errors themselves were not all read
+
+
+def test_system_exit_in_a_kernel_fails_the_op_and_keeps_the_workers(noinline: None) -> None:
+    from dagrt.array.record import new_array, record
+
+    def leave(x: Any) -> Any:
+        raise SystemExit(3)
+
+    for _ in range(4):  # more than the workers: none may die
+        out = record("leave", leave, (dagrt.ones(10),), {},
+                     lambda: [new_array((10,), float)], use_out=False)[0]
+        with pytest.raises(SystemExit):
+            out.asnumpy()
+    assert float((dagrt.ones(100_000) * 2).sum()) == 200_000.0
+
+
+def test_keyboard_interrupt_in_a_serial_op_is_raised_once() -> None:
+    from dagrt.array.record import new_array, record
+
+    def interrupted(x: Any) -> Any:
+        raise KeyboardInterrupt
+
+    with dagrt.config(engine="serial", inline_bytes=0):
+        x = dagrt.ones(10)
+        with pytest.raises(KeyboardInterrupt):
+            out = record("interrupted", interrupted, (x,), {},
+                         lambda: [new_array((10,), float)], use_out=False)[0]
+            after = out + 1  # noqa: F841
+        dagrt.waitall()  # the caller saw it: not again
+        assert float((x * 2).sum()) == 20.0
+
+
+def test_waitall_reports_the_errors_of_its_own_thread() -> None:
+    from dagrt.engine.scheduler import ENGINE
+
+    with dagrt.config(engine="threaded", inline_bytes=0):
+        other_failed = threading.Event()
+        release = threading.Event()
+        seen: list[BaseException] = []
+
+        def other() -> None:
+            dagrt.linalg.inv(_singular())
+            ENGINE.drain()
+            other_failed.set()
+            release.wait(10)
+            try:
+                dagrt.waitall()
+            except numpy.linalg.LinAlgError as exc:
+                seen.append(exc)
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        assert other_failed.wait(10)
+        dagrt.waitall()  # the other thread's error is not this thread's
+        release.set()
+        thread.join(10)
+        assert len(seen) == 1  # ... it is the other thread's
+
+
+def test_imag_of_a_pending_real_array_is_read_only(engine: str) -> None:
+    y = dagrt.ones(100_000) * 2
+    assert y.imag.flags.writeable is False
+    assert numpy.ones(3).imag.flags.writeable is False
+    assert float(y.imag.sum()) == 0.0

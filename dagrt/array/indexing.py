@@ -22,6 +22,7 @@ from .ndarray import ndarray, view_of
 from .record import evaluate, nbytes_of, new_array, operand, record, shape_of
 
 _BASIC = (int, slice, type(None), type(Ellipsis), np.integer)
+_ALL = slice(None)
 
 
 def _is_basic(key: tuple[Any, ...]) -> bool:
@@ -120,14 +121,15 @@ def setitem(self: ndarray, key: Any, value: Any) -> None:
         value = np.asarray(value, self.dtype) if type(value) is list or type(value) is tuple \
             else operand(value)  # a sequence takes the destination's dtype, as in NumPy
         record("setitem", _setitem_kernel, (key, value), {},
-               lambda: _check(self, (key,), value), [self], work=key.nbytes)
+               lambda: _check(self, (key,), value), [self], work=key.nbytes, partial=True)
         return None
     if type(key) is str or type(key) is list and key and all(type(k) is str for k in key):
         return setitem(getitem(self, key), Ellipsis, value)  # fields of a structured array
     key = key if type(key) is tuple else (key,)
     if self._data.dtype.kind == "O" and _is_basic(key) and _element(self, key):
         # an object array's element stores the object itself: a list, an array
-        record("setitem", _setitem_kernel, (key, value), {}, lambda: [self], [self])
+        record("setitem", _setitem_kernel, (key, value), {}, lambda: [self], [self],
+               partial=True)
         return
     if (type(value) is list or type(value) is tuple) and self.dtype.kind != "O":
         # NumPy converts a sequence to the destination's dtype (a tuple may be
@@ -144,7 +146,8 @@ def setitem(self: ndarray, key: Any, value: Any) -> None:
         key = _convert(key, evaluate_masks=False)
         work = nbytes_of(key)
     record("setitem", _setitem_kernel, (key, value), {},
-           lambda: _check(self, key, value), [self], work=work)
+           lambda: _check(self, key, value), [self], work=work, partial=not all(
+               k is Ellipsis or (type(k) is slice and k == _ALL) for k in key))
 
 
 def _check(self: ndarray, key: tuple[Any, ...], value: Any) -> list[ndarray]:

@@ -49,13 +49,15 @@ _NO_KWARGS: dict[str, Any] = {}
 
 def record(name: str, call: Callable[..., Any], args: Sequence[Any],
            kwargs: dict[str, Any], plan: Plan, outs: list[ndarray] | None = None,
-           use_out: bool = True, work: int = 0, also: Sequence[ndarray] = ()) -> Any:
+           use_out: bool = True, work: int = 0, also: Sequence[ndarray] = (),
+           partial: bool = False) -> Any:
     """Record ``call(*args, **kwargs)``; return its outputs (a list: the new
     arrays, or ``outs`` when the op writes given outputs).
 
     ``work`` is the op's size in bytes for the policy and the cost model (the
     same estimate whichever way the op runs). ``also``: other buffers the op
-    writes besides its outputs (a random generator's state)."""
+    writes besides its outputs (a random generator's state). ``partial``: the
+    op writes only part of its outputs (setitem), so it keeps their poison."""
     # The predicate: the policy admits the work, every input is ready on the
     # host, and nothing pending uses the outputs.
     values: list[Any] | None = None
@@ -93,7 +95,8 @@ def record(name: str, call: Callable[..., Any], args: Sequence[Any],
                 kwargs = dict(zip(kwargs, kw))
     if values is None:  # to the scheduler
         outs = plan()
-        _defer(name, call, args, kwargs, outs, use_out, work, also)
+        _defer(name, call, args, kwargs, outs, use_out, work, also,
+               partial or "where" in kwargs)
         return outs
     # Now, in the calling thread.
     if ENGINE.observers or work > POLICY.small:
@@ -239,7 +242,8 @@ def _poison(name: str, exc: Exception, outs: list[ndarray]) -> None:
 
 
 def _defer(name: str, call: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any],
-           outs: list[ndarray], use_out: bool, work: int, also: Sequence[ndarray]) -> None:
+           outs: list[ndarray], use_out: bool, work: int, also: Sequence[ndarray],
+           partial: bool) -> None:
     writeable(outs)
     device = outs[0]._var.device if outs else None
     if device is not None:  # device ops always go to the device's streams
@@ -259,14 +263,28 @@ def _defer(name: str, call: Callable[..., Any], args: Sequence[Any], kwargs: dic
     nbytes = sum(t.nbytes for t in targets)
     push(name, kernel, reads, [o._var for o in (*outs, *also)], nbytes,
          {"shape": targets[0].shape, "dtype": targets[0].dtype}
-         if targets and ENGINE.observers else None, device, work=work or nbytes)
+         if targets and ENGINE.observers else None, device, work=work or nbytes,
+         covers=() if partial else [o._var for o in outs if _whole(o)])
+
+
+def _whole(a: ndarray) -> bool:
+    """``a`` spans its whole root buffer, contiguously (the root itself, or a
+    reshaped, transposed or retyped view of all of it; not the zero-stride
+    placeholder of an allocation that failed, which stays poisoned)."""
+    data = a._data
+    if not (data.flags.c_contiguous or data.flags.f_contiguous):
+        return False
+    base = a._base
+    return base is None or data.nbytes == base._data.nbytes
 
 
 def push(name: str, kernel: Callable[[], Any], reads: list[Var], writes: list[Var],
          nbytes: int = 0, meta: dict[str, Any] | None = None,
-         device: Device | None = None, lane: str = "", work: int | None = None) -> None:
+         device: Device | None = None, lane: str = "", work: int | None = None,
+         covers: Sequence[Var] = ()) -> None:
     """Hand an operation to the scheduler, in the recording context (so
-    ``np.errstate`` applies to the kernel as it would in NumPy)."""
+    ``np.errstate`` applies to the kernel as it would in NumPy). ``covers``:
+    written buffers the op overwrites whole (if it does not also read them)."""
     write_set = tuple(writes) if len(writes) == 1 else tuple(dict.fromkeys(writes))
     if len(reads) > 1:
         reads = list(dict.fromkeys(reads))
@@ -277,6 +295,8 @@ def push(name: str, kernel: Callable[[], Any], reads: list[Var], writes: list[Va
     op.lane = lane
     if work is not None:
         op.work = work
+    if covers:
+        op.covers = tuple(v for v in covers if v not in reads)
     ENGINE.push(op)
 
 

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 RAW, WAR, WAW = "read-after-write", "write-after-read", "write-after-write"
 
@@ -48,7 +48,7 @@ class Op:
     __slots__ = ("fn", "reads", "writes", "name", "site", "nbytes",
                  "device", "seq", "deps", "dependents", "done", "error",
                  "error_origin", "meta", "t0", "t1", "worker", "event", "stream",
-                 "early", "waits", "lane", "released", "work")
+                 "early", "waits", "lane", "released", "work", "covers", "thread")
 
     def __init__(self, fn: Callable[[], Any], reads: tuple[Var, ...],
                  writes: tuple[Var, ...], name: str, site: tuple[str, int, str] | None,
@@ -82,6 +82,10 @@ class Op:
         self.lane = ""  # "compute", "d2h" or "h2d" for device operations
         self.released = False  # launched: ``early`` dependents were released
         self.work = nbytes  # bytes of work, the cost model's unit (see CostModel)
+        # Written buffers this op overwrites whole without reading them: it
+        # does not inherit their poison, and its success clears it.
+        self.covers: tuple[Var, ...] = ()
+        self.thread = 0  # the recording thread (its barrier reports this op's error)
 
     def __lt__(self, other: Op) -> bool:  # ready-queue order: oldest first
         return self.seq < other.seq
@@ -134,7 +138,7 @@ class RanNow:
 def recording_site() -> tuple[str, int, str] | None:
     """File, line and function of the first caller outside the dagrt package."""
     frame = sys._getframe(2)
-    while frame is not None and frame.f_code.co_filename.startswith(_PKG_DIR):
+    while frame is not None and frame.f_code.co_filename.startswith(PKG_DIR):
         frame = frame.f_back
     if frame is None:
         return None
@@ -145,7 +149,8 @@ def link(op: Op) -> int:
     """Add ``op`` after everything it must wait for; return how many of those
     are unfinished. Caller holds the scheduler lock.
 
-    If a predecessor already failed, ``op`` inherits its error.
+    If a predecessor whose outputs ``op`` depends on already failed, or a
+    buffer it reads (or writes in part) is poisoned, ``op`` inherits the error.
     """
     seen: set[int] = set()
     deps = 0
@@ -156,7 +161,7 @@ def link(op: Op) -> int:
             return
         seen.add(id(pred))
         if pred.done:
-            if pred.error is not None and op.error is None:
+            if pred.error is not None and op.error is None and inherits(op, pred):
                 op.error, op.error_origin = pred.error, pred.error_origin
             return
         if op.device is not None and pred.device is op.device \
@@ -171,8 +176,11 @@ def link(op: Op) -> int:
         deps += 1
 
     for var in (*op.reads, *op.writes):
-        if var.error is not None and op.error is None:  # poisoned buffer
-            op.error = var.error
+        if var.error is not None and op.error is None and (
+                var in op.reads or var not in op.covers):  # a poisoned buffer
+            writer = var.last_writer  # pending: its outcome decides (``inherits``)
+            if writer is None or writer.done:
+                op.error = var.error
     for var in op.reads:
         after(var.last_writer, RAW)
     for var in op.writes:
@@ -210,23 +218,35 @@ def unlink(op: Op) -> list[Op]:
         var.nw -= 1
         if error is not None:
             var.error = error
+        elif var in op.covers:  # overwritten whole: its old poison is gone
+            var.error = None
         if var.n == 0:
             var.readers = []
             var.last_writer = None
     ready = []
     for dep in op.dependents:
-        if error is not None and dep.error is None:
+        if error is not None and dep.error is None and inherits(dep, op):
             dep.error, dep.error_origin = error, op.error_origin
         dep.deps -= 1
         if dep.deps == 0:
             ready.append(dep)
     op.dependents = []
     for dep in op.early:  # launched before this failed: they carry the error
-        if error is not None and dep.error is None and not dep.done:
+        if error is not None and dep.error is None and not dep.done and inherits(dep, op):
             dep.error, dep.error_origin = error, op.error_origin
     op.early = []
     op.waits = []
     return ready
+
+
+def inherits(op: Op, failed: Op) -> bool:
+    """``op`` depends on the outputs of ``failed``: it reads one of them, or
+    writes one in part (a write that covers a buffer whole does not care
+    what was there, and a reader ordered before a write does not either)."""
+    for var in failed.writes:
+        if var in op.reads or (var in op.writes and var not in op.covers):
+            return True
+    return False
 
 
 def release_early(op: Op) -> list[Op]:

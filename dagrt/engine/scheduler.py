@@ -13,7 +13,9 @@ State (all guarded by one lock/condition, ``_cond``):
 - ``pending`` / ``pending_bytes`` count unfinished operations and the bytes of
   their outputs, for backpressure: ``push`` blocks while either is over its
   bound, so a Python loop that runs ahead cannot grow memory without bound;
-- ``_errors`` holds failed operations' errors not yet raised anywhere.
+- ``_errors`` holds failed operations' errors not yet raised anywhere, with
+  the thread that recorded each: ``waitall()`` raises the calling thread's
+  (and those of threads that have ended), never another live thread's.
 
 Policy: an operation whose predecessors are finished goes to its executor at
 once, so work starts without waiting for a barrier. Its executor is the serial
@@ -36,11 +38,12 @@ import itertools
 import os
 import threading
 import time
+import traceback
 from typing import Any
 
 from .. import _config, _log
 from .executors import SerialExecutor, ThreadedExecutor
-from .graph import Op, Var, link, release_early, unlink
+from .graph import PKG_DIR, Op, Var, link, release_early, unlink
 from .policy import POLICY
 
 _POLL = 0.1  # seconds; waits wake this often so Ctrl-C is never blocked
@@ -55,6 +58,23 @@ def _annotate(exc: BaseException, op: Op) -> None:
     elif hasattr(exc, "add_note"):
         exc.add_note(where)
     exc.dagrt_site = op.site  # type: ignore[attr-defined]
+    # Each sync point raises the error again, with a fresh traceback (not one
+    # growing by a few frames per read). The kernel's traceback is not kept:
+    # its frames hold the op's arrays (a finished frame keeps its caller and
+    # its function, whose closure has the inputs); its lines outside dagrt
+    # become a note.
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(PKG_DIR):
+        tb = tb.tb_next
+    if tb is not None and hasattr(exc, "add_note"):
+        exc.add_note("kernel traceback (most recent call last):\n"
+                     + "".join(traceback.format_tb(tb)).rstrip())
+    exc.__traceback__ = None
+
+
+def _rethrow(error: BaseException) -> BaseException:
+    """``error``, to raise again from here (with a fresh traceback)."""
+    return error.with_traceback(None)
 
 
 class Engine:
@@ -66,7 +86,9 @@ class Engine:
         self.pending_bytes = 0
         self._seq = itertools.count(1)  # op numbers, in push order
         self._waiters = 0
-        self._errors: list[BaseException] = []
+        # id(error) -> (error, recording thread): ids, as an exception class may
+        # define __eq__ or refuse hashing
+        self._errors: dict[int, tuple[BaseException, int]] = {}
         self.serial = SerialExecutor(self._run, self.dispatch)
         self._threaded: ThreadedExecutor | None = None
         self.observers: list[Any] = []  # profilers and graph recorders
@@ -116,6 +138,7 @@ class Engine:
                                     or self.pending_bytes + op.nbytes > max_bytes):
                 self._wait_locked()
             op.seq = next(self._seq)
+            op.thread = threading.get_ident()
             deps = link(op)
             self.pending += 1
             self.pending_bytes += op.nbytes
@@ -163,7 +186,7 @@ class Engine:
         _annotate(exc, op)
         op.error, op.error_origin, op.done = exc, op, True
         with self._cond:
-            self._errors.append(exc)
+            self._errors[id(exc)] = (exc, threading.get_ident())
             for var in op.writes:
                 var.error = exc
 
@@ -177,9 +200,8 @@ class Engine:
         if var.error is not None:
             error = var.error
             with self._cond:
-                if error in self._errors:
-                    self._errors.remove(error)
-            raise error
+                self._errors.pop(id(error), None)
+            raise _rethrow(error)
 
     def drain(self) -> None:
         """Block until every pending operation is done; errors stay for the next
@@ -191,13 +213,22 @@ class Engine:
 
     def waitall(self, *, raise_errors: bool = True) -> None:
         """Block until every pending operation is done; raise the first error
-        that no sync point has raised yet (once)."""
+        that no sync point has raised yet (once), of the ops this thread
+        recorded (or a thread that has ended). ``raise_errors=False``
+        forgets every error."""
         with self._cond:
             while self.pending:
                 self._wait_locked()
-            errors, self._errors = self._errors, []
-        if raise_errors and errors:
-            raise errors[0]
+            if not raise_errors:
+                self._errors = {}
+                return
+            me = threading.get_ident()
+            alive = {t.ident for t in threading.enumerate()}
+            errors = [e for e, t in self._errors.values() if t == me or t not in alive]
+            for e in errors:
+                del self._errors[id(e)]
+        if errors:
+            raise _rethrow(errors[0])
 
     def _wait_locked(self) -> None:
         self._waiters += 1
@@ -232,9 +263,14 @@ class Engine:
             op.error, op.error_origin = exc, op
             if _log.DEBUG:
                 _log.debug("{} #{} failed: {!r}", op.name, op.seq, exc)
-        except BaseException as exc:  # KeyboardInterrupt in a serial op
+        except BaseException as exc:  # KeyboardInterrupt, SystemExit
             op.error, op.error_origin = exc, op
-            self._finish(op)
+            ready = self._finish(op)
+            if threading.current_thread() is not threading.main_thread():
+                return ready  # a worker: the op failed, the worker goes on
+            with self._cond:  # the caller sees it now: not again at waitall
+                self._errors.pop(id(exc), None)
+            self.dispatch(ready)  # dependents finish, with the error
             raise
         op.t1 = time.perf_counter()
         if op.error is None:
@@ -244,7 +280,7 @@ class Engine:
     def _finish(self, op: Op) -> list[Op]:
         with self._cond:
             if op.error is not None and op.error_origin is op:
-                self._errors.append(op.error)
+                self._errors[id(op.error)] = (op.error, op.thread)
             ready = unlink(op)
             self.pending -= 1
             self.pending_bytes -= op.nbytes

@@ -61,9 +61,14 @@ def _as_view(a: ndarray, result: Any, row: Row, args: tuple[Any, ...],
         return wrap(result)
     # NumPy made a copy (e.g. imag of a real array) from storage still pending:
     # compute it again once the input is ready.
-    return record(row.name, row.func, (a, *args), kwargs,
-                  lambda: [new_array(result.shape, result.dtype, (a,))],
-                  work=result.nbytes)[0]
+    out = record(row.name, row.func, (a, *args), kwargs,
+                 lambda: [new_array(result.shape, result.dtype, (a,))],
+                 use_out=False, work=result.nbytes)[0]
+    if result.flags.writeable or not isinstance(out, ndarray):
+        return out
+    data = out._data.view()  # read-only as NumPy's (the kernel writes the storage)
+    data.flags.writeable = False
+    return view_of(out, data)
 
 
 def reshape(a: Any, shape: Any, order: str = "C", *, copy: bool | None = None,
