@@ -23,6 +23,7 @@ from .record import evaluate, nbytes_of, new_array, operand, record, shape_of
 
 _BASIC = (int, slice, type(None), type(Ellipsis), np.integer)
 _ALL = slice(None)
+_NO_KWARGS: dict[str, Any] = {}
 
 
 def _is_basic(key: tuple[Any, ...]) -> bool:
@@ -63,7 +64,8 @@ def _ready(k: ndarray) -> bool:
 def _index_array(key: Any) -> bool:
     """``key`` is one integer index array (``x[idx]``: the common fancy index)."""
     t = type(key)
-    return (t is ndarray or t is np.ndarray) and key.dtype.kind in "iu"
+    return (key._data.dtype.kind in "iu" if t is ndarray
+            else t is np.ndarray and key.dtype.kind in "iu")
 
 
 def getitem(self: ndarray, key: Any) -> ndarray:
@@ -91,8 +93,10 @@ def _gather(self: ndarray, key: Any) -> Any:
 
     data = self._data
     rows = data.nbytes // data.shape[0] if data.ndim and data.shape[0] else 8
-    return record("getitem", operator.getitem, (self, key), {}, plan, use_out=False,
-                  work=(nbytes_of(key) if type(key) is tuple else key.nbytes) // 8 * rows)[0]
+    work = (nbytes_of(key) if type(key) is tuple else key._data.nbytes if type(key) is ndarray
+            else key.nbytes) // 8 * rows  # index bytes / 8 (~ elements) * bytes per row
+    return record("getitem", operator.getitem, (self, key), _NO_KWARGS, plan, None, False,
+                  work)[0]
 
 
 def _same_memory(target: Any, value: Any, self: ndarray) -> bool:
@@ -118,10 +122,14 @@ def _element(self: ndarray, key: tuple[Any, ...]) -> bool:
 
 def setitem(self: ndarray, key: Any, value: Any) -> None:
     if _index_array(key) and self._data.dtype.kind != "O":  # x[idx] = value
-        value = np.asarray(value, self.dtype) if type(value) is list or type(value) is tuple \
-            else operand(value)  # a sequence takes the destination's dtype, as in NumPy
-        record("setitem", _setitem_kernel, (key, value), {},
-               lambda: _check(self, (key,), value), [self], work=key.nbytes, partial=True)
+        t = type(value)
+        if t is list or t is tuple:  # a sequence takes the destination's dtype, as in NumPy
+            value = np.asarray(value, self.dtype)
+        elif t is not float and t is not int and t is not ndarray:
+            value = operand(value)
+        record("setitem", _setitem_kernel, (key, value), _NO_KWARGS,
+               lambda: _check(self, (key,), value), [self], True,
+               key._data.nbytes if type(key) is ndarray else key.nbytes, (), True)
         return None
     if type(key) is str or type(key) is list and key and all(type(k) is str for k in key):
         return setitem(getitem(self, key), Ellipsis, value)  # fields of a structured array

@@ -9,13 +9,15 @@ method's slot (read without a dictionary lookup: methods and operators are
 the hottest calls). The registry is how the array layer calls the layer above
 it without importing it: imports go one way.
 
-Imports: the op table (data) only.
+Imports: the op table (data) only, and NumPy (its ``ndarray``'s attribute names).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from ..ops.table import ROWS, Row
 
@@ -74,6 +76,22 @@ def _unregistered(name: str) -> Callable[..., Any]:
     return call
 
 
+def _numpy_attribute(name: str) -> Any:
+    """Any other ``numpy.ndarray`` attribute (``tobytes``, ``partition``,
+    ``ctypes``...): NumPy's own, on the storage (``ndarray.__getattr__`` of
+    ``ops.methods``). Generated, not a ``__getattr__`` on the class: a class
+    with ``__getattr__`` makes every attribute access slower, ``x._data``
+    included."""
+    if callable(getattr(np.ndarray, name)):
+        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return IMPL["ndarray.__getattr__"](self, name)(*args, **kwargs)
+        method.__name__ = method.__qualname__ = name
+        method.__doc__ = f"numpy.ndarray.{name}, run on the value."
+        return method
+    return property(lambda self: IMPL["ndarray.__getattr__"](self, name),
+                    doc=f"numpy.ndarray.{name}, of the value.")
+
+
 def _mixin() -> type:
     attrs: dict[str, Any] = {"__slots__": ()}
     for row in ROWS:
@@ -84,6 +102,9 @@ def _mixin() -> type:
             method.__doc__ = (doc.split("\n\n")[0].strip() if doc else None) or \
                 f"Implementation of numpy.ndarray.{row.name}."
             attrs[row.name] = method
+    for name in dir(np.ndarray):  # ``ndarray``'s own attributes take precedence
+        if name not in attrs and (not name.startswith("__") or name == "__array_interface__"):
+            attrs[name] = _numpy_attribute(name)
     return type("Methods", (), attrs)
 
 

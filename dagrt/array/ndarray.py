@@ -98,10 +98,6 @@ class ndarray(Methods):
     def imag(self, value: Any) -> None:
         IMPL["ndarray.imag="](self, value)
 
-    def __getattr__(self, name: str) -> Any:
-        """Any other numpy.ndarray attribute (``ops.methods``)."""
-        return IMPL["ndarray.__getattr__"](self, name)
-
     @shape.setter  # type: ignore[no-redef]
     def shape(self, value: Any) -> None:
         view = self._data.view()

@@ -42,23 +42,31 @@ def _normalize_out(out: Any, nout: int) -> tuple[Any, ...] | None:
 
 
 def _work(args: tuple[Any, ...]) -> int:
-    """Bytes of the broadcast result (estimated with the widest operand's itemsize)."""
-    nbytes = itemsize = 0
-    shapes = []
+    """Bytes of the broadcast result (estimated with the widest operand's
+    itemsize); 0 if no operand is an array."""
+    nbytes = 0
+    shape = None
+    same = True
     for a in args:
         t = type(a)
         if t is ndarray:
             a = a._data
         elif t is not _NP:
             continue
-        if a.nbytes > nbytes:
-            nbytes = a.nbytes
-        itemsize = max(itemsize, a.itemsize)
-        shapes.append(a.shape)
-    if len(shapes) < 2 or all(s == shapes[0] for s in shapes):
+        n = a.nbytes
+        if n > nbytes:
+            nbytes = n
+        if shape is None:
+            shape = a.shape
+        elif same and a.shape != shape:
+            same = False
+    if same:
         return nbytes
+    arrays = [a._data if type(a) is ndarray else a for a in args
+              if type(a) is ndarray or type(a) is _NP]
     try:
-        return math.prod(np.broadcast_shapes(*shapes)) * itemsize
+        return math.prod(np.broadcast_shapes(*[a.shape for a in arrays])) * max(
+            a.itemsize for a in arrays)
     except ValueError:
         return nbytes
 
@@ -93,11 +101,14 @@ def elementwise(func: Any, args: tuple[Any, ...], out: Any = None,
         outs = list(out) if all(o is not None for o in out) else plan()
     elif elide is not None:
         outs = plan()  # the temporary may take the result
-    name = getattr(func, "__name__", "elementwise")
-    outs = record(name, func, args, kwargs, plan, outs,
-                  use_out=use_out and any(type(a) is ndarray or type(a) is _NP for a in args),
-                  work=_work(args))
+    work = _work(args)
+    outs = record(getattr(func, "__name__", "elementwise"), func, args, kwargs, plan, outs,
+                  use_out and (work > 0 or _has_array(args)), work)
     return outs[0] if nout == 1 else tuple(outs)
+
+
+def _has_array(args: tuple[Any, ...]) -> bool:
+    return any(type(a) is ndarray or type(a) is _NP for a in args)
 
 
 def _plan(func: Any, args: tuple[Any, ...], out: tuple[Any, ...] | None,
@@ -159,7 +170,12 @@ def make_operator(ufunc: np.ufunc, variant: str) -> Any:
     it runs through the recording path like every op."""
     name = ufunc.__name__
     if ufunc.nin == 1:
-        return lambda self: elementwise(ufunc, (self,))
+        def unary(self: ndarray) -> Any:
+            args = (self,)
+            return record(name, ufunc, args, _NO_KWARGS,
+                          lambda: _plan(ufunc, args, None, _NO_KWARGS, True, None, 1),
+                          None, True, self._data.nbytes)[0]
+        return unary
     reflected, inplace = variant == "reflected", variant == "inplace"
     power = ufunc is np.power
     elide_bytes = rules.ELIDE_BYTES
