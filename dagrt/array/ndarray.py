@@ -30,6 +30,7 @@ from .methods import IMPL, Methods
 _new = object.__new__
 _NP = np.ndarray
 _SCALARS = (int, float, complex, np.generic)
+_PLAIN = {int, float, bool, complex}
 
 
 class ndarray(Methods):
@@ -204,8 +205,8 @@ class ndarray(Methods):
         is an op, for the graph's hazards); everything else is recorded
         (``array.indexing``)."""
         var = self._var
-        if not var.n and var.error is None and var.device is None \
-                and isinstance(value, _SCALARS) and not ENGINE.observers:
+        if not var.n and var.error is None and var.device is None and (
+                type(value) in _PLAIN or isinstance(value, _SCALARS)) and not ENGINE.observers:
             t = type(key)
             if t is int:
                 if self._data.ndim == 1:

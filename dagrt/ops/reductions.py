@@ -109,11 +109,15 @@ def contraction(row: Row, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             result = _einsum_view(subscripts, arrays[0])
             if result is not None:
                 return result
+    elif len(args) < 2:
+        return eager_call(row.func, args, kwargs)  # NumPy's TypeError
     else:
         if len(args) > 2:  # np.matmul(a, b, out), np.tensordot(a, b, axes)
             kwargs = bind(row, args[1:], dict(kwargs))
             kwargs.pop(row.params[0], None)  # the second operand, kept positional
-        arrays = [as_dagrt(x) for x in args[:2]]
+        a, b = args[0], args[1]
+        arrays = [a if type(a) is ndarray else as_dagrt(a),
+                  b if type(b) is ndarray else as_dagrt(b)]
     out = kwargs.pop("out", None)
     if out is not None and not isinstance(out, ndarray):
         return eager_call(row.func, args, dict(kwargs, out=out))
@@ -122,18 +126,21 @@ def contraction(row: Row, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     def plan() -> list[ndarray]:
         return _plan(row, arrays, kwargs, subscripts, out)
 
-    outs = record(row.name, row.func, call_args, kwargs, plan,
+    return record(row.name, row.func, call_args, kwargs, plan,
                   None if out is None else [out],
-                  use_out=row.out and (out is None or out._data.flags.c_contiguous),
-                  work=_contraction_work(arrays))
-    return outs[0]
+                  row.out and (out is None or out._data.flags.c_contiguous),
+                  _contraction_work(arrays))[0]
 
 
 def _contraction_work(arrays: list[ndarray]) -> int:
     """Bytes of work of a contraction: the larger operand times the output's
     last dimension (multiply-adds per element read)."""
     last = arrays[-1]._data.shape
-    return max(a._data.nbytes for a in arrays) * (last[-1] if len(last) > 1 else 1)
+    nbytes = 0
+    for a in arrays:
+        if a._data.nbytes > nbytes:
+            nbytes = a._data.nbytes
+    return nbytes * (last[-1] if len(last) > 1 else 1)
 
 
 def _plan(row: Row, arrays: list[ndarray], kwargs: dict[str, Any], subscripts: str | None,
