@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from types import CodeType
 from typing import Any
 
 PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -45,20 +46,20 @@ class Op:
     """One recorded operation: a kernel, the buffers it reads and writes, and
     its place in the graph (``deps`` unfinished predecessors, ``dependents``)."""
 
-    __slots__ = ("fn", "reads", "writes", "name", "site", "nbytes",
+    __slots__ = ("fn", "reads", "writes", "name", "_site", "nbytes",
                  "device", "seq", "deps", "dependents", "done", "error",
                  "error_origin", "meta", "t0", "t1", "worker", "event", "stream",
                  "early", "waits", "lane", "released", "work", "covers", "thread")
 
     def __init__(self, fn: Callable[[], Any], reads: tuple[Var, ...],
-                 writes: tuple[Var, ...], name: str, site: tuple[str, int, str] | None,
+                 writes: tuple[Var, ...], name: str, site: Site | None,
                  nbytes: int = 0, device: Any = None,
                  meta: dict[str, Any] | None = None) -> None:
         self.fn: Callable[[], Any] | None = fn
         self.reads = reads
         self.writes = writes
         self.name = name
-        self.site = site
+        self._site = site
         self.nbytes = nbytes
         self.device = device
         self.meta = meta
@@ -90,8 +91,13 @@ class Op:
     def __lt__(self, other: Op) -> bool:  # ready-queue order: oldest first
         return self.seq < other.seq
 
+    @property
+    def site(self) -> tuple[str, int, str] | None:
+        """File, line and function where the op was recorded."""
+        return site_location(self._site)
+
     def where(self) -> str:
-        if self.site is None:
+        if self._site is None:
             return f"op '{self.name}'"
         filename, lineno, func = self.site
         return f"op '{self.name}' recorded at {filename}:{lineno} in {func}"
@@ -107,7 +113,7 @@ class RanNow:
     for the graph. Lighter than an ``Op`` (it never enters the scheduler, and
     a profile keeps one per op run now: few fields, few objects)."""
 
-    __slots__ = ("reads", "writes", "name", "site", "shape", "dtype", "seq", "t0", "t1")
+    __slots__ = ("reads", "writes", "name", "_site", "shape", "dtype", "seq", "t0", "t1")
     done = True
     worker = "main"
     device = None
@@ -116,12 +122,12 @@ class RanNow:
     nbytes = 0
 
     def __init__(self, reads: list[Var] | tuple[Var, ...], writes: tuple[Var, ...],
-                 name: str, site: tuple[str, int, str] | None, shape: Any, dtype: Any,
+                 name: str, site: Site | None, shape: Any, dtype: Any,
                  t0: float, t1: float) -> None:
         self.reads = reads
         self.writes = writes
         self.name = name
-        self.site = site
+        self._site = site
         self.shape = shape
         self.dtype = dtype
         self.seq = 0
@@ -132,17 +138,39 @@ class RanNow:
     def meta(self) -> dict[str, Any] | None:
         return None if self.shape is None else {"shape": self.shape, "dtype": self.dtype}
 
+    site = Op.site
     where = Op.where
 
 
-def recording_site() -> tuple[str, int, str] | None:
-    """File, line and function of the first caller outside the dagrt package."""
+# Where an op was recorded: the code object and instruction offset of the
+# user's frame. Its line number is computed only when asked (``site_location``):
+# a frame's ``f_lineno`` decodes the code's line table, which costs more than
+# a small op.
+Site = tuple[CodeType, int]
+
+
+def recording_site() -> Site | None:
+    """The code and instruction of the first caller outside the dagrt package."""
     frame = sys._getframe(2)
     while frame is not None and frame.f_code.co_filename.startswith(PKG_DIR):
         frame = frame.f_back
     if frame is None:
         return None
-    return frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name
+    return frame.f_code, frame.f_lasti
+
+
+def site_location(site: Site | None) -> tuple[str, int, str] | None:
+    """File, line and function of a recording site."""
+    if site is None:
+        return None
+    code, lasti = site
+    line = code.co_firstlineno
+    for start, end, number in code.co_lines():
+        if start <= lasti < end:
+            if number is not None:
+                line = number
+            break
+    return code.co_filename, line, code.co_name
 
 
 def link(op: Op) -> int:

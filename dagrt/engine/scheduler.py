@@ -43,7 +43,7 @@ from typing import Any
 
 from .. import _config, _log
 from .executors import SerialExecutor, ThreadedExecutor
-from .graph import PKG_DIR, Op, Var, link, release_early, unlink
+from .graph import PKG_DIR, Op, Site, Var, link, release_early, unlink
 from .policy import POLICY
 
 _POLL = 0.1  # seconds; waits wake this often so Ctrl-C is never blocked
@@ -152,11 +152,11 @@ class Engine:
             self.dispatch([op])
 
     def ran_now(self, name: str, reads: list[Var], writes: tuple[Var, ...],
-                site: tuple[str, int, str] | None, shape: Any, dtype: Any,
-                t0: float, t1: float) -> None:
+                site: Site | None, shape: Any, dtype: Any, t0: float, t1: float) -> None:
         """Show observers an op that the recording path ran in the calling
         thread, done: a slice on the caller's track, and its buffers for the
-        graph (``on_ran``; see ``engine.graph.RanNow``)."""
+        graph (``on_ran(seq, name, reads, writes, site, shape, dtype, t0, t1)``;
+        see ``engine.graph.RanNow``)."""
         seq = next(self._seq)  # atomic: no lock
         for observer in self.observers:
             observer.on_ran(seq, name, reads, writes, site, shape, dtype, t0, t1)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from ..engine.graph import Op, RanNow, Var, hazards
+from ..engine.graph import Op, RanNow, hazards
 from ..engine.scheduler import ENGINE
 
 # -- activation: the observer list -----------------------------------------------
@@ -53,16 +53,12 @@ class Recorder:
     """Collects the operations pushed while active (their edges are derived
     at the end, by ``engine.graph.hazards``).
 
-    ``on_push`` is ``list.append`` itself: about 0.1 us per op. Ops run now
-    (``on_ran``) are kept as tuples of plain values, naming their buffers by
-    ``id`` (the buffers are kept alive, so ids stay unique): a long loop of
-    them adds few objects for Python's cyclic garbage collector to scan,
-    which would otherwise cost more than the ops. ``ops`` expands them.
+    ``on_push`` is ``list.append`` itself: about 0.1 us per op. An op run
+    now (``on_ran``) is kept as a plain tuple, expanded by ``ops``.
     """
 
     def __init__(self) -> None:
         self._log: list[Any] = []  # Op objects and packed ops run now, in order
-        self._vars: dict[int, Var] = {}
         self._expanded: list[Any] = []
         self.on_push = self._log.append
         self.active = False
@@ -72,16 +68,9 @@ class Recorder:
     def on_push(self, op: Op) -> None:  # replaced per instance by _log.append
         self._log.append(op)
 
-    def on_ran(self, seq: int, name: str, reads: list[Var], writes: tuple[Var, ...],
-               site: tuple[str, int, str] | None, shape: Any, dtype: Any,
-               t0: float, t1: float) -> None:
-        keep = self._vars
-        for var in reads:
-            keep[id(var)] = var
-        for var in writes:
-            keep[id(var)] = var
-        self._log.append((seq, name, tuple(map(id, reads)), tuple(map(id, writes)),
-                          site, shape, dtype, t0, t1))
+    def on_ran(self, *op: Any) -> None:
+        """An op run now: ``(seq, name, reads, writes, site, shape, dtype, t0, t1)``."""
+        self._log.append(op)
 
     @property
     def ops(self) -> list[Any]:
@@ -89,12 +78,10 @@ class Recorder:
         ``RanNow`` for the ops that ran in the calling thread)."""
         log, done = self._log, self._expanded
         if len(done) != len(log):
-            vars_ = self._vars
             for entry in log[len(done):]:
                 if type(entry) is tuple:
                     seq, name, reads, writes, site, shape, dtype, t0, t1 = entry
-                    entry = RanNow([vars_[i] for i in reads], tuple(vars_[i] for i in writes),
-                                   name, site, shape, dtype, t0, t1)
+                    entry = RanNow(reads, writes, name, site, shape, dtype, t0, t1)
                     entry.seq = seq
                 done.append(entry)
         return done
