@@ -86,9 +86,9 @@ class Engine:
         self.pending_bytes = 0
         self._seq = itertools.count(1)  # op numbers, in push order
         self._waiters = 0
-        # id(error) -> (error, recording thread): ids, as an exception class may
-        # define __eq__ or refuse hashing
-        self._errors: dict[int, tuple[BaseException, int]] = {}
+        # id(error) -> (error, recording thread, op number): ids, as an
+        # exception class may define __eq__ or refuse hashing
+        self._errors: dict[int, tuple[BaseException, int, int]] = {}
         self.serial = SerialExecutor(self._run, self.dispatch)
         self._threaded: ThreadedExecutor | None = None
         self.observers: list[Any] = []  # profilers and graph recorders
@@ -185,8 +185,9 @@ class Engine:
         """Record ``op``, run inline outside the scheduler, as failed with ``exc``."""
         _annotate(exc, op)
         op.error, op.error_origin, op.done = exc, op, True
+        op.seq = next(self._seq)
         with self._cond:
-            self._errors[id(exc)] = (exc, threading.get_ident())
+            self._errors[id(exc)] = (exc, threading.get_ident(), op.seq)
             for var in op.writes:
                 var.error = exc
 
@@ -224,11 +225,12 @@ class Engine:
                 return
             me = threading.get_ident()
             alive = {t.ident for t in threading.enumerate()}
-            errors = [e for e, t in self._errors.values() if t == me or t not in alive]
-            for e in errors:
-                del self._errors[id(e)]
+            errors = sorted((seq, id(e), e) for e, t, seq in self._errors.values()
+                            if t == me or t not in alive)
+            for _, key, _ in errors:
+                del self._errors[key]
         if errors:
-            raise _rethrow(errors[0])
+            raise _rethrow(errors[0][2])  # the first recorded
 
     def _wait_locked(self) -> None:
         self._waiters += 1
@@ -280,7 +282,7 @@ class Engine:
     def _finish(self, op: Op) -> list[Op]:
         with self._cond:
             if op.error is not None and op.error_origin is op:
-                self._errors[id(op.error)] = (op.error, op.thread)
+                self._errors[id(op.error)] = (op.error, op.thread, op.seq)
             ready = unlink(op)
             self.pending -= 1
             self.pending_bytes -= op.nbytes
