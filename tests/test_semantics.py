@@ -320,3 +320,26 @@ def test_warning_filters_at_recording(noinline: None) -> None:
         warnings.simplefilter("ignore", numpy.exceptions.ComplexWarning)
         y = x.astype(float)          # NumPy would warn (and be silenced) here
     assert float(y.sum()) == N       # under filterwarnings=error the worker raises
+
+
+def test_deferred_warnings_name_the_recording_line_once_per_line(tmp_path: Any) -> None:
+    """NumPy's RuntimeWarning from a kernel run on a worker names the user's
+    line (not dagrt's), and two lines warn twice, as under NumPy."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "warns.py"
+    script.write_text(
+        "import dagrt as np\n"
+        "with np.config(inline_bytes=0):\n"
+        "    x = np.zeros(100_000)\n"
+        "    a = np.log(x)\n"
+        "    b = np.log(x)\n"
+        "    for _ in range(3):\n"
+        "        c = np.log(x)\n"
+        "    np.waitall()\n")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            timeout=120, check=True)
+    lines = [line for line in result.stderr.splitlines() if "RuntimeWarning" in line]
+    assert sorted(line.split(": ")[0] for line in lines) == [
+        f"{script}:4", f"{script}:5", f"{script}:7"], result.stderr

@@ -38,10 +38,11 @@ import numpy as np
 
 from .. import _log
 from ..devices.device import CPU, Device
-from ..engine.graph import Op, Var, recording_site
+from ..engine.graph import Op, Site, Var, recording_site, user_frame
 from ..engine.policy import POLICY
 from ..engine.scheduler import ENGINE
 from .ndarray import _NP, _new, ndarray, wrap
+from .sites import caller_at
 
 Plan = Callable[[], list[ndarray]]
 _NO_KWARGS: dict[str, Any] = {}
@@ -252,19 +253,23 @@ def _defer(name: str, call: Callable[..., Any], args: Sequence[Any], kwargs: dic
     values = resolve(args, reads, True)
     kw = {k: resolve(v, reads, True) for k, v in kwargs.items()} if kwargs else _NO_KWARGS
     targets = [o._data for o in outs]
+    frame = user_frame()  # the kernel calls NumPy as if from there (its warnings)
+    site = None if frame is None else (frame.f_code, frame.f_lasti)
+    at = caller_at(site, None if frame is None else frame.f_globals)
+    del frame
     if use_out:
-        out = targets[0] if len(targets) == 1 else tuple(targets)
+        kw = {**kw, "out": targets[0] if len(targets) == 1 else tuple(targets)}
 
         def kernel() -> None:
-            call(*values, out=out, **kw)
+            at(call, values, kw)
     else:
         def kernel() -> None:
-            _assign(targets, call(*values, **kw))
+            _assign(targets, at(call, values, kw))
     nbytes = sum(t.nbytes for t in targets)
     push(name, kernel, reads, [o._var for o in (*outs, *also)], nbytes,
          {"shape": targets[0].shape, "dtype": targets[0].dtype}
          if targets and ENGINE.observers else None, device, work=work or nbytes,
-         covers=() if partial else [o._var for o in outs if _whole(o)])
+         covers=() if partial else [o._var for o in outs if _whole(o)], site=site)
 
 
 def _whole(a: ndarray) -> bool:
@@ -281,16 +286,18 @@ def _whole(a: ndarray) -> bool:
 def push(name: str, kernel: Callable[[], Any], reads: list[Var], writes: list[Var],
          nbytes: int = 0, meta: dict[str, Any] | None = None,
          device: Device | None = None, lane: str = "", work: int | None = None,
-         covers: Sequence[Var] = ()) -> None:
+         covers: Sequence[Var] = (), site: Site | None | bool = True) -> None:
     """Hand an operation to the scheduler, in the recording context (so
     ``np.errstate`` applies to the kernel as it would in NumPy). ``covers``:
-    written buffers the op overwrites whole (if it does not also read them)."""
+    written buffers the op overwrites whole (if it does not also read them);
+    ``site``: where it was recorded (``True``: find it)."""
     write_set = tuple(writes) if len(writes) == 1 else tuple(dict.fromkeys(writes))
     if len(reads) > 1:
         reads = list(dict.fromkeys(reads))
     read_set = tuple(v for v in reads if v not in write_set)
     ctx = contextvars.copy_context()
-    op = Op(lambda: ctx.run(kernel), read_set, write_set, name, recording_site(),
+    op = Op(lambda: ctx.run(kernel), read_set, write_set, name,
+            recording_site() if site is True else site,  # type: ignore[arg-type]
             nbytes=nbytes, meta=meta, device=device)
     op.lane = lane
     if work is not None:

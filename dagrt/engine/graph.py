@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from types import CodeType
+from types import CodeType, FrameType
 from typing import Any
 
 PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -149,14 +149,18 @@ class RanNow:
 Site = tuple[CodeType, int]
 
 
-def recording_site() -> Site | None:
-    """The code and instruction of the first caller outside the dagrt package."""
+def user_frame() -> FrameType | None:
+    """The frame of the first caller outside the dagrt package."""
     frame = sys._getframe(2)
     while frame is not None and frame.f_code.co_filename.startswith(PKG_DIR):
         frame = frame.f_back
-    if frame is None:
-        return None
-    return frame.f_code, frame.f_lasti
+    return frame
+
+
+def recording_site() -> Site | None:
+    """The code and instruction of the first caller outside the dagrt package."""
+    frame = user_frame()
+    return None if frame is None else (frame.f_code, frame.f_lasti)
 
 
 def site_location(site: Site | None) -> tuple[str, int, str] | None:
