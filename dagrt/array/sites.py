@@ -27,6 +27,7 @@ def _plain(call: Callable[..., Any], args: Any, kwargs: dict[str, Any]) -> Any:
     return call(*args, **kwargs)
 
 
+_SOURCE = "def _at(call, args, kwargs): return call(*args, **kwargs)"
 _CALLERS: dict[tuple[Any, int, int], Call] = {}
 _LIMIT = 4096  # distinct recording lines kept
 
@@ -44,7 +45,7 @@ def caller_at(site: Site | None, module_globals: dict[str, Any] | None) -> Call:
         location = site_location(site)
         assert location is not None
         filename, line, _ = location
-        source = "\n" * (max(line, 1) - 1) + "def _at(call, args, kwargs): return call(*args, **kwargs)"
+        source = "\n" * (max(line, 1) - 1) + _SOURCE
         code = compile(source, filename, "exec", dont_inherit=True)
         function_code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
         caller = _CALLERS[key] = types.FunctionType(function_code, module_globals, "_at")
