@@ -204,6 +204,52 @@ def test_fork_after_pending_work() -> None:
         assert float(b[9][1]) == 11.0   # the parent goes on
 
 
+def test_fork_keeps_pending_errors_and_pool_workers_compute() -> None:
+    """A fork waits for pending ops with the BLAS limit settled (workers held
+    out of it), keeps errors for their sync points, and forked pool workers
+    compute (a hang here was a worker forked inside OpenBLAS's thread change)."""
+    import multiprocessing
+
+    with dagrt.config(engine="threaded", inline_bytes=0):
+        bad = dagrt.linalg.inv(dagrt.zeros((3, 3)))
+        a = dagrt.ones((200, 200))
+        pending = [a @ a + i for i in range(8)]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
+            with multiprocessing.get_context("fork").Pool(2) as pool:
+                sums = pool.map(_pool_matmul_sum, range(3))
+        assert sums == [float(100 ** 3 * i) for i in range(3)]
+        assert float(pending[-1][0, 0]) == 200 + 7
+        with pytest.raises(numpy.linalg.LinAlgError):
+            bad.asnumpy()  # not dropped by the fork
+
+
+def _pool_matmul_sum(i: int) -> float:
+    return float((dagrt.ones((100, 100)) @ (dagrt.ones((100, 100)) * i)).sum())
+
+
+def test_config_change_from_another_thread_while_recording() -> None:
+    """One thread records while another switches the worker count: the pool
+    is swapped with nothing in flight, nothing queued is dropped."""
+    results: list[float] = []
+
+    def record() -> None:
+        x = dagrt.ones(50_000)
+        for _ in range(300):
+            x = x * 1.0 + 1
+        results.append(float(x[0]))
+
+    with dagrt.config(engine="threaded", inline_bytes=0):
+        thread = threading.Thread(target=record)
+        thread.start()
+        for i in range(30):
+            with dagrt.config(inter_op_threads=1 + i % 2):
+                (dagrt.ones(1000) + 1).sum()
+        thread.join(60)
+        assert not thread.is_alive()
+    assert results == [301.0]
+
+
 def test_buffer_released_when_unused() -> None:
     with dagrt.config(engine="threaded", inline_bytes=0):
         event = threading.Event()

@@ -157,10 +157,18 @@ class ThreadedExecutor:
             thread.join(timeout=1.0)
         self._blas.restore()
 
+    def hold(self) -> None:
+        """Keep workers out of the BLAS limit (before a fork)."""
+        self._cond.acquire()
+
+    def release(self) -> None:
+        self._cond.release()
+
     def reset_after_fork(self) -> None:
-        """In a forked child the workers do not exist: forget them."""
+        """In a forked child the workers do not exist: forget them, and give
+        BLAS back the thread count it had before the limit."""
         self._cond = threading.Condition(threading.Lock())
         self._workers = []
         self._ready = []
         self._idle = self._busy = 0
-        self._blas.active = False
+        self._blas.restore()

@@ -82,6 +82,7 @@ class Engine:
 
     def __init__(self) -> None:
         self._cond = threading.Condition(threading.Lock())
+        self._pool_lock = threading.Lock()
         self.pending = 0
         self.pending_bytes = 0
         self._seq = itertools.count(1)  # op numbers, in push order
@@ -100,15 +101,20 @@ class Engine:
     @property
     def threaded(self) -> ThreadedExecutor:
         if self._threaded is None:
-            inter = _config.get("inter_op_threads")
-            intra = _config.get("intra_op_threads")
-            cores = _config.cores()
-            if inter * intra > cores:
-                _log.warning("dagrt: {} inter-op x {} intra-op threads = {} threads "
-                               "oversubscribe {} cores", inter, intra, inter * intra, cores)
-            _log.debug("threaded executor: {} workers x {} BLAS threads", inter, intra)
-            self._threaded = ThreadedExecutor(self._run, self.dispatch, inter, intra)
+            with self._pool_lock:
+                if self._threaded is None:
+                    self._threaded = self._new_pool()
         return self._threaded
+
+    def _new_pool(self) -> ThreadedExecutor:
+        inter = _config.get("inter_op_threads")
+        intra = _config.get("intra_op_threads")
+        cores = _config.cores()
+        if inter * intra > cores:
+            _log.warning("dagrt: {} inter-op x {} intra-op threads = {} threads "
+                         "oversubscribe {} cores", inter, intra, inter * intra, cores)
+        _log.debug("threaded executor: {} workers x {} BLAS threads", inter, intra)
+        return ThreadedExecutor(self._run, self.dispatch, inter, intra)
 
     def executor_for(self, op: Op) -> Any:
         device = op.device
@@ -295,26 +301,48 @@ class Engine:
         """Config changed: re-read flags; if the thread counts changed, finish
         pending work and drop the pool (a new one starts on demand)."""
         self.refresh()
-        if self._threaded is not None and (
-                self._threaded.threads != _config.get("inter_op_threads")
-                or self._threaded.intra_op_threads != _config.get("intra_op_threads")):
-            self.waitall(raise_errors=False)
-            self._threaded.shutdown()
-            self._threaded = None
+        pool = self._threaded
+        if pool is not None and (pool.threads != _config.get("inter_op_threads")
+                                 or pool.intra_op_threads != _config.get("intra_op_threads")):
+            # Swap pools with nothing in flight: an op another thread records
+            # meanwhile waits for the lock, then goes to the new pool. Errors
+            # stay for their sync points.
+            with self._cond:
+                while self.pending:
+                    self._wait_locked()
+                with self._pool_lock:
+                    old, self._threaded = self._threaded, None
+            if old is not None:
+                old.shutdown()
 
     def shutdown(self) -> None:
         if self._threaded is not None:
             self._threaded.shutdown()
 
     def _before_fork(self) -> None:
-        # Finish pending work so the child inherits a consistent, idle engine.
-        try:
-            self.waitall(raise_errors=False)
-        except BaseException:  # pragma: no cover - Ctrl-C while forking
-            pass
+        """Fork with nothing in flight and no worker inside the BLAS thread
+        limit (OpenBLAS's own state must not be copied mid-change): the locks
+        are held across the fork; pending errors stay."""
+        self._cond.acquire()
+        if not threading.current_thread().name.startswith("dagrt-"):
+            try:
+                while self.pending:
+                    self._wait_locked()
+            except BaseException:  # pragma: no cover - Ctrl-C while forking
+                pass
+        pool = self._threaded
+        if pool is not None:
+            pool.hold()
+
+    def _after_fork_in_parent(self) -> None:
+        pool = self._threaded
+        if pool is not None:
+            pool.release()
+        self._cond.release()
 
     def _after_fork_in_child(self) -> None:
         self._cond = threading.Condition(threading.Lock())
+        self._pool_lock = threading.Lock()
         self._waiters = 0
         if self._threaded is not None:
             self._threaded.reset_after_fork()
@@ -324,5 +352,6 @@ ENGINE = Engine()
 atexit.register(ENGINE.shutdown)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=ENGINE._before_fork,
+                        after_in_parent=ENGINE._after_fork_in_parent,
                         after_in_child=ENGINE._after_fork_in_child)
 _config.on_change(ENGINE.reconfigure)
