@@ -66,6 +66,9 @@ def _transform(name: str) -> Callable[..., ndarray]:
                     tuple(range(-len(size), 0)) if size is not None else tuple(range(a.ndim)))
             lengths = list(size) if size is not None else [None] * len(axes)
         axes = normalize_axis_tuple(axes, a.ndim, allow_duplicate=True)
+        for n in lengths:
+            if n is not None and n < 1:
+                raise ValueError(f"Invalid number of FFT data points ({n}) specified.")
         shape = _out_shape(kind, a.shape, axes, lengths)
 
         def plan() -> list[ndarray]:

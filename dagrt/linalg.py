@@ -130,8 +130,14 @@ def pinv(a: Any, rcond: Any = None, hermitian: bool = False, **kwargs: Any) -> n
     return _lazy("pinv", np.linalg.pinv, (a,), shape, _float_type(a.dtype), call)
 
 
+def _uplo(UPLO: str) -> None:  # noqa: N803 (NumPy's name)
+    if UPLO not in ("L", "U"):
+        raise ValueError("UPLO argument must be 'L' or 'U'")
+
+
 def eigvalsh(a: Any, UPLO: str = "L") -> ndarray:
     """Implementation of numpy.linalg.eigvalsh (lazy)."""
+    _uplo(UPLO)
     a = as_dagrt(a)
     _square(a, "eigvalsh")
     dtype = np.linalg.eigvalsh(np.eye(2, dtype=a.dtype)).dtype
@@ -139,6 +145,7 @@ def eigvalsh(a: Any, UPLO: str = "L") -> ndarray:
 
 
 def eigh(a: Any, UPLO: str = "L") -> Any:
+    _uplo(UPLO)
     """Implementation of numpy.linalg.eigh (lazy): (eigenvalues, eigenvectors)."""
     a = as_dagrt(a)
     _square(a, "eigh")

@@ -26,6 +26,19 @@ _VALIDATE_RS = np.random.RandomState(0)
 _VALIDATE_GEN = np.random.default_rng(0)
 
 
+def _check_size(shape: tuple[int, ...], arrays: list[Any]) -> None:
+    """NumPy's error for parameters that do not broadcast to ``size``."""
+    for p in arrays:
+        try:
+            fits = np.broadcast_shapes(shape, p.shape) == shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"shape mismatch: objects cannot be broadcast to a single shape.  "
+                             f"Mismatch is between arg 0 with shape {shape} and arg 1 with "
+                             f"shape {p.shape}.")
+
+
 def _size(size: Any) -> tuple[int, ...] | None:
     if size is None:
         return None
@@ -92,6 +105,8 @@ class _Stream:
             if params or kwargs else []
         if shape is None and arrays and method not in _NO_BROADCAST:
             shape = np.broadcast_shapes(*[p.shape for p in arrays])
+        elif arrays and method not in _NO_BROADCAST:
+            _check_size(shape, arrays)
         if shape is None:  # NumPy returns a scalar here
             self._validate(method, params, kwargs, arrays)
             self.state._quiet()

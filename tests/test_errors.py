@@ -54,6 +54,19 @@ RECORD_ERRORS = [
     ("astype-casting", lambda xp, a: a.astype("int8", casting="safe"), TypeError),
     ("uint8-overflow", lambda xp, a: a.astype("uint8") + 300, OverflowError),
     ("split-unequal", lambda xp, a: xp.split(a, 3, axis=1), ValueError),
+    ("concatenate-out-shape",
+     lambda xp, a: xp.concatenate([a, a], out=xp.ones((5, 4))), ValueError),
+    ("matmul-out-shape", lambda xp, a: xp.matmul(a, a.T, out=xp.ones((2, 2))), ValueError),
+    ("add-none", lambda xp, a: a + None, TypeError),
+    ("full-str-as-float", lambda xp, a: xp.full((2, 2), "abc", dtype=float), ValueError),
+    ("full-int8-overflow", lambda xp, a: xp.full(3, 300, dtype=xp.int8), OverflowError),
+    ("fft-n-0", lambda xp, a: xp.fft.fft(a, n=0), ValueError),
+    ("fft2-s-0", lambda xp, a: xp.fft.fft2(a, s=(0, 2)), ValueError),
+    ("eigvalsh-uplo", lambda xp, a: xp.linalg.eigvalsh(a[:3, :3], UPLO="x"), ValueError),
+    ("tensordot-duplicate-axes",
+     lambda xp, a: xp.tensordot(a, a, axes=([0, 0], [0, 0])), ValueError),
+    ("uniform-size-mismatch",
+     lambda xp, a: xp.random.uniform(low=a[0], size=(2, 2)), ValueError),
 ]
 
 
@@ -334,3 +347,23 @@ def test_imag_of_a_pending_real_array_is_read_only(engine: str) -> None:
     assert y.imag.flags.writeable is False
     assert numpy.ones(3).imag.flags.writeable is False
     assert float(y.imag.sum()) == 0.0
+
+
+def test_overlapping_inplace_op_does_not_make_later_writes_read_only(noinline: None) -> None:
+    """NumPy holds the read-only flag on a buffer while an overlapping in-place
+    op writes back through a copy; the recording thread must not take that
+    moment's flag for the user's (item 5 of the adversarial findings)."""
+    for _ in range(5):
+        a = dagrt.ones((1000, 1000))
+        a += a.T
+        a[0, 0] = 5.0          # recorded while the worker may be writing back
+        view = a[1:]           # a view taken meanwhile
+        a[mask(a)] = 1.0
+        dagrt.waitall()
+        view[0, 0] = 3.0
+        assert view.flags.writeable
+        assert float(a[0, 0]) == 1.0 and float(a[1, 0]) == 3.0
+
+
+def mask(a: Any) -> Any:
+    return a > 4.0

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..ops import rules
-from .ndarray import ndarray, view_of
+from .ndarray import ndarray, view_of, writeable
 from .record import evaluate, nbytes_of, new_array, operand, record, shape_of
 
 _BASIC = (int, slice, type(None), type(Ellipsis), np.integer)
@@ -160,7 +160,7 @@ def setitem(self: ndarray, key: Any, value: Any) -> None:
 
 def _check(self: ndarray, key: tuple[Any, ...], value: Any) -> list[ndarray]:
     """NumPy's errors for ``self[key] = value`` from shapes and types alone."""
-    if not self._data.flags.writeable:
+    if not writeable(self):
         raise ValueError("assignment destination is read-only")
     if _is_basic(key):
         target = self._data[key]

@@ -280,8 +280,25 @@ def wrap(data: Any) -> ndarray:
     return a
 
 
+def writeable(a: ndarray) -> bool:
+    """``a`` may be written, as the user set it. A kernel running now on a
+    worker may be holding NumPy's read-only flag on the storage for a moment
+    (an overlapping in-place op writes back through a copy): then wait for the
+    pending writes and look again."""
+    flags = a._data.flags
+    if getattr(flags, "writeable", True):
+        return True
+    if a._var.nw:
+        a.wait_to_read()
+        return bool(a._data.flags.writeable)
+    return False
+
+
 def view_of(base: ndarray, data: np.ndarray) -> ndarray:
     """A dagrt view: NumPy view ``data`` of ``base``'s storage, same buffer."""
+    if base._var.nw and type(data) is _NP and not data.flags.writeable \
+            and not base._data.flags.writeable and writeable(base):
+        data.flags.writeable = True  # read-only only while a kernel wrote back
     a = _new(ndarray)
     a._data = data
     a._var = base._var

@@ -42,6 +42,7 @@ from ..engine.graph import Op, Site, Var, recording_site, user_frame
 from ..engine.policy import POLICY
 from ..engine.scheduler import ENGINE
 from .ndarray import _NP, _new, ndarray, wrap
+from .ndarray import writeable as is_writeable
 from .sites import caller_at
 
 Plan = Callable[[], list[ndarray]]
@@ -202,7 +203,7 @@ def _assign(targets: list[np.ndarray], result: Any) -> None:
 def writeable(outs: list[ndarray]) -> None:
     """Raise NumPy's error if an output may not be written."""
     for out in outs:
-        if out._var.error is None and not out._data.flags.writeable:
+        if out._var.error is None and not is_writeable(out):
             raise ValueError("assignment destination is read-only")
 
 

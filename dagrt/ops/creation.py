@@ -44,6 +44,8 @@ def full(shape: Any, fill_value: Any, dtype: Any = None, order: str = "C", *,
         fill_value = fill_value._host()
     if dtype is None:
         dtype = np.array(fill_value).dtype
+    else:  # NumPy's conversion errors at the call ('abc' as float, 300 as int8)
+        np.array(fill_value, dtype=dtype)
     out = new_array(shape, dtype, order=order, device=target)
     return record("full", identity, (fill_value,), {}, lambda: [out], [out], use_out=False,
                   work=out.nbytes)[0]

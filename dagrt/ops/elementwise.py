@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..array.ndarray import _NP, ndarray
+from ..array.ndarray import _NP, ndarray, writeable
 from ..array.record import PASS, new_array, record, shape_of
 from . import rules
 from .args import as_dagrt, eager_call, operand
@@ -138,7 +138,7 @@ def _plan(func: Any, args: tuple[Any, ...], out: tuple[Any, ...] | None,
             meta_kwargs["out"] = meta_kwargs["out"][0]
     dtypes = rules.elementwise_dtypes(func, metas, meta_kwargs)
     if (elide is not None and out is None and len(dtypes) == 1 and dtypes[0] == elide.dtype
-            and shape == elide.shape and elide._data.flags.writeable):
+            and shape == elide.shape and writeable(elide)):
         return [elide]
     outs = []
     for i, dtype in enumerate(dtypes):

@@ -83,6 +83,12 @@ def elementwise_dtypes(func: Any, meta_args: list[Any], meta_kwargs: dict[str, A
     result = func(*meta_args, **meta_kwargs)
     dtypes = [np.asarray(r).dtype for r in result] if isinstance(result, tuple) \
         else [np.asarray(result).dtype]
+    if any(d.kind == "O" for d in dtypes) and not any(
+            type(a) is np.ndarray and a.dtype.kind == "O" for a in meta_args):
+        # A Python object met numeric arrays (``x + None``): NumPy's object
+        # loop calls the operator per element. One element shows its error.
+        func(*[np.ones(1, a.dtype) if type(a) is np.ndarray else a for a in meta_args],
+             **meta_kwargs)
     if key is not None and len(_DTYPE_CACHE) < 4096:
         _DTYPE_CACHE[key] = dtypes
     return dtypes
@@ -156,6 +162,8 @@ def tensordot_shape(a: Shape, b: Shape, axes: Any) -> Shape:
         raise ValueError("shape-mismatch for sum")
     a_axes = [normalize_axis_tuple(x, len(a))[0] for x in a_axes]
     b_axes = [normalize_axis_tuple(x, len(b))[0] for x in b_axes]
+    if len(set(a_axes)) != len(a_axes) or len(set(b_axes)) != len(b_axes):
+        raise ValueError("duplicate axes are not allowed in tensordot")
     if any(a[i] != b[j] for i, j in zip(a_axes, b_axes)):
         raise ValueError("shape-mismatch for sum")
     return (tuple(d for i, d in enumerate(a) if i not in a_axes)

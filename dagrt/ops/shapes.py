@@ -120,6 +120,8 @@ def movement(row: Row, first: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
         meta_kwargs = {k: v for k, v in kwargs.items() if k not in ("dtype", "casting")}
         shape = row.func(metas if many else metas[0], *args, **meta_kwargs).shape
         dtype = rules.result_dtype([x.dtype for x in data], kwargs.get("dtype"))
+        if out is not None and out.shape != shape:
+            raise ValueError("Output array is the wrong shape")
         return [new_array(shape, dtype, data) if out is None else out]
 
     return record(row.name, row.func, (data if many else data[0], *args), kwargs, plan,
