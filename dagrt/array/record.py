@@ -101,27 +101,31 @@ def record(name: str, call: Callable[..., Any], args: Sequence[Any],
                partial or "where" in kwargs)
         return outs
     # Now, in the calling thread.
-    if ENGINE.observers or work > POLICY.small:
-        return _timed(name, call, args, values, kwargs, plan, outs, use_out, work)
+    timed = ENGINE.observers or work > POLICY.small
+    t0 = time.perf_counter() if timed else 0.0
     try:
         if outs is None:
             result = call(*values, **kwargs) if kwargs else call(*values)
         elif use_out:
             call(*values, out=outs[0]._data if len(outs) == 1 else
                  tuple(o._data for o in outs), **kwargs)
-            return outs
         else:
             _assign([o._data for o in outs], call(*values, **kwargs))
-            return outs
     except Exception as exc:
         return _failed(name, exc, plan)
-    if type(result) is _NP and result.base is None:
-        new = _new(ndarray)  # wrap(), inlined: the hottest line
-        new._data, new._var, new._base = result, Var(), None
-        return [new]
-    # NumPy's scalar stays as it is: a value that is ready needs no laziness
-    # (``x.sum()`` is a numpy.float64, as in NumPy).
-    return list(wrap_result(result)) if type(result) is tuple else [wrap_result(result)]
+    if outs is None:
+        if type(result) is _NP and result.base is None:
+            new = _new(ndarray)  # wrap(), inlined: the hottest line
+            new._data, new._var, new._base = result, Var(), None
+            outs = [new]
+        else:
+            # NumPy's scalar stays as it is: a value that is ready needs no
+            # laziness (``x.sum()`` is a numpy.float64, as in NumPy).
+            outs = list(wrap_result(result)) if type(result) is tuple \
+                else [wrap_result(result)]
+    if timed:
+        _timed(name, args, outs, work, t0)
+    return outs
 
 
 def _failed(name: str, exc: Exception, plan: Plan) -> list[ndarray]:
@@ -134,32 +138,16 @@ def _failed(name: str, exc: Exception, plan: Plan) -> list[ndarray]:
     return outs
 
 
-def _timed(name: str, call: Callable[..., Any], args: Sequence[Any], values: list[Any],
-           kwargs: dict[str, Any], plan: Plan, outs: list[ndarray] | None,
-           use_out: bool, work: int) -> list[Any]:
-    """Run now an op that the cost model admitted (keep its estimate current)
+def _timed(name: str, args: Sequence[Any], outs: list[ndarray], work: int, t0: float) -> None:
+    """An op run now that the cost model admitted (keep its estimate current)
     or that observers watch (a slice on the caller's track)."""
-    t0 = time.perf_counter()
-    try:
-        if outs is None:
-            result = call(*values, **kwargs)
-        elif use_out:
-            call(*values, out=outs[0]._data if len(outs) == 1 else
-                 tuple(o._data for o in outs), **kwargs)
-        else:
-            _assign([o._data for o in outs], call(*values, **kwargs))
-    except Exception as exc:
-        return _failed(name, exc, plan)
     t1 = time.perf_counter()
-    if outs is None:
-        outs = list(wrap_result(result)) if type(result) is tuple else [wrap_result(result)]
     if work > POLICY.small:
         POLICY.costs.observe(name, work, t1 - t0)
         if _log.DEBUG:
             _log.debug("{} ran now: predicted cheaper than a hand-off", name)
     if ENGINE.observers:
         _show(name, args, outs, t0, t1)
-    return outs
 
 
 def host_values(args: Any) -> list[Any] | None:
