@@ -92,6 +92,11 @@ FLAGS: dict[str, Flag] = {
              "Operations per worker that may be pending before recording blocks: "
              "enough look-ahead to find independent work; more would only allocate "
              "outputs early, into memory that is cold by the time it is written."),
+        Flag("lookahead_bytes", 16 << 20, int,
+             "Bytes of outputs of pending operations per worker, beyond one operation "
+             "per worker, before recording blocks: outputs are allocated when an "
+             "operation is recorded, so this bounds how far memory use may exceed "
+             "NumPy's.", "16 MiB"),
         Flag("max_pending", 4096, int,
              "At most this many operations may be pending; recording blocks beyond it "
              "(backpressure), so a Python loop that runs ahead cannot grow memory "
@@ -105,7 +110,7 @@ FLAGS: dict[str, Flag] = {
         Flag("malloc_tune", True, _parse_bool,
              "On glibc, raise malloc's mmap threshold (32 MiB) and trim threshold "
              "(256 MiB) at import, so large arrays freed and reallocated reuse memory "
-             "instead of being faulted in again page by page (see dagrt/_memory.py)."),
+             "instead of being faulted in again page by page (see dagrt/engine/memory.py)."),
         Flag("log_level", "", str,
              "If set (DEBUG, INFO, WARNING...), enable dagrt's loguru logger and print "
              "its messages at that level to stderr. DEBUG shows scheduling decisions.",

@@ -73,6 +73,21 @@ def test_backpressure_max_pending_bytes(watch: _Watch) -> None:
     assert [float(a[7]) for a in arrays] == [2.0 * i for i in range(100)]
 
 
+def test_lookahead_bytes_bound_the_memory_of_temporaries(watch: _Watch) -> None:
+    """Outputs are allocated when an op is recorded: past one op per worker,
+    pending outputs stay within ``lookahead_bytes`` per worker, so a loop of
+    8 MB temporaries stays near NumPy's peak (it was 5x NumPy's)."""
+    big = 1_000_000 * 8
+    with dagrt.config(engine="threaded", inline_bytes=0, inter_op_threads=2,
+                      lookahead_bytes=2 * big):
+        x = dagrt.ones(1_000_000)
+        acc = dagrt.zeros(1_000_000)
+        for i in range(40):
+            acc += dagrt.sin(x * i) + 1.0
+        assert float(acc[0]) == float(numpy.sum(numpy.sin(numpy.arange(40.0)) + 1.0))
+    assert watch.max_bytes <= 2 * 2 * big + big  # the bound, plus the op being pushed
+
+
 def test_backpressure_blocks_while_gated() -> None:
     """With the queue full behind a gate, recording blocks until it opens."""
     event = threading.Event()

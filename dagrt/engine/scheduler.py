@@ -129,19 +129,26 @@ class Engine:
         self._max_bytes = _config.get("max_pending_bytes")
         self._serial_mode = _config.get("engine") == "serial"
         self._lookahead = _config.get("lookahead")
+        self._lookahead_bytes = _config.get("lookahead_bytes")
 
     def push(self, op: Op) -> None:
         """Record ``op``; run it (or queue it) as soon as its inputs are ready."""
         max_ops = self._max_ops
         max_bytes = self._max_bytes
         executor = self.executor_for(op)
-        # Look ahead ``lookahead`` ops per worker: enough to find independent
-        # work; further would only allocate outputs early, into cold memory.
+        # Look ahead ``lookahead`` ops and ``lookahead_bytes`` of outputs per
+        # worker (but always one op per worker): enough to find independent
+        # work; further would only allocate outputs early, into cold memory,
+        # and raise the peak memory above NumPy's.
+        workers, ahead_bytes = 1, max_bytes
         if not executor.inline:
-            max_ops = min(max_ops, self._lookahead * getattr(executor, "threads", 1))
+            workers = getattr(executor, "threads", 1)
+            max_ops = min(max_ops, self._lookahead * workers)
+            ahead_bytes = min(max_bytes, self._lookahead_bytes * workers)
         with self._cond:
-            while self.pending and (self.pending >= max_ops
-                                    or self.pending_bytes + op.nbytes > max_bytes):
+            while self.pending and (
+                    self.pending >= max_ops or self.pending_bytes + op.nbytes > (
+                        ahead_bytes if self.pending >= workers else max_bytes)):
                 self._wait_locked()
             op.seq = next(self._seq)
             op.thread = threading.get_ident()
