@@ -100,13 +100,14 @@ class _Stream:
                 params = tuple(map(operand, params))
                 break
         shape = _size(size)
-        arrays = [p for p in (*params, *kwargs.values())
-                  if isinstance(p, (ndarray, np.ndarray)) and p.dtype != object] \
-            if params or kwargs else []
-        if shape is None and arrays and method not in _NO_BROADCAST:
-            shape = np.broadcast_shapes(*[p.shape for p in arrays])
-        elif arrays and method not in _NO_BROADCAST:
-            _check_size(shape, arrays)
+        arrays = []
+        if params or kwargs:
+            arrays = [p for p in (*params, *kwargs.values())
+                      if isinstance(p, (ndarray, np.ndarray)) and p.dtype != object]
+            if shape is None and arrays and method not in _NO_BROADCAST:
+                shape = np.broadcast_shapes(*[p.shape for p in arrays])
+            elif arrays and method not in _NO_BROADCAST:
+                _check_size(shape, arrays)
         if shape is None:  # NumPy returns a scalar here
             self._validate(method, params, kwargs, arrays)
             self.state._quiet()
@@ -116,8 +117,8 @@ class _Stream:
             meta = self._validate(method, params, kwargs, arrays)
             return [new_array(shape, meta.dtype)]
         name, kernel = self._kernels[method]
-        return record(name, kernel, params, {**kwargs, "size": shape}, plan, None, False,
-                      8 * math.prod(shape), self._state)[0]
+        return record(name, functools.partial(kernel, size=shape), params, kwargs, plan,
+                      None, False, 8 * math.prod(shape), self._state)[0]
 
     def _validate(self, method: str, params: tuple[Any, ...], kwargs: dict[str, Any],
                   arrays: list[Any]) -> np.ndarray:

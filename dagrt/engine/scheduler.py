@@ -83,6 +83,7 @@ class Engine:
     def __init__(self) -> None:
         self._cond = threading.Condition(threading.Lock())
         self._pool_lock = threading.Lock()
+        self._fork_pool: ThreadedExecutor | None = None  # held across a fork
         self.pending = 0
         self.pending_bytes = 0
         self._seq = itertools.count(1)  # op numbers, in push order
@@ -337,19 +338,22 @@ class Engine:
                     self._wait_locked()
             except BaseException:  # pragma: no cover - Ctrl-C while forking
                 pass
-        pool = self._threaded
+        self._pool_lock.acquire()  # no pool starts during the fork either
+        pool = self._fork_pool = self._threaded
         if pool is not None:
             pool.hold()
 
     def _after_fork_in_parent(self) -> None:
-        pool = self._threaded
+        pool, self._fork_pool = self._fork_pool, None
         if pool is not None:
             pool.release()
+        self._pool_lock.release()
         self._cond.release()
 
     def _after_fork_in_child(self) -> None:
         self._cond = threading.Condition(threading.Lock())
         self._pool_lock = threading.Lock()
+        self._fork_pool = None
         self._waiters = 0
         if self._threaded is not None:
             self._threaded.reset_after_fork()
