@@ -359,3 +359,34 @@ def test_oversubscription_warning_names_the_numbers() -> None:
     assert warning, proc.stderr
     assert (f"{inter} inter-op x {intra} intra-op threads = {inter * intra} threads "
             f"oversubscribe {cores} cores") in warning[0]
+
+
+def test_pending_reader_of_a_read_only_view_reads_the_value_at_recording() -> None:
+    """A read-only view (``flags.writeable = False``, ``broadcast_to``) read by a
+    pending op must not see later writes to its base (item 4 of the
+    adversarial findings)."""
+    with dagrt.config(engine="threaded", inline_bytes=0):
+        a = dagrt.zeros(100_000)
+        view = a[:]
+        view.flags.writeable = False
+        b = view + 1
+        a[...] = 5.0
+        c = dagrt.broadcast_to(a, (3, 100_000)) * 2
+        a[...] = 7.0
+        assert float(b[0]) == 1.0 and float(c[2, 0]) == 10.0
+
+
+def test_atexit_handler_registered_before_import_may_use_dagrt() -> None:
+    """An ``atexit`` handler registered before ``import dagrt`` runs after
+    dagrt's own shutdown: the pool must start again, not hang (item 9)."""
+    script = ("import atexit\n"
+              "def bye():\n"
+              "    import dagrt as np\n"
+              "    with np.config(inline_bytes=0):\n"
+              "        print('atexit', float((np.ones(100_000) * 2).sum()))\n"
+              "atexit.register(bye)\n"
+              "import dagrt as np\n"
+              "x = np.ones(10) + 1\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0 and "atexit 200000.0" in result.stdout, result.stderr
