@@ -390,3 +390,25 @@ def test_atexit_handler_registered_before_import_may_use_dagrt() -> None:
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0 and "atexit 200000.0" in result.stdout, result.stderr
+
+
+def test_kernels_that_record_and_wait_do_not_hang() -> None:
+    """A kernel that records dagrt ops and waits for them, on every worker at
+    once: each waiting worker secedes so another can run what it waits for
+    (item 8 of the adversarial findings: both workers used to wait forever)."""
+    from dagrt.array.record import new_array, record
+
+    big = dagrt.ones(100_000)
+
+    def nested(x: Any) -> Any:
+        return numpy.full(10, float((big * 2.0).sum()))
+
+    with dagrt.config(engine="threaded", inline_bytes=0, inter_op_threads=2):
+        outs = [record("nested", nested, (dagrt.ones(10) * i,), {},
+                       lambda: [new_array((10,), float)], use_out=False)[0] for i in range(6)]
+        done: list[list[float]] = []
+        thread = threading.Thread(target=lambda: done.append([float(o[0]) for o in outs]),
+                                  daemon=True)
+        thread.start()
+        thread.join(60)
+        assert done == [[200_000.0] * 6]

@@ -9,7 +9,10 @@ The scheduler picks the executor; executors know nothing of the graph.
 - :class:`ThreadedExecutor` keeps a ready queue ordered by age (oldest first) and a pool of
   daemon worker threads, started on first use. While its workers are busy,
   BLAS/OpenMP pools are limited to ``intra_op_threads`` with threadpoolctl,
-  and restored when it goes idle.
+  and restored when it goes idle. A worker whose kernel waits on dagrt
+  operations itself (a kernel that records and syncs) leaves the pool's count
+  while it waits (``secede``/``rejoin``, as Dask's workers do), so another
+  worker can run what it waits for.
 
 A device's own executor (``devices.streams.StreamExecutor`` for a GPU) follows
 the same contract.
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
     from .graph import Op
 
 RunFn = Callable[["Op"], list["Op"]]
+_WORKER = threading.local()  # .pool: the ThreadedExecutor whose worker this thread is
 DispatchFn = Callable[[list["Op"]], None]
 
 
@@ -106,6 +110,8 @@ class ThreadedExecutor:
         self._workers: list[threading.Thread] = []
         self._idle = 0
         self._busy = 0
+        self._seceded = 0  # workers waiting inside a kernel: not counted
+        self._started = 0
         self._stop = False
 
     def submit(self, op: Op) -> None:
@@ -113,23 +119,46 @@ class ThreadedExecutor:
             heapq.heappush(self._ready, op)
             if self._idle:
                 self._cond.notify()
-            elif len(self._workers) < self.threads:
+            elif len(self._workers) < self.threads + self._seceded:
                 self._start_worker()
 
     def _start_worker(self) -> None:
-        index = len(self._workers)
+        index = self._started
+        self._started += 1
         thread = threading.Thread(target=self._work, args=(f"cpu-worker-{index}",),
                                   name=f"dagrt-cpu-worker-{index}", daemon=True)
         self._workers.append(thread)
         thread.start()
 
+    @staticmethod
+    def current() -> ThreadedExecutor | None:
+        """The pool whose worker the calling thread is, if any."""
+        return getattr(_WORKER, "pool", None)
+
+    def secede(self) -> None:
+        """The calling worker is about to wait on other operations: let another
+        worker take its place (one starts if work is queued and none is idle)."""
+        with self._cond:
+            self._seceded += 1
+            if self._ready and not self._idle and \
+                    len(self._workers) < self.threads + self._seceded:
+                self._start_worker()
+
+    def rejoin(self) -> None:
+        with self._cond:
+            self._seceded -= 1
+
     def _work(self, name: str) -> None:
+        _WORKER.pool = self
         cond = self._cond
         while True:
             with cond:
                 while not self._ready:
                     if self._stop:
                         return
+                    if len(self._workers) > self.threads + self._seceded:
+                        self._workers.remove(threading.current_thread())
+                        return  # an extra worker, no longer needed
                     if self._busy == 0:
                         self._blas.restore()
                     self._idle += 1
@@ -153,7 +182,7 @@ class ThreadedExecutor:
             self._stop = True
             self._ready.clear()
             self._cond.notify_all()
-        for thread in self._workers:
+        for thread in list(self._workers):
             thread.join(timeout=1.0)
         self._blas.restore()
 
@@ -170,5 +199,5 @@ class ThreadedExecutor:
         self._cond = threading.Condition(threading.Lock())
         self._workers = []
         self._ready = []
-        self._idle = self._busy = 0
+        self._idle = self._busy = self._seceded = 0
         self._blas.restore()

@@ -209,9 +209,16 @@ class Engine:
         """Wait until ``var``'s pending writes (or, with ``writes_only=False``,
         all its pending uses) are done; raise its error if it has one."""
         if var.nw if writes_only else var.n:
-            with self._cond:
-                while var.nw if writes_only else var.n:
-                    self._wait_locked()
+            pool = ThreadedExecutor.current()  # a kernel that syncs, on a worker
+            if pool is not None:
+                pool.secede()
+            try:
+                with self._cond:
+                    while var.nw if writes_only else var.n:
+                        self._wait_locked()
+            finally:
+                if pool is not None:
+                    pool.rejoin()
         if var.error is not None:
             error = var.error
             with self._cond:
