@@ -19,11 +19,10 @@ import numpy as np
 
 from ..ops import rules
 from .ndarray import ndarray, view_of, writeable
-from .record import evaluate, nbytes_of, new_array, operand, record, shape_of
+from .record import NO_KWARGS, evaluate, nbytes_of, new_array, operand, record, shape_of
 
 _BASIC = (int, slice, type(None), type(Ellipsis), np.integer)
 _ALL = slice(None)
-_NO_KWARGS: dict[str, Any] = {}
 
 
 def _is_basic(key: tuple[Any, ...]) -> bool:
@@ -95,7 +94,7 @@ def _gather(self: ndarray, key: Any) -> Any:
     rows = data.nbytes // data.shape[0] if data.ndim and data.shape[0] else 8
     work = (nbytes_of(key) if type(key) is tuple else key._data.nbytes if type(key) is ndarray
             else key.nbytes) // 8 * rows  # index bytes / 8 (~ elements) * bytes per row
-    return record("getitem", operator.getitem, (self, key), _NO_KWARGS, plan, None, False,
+    return record("getitem", operator.getitem, (self, key), NO_KWARGS, plan, None, False,
                   work)[0]
 
 
@@ -127,7 +126,7 @@ def setitem(self: ndarray, key: Any, value: Any) -> None:
             value = np.asarray(value, self.dtype)
         elif t is not float and t is not int and t is not ndarray:
             value = operand(value)
-        record("setitem", _setitem_kernel, (key, value), _NO_KWARGS,
+        record("setitem", _setitem_kernel, (key, value), NO_KWARGS,
                lambda: _check(self, (key,), value), [self], True,
                key._data.nbytes if type(key) is ndarray else key.nbytes, (), True)
         return None

@@ -41,12 +41,11 @@ from ..devices.device import CPU, Device
 from ..engine.graph import Op, Site, Var, recording_site, user_frame
 from ..engine.policy import POLICY
 from ..engine.scheduler import ENGINE
-from .ndarray import _NP, _new, ndarray, wrap
-from .ndarray import writeable as is_writeable
+from .ndarray import _NP, _new, ndarray, wrap, writeable
 from .sites import caller_at
 
 Plan = Callable[[], list[ndarray]]
-_NO_KWARGS: dict[str, Any] = {}
+NO_KWARGS: dict[str, Any] = {}  # an op without keywords (never mutated)
 
 
 def record(name: str, call: Callable[..., Any], args: Sequence[Any],
@@ -133,7 +132,7 @@ def _failed(name: str, exc: Exception, plan: Plan) -> list[ndarray]:
     as NumPy raises it; an error that depends on the values poisons the
     outputs and surfaces at the next sync point, as it would from a worker."""
     outs = plan()
-    writeable(outs)
+    check_writeable(outs)
     _poison(name, exc, outs)
     return outs
 
@@ -188,10 +187,10 @@ def _assign(targets: list[np.ndarray], result: Any) -> None:
             target[...] = value
 
 
-def writeable(outs: list[ndarray]) -> None:
+def check_writeable(outs: list[ndarray]) -> None:
     """Raise NumPy's error if an output may not be written."""
     for out in outs:
-        if out._var.error is None and not is_writeable(out):
+        if out._var.error is None and not writeable(out):
             raise ValueError("assignment destination is read-only")
 
 
@@ -234,13 +233,13 @@ def _poison(name: str, exc: Exception, outs: list[ndarray]) -> None:
 def _defer(name: str, call: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any],
            outs: list[ndarray], use_out: bool, work: int, also: Sequence[ndarray],
            partial: bool) -> None:
-    writeable(outs)
+    check_writeable(outs)
     device = outs[0]._var.device if outs else None
     if device is not None:  # device ops always go to the device's streams
         call = device.backend.translate(call)
     reads: list[Var] = []
     values = resolve(args, reads, True)
-    kw = {k: resolve(v, reads, True) for k, v in kwargs.items()} if kwargs else _NO_KWARGS
+    kw = {k: resolve(v, reads, True) for k, v in kwargs.items()} if kwargs else NO_KWARGS
     targets = [o._data for o in outs]
     frame = user_frame()  # the kernel calls NumPy as if from there (its warnings)
     site = None if frame is None else (frame.f_code, frame.f_lasti)

@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from .graph import Op
 
 RunFn = Callable[["Op"], list["Op"]]
-_WORKER = threading.local()  # .pool: the ThreadedExecutor whose worker this thread is
 DispatchFn = Callable[[list["Op"]], None]
+_WORKER = threading.local()  # .pool: the ThreadedExecutor whose worker this thread is
 
 
 class SerialExecutor:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..array.ndarray import _NP, ndarray, writeable
-from ..array.record import PASS, new_array, record, shape_of
+from ..array.record import NO_KWARGS, PASS, new_array, record, shape_of
 from . import rules
 from .args import as_dagrt, eager_call, operand
 
@@ -159,7 +159,6 @@ _FAST_POWER = {(int, 2): np.square, (int, -1): np.reciprocal, (float, 0.5): np.s
 # References to a temporary operand inside an operator: the caller's stack,
 # the generated method's frame, the operator's frame, getrefcount's argument.
 _TEMPORARY_REFS = 4
-_NO_KWARGS: dict[str, Any] = {}
 
 
 def make_operator(ufunc: np.ufunc, variant: str) -> Any:
@@ -172,8 +171,8 @@ def make_operator(ufunc: np.ufunc, variant: str) -> Any:
     if ufunc.nin == 1:
         def unary(self: ndarray) -> Any:
             args = (self,)
-            return record(name, ufunc, args, _NO_KWARGS,
-                          lambda: _plan(ufunc, args, None, _NO_KWARGS, True, None, 1),
+            return record(name, ufunc, args, NO_KWARGS,
+                          lambda: _plan(ufunc, args, None, NO_KWARGS, True, None, 1),
                           None, True, self._data.nbytes)[0]
         return unary
     reflected, inplace = variant == "reflected", variant == "inplace"
@@ -195,8 +194,8 @@ def make_operator(ufunc: np.ufunc, variant: str) -> Any:
                                self if inplace else None)
         if inplace:
             args = (self, other)
-            return record(name, ufunc, args, _NO_KWARGS,
-                          lambda: _plan(ufunc, args, args[:1], _NO_KWARGS, True, None, 1),
+            return record(name, ufunc, args, NO_KWARGS,
+                          lambda: _plan(ufunc, args, args[:1], NO_KWARGS, True, None, 1),
                           [self], True, data.nbytes)[0]
         # A temporary (referenced only by the caller's stack, the frames of this
         # call and getrefcount's argument) can take the result, as NumPy elides
@@ -209,8 +208,8 @@ def make_operator(ufunc: np.ufunc, variant: str) -> Any:
             return elementwise(ufunc, (other, self) if reflected else (self, other),
                                elide=self)
         args = (other, self) if reflected else (self, other)
-        return record(name, ufunc, args, _NO_KWARGS,
-                      lambda: _plan(ufunc, args, None, _NO_KWARGS, True, None, 1),
+        return record(name, ufunc, args, NO_KWARGS,
+                      lambda: _plan(ufunc, args, None, NO_KWARGS, True, None, 1),
                       None, True, data.nbytes)[0]
     return operator
 
