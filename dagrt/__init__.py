@@ -17,7 +17,8 @@ import numpy as _np
 from . import _config, _log
 from ._config import config
 from .api import NUMPY_NAMES as _NUMPY_NAMES
-from .api import c_, from_dlpack, mgrid, ogrid, r_, waitall
+from .api import __array_namespace_info__, c_, from_dlpack, mgrid, ogrid, r_, waitall
+from .api import install_submodules as _install_submodules
 from .api import resolve as _resolve
 from .array.ndarray import ndarray
 from .devices.device import Device, cpu
@@ -33,6 +34,7 @@ _log.setup()
 globals().update(_FUNCTIONS)
 globals().update({_name: getattr(_np, _name) for _name in _NUMPY_NAMES})
 
+_install_submodules()  # import dagrt.ma, dagrt.polynomial...: NumPy's own
 from . import linalg  # noqa: E402  (numpy.linalg.inv(d) stays lazy: linalg registers itself)
 
 if _config.get("profile"):

@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         from .tools import coverage as _coverage
 
         _config.write_docs()
-        _coverage.DOC.write_text(_coverage.markdown())
+        _coverage.DOC.write_text(_coverage.document())
         print("wrote docs/configuration.md and docs/coverage.md")
         return 0
     if args.command == "info":

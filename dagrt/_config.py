@@ -118,6 +118,10 @@ FLAGS: dict[str, Flag] = {
         Flag("profile", "", str,
              "If set to a path, profile the whole run and write a Chrome trace there "
              "at exit (as `with dagrt.profile(path)`).", "unset"),
+        Flag("check_plans", False, _parse_bool,
+             "If 1, check every operation run in the calling thread against the "
+             "shapes and dtypes its plan gives the scheduler, raising AssertionError "
+             "on a difference (a dagrt bug: the tests turn this on)."),
         Flag("report_fallback", False, _parse_bool,
              "If 1, print at exit which NumPy functions fell back to eager evaluation "
              "and how often."),

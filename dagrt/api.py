@@ -8,12 +8,19 @@ Imports: any layer (this is the top).
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import sys
+import types
 from typing import Any
 
 import numpy as np
 
 from .array.ndarray import ndarray, wrap
 from .array.record import evaluate, wrap_result
+from .devices.device import CPU, Device
+from .devices.registry import gpu, num_gpus
 from .engine.scheduler import ENGINE
 from .ops import fallback
 
@@ -31,7 +38,8 @@ NUMPY_NAMES = [name for name in (
     "issubdtype", "promote_types", "AxisError") if hasattr(np, name)]
 
 # Resolved on first use (``import dagrt`` stays quick): name -> (module, attribute).
-LAZY = {"fft": (".fft", None), "random": (".random", None),
+LAZY = {"fft": (".fft", None), "random": (".random", None), "lib": (".lib", None),
+        "testing": (".testing", None),
         "profile": (".tools.profile", "profile"),
         **{name: (".tools.analysis", name) for name in (
             "analyze", "draw_graph", "graph", "graph_reset", "plot_timeline",
@@ -62,6 +70,31 @@ def from_dlpack(x: Any, /, *, device: Any = None, copy: Any = None) -> ndarray:
     return wrap(np.from_dlpack(x, copy=copy))
 
 
+class NamespaceInfo:
+    """The array API's inspection object: ``dagrt.__array_namespace_info__()``."""
+
+    def capabilities(self) -> dict[str, Any]:
+        return {"boolean indexing": True, "data-dependent shapes": True,
+                "max dimensions": 64}
+
+    def default_device(self) -> Device:
+        return CPU
+
+    def devices(self) -> list[Device]:
+        return [CPU, *(gpu(i) for i in range(num_gpus()))]
+
+    def default_dtypes(self, *, device: Any = None) -> dict[str, np.dtype]:
+        return np.__array_namespace_info__().default_dtypes()
+
+    def dtypes(self, *, device: Any = None, kind: Any = None) -> dict[str, np.dtype]:
+        return np.__array_namespace_info__().dtypes(kind=kind)
+
+
+def __array_namespace_info__() -> NamespaceInfo:  # noqa: N807 (the array API's name)
+    """The array API's inspection namespace (devices, default dtypes)."""
+    return NamespaceInfo()
+
+
 def waitall(*, progress: bool = False) -> None:
     """Block until every recorded operation is done (MXNet's ``waitall``).
 
@@ -74,6 +107,46 @@ def waitall(*, progress: bool = False) -> None:
 
         wait_with_progress()
     ENGINE.waitall()
+
+
+class NumpySubmodules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """``import dagrt.ma``, ``from dagrt.polynomial import Polynomial``: any
+    NumPy submodule that dagrt has no module of its own for imports as
+    NumPy's own module, the object that ``dagrt.ma`` names (first on
+    ``sys.meta_path``: ``dagrt.polynomial.polynomial`` must not load NumPy's
+    file a second time under dagrt's name)."""
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None
+                  ) -> importlib.machinery.ModuleSpec | None:
+        if not fullname.startswith("dagrt."):
+            return None
+        parent = sys.modules.get(fullname.rpartition(".")[0])
+        if getattr(parent, "__name__", "dagrt").startswith("dagrt") and \
+                importlib.machinery.PathFinder.find_spec(fullname, path) is not None:
+            return None  # dagrt's own module (dagrt.fft, dagrt.lib.stride_tricks)
+        try:
+            found = importlib.util.find_spec("numpy." + fullname[len("dagrt."):])
+        except (ImportError, ValueError):
+            return None
+        if found is None:
+            return None
+        return importlib.util.spec_from_loader(
+            fullname, self, is_package=found.submodule_search_locations is not None)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        module = importlib.import_module("numpy." + spec.name[len("dagrt."):])
+        spec.loader_state = module.__spec__  # the import system replaces it
+        return module
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        """Nothing to run; give NumPy's module back its own spec."""
+        module.__spec__ = module.__spec__.loader_state
+
+
+def install_submodules() -> None:
+    """Put :class:`NumpySubmodules` first on ``sys.meta_path`` (once)."""
+    if not any(isinstance(f, NumpySubmodules) for f in sys.meta_path):
+        sys.meta_path.insert(0, NumpySubmodules())
 
 
 def resolve(name: str) -> Any:

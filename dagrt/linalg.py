@@ -18,6 +18,7 @@ from .ops.args import as_dagrt
 from .ops.methods import IMPLEMENTATIONS
 from .ops.namespace import FUNCTIONS
 from .ops.rules import reduced_shape
+from .ops.table import adopt_all
 
 LinAlgError = np.linalg.LinAlgError
 
@@ -239,17 +240,36 @@ def outer(x1: Any, x2: Any, /) -> ndarray:
     return FUNCTIONS["outer"](x1, x2)
 
 
+def matmul(x1: Any, x2: Any, /) -> ndarray:
+    """Implementation of numpy.linalg.matmul (the array API's: no ``out``)."""
+    return FUNCTIONS["matmul"](x1, x2)
+
+
+def tensordot(x1: Any, x2: Any, /, *, axes: Any = 2) -> ndarray:
+    """Implementation of numpy.linalg.tensordot (the array API's)."""
+    return FUNCTIONS["tensordot"](x1, x2, axes=axes)
+
+
+def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> ndarray:
+    """Implementation of numpy.linalg.vecdot (the array API's)."""
+    return FUNCTIONS["vecdot"](x1, x2, axis=axis)
+
+
+def matrix_transpose(x: Any, /) -> ndarray:
+    """Implementation of numpy.linalg.matrix_transpose (the array API's)."""
+    return FUNCTIONS["matrix_transpose"](x)
+
+
 # numpy.linalg.inv(dagrt_array) stays lazy (``__array_function__``).
 IMPLEMENTATIONS.update({getattr(np.linalg, name): globals()[name] for name in (
     "inv", "solve", "det", "norm", "cholesky", "matrix_power", "pinv", "eigvalsh", "eigh",
     "svd", "qr", "slogdet")})
 
 
+adopt_all(globals(), np.linalg)  # NumPy's signatures (inspect.signature)
+
+
 def __getattr__(name: str) -> Any:
-    if name in ("matmul", "tensordot", "vecdot", "matrix_transpose"):  # array API aliases
-        value = FUNCTIONS[name]  # numpy.linalg.<name> is numpy.<name>
-        globals()[name] = value
-        return value
     value = _fallback.resolve(np.linalg, ".linalg", name)
     globals()[name] = value
     return value

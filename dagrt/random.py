@@ -250,11 +250,11 @@ class RandomState:
     def set_state(self, state: Any) -> None:
         self._stream.apply(lambda impl, s: impl.set_state(s), state)
 
-    def rand(self, *shape: int) -> Any:
-        return self._stream.draw("random_sample", (), shape or None)
+    def rand(self, *args: int) -> Any:
+        return self._stream.draw("random_sample", (), args or None)
 
-    def randn(self, *shape: int) -> Any:
-        return self._stream.draw("standard_normal", (), shape or None)
+    def randn(self, *args: int) -> Any:
+        return self._stream.draw("standard_normal", (), args or None)
 
     def random_sample(self, size: Any = None) -> Any:
         return self._stream.draw("random_sample", (), size)

@@ -10,12 +10,14 @@
   shape exactly, values NaN-aware. If NumPy raises, dagrt must raise the same
   exception type *at the call* (nothing is synced before), and the test is
   skipped with NumPy's reason.
+- ``DAGRT_CHECK_PLANS=1``: each op run now is checked against its plan.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import os
 import subprocess
 import sys
 import warnings
@@ -24,7 +26,10 @@ from typing import Any
 import numpy
 import pytest
 
-import dagrt
+# Every op run in the calling thread is checked against its plan (the shapes
+# and dtypes the scheduler would allocate): one schedule cannot differ from another.
+os.environ.setdefault("DAGRT_CHECK_PLANS", "1")
+import dagrt  # noqa: E402
 from dagrt.engine.scheduler import ENGINE
 
 ENGINES = ("threaded", "threaded-noinline", "serial")
@@ -51,6 +56,15 @@ def engine(request: pytest.FixtureRequest) -> Any:
 def noinline() -> Any:
     """Threaded engine with every op sent to the workers."""
     with engine_config("threaded-noinline"):
+        yield
+
+
+@pytest.fixture
+def deferred() -> Any:
+    """Every op sent to the scheduler, under the engine already chosen (an op
+    that runs now raises its errors at the call, as NumPy: tests of deferred
+    errors need deferred ops)."""
+    with dagrt.config(inline_bytes=0):
         yield
 
 

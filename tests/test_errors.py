@@ -90,7 +90,7 @@ def _singular() -> Any:
     return dagrt.asarray([[1.0, 2.0], [2.0, 4.0]])
 
 
-def test_linalg_error_surfaces_at_sync_with_site(engine: str) -> None:
+def test_linalg_error_surfaces_at_sync_with_site(engine: str, deferred: None) -> None:
     inv = dagrt.linalg.inv(_singular())  # RECORD-INV
     dependent = (inv + 1) * 2
     with pytest.raises(numpy.linalg.LinAlgError) as info:
@@ -182,7 +182,7 @@ def test_independent_work_finishes() -> None:
             bad.tolist()
 
 
-def test_waitall_raises_first_error_once(engine: str) -> None:
+def test_waitall_raises_first_error_once(engine: str, deferred: None) -> None:
     first = dagrt.linalg.inv(_singular())  # RECORD-FIRST
     second = dagrt.linalg.inv(_singular() * 2)
     with pytest.raises(numpy.linalg.LinAlgError) as info:
@@ -214,7 +214,7 @@ def test_error_while_others_wait() -> None:
         dagrt.waitall()
 
 
-def test_memory_error_type_preserved(engine: str) -> None:
+def test_memory_error_type_preserved(engine: str, deferred: None) -> None:
     from dagrt.array.record import record
 
     def boom(x: Any) -> Any:
@@ -238,7 +238,8 @@ def _frames(exc: BaseException) -> int:
     return n
 
 
-def test_reading_a_poisoned_array_again_does_not_grow_its_traceback(engine: str) -> None:
+def test_reading_a_poisoned_array_again_does_not_grow_its_traceback(
+        engine: str, deferred: None) -> None:
     bad = dagrt.linalg.inv(_singular())
     counts = []
     for _ in range(20):
@@ -263,7 +264,7 @@ def test_a_failed_op_does_not_pin_its_inputs() -> None:
         assert ref() is None  # neither the error's traceback nor the op keeps it
 
 
-def test_writing_a_poisoned_array_whole_clears_it(engine: str) -> None:
+def test_writing_a_poisoned_array_whole_clears_it(engine: str, deferred: None) -> None:
     a = dagrt.linalg.inv(_singular())
     with pytest.raises(numpy.linalg.LinAlgError):
         a.sum().item()

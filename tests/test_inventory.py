@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import warnings
+from typing import Any
 
 import numpy
 import pytest
@@ -27,7 +29,7 @@ def test_every_public_name_resolves(np_name: str, dg_name: str) -> None:
 
 
 def test_coverage_doc_is_current() -> None:
-    assert _coverage.DOC.read_text() == _coverage.markdown(), \
+    assert _coverage.DOC.read_text() == _coverage.document(), \
         "docs/coverage.md is stale: run `python -m dagrt docs`"
 
 
@@ -46,7 +48,8 @@ def test_types_and_constants_are_numpys() -> None:
     assert dagrt.finfo(dagrt.float32).eps == numpy.finfo(numpy.float32).eps
     assert dagrt.dtype("f8") == numpy.float64
     assert isinstance(dagrt.ones(3), dagrt.ndarray)
-    assert dagrt.testing is numpy.testing
+    assert dagrt.testing.assert_raises is numpy.testing.assert_raises
+    dagrt.testing.assert_equal(dagrt.arange(3.0).sum(), 3.0)  # accepts dagrt arrays
 
 
 def test_fallback_warns_once_and_works() -> None:
@@ -72,3 +75,50 @@ NDARRAY_NAMES = sorted(n for n in dir(numpy.ndarray) if not n.startswith("_"))
 def test_every_ndarray_attribute_exists(name: str) -> None:
     x = dagrt.arange(6.0).reshape(2, 3)
     assert hasattr(x, name)
+
+
+# dagrt's documented extensions (docs/architecture.md, "Differences from NumPy").
+_SIGNATURE_EXTENSIONS = {
+    ("numpy.random", "normal"), ("numpy.random", "uniform"),  # device= / ctx=
+    ("numpy.random", "ranf"), ("numpy.random", "sample"),  # NumPy's aliases show (*args, **kwargs)
+    ("numpy.ndarray", "__init__"),  # dagrt.ndarray(shape, dtype, buffer...) as numpy.ndarray
+    ("numpy.ndarray", "__class_getitem__"),  # types.GenericAlias, as NumPy's
+}
+
+
+def _parameters(sig: inspect.Signature) -> list[tuple[str, Any, str]]:
+    return [(p.name, p.kind, repr(p.default)) for p in sig.parameters.values()]
+
+
+def _signature_cases() -> list[tuple[str, str]]:
+    cases = []
+    for np_name in _coverage.MODULES:
+        module = importlib.import_module(np_name)
+        for name in _coverage.public_names(module):
+            obj = getattr(module, name)
+            if callable(obj) and not isinstance(obj, type):
+                cases.append((np_name, name))
+    cases += [("numpy.ndarray", name) for name in dir(numpy.ndarray)
+              if callable(getattr(numpy.ndarray, name))
+              and not isinstance(getattr(numpy.ndarray, name), type)]
+    return cases
+
+
+@pytest.mark.parametrize("np_name,name", _signature_cases())
+def test_signature_is_numpys(np_name: str, name: str) -> None:
+    """``inspect.signature`` of every dagrt function and method shows NumPy's
+    parameters (the array API tests and IDEs read them)."""
+    np_obj = getattr(importlib.import_module(np_name) if np_name != "numpy.ndarray"
+                     else numpy.ndarray, name)
+    try:
+        expected = inspect.signature(np_obj)
+    except (TypeError, ValueError):
+        pytest.skip("NumPy has no signature for it")
+    dg_owner = dagrt.ndarray if np_name == "numpy.ndarray" else \
+        importlib.import_module(_coverage.MODULES[np_name])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dagrt.FallbackWarning)
+        dg_obj = getattr(dg_owner, name)
+    if (np_name, name) in _SIGNATURE_EXTENSIONS:
+        return
+    assert _parameters(inspect.signature(dg_obj)) == _parameters(expected)

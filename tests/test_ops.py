@@ -165,7 +165,9 @@ INPLACE_OPS = {"add": operator.iadd, "sub": operator.isub, "mul": operator.imul,
                "rshift": operator.irshift, "matmul": operator.imatmul}
 OPERANDS = [("float64", "float64"), ("int64", "int64"), ("int32", "float32"),
             ("bool", "bool"), ("uint8", 3), ("float32", 2.5), ("int64", 2.5),
-            ("complex128", "float64"), ("int8", -2)]
+            ("complex128", "float64"), ("int8", -2),
+            # the scalar exponents NumPy's ``**`` special-cases (forward and reflected)
+            ("float64", 2), ("float64", 0.5), ("float64", -1), ("bool", 2), ("complex128", 2)]
 
 
 def _operands(xp: Any, lhs: str, rhs: Any, shape: tuple[int, ...]) -> tuple[Any, Any]:

@@ -146,7 +146,7 @@ def test_profiling_off_leaves_no_slices_and_no_state(monkeypatch: pytest.MonkeyP
 
 
 def test_profile_exit_does_not_swallow_errors() -> None:
-    with dagrt.profile() as prof:
+    with dagrt.profile() as prof, dagrt.config(inline_bytes=0):  # deferred
         bad = dagrt.linalg.inv(dagrt.zeros((3, 3)))
         fine = dagrt.ones(3) + 1.0
     _state_is_clean()

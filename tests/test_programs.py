@@ -23,6 +23,7 @@ import pytest
 from conftest import ENGINES, engine_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from threadpoolctl import threadpool_limits
 
 import dagrt
 
@@ -192,7 +193,10 @@ def test_stress_threads_config_and_fork() -> None:
             time.sleep(0.2)
 
     threads += [threading.Thread(target=configure), threading.Thread(target=fork)]
-    with dagrt.config(engine="threaded"):
+    # One BLAS thread: OpenBLAS deadlocks in its fork handler when a thread forks
+    # while another is inside a multithreaded BLAS call, with plain NumPy too
+    # (a recorder's small matmul runs in its own thread, as NumPy's would).
+    with dagrt.config(engine="threaded"), threadpool_limits(1):
         for t in threads:
             t.start()
         time.sleep(seconds)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..ops.table import ROWS, Row
+from ..ops.table import ROWS, Row, adopt
 
 # name -> implementation (operators and method-only rows: by their method name).
 IMPL: dict[str, Callable[..., Any]] = {}
@@ -87,7 +87,7 @@ def _numpy_attribute(name: str) -> Any:
             return IMPL["ndarray.__getattr__"](self, name)(*args, **kwargs)
         method.__name__ = method.__qualname__ = name
         method.__doc__ = f"numpy.ndarray.{name}, run on the value."
-        return method
+        return adopt(method, getattr(np.ndarray, name))
     return property(lambda self: IMPL["ndarray.__getattr__"](self, name),
                     doc=f"numpy.ndarray.{name}, of the value.")
 
@@ -101,7 +101,7 @@ def _mixin() -> type:
             doc = getattr(row.func, "__doc__", None) if row.func is not None else None
             method.__doc__ = (doc.split("\n\n")[0].strip() if doc else None) or \
                 f"Implementation of numpy.ndarray.{row.name}."
-            attrs[row.name] = method
+            attrs[row.name] = adopt(method, getattr(np.ndarray, row.name, None))
     for name in dir(np.ndarray):  # ``ndarray``'s own attributes take precedence
         if name not in attrs and (not name.startswith("__") or name == "__array_interface__"):
             attrs[name] = _numpy_attribute(name)

@@ -17,6 +17,8 @@ Imports: the engine, the devices, the mixin.
 from __future__ import annotations
 
 import operator
+import types
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,12 +27,29 @@ import numpy as np
 from ..devices.device import CPU, Device
 from ..engine.graph import Var
 from ..engine.scheduler import ENGINE
+from ..ops.table import adopt
 from .methods import IMPL, Methods
 
 _new = object.__new__
 _NP = np.ndarray
 _SCALARS = (int, float, complex, np.generic)
 _PLAIN = {int, float, bool, complex}
+# 0-d arrays standing for the NumPy scalar an op returns (``x.sum()`` still
+# pending), by id: they show as that scalar. Other 0-d arrays show as ``array(1.)``.
+_STANDINS: dict[int, weakref.ref[Any]] = {}
+
+
+def stand_for_scalars(arrays: list[Any]) -> None:
+    """Mark new 0-d ``arrays`` as standing for NumPy scalars (see ``repr``)."""
+    for a in arrays:
+        key = id(a)
+        _STANDINS[key] = weakref.ref(a, lambda _, key=key: _STANDINS.pop(key, None))
+
+
+def stands_for_scalar(a: Any) -> bool:
+    """``a`` is a 0-d array standing for the NumPy scalar an op returns."""
+    ref = _STANDINS.get(id(a))
+    return ref is not None and ref() is a
 
 
 class ndarray(Methods):
@@ -236,7 +255,7 @@ class ndarray(Methods):
 
     def __repr__(self) -> str:
         data = self._host()
-        return repr(data[()]) if data.ndim == 0 else repr(data)
+        return repr(data[()]) if data.ndim == 0 and stands_for_scalar(self) else repr(data)
 
     def __str__(self) -> str:
         return str(self._host())
@@ -248,6 +267,12 @@ class ndarray(Methods):
     def __reduce__(self) -> tuple[Any, ...]:
         return (_from_numpy, (self.asnumpy(),))
 
+    def __setstate__(self, state: Any, /) -> None:
+        """Restore from the state of ``numpy.ndarray.__reduce__`` (a new root)."""
+        data = np.ndarray((0,), np.int8)
+        data.__setstate__(state)
+        self._data, self._var, self._base = data, Var(), None
+
     def __deepcopy__(self, memo: dict[int, Any]) -> ndarray:
         import copy  # NumPy's deepcopy also copies the objects of an object array
 
@@ -255,6 +280,26 @@ class ndarray(Methods):
 
     def __copy__(self) -> ndarray:
         return self.copy()
+
+    def __delitem__(self, key: Any) -> None:
+        raise ValueError("cannot delete array elements")
+
+    def __array_wrap__(self, array: Any, context: Any = None,
+                       return_scalar: bool = False) -> Any:
+        """A NumPy result as a dagrt array (a scalar with ``return_scalar``)."""
+        if return_scalar and np.ndim(array) == 0:
+            return np.asarray(array)[()]
+        return wrap(array)
+
+    def __array_finalize__(self, obj: Any, /) -> None:
+        """Nothing to do: dagrt has no subclasses (NumPy's hook, for protocol code)."""
+
+    __class_getitem__ = classmethod(types.GenericAlias)  # ``ndarray[Any, np.dtype[...]]``
+
+
+for _name, _attr in list(vars(ndarray).items()):  # NumPy's signatures (inspect.signature)
+    if callable(_attr) and _name != "__init__" and hasattr(_NP, _name):
+        adopt(_attr, getattr(_NP, _name))
 
 
 def _elements(var: Var, data: np.ndarray) -> Iterator[Any]:

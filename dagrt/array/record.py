@@ -16,10 +16,9 @@ with no pending write, the outputs have no pending use, and the policy
 Otherwise the op goes to the **scheduler**: ``plan()`` returns the outputs'
 storage (shape and dtype from the rules of ``ops.rules``, which raise NumPy's
 argument errors at the call) and an ``Op`` reading and writing those buffers
-is pushed. A kernel that fails while running now is given to ``plan()`` too:
-an argument error raises there, as in NumPy; an error that depends on the
-values (a singular matrix) poisons the outputs and surfaces at the next sync
-point, as it would from a worker.
+is pushed. A kernel that fails while running now raises at the call, as in
+NumPy, whether the error comes from the arguments or from the values (a
+singular matrix); only a deferred op's value error waits for a sync point.
 
 While a profiler or graph recorder observes the engine, ops run now are shown
 to it as slices on the caller's track: observing does not move them.
@@ -36,12 +35,12 @@ from typing import Any
 
 import numpy as np
 
-from .. import _log
+from .. import _config, _log
 from ..devices.device import CPU, Device
 from ..engine.graph import Op, Site, Var, recording_site, user_frame
 from ..engine.policy import POLICY
 from ..engine.scheduler import ENGINE
-from .ndarray import _NP, _new, ndarray, wrap, writeable
+from .ndarray import _NP, _new, ndarray, stand_for_scalars, wrap, writeable
 from .sites import caller_at
 
 Plan = Callable[[], list[ndarray]]
@@ -95,7 +94,12 @@ def record(name: str, call: Callable[..., Any], args: Sequence[Any],
             else:
                 kwargs = dict(zip(kwargs, kw))
     if values is None:  # to the scheduler
-        outs = plan()
+        if outs is None:
+            outs = plan()
+            if not outs[0]._data.ndim:  # where NumPy returns a scalar
+                stand_for_scalars(outs)
+        else:
+            outs = plan()
         _defer(name, call, args, kwargs, outs, use_out, work, also,
                partial or "where" in kwargs)
         return outs
@@ -110,8 +114,8 @@ def record(name: str, call: Callable[..., Any], args: Sequence[Any],
                  tuple(o._data for o in outs), **kwargs)
         else:
             _assign([o._data for o in outs], call(*values, **kwargs))
-    except Exception as exc:
-        return _failed(name, exc, plan)
+    except Exception:  # NumPy's error, at the call, as in NumPy (values too)
+        raise
     if outs is None:
         if type(result) is _NP and result.base is None:
             new = _new(ndarray)  # wrap(), inlined: the hottest line
@@ -122,19 +126,35 @@ def record(name: str, call: Callable[..., Any], args: Sequence[Any],
             # laziness (``x.sum()`` is a numpy.float64, as in NumPy).
             outs = list(wrap_result(result)) if type(result) is tuple \
                 else [wrap_result(result)]
+        if CHECK_PLANS:
+            check_plan(name, plan, outs)
     if timed:
         _timed(name, args, outs, work, t0)
     return outs
 
 
-def _failed(name: str, exc: Exception, plan: Plan) -> list[ndarray]:
-    """A kernel run now raised: an argument error raises again from ``plan()``,
-    as NumPy raises it; an error that depends on the values poisons the
-    outputs and surfaces at the next sync point, as it would from a worker."""
-    outs = plan()
-    check_writeable(outs)
-    _poison(name, exc, outs)
-    return outs
+CHECK_PLANS = False  # DAGRT_CHECK_PLANS (the tests set it)
+
+
+def _refresh() -> None:
+    global CHECK_PLANS
+    CHECK_PLANS = bool(_config.get("check_plans"))
+
+
+_refresh()
+_config.on_change(_refresh)
+
+
+def check_plan(name: str, plan: Plan, outs: Sequence[Any]) -> None:
+    """The outputs NumPy made now have the shapes and dtypes that ``plan()``
+    gives the scheduler (else the same program would differ by schedule)."""
+    try:
+        planned = [(o.shape, o.dtype) for o in plan()]
+    except Exception as exc:
+        raise AssertionError(f"dagrt: {name} ran now but its plan raised {exc!r}") from exc
+    made = [(np.shape(o), np.asarray(o).dtype) for o in outs]
+    if planned != made:
+        raise AssertionError(f"dagrt: {name} made {made} now, its plan says {planned}")
 
 
 def _timed(name: str, args: Sequence[Any], outs: list[ndarray], work: int, t0: float) -> None:
@@ -427,7 +447,8 @@ def evaluate(x: Any, quiet: bool = False) -> Any:
 def wrap_result(result: Any) -> Any:
     """Wrap NumPy results of an eager call as dagrt arrays (recursively)."""
     if isinstance(result, np.ndarray):
-        return wrap(result.copy() if not result.flags.owndata else result)
+        # a view (of an input, or of NumPy's temporary): a copy, keeping its layout
+        return wrap(result.copy(order="K") if not result.flags.owndata else result)
     if isinstance(result, tuple):
         return type(result)(*map(wrap_result, result)) if hasattr(result, "_fields") \
             else tuple(map(wrap_result, result))

@@ -30,23 +30,32 @@ def creation(row: Row, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ndarray
     if row.name.endswith("_like"):  # reads only the prototype's shape and dtype
         if device is None and args and isinstance(args[0], ndarray):
             device = args[0]._var.device
-        args = tuple(np.empty(x.shape, x.dtype) if isinstance(x, ndarray) else x
-                     for x in args)
+        args = tuple(_prototype(x) if isinstance(x, ndarray) else x for x in args)
     result = wrap_result(row.func(*evaluate(args), **{k: evaluate(v) for k, v in kwargs.items()}))
     return to_device(result, device) if device is not None else result
+
+
+def _prototype(a: ndarray) -> np.ndarray:
+    """A stand-in for ``a`` with its shape, dtype and strides (the layout
+    ``order='K'`` follows) and no memory: ``*_like`` read nothing else."""
+    return np.lib.stride_tricks.as_strided(np.empty(1, a.dtype), a.shape, a.strides)
 
 
 def full(shape: Any, fill_value: Any, dtype: Any = None, order: str = "C", *,
          device: Any = None, ctx: Any = None, like: Any = None) -> ndarray:
     """Implementation of numpy.full: large fills run on a worker."""
-    target = device_arg(device, ctx)
+    if dtype is None:
+        dtype = np.array(fill_value._host() if isinstance(fill_value, ndarray)
+                         else fill_value).dtype
+    return _fill(new_array(shape, dtype, order=order, device=device_arg(device, ctx)),
+                 fill_value)
+
+
+def _fill(out: ndarray, fill_value: Any) -> ndarray:
+    """Record filling the new array ``out`` with ``fill_value``."""
     if isinstance(fill_value, ndarray):
         fill_value = fill_value._host()
-    if dtype is None:
-        dtype = np.array(fill_value).dtype
-    else:  # NumPy's conversion errors at the call ('abc' as float, 300 as int8)
-        np.array(fill_value, dtype=dtype)
-    out = new_array(shape, dtype, order=order, device=target)
+    np.array(fill_value, dtype=out.dtype)  # NumPy's errors at the call ('abc' as float)
     return record("full", identity, (fill_value,), {}, lambda: [out], [out], use_out=False,
                   work=out.nbytes)[0]
 
@@ -61,10 +70,11 @@ def full_like(a: Any, fill_value: Any, dtype: Any = None, order: str = "K",
               subok: bool = True, shape: Any = None, *, device: Any = None) -> ndarray:
     """Implementation of numpy.full_like."""
     if isinstance(a, ndarray):
-        device = device if device is not None else a.device
-        a = np.empty(a.shape, a.dtype)
-    proto = np.empty_like(np.asarray(a), dtype=dtype, order=order, shape=shape)
-    return full(proto.shape, fill_value, proto.dtype, device=device)
+        device = device if device is not None else a._var.device
+        a = _prototype(a)
+    data = np.empty_like(np.asarray(a), dtype=dtype, order=order, shape=shape)
+    return _fill(wrap(data) if device is None else
+                 new_array(data.shape, data.dtype, device=device), fill_value)
 
 
 def ones_like(a: Any, dtype: Any = None, order: str = "K", subok: bool = True,

@@ -11,6 +11,7 @@ Imports: the array layer, ``ops.rules``, ``ops.args``.
 from __future__ import annotations
 
 import math
+import operator as _operator
 from sys import getrefcount
 from typing import Any
 
@@ -181,8 +182,9 @@ def make_operator(ufunc: np.ufunc, variant: str) -> Any:
 
     def operator(self: ndarray, other: Any) -> Any:
         t = type(other)
-        if power and (t is int or t is float) and self._data.dtype.kind in "fc":
-            fast = _FAST_POWER.get((t, other))
+        if power and not reflected and (t is int or t is float):  # fast_scalar_power
+            fast = _FAST_POWER.get((t, other)) if self._data.dtype.kind in "fc" else \
+                np.square if t is int and other == 2 else None  # bool ** 2: int8
             if fast is not None:
                 return elementwise(fast, (self,), self if inplace else None)
         if t is not ndarray and t is not float and t is not int:
@@ -211,7 +213,21 @@ def make_operator(ufunc: np.ufunc, variant: str) -> Any:
         return record(name, ufunc, args, NO_KWARGS,
                       lambda: _plan(ufunc, args, None, NO_KWARGS, True, None, 1),
                       None, True, data.nbytes)[0]
+    if ufunc is np.equal or ufunc is np.not_equal:
+        return _equality(operator, _operator.eq if ufunc is np.equal else _operator.ne)
     return operator
+
+
+def _equality(compare: Any, python_op: Any) -> Any:
+    """``==`` and ``!=``: where the ufunc has no loop for the operands' dtypes
+    (a number array and a string, void arrays), NumPy's operator still
+    answers (all False for ``==``; void arrays compared bytewise): run it."""
+    def equality(self: ndarray, other: Any) -> Any:
+        try:
+            return compare(self, other)
+        except TypeError:
+            return eager_call(python_op, (self, other), {})
+    return equality
 
 
 def where(condition: Any, x: Any = None, y: Any = None) -> Any:
@@ -228,8 +244,6 @@ def clip(a: Any, a_min: Any = None, a_max: Any = None, out: Any = None, *,
     """Implementation of numpy.clip (elementwise)."""
     lo = a_min if a_min is not None else min
     hi = a_max if a_max is not None else max
-    if lo is None and hi is None:
-        raise ValueError("One of max or min must be given")
     return elementwise(np.clip, (a, lo, hi), out, kwargs)
 
 

@@ -19,7 +19,7 @@ from ..array import indexing
 from ..array.methods import register
 from . import creation, elementwise, methods, reductions, shapes
 from .args import eager_call
-from .table import ROWS, Row
+from .table import ROWS, Row, adopt
 
 # Hand-written functions (rows of kind "custom"), by name.
 CUSTOM: dict[str, Callable[..., Any]] = {
@@ -38,7 +38,7 @@ def _function(row: Row) -> Callable[..., Any]:
     """The public function of a row, from its kind."""
     kind = row.kind
     if kind == "custom":
-        return CUSTOM[row.name]
+        return adopt(CUSTOM[row.name], row.func)
     if kind == "elementwise":
         function = elementwise.ufunc_function(row.func)
     elif kind == "reduction":
@@ -66,7 +66,7 @@ def _function(row: Row) -> Callable[..., Any]:
     function.__name__ = function.__qualname__ = name
     function.__doc__ = f"Implementation of numpy.{name} ({kind}).\n\nSee also numpy.{name}."
     function.__wrapped_numpy__ = row.func  # type: ignore[attr-defined]
-    return function
+    return adopt(function, row.func)
 
 
 def build() -> dict[str, Callable[..., Any]]:

@@ -87,26 +87,26 @@ def _contraction_shape(name: str, shapes: list[tuple[int, ...]], kwargs: dict[st
     return rules.einsum_shape(subscripts, shapes)
 
 
-def _einsum_view(subscripts: str, a: ndarray) -> ndarray | None:
+def _einsum_view(subscripts: str, a: ndarray, kwargs: dict[str, Any]) -> ndarray | None:
     """``np.einsum('ii->i', a)``: one operand and nothing summed is a view in NumPy."""
     term, arrow, output = subscripts.replace(" ", "").partition("->")
     labels = term.replace(".", "")
     if not (set(labels) <= set(output) if arrow else len(set(labels)) == len(labels)):
         return None
     probe = np.broadcast_to(np.empty((), a.dtype), a.shape)  # reads no pending data
-    if not is_view_of(np.einsum(subscripts, probe), probe):
+    if not is_view_of(np.einsum(subscripts, probe, **kwargs), probe):
         return None
-    return view_of(a, np.einsum(subscripts, a._data))
+    return view_of(a, np.einsum(subscripts, a._data, **kwargs))
 
 
 def contraction(row: Row, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     subscripts = None
     if row.name == "einsum":
-        if not args or not isinstance(args[0], str):
-            return eager_call(row.func, args, kwargs)  # interleaved operand form
+        if len(args) < 2 or not isinstance(args[0], str):
+            return eager_call(row.func, args, kwargs)  # interleaved operands, or NumPy's error
         subscripts, arrays = args[0], list(map(as_dagrt, args[1:]))
-        if len(arrays) == 1 and not kwargs:
-            result = _einsum_view(subscripts, arrays[0])
+        if len(arrays) == 1 and kwargs.keys() <= {"optimize"}:
+            result = _einsum_view(subscripts, arrays[0], kwargs)
             if result is not None:
                 return result
     elif len(args) < 2:

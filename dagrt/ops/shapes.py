@@ -101,10 +101,16 @@ def ravel(a: Any, order: str = "C") -> ndarray:
     return reshape(a, (-1,), order=order)
 
 
+_MAX_ARRAYS = int(np.iinfo(np.intc).max)
+
+
 def movement(row: Row, first: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Functions that copy their data into a new shape: the shape comes from a
     zero-byte meta call, the dtype from promotion."""
     many = type(first) is list or type(first) is tuple
+    if many and len(first) > _MAX_ARRAYS:
+        raise ValueError(f"concatenate() only supports up to {_MAX_ARRAYS} arrays but "
+                         f"got {len(first)}.")
     data = [x if type(x) is ndarray else as_dagrt(x) for x in first] if many \
         else [as_dagrt(first)]
     if args:  # positional parameters by name: np.concatenate(xs, 0, out)
@@ -112,13 +118,20 @@ def movement(row: Row, first: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     out = kwargs.pop("out", None)
     if kwargs:
         kwargs = {k: evaluate(v) for k, v in kwargs.items()}
+    if out is not None and not row.out:
+        raise TypeError(f"{row.name}() got an unexpected keyword argument 'out'")
     if out is not None and not isinstance(out, ndarray):
         return eager_call(row.func, (first, *args), dict(kwargs, out=out))
+    if out is not None and kwargs.get("dtype") is not None:
+        raise TypeError("concatenate() only takes `out` or `dtype` as an argument, "
+                        "but both were provided.")
 
     def plan() -> list[ndarray]:
         metas = [rules.zero_bytes(x.shape) for x in data]
         meta_kwargs = {k: v for k, v in kwargs.items() if k not in ("dtype", "casting")}
         shape = row.func(metas if many else metas[0], *args, **meta_kwargs).shape
+        if out is not None or "dtype" in kwargs or "casting" in kwargs:
+            _check_casting(row, data, many, args, kwargs, out)
         dtype = rules.result_dtype([x.dtype for x in data], kwargs.get("dtype"))
         if out is not None and out.shape != shape:
             raise ValueError("Output array is the wrong shape")
@@ -127,6 +140,17 @@ def movement(row: Row, first: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     return record(row.name, row.func, (data if many else data[0], *args), kwargs, plan,
                   None if out is None else [out], work=nbytes_of(data) * _copies(row, kwargs),
                   use_out=row.out and "dtype" not in kwargs)[0]  # NumPy takes out= or dtype=
+
+
+def _check_casting(row: Row, data: list[ndarray], many: bool, args: tuple[Any, ...],
+                   kwargs: dict[str, Any], out: ndarray | None) -> None:
+    """NumPy's errors for ``dtype=``, ``casting=`` and ``out``'s dtype, from
+    the same call on empty arrays of the inputs' dtypes."""
+    empties = [np.empty((0,) * x.ndim, x.dtype) for x in data]
+    arrays = empties if many else empties[0]
+    probe = row.func(arrays, *args, **kwargs)
+    if out is not None:
+        row.func(arrays, *args, **kwargs, out=np.empty(probe.shape, out.dtype))
 
 
 def _copies(row: Row, kwargs: dict[str, Any]) -> int:
@@ -217,6 +241,10 @@ def astype(a: Any, dtype: Any, order: str = "K", casting: str = "unsafe",
     dtype = np.dtype(dtype)
     if not copy and dtype == a.dtype:
         return a
+    if dtype.itemsize == 0 and dtype.kind in "SUV":  # 'U': the size the cast needs
+        if a.dtype.kind == "O":  # from the values: NumPy's own, on them
+            return eager_call(_astype_kernel, (a, dtype), {"casting": casting})
+        dtype = np.empty(0, a.dtype).astype(dtype).dtype
     if casting != "same_value" and not np.can_cast(a.dtype, dtype, casting):
         raise TypeError(f"Cannot cast array data from {a.dtype!r} to {dtype!r} "
                         f"according to the rule {casting!r}")

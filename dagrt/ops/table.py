@@ -60,6 +60,35 @@ def _params(func: Callable[..., Any]) -> tuple[str, ...]:
                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
 
 
+def numpy_signature(func: Any) -> inspect.Signature | None:
+    """NumPy's signature of ``func`` (what ``inspect.signature`` shows for
+    the dagrt function standing in for it), or None where NumPy has none."""
+    try:
+        return inspect.signature(func)
+    except (TypeError, ValueError):
+        return None
+
+
+def adopt(function: Callable[..., Any], numpy_func: Any) -> Callable[..., Any]:
+    """Give ``function`` the signature of the NumPy function it stands for
+    (``inspect.signature``, the array API tests and IDEs read it)."""
+    sig = numpy_signature(numpy_func)
+    if sig is not None:
+        function.__signature__ = sig  # type: ignore[attr-defined]
+    return function
+
+
+def adopt_all(namespace: dict[str, Any], numpy_module: Any) -> None:
+    """:func:`adopt` for every public function defined in a module
+    (``namespace`` is its ``globals()``) that ``numpy_module`` also has."""
+    module = namespace["__name__"]
+    for name, function in list(namespace.items()):
+        if (not name.startswith("_") and callable(function)
+                and getattr(function, "__module__", None) == module
+                and hasattr(numpy_module, name)):
+            adopt(function, getattr(numpy_module, name))
+
+
 UFUNCS = sorted(name for name, obj in vars(np).items() if isinstance(obj, np.ufunc)) + [
     "isposinf", "isneginf"]  # ufunc-like functions with ``out=``
 REDUCTIONS = ["sum", "prod", "mean", "std", "var", "min", "max", "amin", "amax",
