@@ -41,20 +41,35 @@ _AXES_NONE = (
     "pass a sequence [0, ..., k-1] to `axes` for an array of dimension k.")
 
 
+_S_NONE = (
+    "Passing an array containing `None` values to `s` is deprecated in NumPy 2.0 and "
+    "will raise an error in a future version of NumPy. To use the default behaviour of "
+    "the corresponding 1-D transform, pass the value matching the default for its `n` "
+    "parameter. To use the default behaviour for every axis, the `s` argument can be "
+    "omitted.")
 _DEFAULT: Any = object()  # axes not given (fft2: (-2, -1); given as None: warns)
 
 
 def _out_shape(kind: str, shape: tuple[int, ...], axes: tuple[int, ...],
-               lengths: list[int | None]) -> tuple[int, ...]:
+               lengths: list[int | None]) -> tuple[tuple[int, ...], list[int]]:
+    """The result's shape, the 1-d transforms applied in NumPy's order (c2c:
+    the axes in reverse; r2c: its real axis, then the others in reverse; c2r:
+    the others in order, then its real axis), each on the current length of
+    its axis when its length is None (an axis may repeat: ``axes=(0, 0, 1)``);
+    and each transform's length, None resolved."""
     out = list(shape)
-    for i, (axis, n) in enumerate(zip(axes, lengths)):
-        last = i == len(axes) - 1
-        if kind == "c2r" and last:
-            out[axis] = n if n is not None else 2 * (shape[axis] - 1)
+    resolved = list(lengths)
+    last = len(axes) - 1
+    order = {"c2c": list(range(last, -1, -1)), "r2c": [last, *range(last - 1, -1, -1)],
+             "c2r": [*range(last), last]}[kind]
+    for i in order:
+        axis, n = axes[i], lengths[i]
+        if kind == "c2r" and i == last:
+            out[axis] = resolved[i] = n if n is not None else 2 * (out[axis] - 1)
         else:
-            length = n if n is not None else shape[axis]
-            out[axis] = length // 2 + 1 if kind == "r2c" and last else length
-    return tuple(out)
+            resolved[i] = length = n if n is not None else out[axis]
+            out[axis] = length // 2 + 1 if kind == "r2c" and i == last else length
+    return tuple(out), resolved  # type: ignore[return-value]
 
 
 def _transform(name: str) -> Callable[..., ndarray]:
@@ -83,15 +98,21 @@ def _transform(name: str) -> Callable[..., ndarray]:
                 axes = default_axes
             elif axes is None or axes is _DEFAULT:
                 axes = tuple(range(-len(size), 0)) if size is not None else tuple(range(a.ndim))
-            lengths = list(size) if size is not None else [None] * len(axes)
+            if size is not None and len(size) != len(axes):
+                raise ValueError("Shape and axes have different lengths.")
         axes = normalize_axis_tuple(axes, a.ndim, allow_duplicate=True)
-        if not one_axis:  # s[i] == -1: the input's length along that axis (NumPy 2)
+        if not one_axis:  # NumPy's _cook_nd_args: lengths from the input's shape
+            lengths = [a.shape[ax] for ax in axes] if size is None else list(size)
+            if size is None and kind == "c2r":
+                lengths[-1] = 2 * (a.shape[axes[-1]] - 1)
             lengths = [a.shape[ax] if n == -1 else n for ax, n in zip(axes, lengths)]
-        shape = _out_shape(kind, a.shape, axes, lengths)
-        for ax, n in zip(axes, lengths):
-            if (n if n is not None else shape[ax]) < 1:
-                raise ValueError(f"Invalid number of FFT data points "
-                                 f"({n if n is not None else shape[ax]}) specified.")
+        shape, resolved = _out_shape(kind, a.shape, axes, lengths)
+        if not one_axis and size is not None and None in size:
+            warnings.warn(_S_NONE, DeprecationWarning, stacklevel=2)
+            size = tuple(resolved)  # NumPy's meaning, without its warning on a worker
+        for n in resolved:
+            if n < 1:
+                raise ValueError(f"Invalid number of FFT data points ({n}) specified.")
         meta_input = np.ones((2,) * max(len(axes), 1), a.dtype)
         meta = func(meta_input)
         if out is not None:

@@ -38,6 +38,12 @@ CASES = {
     "bool_pow_2": lambda xp: (xp.ones(3, bool) ** 2, xp.arange(3, dtype=xp.uint8) ** 2),
     "reflected_pow": lambda xp: (2 ** xp.arange(4.0), 0.5 ** xp.arange(4.0),
                                  -1 ** xp.arange(4.0), 2 ** xp.arange(4)),
+    "fftn_repeated_axes": lambda xp: [
+        getattr(xp.fft, name)(make(xp, (4, 6), "complex128" if name != "rfftn" else "float64"),
+                              s=s, axes=axes)
+        for name in ("fftn", "rfftn", "irfftn") for axes, s in (
+            ((0, 0, 1), (10, 20, 40)), ((0, 0, 1), (1, 4, 1)), ((1, 1), None),
+            ((1, 0, 1), None), ((0, 1), (-1, 5)))],
     "fft2_out": lambda xp: _fft_out(xp, "fft2", (4, 4), complex),
     "fft2_out_complex64": lambda xp: _fft_out(xp, "fft2", (4, 4), numpy.complex64),
     "rfft_out": lambda xp: _fft_out(xp, "rfft", (4, 3), complex),
@@ -130,6 +136,7 @@ def test_missing_submodule_still_raises() -> None:
 def test_from_imports_of_numpy_paths() -> None:
     from dagrt.lib.array_utils import normalize_axis_index
     from dagrt.polynomial import Polynomial
+
     from dagrt.testing import assert_allclose
 
     assert normalize_axis_index(-1, 3) == 2

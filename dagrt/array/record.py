@@ -152,7 +152,9 @@ def check_plan(name: str, plan: Plan, outs: Sequence[Any]) -> None:
         planned = [(o.shape, o.dtype) for o in plan()]
     except Exception as exc:
         raise AssertionError(f"dagrt: {name} ran now but its plan raised {exc!r}") from exc
-    made = [(np.shape(o), np.asarray(o).dtype) for o in outs]
+    made = [(o.shape, o.dtype) if isinstance(o, ndarray) or (
+        isinstance(o, np.generic) and p[1].kind != "O")
+        else ((), np.dtype(object)) for o, p in zip(outs, planned)]  # an object's element
     if planned != made:
         raise AssertionError(f"dagrt: {name} made {made} now, its plan says {planned}")
 

@@ -52,7 +52,8 @@ def _reduction_plan(row: Row, a: ndarray, kwargs: dict[str, Any],
     meta = row.func(rules.reduction_meta(data.shape, data.dtype), **meta_kwargs)
     shape = rules.reduced_shape(data.shape, kwargs.get("axis"), kwargs.get("keepdims", False))
     if out is None:
-        return [new_array(shape, np.asarray(meta).dtype, (a,))]
+        dtype = meta.dtype if isinstance(meta, (np.ndarray, np.generic)) else np.dtype(object)
+        return [new_array(shape, dtype, (a,))]  # an object array's sum: a Python object
     if out.shape != shape:
         raise ValueError(f"output parameter for reduction operation {row.name} has the "
                          f"wrong number of dimensions" if out.ndim != len(shape)
@@ -151,7 +152,8 @@ def _plan(row: Row, arrays: list[ndarray], kwargs: dict[str, Any], subscripts: s
     if dtype is None:
         if subscripts is not None:
             metas = [np.ones((1,) * a.ndim, a.dtype) for a in arrays]
-            dtype = np.einsum(subscripts, *metas).dtype
+            dtype = np.dtype(object) if any(a.dtype.kind == "O" for a in arrays) else \
+                np.einsum(subscripts, *metas).dtype  # object sums are Python objects
         else:
             dtype = np.result_type(*[np.empty((), a.dtype) for a in arrays]) \
                 if row.name in ("outer",) else \

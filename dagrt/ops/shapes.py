@@ -131,8 +131,9 @@ def movement(row: Row, first: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
         meta_kwargs = {k: v for k, v in kwargs.items() if k not in ("dtype", "casting")}
         shape = row.func(metas if many else metas[0], *args, **meta_kwargs).shape
         if out is not None or "dtype" in kwargs or "casting" in kwargs:
-            _check_casting(row, data, many, args, kwargs, out)
-        dtype = rules.result_dtype([x.dtype for x in data], kwargs.get("dtype"))
+            dtype = _checked_dtype(row, data, many, args, kwargs, out)
+        else:
+            dtype = rules.result_dtype([x.dtype for x in data])
         if out is not None and out.shape != shape:
             raise ValueError("Output array is the wrong shape")
         return [new_array(shape, dtype, data) if out is None else out]
@@ -142,15 +143,17 @@ def movement(row: Row, first: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
                   use_out=row.out and "dtype" not in kwargs)[0]  # NumPy takes out= or dtype=
 
 
-def _check_casting(row: Row, data: list[ndarray], many: bool, args: tuple[Any, ...],
-                   kwargs: dict[str, Any], out: ndarray | None) -> None:
-    """NumPy's errors for ``dtype=``, ``casting=`` and ``out``'s dtype, from
+def _checked_dtype(row: Row, data: list[ndarray], many: bool, args: tuple[Any, ...],
+                   kwargs: dict[str, Any], out: ndarray | None) -> np.dtype:
+    """The result's dtype with ``dtype=`` or ``casting=`` (``'U'``: the size
+    a cast needs), and NumPy's errors for them and for ``out``'s dtype, from
     the same call on empty arrays of the inputs' dtypes."""
     empties = [np.empty((0,) * x.ndim, x.dtype) for x in data]
     arrays = empties if many else empties[0]
     probe = row.func(arrays, *args, **kwargs)
     if out is not None:
         row.func(arrays, *args, **kwargs, out=np.empty(probe.shape, out.dtype))
+    return probe.dtype
 
 
 def _copies(row: Row, kwargs: dict[str, Any]) -> int:
