@@ -91,7 +91,12 @@ def main(argv: list[str] | None = None) -> int:
         from . import _config
         from .tools import coverage as _coverage
 
-        _config.write_docs()
+        if not _coverage.DOC.parent.is_dir():
+            print(f"python -m dagrt docs: no docs folder at {_coverage.DOC.parent}: "
+                  f"run it in a source checkout of dagrt (an installed wheel has no "
+                  f"docs)", file=sys.stderr)
+            return 2
+        _config.write_docs(str(_coverage.DOC.parent / "configuration.md"))
         _coverage.DOC.write_text(_coverage.document())
         print("wrote docs/configuration.md and docs/coverage.md")
         return 0

@@ -10,8 +10,10 @@ This module imports nothing from dagrt.
 from __future__ import annotations
 
 import contextlib
+import operator
 import os
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -40,14 +42,54 @@ def _default_inter() -> int:
     return max(1, cores() // get("intra_op_threads"))
 
 
-def _parse_bool(text: str) -> bool:
-    return text.strip().lower() in ("1", "true", "yes", "on")
+# Parsers: each takes the environment's text or a value given to ``config``,
+# and returns the flag's value or raises ValueError saying what it expects.
+
+def _parse_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"expected 1/true/yes/on or 0/false/no/off, not {value!r}")
+    return bool(value)
 
 
-def _parse_engine(text: str) -> str:
-    value = text.strip().lower()
-    if value not in ("threaded", "serial"):
-        raise ValueError(f"DAGRT_ENGINE must be 'threaded' or 'serial', not {text!r}")
+def _parse_engine(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in ("threaded", "serial"):
+        raise ValueError(f"expected 'threaded' or 'serial', not {value!r}")
+    return text
+
+
+def _count(minimum: int) -> Callable[[Any], int]:
+    """A parser of integers of at least ``minimum``."""
+    def parse(value: Any) -> int:
+        try:
+            n = int(value.strip()) if isinstance(value, str) else operator.index(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"expected an integer, not {value!r}") from None
+        if n < minimum:
+            raise ValueError(f"expected an integer of at least {minimum}, not {n}")
+        return n
+    return parse
+
+
+def _amount(value: Any) -> float:
+    """A parser of non-negative numbers."""
+    try:
+        x = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number, not {value!r}") from None
+    if not x >= 0:
+        raise ValueError(f"expected a number of at least 0, not {value!r}")
+    return x
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, not {value!r}")
     return value
 
 
@@ -57,7 +99,7 @@ class Flag:
 
     name: str
     default: Any | Callable[[], Any]
-    parse: Callable[[str], Any]
+    parse: Callable[[Any], Any]  # the environment's text, or a config() value
     help: str
     default_doc: str = ""
 
@@ -72,50 +114,50 @@ FLAGS: dict[str, Flag] = {
         Flag("engine", "threaded", _parse_engine,
              "Executor for CPU operations: `threaded` (a pool of worker threads) or "
              "`serial` (each operation runs when it is recorded; the reference)."),
-        Flag("intra_op_threads", _default_intra, int,
+        Flag("intra_op_threads", _default_intra, _count(1),
              "BLAS/OpenMP threads one operation may use, applied with threadpoolctl "
              "while dagrt workers run.", "`OMP_NUM_THREADS` if set, else 1"),
-        Flag("inter_op_threads", _default_inter, int,
+        Flag("inter_op_threads", _default_inter, _count(1),
              "Worker threads that run independent operations concurrently.",
              "cores // intra-op threads"),
-        Flag("inline_bytes", 1 << 16, int,
+        Flag("inline_bytes", 1 << 16, _count(0),
              "Operations whose work (about the bytes of their result) is at most this "
              "many bytes, whose inputs are ready and whose outputs are idle, run at once "
              "in the calling thread instead of paying a thread hand-off. 0 sends every "
              "operation through the scheduler."),
-        Flag("inline_us", 1000.0, float,
+        Flag("inline_us", 1000.0, _amount,
              "Operations predicted to take less than this many microseconds (from "
              "the measured time per byte of earlier ones of the same kind) run at "
              "once in the recording thread when their inputs are ready: a thread "
              "hand-off and cold memory would cost more than they save. 0 disables."),
-        Flag("lookahead", 16, int,
+        Flag("lookahead", 16, _count(1),
              "Operations per worker that may be pending before recording blocks: "
              "enough look-ahead to find independent work; more would only allocate "
              "outputs early, into memory that is cold by the time it is written."),
-        Flag("lookahead_bytes", 16 << 20, int,
+        Flag("lookahead_bytes", 16 << 20, _count(0),
              "Bytes of outputs of pending operations per worker, beyond one operation "
              "per worker, before recording blocks: outputs are allocated when an "
              "operation is recorded, so this bounds how far memory use may exceed "
              "NumPy's.", "16 MiB"),
-        Flag("max_pending", 4096, int,
+        Flag("max_pending", 4096, _count(1),
              "At most this many operations may be pending; recording blocks beyond it "
              "(backpressure), so a Python loop that runs ahead cannot grow memory "
              "without bound."),
-        Flag("max_pending_bytes", lambda: min(4 << 30, _total_memory() // 4), int,
+        Flag("max_pending_bytes", lambda: min(4 << 30, _total_memory() // 4), _count(0),
              "At most this many bytes of outputs of pending operations; recording "
              "blocks beyond it.", "min(4 GiB, RAM / 4)"),
-        Flag("gpu_streams", 4, int,
+        Flag("gpu_streams", 4, _count(1),
              "Compute streams per GPU (each GPU also has one device-to-host and one "
              "host-to-device copy stream)."),
         Flag("malloc_tune", True, _parse_bool,
              "On glibc, raise malloc's mmap threshold (32 MiB) and trim threshold "
              "(256 MiB) at import, so large arrays freed and reallocated reuse memory "
              "instead of being faulted in again page by page (see dagrt/engine/memory.py)."),
-        Flag("log_level", "", str,
+        Flag("log_level", "", _text,
              "If set (DEBUG, INFO, WARNING...), enable dagrt's loguru logger and print "
              "its messages at that level to stderr. DEBUG shows scheduling decisions.",
              "unset (logging disabled)"),
-        Flag("profile", "", str,
+        Flag("profile", "", _text,
              "If set to a path, profile the whole run and write a Chrome trace there "
              "at exit (as `with dagrt.profile(path)`).", "unset"),
         Flag("check_plans", False, _parse_bool,
@@ -150,13 +192,18 @@ def get(name: str) -> Any:
 
 
 def _from_env(flag: Flag) -> Any:
+    """The flag's value from its environment variable; a bad value warns (once)
+    and the default applies: a typo in the environment must not stop the
+    program from importing dagrt."""
+    default = flag.default() if callable(flag.default) else flag.default
     text = os.environ.get(flag.env)
     if text is not None and text.strip() != "":
         try:
             return flag.parse(text)
         except ValueError as exc:
-            raise ValueError(f"bad value for {flag.env}={text!r}: {exc}") from None
-    return flag.default() if callable(flag.default) else flag.default
+            warnings.warn(f"dagrt: ignoring {flag.env}={text!r}: {exc}; using the default "
+                          f"{default!r}", RuntimeWarning, stacklevel=2)
+    return default
 
 
 def source(name: str) -> str:
@@ -194,8 +241,11 @@ def config(**values: Any) -> Iterator[None]:
     if unknown:
         raise TypeError(f"unknown dagrt config flag(s): {sorted(unknown)}; "
                         f"known: {sorted(FLAGS)}")
-    if "engine" in values:
-        values["engine"] = _parse_engine(values["engine"])
+    for name, value in values.items():  # bad values raise here, at the call
+        try:
+            values[name] = FLAGS[name].parse(value)
+        except ValueError as exc:
+            raise ValueError(f"dagrt.config({name}={value!r}): {exc}") from None
     with _lock:
         _overrides.append(values)
     _notify()

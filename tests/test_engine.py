@@ -329,10 +329,40 @@ def test_env_inter_op_threads() -> None:
     assert proc.stdout.split("\n")[:2] == ["200000.0", "threaded 1"]
 
 
-def test_env_bad_engine() -> None:
-    proc = run_python(_PROBE, env={"DAGRT_ENGINE": "warp"})
-    assert proc.returncode != 0
-    assert "DAGRT_ENGINE" in proc.stderr and "warp" in proc.stderr
+@pytest.mark.parametrize("env", [{"DAGRT_ENGINE": "warp"}, {"DAGRT_INTER_OP_THREADS": "0"},
+                                 {"DAGRT_INTER_OP_THREADS": "-3"},
+                                 {"DAGRT_INLINE_BYTES": "lots"}, {"DAGRT_MALLOC_TUNE": "maybe"}])
+def test_env_bad_value_warns_and_uses_the_default(env: dict[str, str]) -> None:
+    """A typo in the environment does not stop the program: dagrt says which
+    variable it ignores, and runs with the default."""
+    proc = run_python(_PROBE, env=env)
+    assert proc.returncode == 0, proc.stderr
+    name, value = next(iter(env.items()))
+    assert f"ignoring {name}={value!r}" in proc.stderr and "RuntimeWarning" in proc.stderr
+    proc = run_python("import sys, dagrt.__main__ as m; sys.exit(m.main(['info']))", env=env)
+    assert proc.returncode == 0 and name in proc.stdout, proc.stderr
+
+
+@pytest.mark.parametrize("flag,value", [("inter_op_threads", "banana"),
+                                        ("inter_op_threads", 0), ("inter_op_threads", 1.5),
+                                        ("engine", "warp"), ("inline_bytes", -1),
+                                        ("inline_us", "fast"), ("log_level", 3)])
+def test_config_rejects_bad_values_at_the_call(flag: str, value: Any) -> None:
+    with pytest.raises(ValueError, match=f"dagrt.config\\({flag}="):
+        with dagrt.config(**{flag: value}):
+            pass
+    with dagrt.config(inter_op_threads="2", inline_us="10"):  # environment-style text parses
+        assert dagrt._config.get("inter_op_threads") == 2
+
+
+def test_oversubscription_warns_visibly() -> None:
+    import dagrt.engine.scheduler as scheduler
+
+    scheduler._WARNED.discard((64, 64))
+    with pytest.warns(RuntimeWarning, match="oversubscribe"):
+        with dagrt.config(engine="threaded", inter_op_threads=64, intra_op_threads=64,
+                          inline_bytes=0):
+            float((dagrt.ones(4) + 1).sum())
 
 
 def test_logging_disabled_by_default() -> None:
@@ -412,3 +442,30 @@ def test_kernels_that_record_and_wait_do_not_hang() -> None:
         thread.start()
         thread.join(60)
         assert done == [[200_000.0] * 6]
+
+
+def test_packaging_one_version_and_typed() -> None:
+    """The version is written once (dagrt.__version__, read by the build); the
+    package ships py.typed; `python -m dagrt docs` outside a checkout says why."""
+    import pathlib
+
+    import tomllib
+
+    root = pathlib.Path(dagrt.__file__).parent
+    project = tomllib.loads((root.parent / "pyproject.toml").read_text())["project"]
+    assert "version" not in project and "version" in project["dynamic"]
+    assert (root / "py.typed").exists()
+    proc = run_python("import sys, dagrt.__main__ as m, dagrt.tools.coverage as c, pathlib\n"
+                      "c.DOC = pathlib.Path('/nonexistent/docs/coverage.md')\n"
+                      "sys.exit(m.main(['docs']))")
+    assert proc.returncode == 2 and "source checkout" in proc.stderr, proc.stderr
+
+
+def test_plotting_without_matplotlib_says_what_to_install() -> None:
+    proc = run_python("import sys; sys.modules['matplotlib'] = None\n"
+                      "import dagrt\n"
+                      "try:\n"
+                      "    dagrt.plot_timeline({'traceEvents': []})\n"
+                      "except ModuleNotFoundError as e:\n"
+                      "    print(e)\n")
+    assert "pip install 'dagrt[plot]'" in proc.stdout, proc.stderr

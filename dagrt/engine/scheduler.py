@@ -39,6 +39,7 @@ import os
 import threading
 import time
 import traceback
+import warnings
 from typing import Any
 
 from .. import _config, _log
@@ -46,6 +47,7 @@ from .executors import SerialExecutor, ThreadedExecutor
 from .graph import PKG_DIR, Op, Site, Var, link, release_early, unlink
 from .policy import POLICY
 
+_WARNED: set[tuple[int, int]] = set()  # oversubscribing configurations warned about
 _POLL = 0.1  # seconds; waits wake this often so Ctrl-C is never blocked
 
 
@@ -111,9 +113,11 @@ class Engine:
         inter = _config.get("inter_op_threads")
         intra = _config.get("intra_op_threads")
         cores = _config.cores()
-        if inter * intra > cores:
-            _log.warning("dagrt: {} inter-op x {} intra-op threads = {} threads "
-                         "oversubscribe {} cores", inter, intra, inter * intra, cores)
+        if inter * intra > cores and (inter, intra) not in _WARNED:
+            _WARNED.add((inter, intra))  # visible: a library's logger is off by default
+            warnings.warn(f"dagrt: {inter} inter-op x {intra} intra-op threads = "
+                          f"{inter * intra} threads oversubscribe {cores} cores",
+                          RuntimeWarning, stacklevel=4)
         _log.debug("threaded executor: {} workers x {} BLAS threads", inter, intra)
         return ThreadedExecutor(self._run, self.dispatch, inter, intra)
 

@@ -209,6 +209,16 @@ def _load_trace(trace: Any) -> dict[str, Any]:
     return data if isinstance(data, dict) else {"traceEvents": data}
 
 
+def _need_matplotlib(what: str) -> None:
+    """A helpful error where matplotlib (an optional dependency) is missing."""
+    try:
+        import matplotlib  # noqa: F401
+    except ModuleNotFoundError as exc:
+        raise ModuleNotFoundError(f"dagrt.{what} draws with matplotlib, which is not "
+                                  f"installed: pip install 'dagrt[plot]'",
+                                  name="matplotlib") from exc
+
+
 def _save(fig: Any, path: str | os.PathLike[str] | None, dpi: int) -> None:
     if path is not None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -225,6 +235,7 @@ def plot_timeline(trace: Any, path: str | os.PathLike[str] | None = None, *,
     PNG (or any format matplotlib knows) to ``path`` if given; returns the
     matplotlib ``Figure``. Needs matplotlib (``pip install dagrt[plot]``).
     """
+    _need_matplotlib("plot_timeline")
     from matplotlib.figure import Figure
 
     events = _load_trace(trace).get("traceEvents", [])
@@ -290,6 +301,7 @@ def draw_graph(g: Any = None, path: str | os.PathLike[str] | None = None, *,
     write-after-read, dotted for write-after-write. Returns the matplotlib
     ``Figure`` (displayed in notebooks); saves it to ``path`` if given."""
     import networkx as nx
+    _need_matplotlib("draw_graph")
     from matplotlib.figure import Figure
 
     if g is None:
