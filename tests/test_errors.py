@@ -67,6 +67,20 @@ RECORD_ERRORS = [
      lambda xp, a: xp.tensordot(a, a, axes=([0, 0], [0, 0])), ValueError),
     ("uniform-size-mismatch",
      lambda xp, a: xp.random.uniform(low=a[0], size=(2, 2)), ValueError),
+    ("cumsum-out-shape", lambda xp, a: xp.cumsum(a, out=xp.zeros(5)), ValueError),
+    ("round-out-shape", lambda xp, a: xp.round(a, out=xp.zeros(5)), ValueError),
+    ("fix-out-shape", lambda xp, a: xp.fix(a, out=xp.zeros(5)), ValueError),
+    ("concatenate-out-and-dtype",
+     lambda xp, a: xp.concatenate([a], out=xp.zeros((3, 4)), dtype=float), TypeError),
+    ("concatenate-casting-no",
+     lambda xp, a: xp.concatenate([a], out=xp.zeros((3, 4), "f4"), casting="no"), TypeError),
+    ("hstack-casting-dtype",
+     lambda xp, a: xp.hstack([a, a], casting="safe", dtype=xp.int64), TypeError),
+    ("fft-out-shape", lambda xp, a: xp.fft.fft(a, out=xp.zeros((3, 5), complex)), ValueError),
+    ("fft-out-kind", lambda xp, a: xp.fft.fft(a, out=xp.zeros((3, 4))), TypeError),
+    ("fftn-s-axes-lengths", lambda xp, a: xp.fft.fftn(a, s=(2, 2), axes=(0,)), ValueError),
+    ("einsum-no-operands", lambda xp, a: xp.einsum("ij"), ValueError),
+    ("einsum-order", lambda xp, a: xp.einsum("ij", a, order="W"), ValueError),
 ]
 
 

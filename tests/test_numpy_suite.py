@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import numpy
 import numpy_suite
+import pytest
 
 
+@pytest.mark.timeout(900)  # two pytest runs of NumPy's files
 def test_numpy_public_api_tests_pass_for_dagrt() -> None:
     theirs, ours = numpy_suite.compare(numpy_suite.CI_FILES)
     passed = sum(o == "passed" for o in theirs.values())

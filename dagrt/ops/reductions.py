@@ -149,15 +149,16 @@ def _plan(row: Row, arrays: list[ndarray], kwargs: dict[str, Any], subscripts: s
     shapes = [a.shape for a in arrays]
     shape = _contraction_shape(row.name, shapes, kwargs, subscripts)
     dtype = kwargs.get("dtype")
-    if dtype is None:
-        if subscripts is not None:
-            metas = [np.ones((1,) * a.ndim, a.dtype) for a in arrays]
+    if subscripts is not None:  # NumPy's checks of order=, casting=, dtype=; the dtype
+        metas = [np.ones((1,) * a.ndim, a.dtype) for a in arrays]
+        meta = np.einsum(subscripts, *metas, **kwargs)
+        if dtype is None:  # object sums are Python objects
             dtype = np.dtype(object) if any(a.dtype.kind == "O" for a in arrays) else \
-                np.einsum(subscripts, *metas).dtype  # object sums are Python objects
-        else:
-            dtype = np.result_type(*[np.empty((), a.dtype) for a in arrays]) \
-                if row.name in ("outer",) else \
-                rules.contraction_dtype(np.matmul, [a.dtype for a in arrays])
+                np.asarray(meta).dtype
+    elif dtype is None:
+        dtype = np.result_type(*[np.empty((), a.dtype) for a in arrays]) \
+            if row.name in ("outer",) else \
+            rules.contraction_dtype(np.matmul, [a.dtype for a in arrays])
     if out is None:
         return [new_array(shape, dtype, arrays)]
     if out.shape != shape or (row.name in ("dot", "vdot") and out.dtype != dtype):

@@ -222,8 +222,26 @@ def _shaped_plan(row: Row, a: ndarray, args: tuple[Any, ...], kwargs: dict[str, 
         raise ValueError(f"{row.name}: a parameter changed the output's shape")
     # NumPy computes some integer results differently when given out= (round
     # with decimals < 0 then fails): integer results are assigned, not out=.
+    if out is not None and out.shape != shape:
+        _check_out_shape(row.name, shape, out.shape)
     use_out = row.out and (out is not None or meta.dtype.kind in "fc")
     return [new_array(shape, meta.dtype, (a,)) if out is None else out], use_out
+
+
+def _check_out_shape(name: str, shape: tuple[int, ...], out_shape: tuple[int, ...]) -> None:
+    """NumPy's error for an ``out`` of another shape than the result (a ufunc
+    such as ``fix`` may broadcast into it)."""
+    if "cum" in name:
+        raise ValueError("provided out is the wrong size for the accumulation.")
+    if name in ("round", "around"):
+        raise ValueError("invalid output shape")
+    try:
+        if np.broadcast_shapes(shape, out_shape) == out_shape:
+            return
+    except ValueError:
+        pass
+    raise ValueError(f"operands could not be broadcast together with shapes "
+                     f"{shape} {out_shape} ")
 
 
 def _layout(data: Any, order: str) -> str:
