@@ -35,7 +35,7 @@ NUMPY_NAMES = [name for name in (
     "double", "byte", "short", "intc", "longlong", "ubyte", "ushort", "uintc",
     "ulonglong", "csingle", "cdouble", "set_printoptions", "get_printoptions",
     "printoptions", "broadcast_shapes", "ufunc", "seterr", "geterr", "isscalar",
-    "issubdtype", "promote_types", "AxisError") if hasattr(np, name)]
+    "issubdtype", "promote_types", "AxisError", "__config__") if hasattr(np, name)]
 
 # Resolved on first use (``import dagrt`` stays quick): name -> (module, attribute).
 LAZY = {"fft": (".fft", None), "random": (".random", None), "lib": (".lib", None),

@@ -54,3 +54,8 @@ def _accepting(assertion: Callable[..., Any]) -> Callable[..., Any]:
 
 globals().update({name: _accepting(getattr(_nt, name)) for name in COMPARING})
 __all__ = list(_nt.__all__)
+
+
+def __getattr__(name: str) -> Any:
+    """Any other name of ``numpy.testing`` (its private helpers too)."""
+    return getattr(_nt, name)

@@ -116,7 +116,7 @@ def _run(root: Path, top: Path, paths: list[Path], tag: str, timeout: int
     subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
          "--import-mode=importlib", f"--junitxml={report}", "--rootdir", str(root),
-         "-W", "ignore::DeprecationWarning",
+         "-W", "ignore::DeprecationWarning", "--continue-on-collection-errors",
          *([f"--timeout={timeout}"] if _has_timeout() else []),
          *(f"--deselect={top / test}" for test in CRASHERS if top.name == "np_dagrt"),
          *map(str, paths)],

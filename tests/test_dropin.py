@@ -140,6 +140,11 @@ def test_from_imports_of_numpy_paths() -> None:
     from dagrt.testing import assert_allclose
 
     assert normalize_axis_index(-1, 3) == 2
+    from dagrt.testing import _gen_alignment_data  # NumPy's private helpers too
+
+    assert _gen_alignment_data is numpy.testing._gen_alignment_data
+    assert dagrt.__config__ is numpy.__config__
+    assert dagrt.lib.stride_tricks.as_strided(dagrt.arange(4.0), (2,), (16,)).tolist() == [0, 2]
     assert Polynomial([1, 2])(dagrt.asarray(2.0)) == 5.0
     assert_allclose(dagrt.arange(3.0), [0, 1, 2])
 
@@ -164,3 +169,14 @@ def test_protocol_methods() -> None:
     y.__setstate__(numpy.arange(4.0).__reduce__()[2])
     numpy.testing.assert_array_equal(y, numpy.arange(4.0))
     numpy.testing.assert_array_equal(pickle.loads(pickle.dumps(x + 1)), [1.0, 2.0, 3.0])
+
+
+def test_ufuncs_equal_numpys() -> None:
+    """Code that finds ufuncs in lists, sets and dicts finds dagrt's."""
+    assert dagrt.add == numpy.add and numpy.add == dagrt.add and dagrt.add != numpy.subtract
+    assert hash(dagrt.sin) == hash(numpy.sin) and {numpy.sin: 1}[dagrt.sin] == 1
+    ops = [numpy.sin, numpy.cos]
+    ops.remove(dagrt.sin)
+    assert ops == [numpy.cos] and dagrt.cos in ops
+    assert pickle.loads(pickle.dumps(dagrt.add)) is dagrt.add
+    assert dagrt.abs is dagrt.absolute and dagrt.add.nin == 2

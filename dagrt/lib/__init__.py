@@ -7,6 +7,7 @@ Imports: the namespace (``dagrt.api``).
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import numpy as np
@@ -15,8 +16,6 @@ import numpy as np
 def __getattr__(name: str) -> Any:
     if name.startswith("__"):
         raise AttributeError(name)
-    if name == "stride_tricks":
-        from . import stride_tricks
-
-        return stride_tricks
+    if name == "stride_tricks":  # (``from . import`` would ask this function again)
+        return importlib.import_module(".stride_tricks", __name__)
     return getattr(np.lib, name)

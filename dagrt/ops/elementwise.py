@@ -247,21 +247,46 @@ def clip(a: Any, a_min: Any = None, a_max: Any = None, out: Any = None, *,
     return elementwise(np.clip, (a, lo, hi), out, kwargs)
 
 
-def ufunc_function(func: Any) -> Any:
-    """The dagrt function for a ufunc (or ufunc-like) row, with the ufunc's
-    attributes and methods (``np.add.reduce``...)."""
-    nin = getattr(func, "nin", 1)
+class Ufunc:
+    """A NumPy ufunc (or ufunc-like function), recorded: called as it
+    (positional outputs too), with its attributes and methods (``nin``,
+    ``reduce``, ``outer``, ``at``...). It equals, and hashes as, the NumPy
+    function it stands for, so code that looks ufuncs up in lists, sets and
+    dicts (``ops.remove(np.add)``, ``ufunc in escape``) finds dagrt's too."""
 
-    def ufunc(*args: Any, out: Any = None, **kwargs: Any) -> Any:
-        if len(args) > nin:  # outputs given positionally: np.cos(x, out1)
+    def __init__(self, func: Any) -> None:
+        self.__wrapped_numpy__ = func
+        self._nin = getattr(func, "nin", 1)
+        self.__module__ = "dagrt"  # pickled by name, as dagrt.<name>
+        if type(func) is np.ufunc:
+            _ufunc_methods(self, func)
+
+    def __call__(self, *args: Any, out: Any = None, **kwargs: Any) -> Any:
+        if len(args) > self._nin:  # outputs given positionally: np.cos(x, out1)
             if out is not None:
                 raise TypeError("cannot specify 'out' as both a positional and "
                                 "keyword argument")
-            args, out = args[:nin], args[nin:]
-        return elementwise(func, args, out, kwargs)
-    if type(func) is np.ufunc:
-        _ufunc_methods(ufunc, func)
-    return ufunc
+            args, out = args[:self._nin], args[self._nin:]
+        return elementwise(self.__wrapped_numpy__, args, out, kwargs)
+
+    def __eq__(self, other: object) -> bool:
+        func = self.__wrapped_numpy__
+        return other is self or other is func or (
+            isinstance(other, Ufunc) and other.__wrapped_numpy__ is func)
+
+    def __hash__(self) -> int:
+        return hash(self.__wrapped_numpy__)
+
+    def __repr__(self) -> str:
+        return f"<dagrt ufunc '{self.__name__}'>"
+
+    def __reduce__(self) -> str:
+        return self.__name__
+
+
+def ufunc_function(func: Any) -> Any:
+    """The dagrt function for a ufunc (or ufunc-like) row."""
+    return Ufunc(func)
 
 
 def _ufunc_methods(wrapper: Any, func: np.ufunc) -> None:
@@ -289,4 +314,4 @@ def _ufunc_methods(wrapper: Any, func: np.ufunc) -> None:
     wrapper.outer = outer
 
 
-__all__ = ["elementwise", "make_operator", "where", "clip", "ufunc_function"]
+__all__ = ["Ufunc", "elementwise", "make_operator", "where", "clip", "ufunc_function"]
