@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import pickle
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -180,3 +181,10 @@ def test_ufuncs_equal_numpys() -> None:
     assert ops == [numpy.cos] and dagrt.cos in ops
     assert pickle.loads(pickle.dumps(dagrt.add)) is dagrt.add
     assert dagrt.abs is dagrt.absolute and dagrt.add.nin == 2
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="the buffer protocol in Python: PEP 688")
+def test_buffer_protocol() -> None:
+    x = dagrt.arange(4.0) * 2  # pending under the scheduling engines
+    assert memoryview(x).tolist() == [0.0, 2.0, 4.0, 6.0]
+    assert bytes(dagrt.arange(3, dtype="u1")) == b"\x00\x01\x02"

@@ -281,6 +281,11 @@ class ndarray(Methods):
     def __copy__(self) -> ndarray:
         return self.copy()
 
+    def __buffer__(self, flags: int, /) -> memoryview:
+        """The buffer protocol (``memoryview(x)``, ``bytes(x)``) on Python 3.12+
+        (PEP 688): the storage, once no pending op uses it."""
+        return memoryview(self._quiet() if self._var.device is None else self._host())
+
     def __delitem__(self, key: Any) -> None:
         raise ValueError("cannot delete array elements")
 

@@ -124,7 +124,7 @@ def record(name: str, call: Callable[..., Any], args: Sequence[Any],
         else:
             # NumPy's scalar stays as it is: a value that is ready needs no
             # laziness (``x.sum()`` is a numpy.float64, as in NumPy).
-            outs = list(wrap_result(result)) if type(result) is tuple \
+            outs = list(wrap_result(result)) if isinstance(result, tuple) \
                 else [wrap_result(result)]
         if CHECK_PLANS:
             check_plan(name, plan, outs)
