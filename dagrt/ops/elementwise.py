@@ -269,6 +269,13 @@ class Ufunc:
             args, out = args[:self._nin], args[self._nin:]
         return elementwise(self.__wrapped_numpy__, args, out, kwargs)
 
+    def __getattr__(self, name: str) -> Any:
+        """NumPy's other ufunc attributes (``resolve_dtypes``, ``signature``...):
+        they take dtypes, not arrays."""
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.__wrapped_numpy__, name)
+
     def __eq__(self, other: object) -> bool:
         func = self.__wrapped_numpy__
         return other is self or other is func or (
