@@ -94,28 +94,24 @@ def record(name: str, call: Callable[..., Any], args: Sequence[Any],
             else:
                 kwargs = dict(zip(kwargs, kw))
     if values is None:  # to the scheduler
-        if outs is None:
-            outs = plan()
-            if not outs[0]._data.ndim:  # where NumPy returns a scalar
-                stand_for_scalars(outs)
-        else:
-            outs = plan()
+        fresh = outs is None
+        outs = plan()
+        if fresh and not outs[0]._data.ndim:  # where NumPy returns a scalar
+            stand_for_scalars(outs)
         _defer(name, call, args, kwargs, outs, use_out, work, also,
                partial or "where" in kwargs)
         return outs
     # Now, in the calling thread.
     timed = ENGINE.observers or work > POLICY.small
     t0 = time.perf_counter() if timed else 0.0
-    try:
-        if outs is None:
-            result = call(*values, **kwargs) if kwargs else call(*values)
-        elif use_out:
-            call(*values, out=outs[0]._data if len(outs) == 1 else
-                 tuple(o._data for o in outs), **kwargs)
-        else:
-            _assign([o._data for o in outs], call(*values, **kwargs))
-    except Exception:  # NumPy's error, at the call, as in NumPy (values too)
-        raise
+    # NumPy's errors raise here, at the call, as in NumPy (values' errors too)
+    if outs is None:
+        result = call(*values, **kwargs) if kwargs else call(*values)
+    elif use_out:
+        call(*values, out=outs[0]._data if len(outs) == 1 else
+             tuple(o._data for o in outs), **kwargs)
+    else:
+        _assign([o._data for o in outs], call(*values, **kwargs))
     if outs is None:
         if type(result) is _NP and result.base is None:
             new = _new(ndarray)  # wrap(), inlined: the hottest line
