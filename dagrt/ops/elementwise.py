@@ -291,18 +291,12 @@ class Ufunc:
         return self.__name__
 
 
-def ufunc_function(func: Any) -> Any:
-    """The dagrt function for a ufunc (or ufunc-like) row."""
-    return Ufunc(func)
-
 
 def _ufunc_methods(wrapper: Any, func: np.ufunc) -> None:
-    """A ufunc's attributes and methods on its wrapper: ``outer`` is recorded
-    as the broadcast call it is; ``reduce accumulate reduceat at`` run NumPy's
-    once no pending operation uses their inputs (``at`` writes its first
-    argument in place)."""
-    for attr in ("nin", "nout", "nargs", "ntypes", "types", "identity", "signature"):
-        setattr(wrapper, attr, getattr(func, attr))
+    """A ufunc's methods on its wrapper (its other attributes come from
+    ``Ufunc.__getattr__``): ``outer`` is recorded as the broadcast call it is;
+    ``reduce accumulate reduceat at`` run NumPy's once no pending operation
+    uses their inputs (``at`` writes its first argument in place)."""
     for name in ("reduce", "accumulate", "reduceat", "at"):
         method = getattr(func, name)
 
@@ -321,4 +315,4 @@ def _ufunc_methods(wrapper: Any, func: np.ufunc) -> None:
     wrapper.outer = outer
 
 
-__all__ = ["Ufunc", "elementwise", "make_operator", "where", "clip", "ufunc_function"]
+__all__ = ["Ufunc", "elementwise", "make_operator", "where", "clip"]

@@ -40,7 +40,7 @@ def _function(row: Row) -> Callable[..., Any]:
     if kind == "custom":
         return adopt(CUSTOM[row.name], row.func)
     if kind == "elementwise":
-        function = elementwise.ufunc_function(row.func)
+        function = elementwise.Ufunc(row.func)
     elif kind == "reduction":
         def function(a: Any, *args: Any, **kwargs: Any) -> Any:
             return reductions.reduction(row, a, args, kwargs)
