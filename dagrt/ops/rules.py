@@ -264,5 +264,5 @@ def contraction_dtype(func: Any, dtypes: Sequence[np.dtype], **kwargs: Any) -> n
     return np.asarray(func(*metas, **kwargs)).dtype
 
 
-def result_dtype(dtypes: Sequence[np.dtype], dtype: Any = None) -> np.dtype:
-    return np.dtype(dtype) if dtype is not None else np.result_type(*dtypes)
+def result_dtype(dtypes: Sequence[np.dtype]) -> np.dtype:
+    return np.result_type(*dtypes)
