@@ -28,6 +28,7 @@ from .ops.fallback import FallbackWarning
 from .ops.namespace import FUNCTIONS as _FUNCTIONS
 
 __version__ = "0.1.0"
+__array_api_version__ = _np.__array_api_version__  # the standard NumPy implements
 
 _memory.tune()
 _log.setup()

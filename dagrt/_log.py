@@ -38,16 +38,19 @@ def logger() -> Any:
 
 def setup() -> None:
     """At import: with ``DAGRT_LOG_LEVEL``, print dagrt's messages at that level
-    to stderr (replacing loguru's default handler, if it is still there)."""
+    to stderr. Handlers the application added stay; loguru's default handler,
+    if it is still there, goes on printing everything but dagrt's messages."""
     global DEBUG
     level = _config.get("log_level").upper()
     log = logger()
     if not level or log is None:
         return
-    try:  # loguru's default handler (stderr, every level) would print DEBUG lines too
-        log.remove(0)
-    except ValueError:  # the application already configured loguru
+    try:  # loguru's default handler (stderr, every level) would print dagrt's DEBUG
+        log.remove(0)  # lines too: it goes on for everything else (the application's)
+    except ValueError:  # the application already replaced it: its handlers stay
         pass
+    else:
+        log.add(sys.stderr, filter=lambda record: not record["name"].startswith("dagrt"))
     log.enable("dagrt")
     log.add(sys.stderr, level=level, filter=lambda record: record["name"].startswith("dagrt"))
     DEBUG = level in ("DEBUG", "TRACE")

@@ -378,6 +378,18 @@ def test_log_level_debug_shows_scheduling() -> None:
     assert "ready, to threaded" in proc.stderr or "waits on" in proc.stderr
 
 
+def test_log_level_keeps_the_applications_loguru_messages() -> None:
+    """``DAGRT_LOG_LEVEL`` must not remove loguru's default handler: the
+    application's own messages still print, and dagrt's print once."""
+    program = ("from loguru import logger\nimport dagrt\n"
+               "logger.info('application message')\n"
+               "dagrt._log.warning('dagrt message')\n")
+    proc = run_python(program, env={"DAGRT_LOG_LEVEL": "WARNING"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("application message") == 1, proc.stderr
+    assert proc.stderr.count("dagrt message") == 1, proc.stderr
+
+
 def test_oversubscription_warning_names_the_numbers() -> None:
     cores = len(os.sched_getaffinity(0))
     inter, intra = 2 * cores, 2

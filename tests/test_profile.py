@@ -345,6 +345,62 @@ def test_plot_timeline_and_draw_graph(tmp_path: Path) -> None:
     assert gpng.read_bytes()[:4] == b"\x89PNG"
 
 
+def _plot_ink(fig) -> tuple[float, float]:
+    """(height of the first axes / figure height, fraction of non-white
+    pixels inside it), from the rendered picture: an empty or collapsed plot
+    area fails, whatever the file looks like."""
+    fig.canvas.draw()
+    pixels = numpy.asarray(fig.canvas.buffer_rgba())[..., :3]
+    box = fig.axes[0].get_window_extent()
+    height = pixels.shape[0]
+    area = pixels[int(height - box.y1):int(height - box.y0), int(box.x0):int(box.x1)]
+    return box.height / height, float((area.min(axis=-1) < 200).mean()) if area.size else 0.0
+
+
+def _synthetic_trace(names: int, ops: int, lanes: int = 2) -> dict:
+    events = [{"name": "thread_name", "ph": "M", "pid": 1, "tid": t,
+               "args": {"name": f"cpu-worker-{t}"}} for t in range(lanes)]
+    for i in range(ops):
+        events.append({"name": f"op{i % names}", "cat": "op", "ph": "X", "pid": 1,
+                       "tid": i % lanes, "ts": 10.0 * (i // lanes), "dur": 9.0})
+    return {"traceEvents": events}
+
+
+@pytest.mark.parametrize("names, ops", [(1, 1), (8, 40), (50, 10_000)])
+def test_timeline_plot_area_is_not_empty(names: int, ops: int) -> None:
+    """The timeline's lanes stay readable however many op names there are
+    (the legend goes below the plot and lists the top ten)."""
+    pytest.importorskip("matplotlib")
+    fig = dagrt.plot_timeline(_synthetic_trace(names, ops))
+    share, ink = _plot_ink(fig)
+    assert share > 0.45, share  # the legend used to squeeze the lanes away
+    assert ink > 0.3, ink
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels == ["cpu-worker-0 (90% busy)", "cpu-worker-1 (90% busy)"] or ops == 1
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert len(legend) == min(names, 10) + (names > 10)
+    assert fig._repr_png_()[:4] == b"\x89PNG"  # displays in a notebook without pyplot
+
+
+def test_graph_picture_is_layered_and_labelled() -> None:
+    pytest.importorskip("matplotlib")
+    a, b = _program(50_000)
+    with dagrt.config(inline_bytes=0), dagrt.profile() as prof:
+        c = a * 2.0
+        d = b + 1.0
+        e = c + d
+        e += 1
+    fig = dagrt.draw_graph(prof.graph())
+    _, ink = _plot_ink(fig)
+    assert ink > 0.02, ink
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert any(t.startswith("multiply\n") and t.endswith(" ms") for t in texts), texts
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["read-after-write", "write-after-read", "write-after-write",
+                      "critical path"]
+    assert fig._repr_png_()[:4] == b"\x89PNG"
+
+
 def test_bench_traced_helper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("matplotlib")
     monkeypatch.syspath_prepend(str(ROOT / "bench"))

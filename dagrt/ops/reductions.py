@@ -32,8 +32,10 @@ def reduction(row: Row, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
         return _reduction_plan(row, a, kwargs, out)
 
     # On the host, ndarray's own method is the kernel (np.sum(x) calls x.sum()
-    # after a Python-level dispatch that costs more than a small sum).
-    call = _HOST_METHODS.get(row.name, row.func) if a._var.device is None else row.func
+    # after a Python-level dispatch that costs more than a small sum); the
+    # method does not take ``correction`` (the array API's name for ``ddof``).
+    call = _HOST_METHODS.get(row.name, row.func) \
+        if a._var.device is None and "correction" not in kwargs else row.func
     return record(row.name, call, (a,), kwargs, plan, None if out is None else [out],
                   work=a._data.nbytes)[0]
 

@@ -17,6 +17,7 @@ Imports: ``tools.recorder``, ``tools.profile``, the engine's graph, ``_config``.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -78,7 +79,9 @@ def graph() -> Any:
     recorder = _global if _global is not None else _last
     if recorder is None:
         raise RuntimeError("no graph was recorded: call dagrt.graph_reset() to start "
-                           "recording, or use `with dagrt.record_graph():`")
+                           "recording, or use `with dagrt.record_graph():`; a profile "
+                           "has its own: `with dagrt.profile() as prof:` ... "
+                           "`prof.graph()`")
     return recorder.graph()
 
 
@@ -221,71 +224,110 @@ def _need_matplotlib(what: str) -> None:
 
 def _save(fig: Any, path: str | os.PathLike[str] | None, dpi: int) -> None:
     if path is not None:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-        FigureCanvasAgg(fig)
         fig.savefig(os.fspath(path), dpi=dpi)
+
+
+_PICTURE: Any = None
+
+
+def _figure(**kwargs: Any) -> Any:
+    """A matplotlib ``Figure`` that draws with Agg and shows itself in a
+    notebook (``_repr_png_``) without pyplot or an inline backend."""
+    global _PICTURE
+    if _PICTURE is None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        class Picture(Figure):
+            """A dagrt picture: a matplotlib Figure that displays as PNG in Jupyter."""
+
+            def _repr_png_(self) -> bytes:
+                buffer = io.BytesIO()
+                self.savefig(buffer, format="png")
+                return buffer.getvalue()
+
+        _PICTURE = (Picture, FigureCanvasAgg)
+    picture, canvas = _PICTURE
+    fig = picture(**kwargs)
+    canvas(fig)
+    return fig
+
+
+_TOP_NAMES = 10  # the timeline colours this many op names; the rest are "other"
 
 
 def plot_timeline(trace: Any, path: str | os.PathLike[str] | None = None, *,
                   title: str | None = None, dpi: int = 100) -> Any:
     """Draw a trace as a timeline: one lane per worker (and stream), one bar
-    per operation, coloured by NumPy function. ``trace`` is a trace file
-    written by ``dagrt.profile``, its dict, or the ``Profile`` itself. Saves a
-    PNG (or any format matplotlib knows) to ``path`` if given; returns the
-    matplotlib ``Figure``. Needs matplotlib (``pip install dagrt[plot]``).
+    per operation, coloured by NumPy function (the ten that take the most
+    time; the others grey), each lane labelled with its busy fraction.
+    ``trace`` is a trace file written by ``dagrt.profile``, its dict, or the
+    ``Profile`` itself. Saves a PNG (or any format matplotlib knows) to
+    ``path`` if given; returns the matplotlib ``Figure`` (it displays in a
+    notebook). Needs matplotlib (``pip install dagrt[plot]``).
     """
     _need_matplotlib("plot_timeline")
-    from matplotlib.figure import Figure
-
     events = _load_trace(trace).get("traceEvents", [])
     lanes: dict[Any, str] = {}
     for e in events:
         if e.get("ph") == "M" and e.get("name") == "thread_name":
             lanes[(e.get("pid"), e.get("tid"))] = e.get("args", {}).get("name", "")
-    slices = [e for e in events if e.get("ph") == "X"]
-    for e in slices:
-        key = (e.get("pid"), e.get("tid"))
-        lanes.setdefault(key, f"thread {e.get('tid')}")
-    keys = sorted(lanes, key=lambda k: (str(k[0]), k[1] if isinstance(k[1], int) else 0))
+    slices = [e for e in events if e.get("ph") == "X" and e.get("cat", "op") == "op"]
+    used = {(e.get("pid"), e.get("tid")) for e in slices}
+    for key in used:
+        lanes.setdefault(key, f"thread {key[1]}")
+    keys = sorted((k for k in lanes if k in used),
+                  key=lambda k: (str(k[0]), lanes[k] != "main", lanes[k]))
     row = {k: i for i, k in enumerate(keys)}
     totals: dict[str, float] = {}
+    busy = dict.fromkeys(keys, 0.0)
+    bars: dict[tuple[str, Any], list[tuple[float, float]]] = {}
     for e in slices:
-        totals[e["name"]] = totals.get(e["name"], 0.0) + float(e.get("dur", 0.0))
+        dur = float(e.get("dur", 0.0))
+        key = (e.get("pid"), e.get("tid"))
+        totals[e["name"]] = totals.get(e["name"], 0.0) + dur
+        busy[key] += dur
     names = sorted(totals, key=lambda n: -totals[n])
-    from matplotlib import colormaps
-
-    cmap = colormaps["tab20" if len(names) > 10 else "tab10"]
-    colour = {n: cmap(i % cmap.N) for i, n in enumerate(names)}
-    fig = Figure(figsize=(10, 1.0 + 0.45 * max(len(keys), 1)), layout="constrained")
-    ax = fig.add_subplot()
-    for name in names:
-        mine = [e for e in slices if e["name"] == name]
-        for key in keys:
-            bars = [(float(e["ts"]) / 1e3, max(float(e.get("dur", 0.0)) / 1e3, 1e-6))
-                    for e in mine if (e.get("pid"), e.get("tid")) == key]
-            if bars:
-                ax.broken_barh(bars, (row[key] - 0.4, 0.8), facecolors=colour[name],
-                               edgecolor="black", linewidth=0.3)
-    ax.set_yticks(range(len(keys)), [lanes[k] for k in keys])
-    ax.set_ylim(len(keys) - 0.5, -0.5)
-    ax.set_xlabel("time (ms)")
-    wall = max((float(e["ts"]) + float(e.get("dur", 0.0)) for e in slices), default=0.0)
+    top = set(names[:_TOP_NAMES])
+    for e in slices:
+        name = e["name"] if e["name"] in top else "other"
+        bars.setdefault((name, (e.get("pid"), e.get("tid"))), []).append(
+            (float(e["ts"]) / 1e3, max(float(e.get("dur", 0.0)) / 1e3, 1e-6)))
     start = min((float(e["ts"]) for e in slices), default=0.0)
-    work = sum(totals.values())
+    end = max((float(e["ts"]) + float(e.get("dur", 0.0)) for e in slices), default=0.0)
+    span = end - start
+    from matplotlib import colormaps
+    from matplotlib.patches import Patch
+
+    cmap = colormaps["tab10"]
+    colour = {n: cmap(i) for i, n in enumerate(names[:_TOP_NAMES])}
+    colour["other"] = "0.75"
+    legend = names[:_TOP_NAMES] + (["other"] if len(names) > _TOP_NAMES else [])
+    columns = 4
+    legend_rows = -(-len(legend) // columns)
+    height = 1.4 + 0.45 * max(len(keys), 1) + 0.28 * legend_rows
+    fig = _figure(figsize=(11, height), layout="constrained")
+    ax = fig.add_subplot()
+    for (name, key), spans in bars.items():
+        ax.broken_barh(spans, (row[key] - 0.4, 0.8), facecolors=colour[name],
+                       edgecolor="black" if len(slices) < 500 else "none", linewidth=0.3)
+    ax.set_yticks(range(len(keys)),
+                  [f"{lanes[k]} ({100 * busy[k] / span:.0f}% busy)" if span > 0 else lanes[k]
+                   for k in keys])
+    ax.set_ylim(len(keys) - 0.5, -0.5)
+    if span > 0:
+        ax.set_xlim(start / 1e3, end / 1e3)
+    ax.set_xlabel("time (ms)")
     if title is None:
-        title = f"dagrt timeline: {len(slices)} ops"
-        if wall > start:
-            title += f", parallelism {work / (wall - start):.2f} over the ops' span"
+        title = f"dagrt timeline: {len(slices)} ops, {len(names)} op names"
+        if span > 0:
+            title += f", {sum(totals.values()) / span:.2f} ops at a time on average"
     ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)
-    shown = names[:12]
-    if shown:
-        from matplotlib.patches import Patch
-
-        ax.legend(handles=[Patch(color=colour[n], label=n) for n in shown],
-                  loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small",
-                  frameon=False)
+    if legend:  # below the plot, in columns: it never squeezes the lanes
+        fig.legend(handles=[Patch(color=colour[n], label=n) for n in legend],
+                   loc="outside lower center", ncols=columns, fontsize="small",
+                   frameon=False)
     _save(fig, path, dpi)
     return fig
 
@@ -296,55 +338,61 @@ _EDGE_STYLE = {"read-after-write": "solid", "write-after-read": "dashed",
 
 def draw_graph(g: Any = None, path: str | os.PathLike[str] | None = None, *,
                ax: Any = None, labels: bool = True, dpi: int = 100) -> Any:
-    """Draw a recorded graph layer by layer (dependencies point down), the
-    critical path in red; edges solid for read-after-write, dashed for
-    write-after-read, dotted for write-after-write. Returns the matplotlib
-    ``Figure`` (displayed in notebooks); saves it to ``path`` if given."""
+    """Draw a recorded graph layer by layer (networkx's topological
+    generations: dependencies point down), each op labelled with its name
+    and duration, the critical path in red; edges solid for read-after-write,
+    dashed for write-after-read, dotted for write-after-write (the legend
+    says so). Returns the matplotlib ``Figure`` (it displays in a notebook);
+    saves it to ``path`` if given. Meant for graphs of up to a few hundred ops."""
     import networkx as nx
     _need_matplotlib("draw_graph")
-    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
     if g is None:
         g = graph()
     elif isinstance(g, Recorder):
         g = g.graph()
-    path_nodes, _ = critical_path(
-        g, "duration" if all("duration" in d for _, d in g.nodes(data=True)) else None)
+    timed = all("duration" in d for _, d in g.nodes(data=True))
+    path_nodes, _ = critical_path(g, "duration" if timed else None)
     on_path = set(path_nodes)
     path_edges = set(zip(path_nodes, path_nodes[1:], strict=False))
-    layers: dict[Any, int] = {}
     for i, generation in enumerate(nx.topological_generations(g)):
         for v in generation:
-            layers[v] = i
-    width = max((sum(1 for v in layers if layers[v] == i) for i in set(layers.values())),
-                default=1)
-    depth = max(layers.values(), default=0) + 1
+            g.nodes[v]["layer"] = i
+    pos = {v: (x, -y) for v, (x, y) in  # layer 0 on top
+           nx.multipartite_layout(g, subset_key="layer", align="horizontal").items()}
+    layers = [d["layer"] for _, d in g.nodes(data=True)]
+    width = max((layers.count(i) for i in set(layers)), default=1)
+    depth = max(layers, default=0) + 1
     if ax is None:
-        fig = Figure(figsize=(min(2 + 1.2 * width, 24), min(1.5 + 0.9 * depth, 30)),
-                     layout="constrained")
+        fig = _figure(figsize=(min(max(6.5, 1.3 * width), 24), min(2.2 + 0.9 * depth, 30)),
+                      layout="constrained")
         ax = fig.add_subplot()
     else:
         fig = ax.figure
-    pos = {}
-    for i in range(depth):
-        row = sorted((v for v in layers if layers[v] == i), key=str)
-        for j, v in enumerate(row):
-            pos[v] = (j - (len(row) - 1) / 2, -i)
-    nx.draw_networkx_nodes(g, pos, ax=ax, node_size=500,
+    nx.draw_networkx_nodes(g, pos, ax=ax, node_size=700,
                            node_color=["tab:red" if v in on_path else "lightsteelblue"
                                        for v in g.nodes])
     for kind, style in _EDGE_STYLE.items():
         edges = [(u, v) for u, v, k in g.edges(data="kind") if k == kind]
         if edges:
             nx.draw_networkx_edges(
-                g, pos, edgelist=edges, ax=ax, style=style, node_size=500,
+                g, pos, edgelist=edges, ax=ax, style=style, node_size=700,
                 edge_color=["tab:red" if e in path_edges else "0.4" for e in edges],
                 width=[2.0 if e in path_edges else 1.0 for e in edges], arrows=True)
     if labels:
+        def label(d: dict[str, Any], v: Any) -> str:
+            text = str(d.get("name", v))
+            return f"{text}\n{d['duration'] * 1e3:.2g} ms" if "duration" in d else text
         nx.draw_networkx_labels(g, pos, ax=ax, font_size=7,
-                                labels={v: str(d.get("name", v))
-                                        for v, d in g.nodes(data=True)})
+                                labels={v: label(d, v) for v, d in g.nodes(data=True)})
+    handles = [Line2D([], [], color="0.4", linestyle=style, label=kind)
+               for kind, style in _EDGE_STYLE.items()]
+    handles.append(Line2D([], [], color="tab:red", marker="o", linestyle="-",
+                          label="critical path"))
+    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2,
+              fontsize="small", frameon=False)
+    ax.margins(x=0.5 / width + 0.05, y=0.5 / depth)  # room for the outer nodes' labels
     ax.set_axis_off()
     _save(fig, path, dpi)
     return fig
-
