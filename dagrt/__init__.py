@@ -17,13 +17,14 @@ import numpy as _np
 from . import _config, _log
 from ._config import config
 from .api import NUMPY_NAMES as _NUMPY_NAMES
-from .api import __array_namespace_info__, c_, from_dlpack, mgrid, ogrid, r_, waitall
+from .api import __array_namespace_info__, c_, cancel, from_dlpack, mgrid, ogrid, r_, waitall
 from .api import install_submodules as _install_submodules
 from .api import resolve as _resolve
 from .array.ndarray import ndarray
 from .devices.device import Device, cpu
 from .devices.registry import gpu, num_gpus
 from .engine import memory as _memory
+from .engine.scheduler import CancelledError
 from .ops.fallback import FallbackWarning
 from .ops.namespace import FUNCTIONS as _FUNCTIONS
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import operator
 import os
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -40,6 +41,13 @@ def _default_intra() -> int:
 
 def _default_inter() -> int:
     return max(1, cores() // get("intra_op_threads"))
+
+
+def _default_progress() -> float:
+    """1 s where someone watches (a Jupyter kernel, a terminal), else off."""
+    interactive = "ipykernel" in sys.modules or (
+        hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
+    return 1.0 if interactive else 0.0
 
 
 # Parsers: each takes the environment's text or a value given to ``config``,
@@ -146,6 +154,15 @@ FLAGS: dict[str, Flag] = {
         Flag("max_pending_bytes", lambda: min(4 << 30, _total_memory() // 4), _count(0),
              "At most this many bytes of outputs of pending operations; recording "
              "blocks beyond it.", "min(4 GiB, RAM / 4)"),
+        Flag("progress_after", _default_progress, _amount,
+             "A sync point (`float(x)`, `print(x)`, `waitall()`...) that has waited "
+             "this many seconds shows progress (ops done / pending: a tqdm bar, a "
+             "text line on stderr without tqdm) until it returns. 0 turns it off.",
+             "1 in a notebook or a terminal, else 0"),
+        Flag("display_wait", False, _parse_bool,
+             "If 1, an array displayed in a notebook (its HTML view) waits for its "
+             "value; by default a pending array shows its shape, dtype, device and "
+             "that it is pending, at once."),
         Flag("gpu_streams", 4, _count(1),
              "Compute streams per GPU (each GPU also has one device-to-host and one "
              "host-to-device copy stream)."),

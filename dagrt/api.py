@@ -40,7 +40,7 @@ NUMPY_NAMES = [name for name in (
 # Resolved on first use (``import dagrt`` stays quick): name -> (module, attribute).
 LAZY = {"fft": (".fft", None), "random": (".random", None), "lib": (".lib", None),
         "testing": (".testing", None),
-        "profile": (".tools.profile", "profile"),
+        "profile": (".tools.profile", "profile"), "annotate": (".tools.recorder", "annotate"),
         **{name: (".tools.analysis", name) for name in (
             "analyze", "draw_graph", "graph", "graph_reset", "plot_timeline",
             "record_graph")}}
@@ -107,6 +107,24 @@ def waitall(*, progress: bool = False) -> None:
 
         wait_with_progress()
     ENGINE.waitall()
+
+
+def cancel() -> None:
+    """Cancel the operations the calling thread recorded that have not
+    started: they do not run, and reading their outputs raises
+    ``dagrt.CancelledError``; running ones finish. Ctrl-C during a sync
+    point does the same. The runtime stays usable."""
+    ENGINE.cancel()
+
+
+def _sync_progress(busy: Any) -> None:
+    """A sync point that waits long shows progress (``progress_after``)."""
+    from .tools.profile import wait_with_progress
+
+    wait_with_progress(busy)
+
+
+ENGINE.progress = _sync_progress
 
 
 class NumpySubmodules(importlib.abc.MetaPathFinder, importlib.abc.Loader):

@@ -37,6 +37,9 @@ class _Watch:
     def on_ran(self, *op: Any) -> None:  # an op run now, in the calling thread
         pass
 
+    def on_span(self, *span: Any) -> None:  # a sync wait, a stall, an annotation
+        pass
+
 
 @pytest.fixture
 def watch() -> Any:

@@ -16,6 +16,7 @@ Imports: the engine, the devices, the mixin.
 
 from __future__ import annotations
 
+import html
 import operator
 import types
 import weakref
@@ -24,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _config
 from ..devices.device import CPU, Device
 from ..engine.graph import Var
 from ..engine.scheduler import ENGINE
@@ -31,6 +33,7 @@ from ..ops.table import adopt
 from .methods import IMPL, Methods
 
 _new = object.__new__
+_STATE_COLOURS = {"ready": "green", "pending": "darkorange", "failed": "red"}
 _NP = np.ndarray
 _SCALARS = (int, float, complex, np.generic)
 _PLAIN = {int, float, bool, complex}
@@ -259,6 +262,29 @@ class ndarray(Methods):
 
     def __str__(self) -> str:
         return str(self._host())
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: shape, dtype, device and state, and the values once
+        computed. A pending array shows at once that it is pending (unless
+        ``display_wait`` is on); a failed one names its error."""
+        var = self._var
+        if _config.get("display_wait") and var.nw and var.error is None:
+            try:
+                ENGINE.wait(var)
+            except Exception:  # shown below, as failed
+                pass
+        data = self._data
+        state = ("failed" if var.error is not None else "pending" if var.nw else "ready")
+        head = (f"<b>dagrt.ndarray</b> shape={html.escape(str(data.shape))} "
+                f"dtype={data.dtype} device={var.device or CPU} "
+                f"<span style='color:{_STATE_COLOURS[state]}'>{state}</span>")
+        if state == "failed":
+            body = html.escape(f"{type(var.error).__name__}: {var.error}")
+        elif state == "pending":
+            body = "(being computed: display it again, or print it to wait for it)"
+        else:
+            body = html.escape(repr(self))
+        return f"<div class='dagrt-array'>{head}<pre>{body}</pre></div>"
 
     def __format__(self, spec: str) -> str:
         data = self._host()

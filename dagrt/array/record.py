@@ -103,7 +103,9 @@ def record(name: str, call: Callable[..., Any], args: Sequence[Any],
         return outs
     # Now, in the calling thread.
     timed = ENGINE.observers or work > POLICY.small
-    t0 = time.perf_counter() if timed else 0.0
+    if timed:
+        t0 = time.perf_counter()
+        c0 = time.thread_time() if ENGINE.observers else 0.0
     # NumPy's errors raise here, at the call, as in NumPy (values' errors too)
     if outs is None:
         result = call(*values, **kwargs) if kwargs else call(*values)
@@ -125,7 +127,7 @@ def record(name: str, call: Callable[..., Any], args: Sequence[Any],
         if CHECK_PLANS:
             check_plan(name, plan, outs)
     if timed:
-        _timed(name, args, outs, work, t0)
+        _timed(name, args, outs, work, t0, c0)
     return outs
 
 
@@ -155,7 +157,8 @@ def check_plan(name: str, plan: Plan, outs: Sequence[Any]) -> None:
         raise AssertionError(f"dagrt: {name} made {made} now, its plan says {planned}")
 
 
-def _timed(name: str, args: Sequence[Any], outs: list[ndarray], work: int, t0: float) -> None:
+def _timed(name: str, args: Sequence[Any], outs: list[ndarray], work: int, t0: float,
+           c0: float) -> None:
     """An op run now that the cost model admitted (keep its estimate current)
     or that observers watch (a slice on the caller's track)."""
     t1 = time.perf_counter()
@@ -164,7 +167,7 @@ def _timed(name: str, args: Sequence[Any], outs: list[ndarray], work: int, t0: f
         if _log.DEBUG:
             _log.debug("{} ran now: predicted cheaper than a hand-off", name)
     if ENGINE.observers:
-        _show(name, args, outs, t0, t1)
+        _show(name, args, outs, t0, t1, time.thread_time() - c0)
 
 
 def host_values(args: Any) -> list[Any] | None:
@@ -212,7 +215,8 @@ def check_writeable(outs: list[ndarray]) -> None:
             raise ValueError("assignment destination is read-only")
 
 
-def _show(name: str, args: Sequence[Any], outs: list[Any], t0: float, t1: float) -> None:
+def _show(name: str, args: Sequence[Any], outs: list[Any], t0: float, t1: float,
+          cpu: float) -> None:
     out = outs[0] if outs else None
     if type(out) is ndarray:
         writes = (out._var,) if len(outs) == 1 else \
@@ -232,7 +236,7 @@ def _show(name: str, args: Sequence[Any], outs: list[Any], t0: float, t1: float)
             for var in dict.fromkeys(_vars(a)):
                 if var not in writes and var not in reads:
                     reads.append(var)
-    ENGINE.ran_now(name, reads, writes, recording_site(), shape, dtype, t0, t1)
+    ENGINE.ran_now(name, reads, writes, recording_site(), shape, dtype, t0, t1, cpu)
 
 
 def _vars(args: Sequence[Any]) -> list[Var]:

@@ -49,7 +49,7 @@ class Op:
     __slots__ = ("fn", "reads", "writes", "name", "_site", "nbytes",
                  "device", "seq", "deps", "dependents", "done", "error",
                  "error_origin", "meta", "t0", "t1", "worker", "event", "stream",
-                 "early", "waits", "lane", "released", "work", "covers", "thread")
+                 "early", "waits", "lane", "released", "work", "covers", "thread", "cpu")
 
     def __init__(self, fn: Callable[[], Any], reads: tuple[Var, ...],
                  writes: tuple[Var, ...], name: str, site: Site | None,
@@ -87,6 +87,7 @@ class Op:
         # does not inherit their poison, and its success clears it.
         self.covers: tuple[Var, ...] = ()
         self.thread = 0  # the recording thread (its barrier reports this op's error)
+        self.cpu = 0.0  # the kernel's thread CPU seconds (measured while observed)
 
     def __lt__(self, other: Op) -> bool:  # ready-queue order: oldest first
         return self.seq < other.seq
@@ -99,8 +100,7 @@ class Op:
     def where(self) -> str:
         if self._site is None:
             return f"op '{self.name}'"
-        filename, lineno, func = self.site
-        return f"op '{self.name}' recorded at {filename}:{lineno} in {func}"
+        return f"op '{self.name}' recorded at {site_text(self.site)}"
 
     def __repr__(self) -> str:
         state = "done" if self.done else f"waiting on {self.deps}"
@@ -113,7 +113,8 @@ class RanNow:
     for the graph. Lighter than an ``Op`` (it never enters the scheduler, and
     a profile keeps one per op run now: few fields, few objects)."""
 
-    __slots__ = ("reads", "writes", "name", "_site", "shape", "dtype", "seq", "t0", "t1")
+    __slots__ = ("reads", "writes", "name", "_site", "shape", "dtype", "seq", "t0", "t1",
+                 "cpu")
     done = True
     worker = "main"
     device = None
@@ -123,7 +124,7 @@ class RanNow:
 
     def __init__(self, reads: list[Var] | tuple[Var, ...], writes: tuple[Var, ...],
                  name: str, site: Site | None, shape: Any, dtype: Any,
-                 t0: float, t1: float) -> None:
+                 t0: float, t1: float, cpu: float = 0.0) -> None:
         self.reads = reads
         self.writes = writes
         self.name = name
@@ -133,6 +134,7 @@ class RanNow:
         self.seq = 0
         self.t0 = t0
         self.t1 = t1
+        self.cpu = cpu
 
     @property
     def meta(self) -> dict[str, Any] | None:
@@ -175,6 +177,24 @@ def site_location(site: Site | None) -> tuple[str, int, str] | None:
                 line = number
             break
     return code.co_filename, line, code.co_name
+
+
+def site_text(site: tuple[str, int, str] | None) -> str:
+    """``file:line in function``; in IPython, a cell as its tracebacks name it
+    (``Cell In[9], line 1``), not the kernel's temporary file."""
+    if site is None:
+        return ""
+    filename, lineno, func = site
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is not None:
+        try:
+            label = shell.compile.format_code_name(filename)
+        except Exception:  # an older IPython, another shell
+            label = None
+        if label is not None:
+            return f"{label[0]} {label[1]}, line {lineno}"
+    return f"{filename}:{lineno} in {func}"
 
 
 def link(op: Op) -> int:

@@ -34,6 +34,7 @@ configuration and the log; nothing above the engine.
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
 import itertools
 import os
 import threading
@@ -52,13 +53,8 @@ _POLL = 0.1  # seconds; waits wake this often so Ctrl-C is never blocked
 
 
 def _annotate(exc: BaseException, op: Op) -> None:
-    """Name the user's recording line in the exception's message."""
-    where = f"[dagrt: raised in {op.where()}]"
-    args = exc.args
-    if len(args) == 1 and isinstance(args[0], str) and type(exc) is not KeyError:
-        exc.args = (f"{args[0]} {where}",)
-    elif hasattr(exc, "add_note"):
-        exc.add_note(where)
+    """Name the user's recording line in a note (the message stays NumPy's)."""
+    exc.add_note(f"dagrt: raised in {op.where()}")
     exc.dagrt_site = op.site  # type: ignore[attr-defined]
     # Each sync point raises the error again, with a fresh traceback (not one
     # growing by a few frames per read). The kernel's traceback is not kept:
@@ -68,10 +64,15 @@ def _annotate(exc: BaseException, op: Op) -> None:
     tb = exc.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename.startswith(PKG_DIR):
         tb = tb.tb_next
-    if tb is not None and hasattr(exc, "add_note"):
+    if tb is not None:
         exc.add_note("kernel traceback (most recent call last):\n"
                      + "".join(traceback.format_tb(tb)).rstrip())
     exc.__traceback__ = None
+
+
+class CancelledError(concurrent.futures.CancelledError):
+    """An operation that was cancelled before it ran (Ctrl-C during a sync
+    point, or ``dagrt.cancel()``): its outputs were never computed."""
 
 
 def _rethrow(error: BaseException) -> BaseException:
@@ -97,6 +98,14 @@ class Engine:
         self._threaded: ThreadedExecutor | None = None
         self.observers: list[Any] = []  # profilers and graph recorders
         self.ops_pushed = 0
+        self._last_seq = 0  # the last op pushed
+        # recording thread -> the last of its ops cancelled (those not started yet
+        # do not run: ``cancel``)
+        self._cancelled: dict[int, int] = {}
+        # ``progress(until)`` shows a bar while a sync point waits for ``until()``
+        # to be false, once it has waited ``progress_after`` seconds (set above
+        # the engine: ``api``)
+        self.progress: Any = None
         self.costs = POLICY.costs
         self.refresh()
 
@@ -135,6 +144,7 @@ class Engine:
         self._serial_mode = _config.get("engine") == "serial"
         self._lookahead = _config.get("lookahead")
         self._lookahead_bytes = _config.get("lookahead_bytes")
+        self._progress_after = _config.get("progress_after")
 
     def push(self, op: Op) -> None:
         """Record ``op``; run it (or queue it) as soon as its inputs are ready."""
@@ -151,16 +161,20 @@ class Engine:
             max_ops = min(max_ops, self._lookahead * workers)
             ahead_bytes = min(max_bytes, self._lookahead_bytes * workers)
         with self._cond:
+            stalled = 0.0
             while self.pending and (
                     self.pending >= max_ops or self.pending_bytes + op.nbytes > (
                         ahead_bytes if self.pending >= workers else max_bytes)):
+                stalled = stalled or time.perf_counter()
                 self._wait_locked()
-            op.seq = next(self._seq)
+            op.seq = self._last_seq = next(self._seq)
             op.thread = threading.get_ident()
             deps = link(op)
             self.pending += 1
             self.pending_bytes += op.nbytes
             self.ops_pushed += 1
+        if stalled:
+            self.observe("backpressure stall", stalled)
         for observer in self.observers:
             observer.on_push(op)
         if _log.DEBUG:
@@ -170,14 +184,24 @@ class Engine:
             self.dispatch([op])
 
     def ran_now(self, name: str, reads: list[Var], writes: tuple[Var, ...],
-                site: Site | None, shape: Any, dtype: Any, t0: float, t1: float) -> None:
+                site: Site | None, shape: Any, dtype: Any, t0: float, t1: float,
+                cpu: float) -> None:
         """Show observers an op that the recording path ran in the calling
         thread, done: a slice on the caller's track, and its buffers for the
-        graph (``on_ran(seq, name, reads, writes, site, shape, dtype, t0, t1)``;
-        see ``engine.graph.RanNow``)."""
+        graph (``on_ran(seq, name, reads, writes, site, shape, dtype, t0, t1,
+        cpu)``; see ``engine.graph.RanNow``)."""
         seq = next(self._seq)  # atomic: no lock
         for observer in self.observers:
-            observer.on_ran(seq, name, reads, writes, site, shape, dtype, t0, t1)
+            observer.on_ran(seq, name, reads, writes, site, shape, dtype, t0, t1, cpu)
+
+    def observe(self, name: str, t0: float) -> None:
+        """Show observers that the calling thread was blocked in the runtime
+        from ``t0`` until now (``on_span(name, "runtime", t0, t1, thread)``):
+        a sync wait or a backpressure stall. Called only when it blocked."""
+        t1 = time.perf_counter()
+        thread = threading.get_native_id()
+        for observer in self.observers:
+            observer.on_span(name, "runtime", t0, t1, thread)
 
     def launched(self, op: Op) -> list[Op]:
         """A device executor enqueued ``op`` and recorded its event: return the
@@ -216,13 +240,14 @@ class Engine:
             pool = ThreadedExecutor.current()  # a kernel that syncs, on a worker
             if pool is not None:
                 pool.secede()
+            t0 = time.perf_counter()
             try:
-                with self._cond:
-                    while var.nw if writes_only else var.n:
-                        self._wait_locked()
+                self._block(lambda: var.nw if writes_only else var.n)
             finally:
                 if pool is not None:
                     pool.rejoin()
+                if self.observers:
+                    self.observe("sync wait", t0)
         if var.error is not None:
             error = var.error
             with self._cond:
@@ -242,6 +267,8 @@ class Engine:
         that no sync point has raised yet (once), of the ops this thread
         recorded (or a thread that has ended). ``raise_errors=False``
         forgets every error."""
+        t0 = time.perf_counter()
+        self._block(lambda: self.pending)
         with self._cond:
             while self.pending:
                 self._wait_locked()
@@ -254,15 +281,50 @@ class Engine:
                             if t == me or t not in alive)
             for _, key, _ in errors:
                 del self._errors[key]
+        if self.observers:
+            self.observe("waitall", t0)
         if errors:
             raise _rethrow(errors[0][2])  # the first recorded
+
+    def _block(self, busy: Any) -> None:
+        """Wait while ``busy()`` (a sync point); once that has taken
+        ``progress_after`` seconds, show progress until it is over."""
+        after = self._progress_after
+        shown = after and self.progress and ThreadedExecutor.current() is None
+        deadline = time.perf_counter() + after if shown else None
+        with self._cond:
+            while busy():
+                if deadline is not None and time.perf_counter() >= deadline:
+                    break
+                self._wait_locked()
+            else:
+                return
+        try:
+            self.progress(busy)
+        except KeyboardInterrupt:
+            self.cancel()
+            raise
 
     def _wait_locked(self) -> None:
         self._waiters += 1
         try:
             self._cond.wait(_POLL)
+        except KeyboardInterrupt:  # Ctrl-C at a sync point: drop what is queued
+            self._cancel_locked(threading.get_ident())
+            raise
         finally:
             self._waiters -= 1
+
+    def cancel(self) -> None:
+        """Operations the calling thread recorded that have not started do not
+        run: their outputs carry ``CancelledError``. Running ones finish."""
+        with self._cond:
+            self._cancel_locked(threading.get_ident())
+
+    def _cancel_locked(self, thread: int) -> None:
+        self._cancelled[thread] = self._last_seq
+        _log.debug("cancelled the pending ops of thread {} up to #{}", thread,
+                   self._last_seq)
 
     # -- running -------------------------------------------------------------
     def dispatch(self, ready: list[Op]) -> None:
@@ -282,6 +344,12 @@ class Engine:
 
     def _run(self, op: Op) -> list[Op]:
         """Run one operation's kernel; return the operations it made ready."""
+        cancelled = self._cancelled
+        if cancelled and op.seq <= cancelled.get(op.thread, 0):
+            op.error = CancelledError(f"{op.where()} was cancelled before it ran")
+            return self._finish(op)  # (not an error for waitall: the user cancelled)
+        observed = self.observers
+        c0 = time.thread_time() if observed else 0.0
         op.t0 = time.perf_counter()
         try:
             op.fn()  # type: ignore[misc]
@@ -300,6 +368,8 @@ class Engine:
             self.dispatch(ready)  # dependents finish, with the error
             raise
         op.t1 = time.perf_counter()
+        if observed:
+            op.cpu = time.thread_time() - c0
         if op.error is None:
             self.costs.observe(op.name, op.work, op.t1 - op.t0)
         return self._finish(op)

@@ -14,12 +14,13 @@ Imports: the engine.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterable
 from typing import Any
 
-from ..engine.graph import Op, RanNow, hazards
+from ..engine.graph import Op, RanNow, hazards, site_text
 from ..engine.scheduler import ENGINE
 
 # -- activation: the observer list -----------------------------------------------
@@ -60,6 +61,7 @@ class Recorder:
     def __init__(self) -> None:
         self._log: list[Any] = []  # Op objects and packed ops run now, in order
         self._expanded: list[Any] = []
+        self.spans: list[tuple[str, str, float, float, int]] = []
         self.on_push = self._log.append
         self.active = False
         self.t_start = 0.0
@@ -69,8 +71,13 @@ class Recorder:
         self._log.append(op)
 
     def on_ran(self, *op: Any) -> None:
-        """An op run now: ``(seq, name, reads, writes, site, shape, dtype, t0, t1)``."""
+        """An op run now: ``(seq, name, reads, writes, site, shape, dtype, t0, t1, cpu)``."""
         self._log.append(op)
+
+    def on_span(self, name: str, category: str, t0: float, t1: float, thread: int) -> None:
+        """A span of a thread outside the ops: the runtime blocking it (a sync
+        wait, a backpressure stall) or a user's ``dagrt.annotate`` range."""
+        self.spans.append((name, category, t0, t1, thread))
 
     @property
     def ops(self) -> list[Any]:
@@ -80,8 +87,8 @@ class Recorder:
         if len(done) != len(log):
             for entry in log[len(done):]:
                 if type(entry) is tuple:
-                    seq, name, reads, writes, site, shape, dtype, t0, t1 = entry
-                    entry = RanNow(reads, writes, name, site, shape, dtype, t0, t1)
+                    seq, name, reads, writes, site, shape, dtype, t0, t1, cpu = entry
+                    entry = RanNow(reads, writes, name, site, shape, dtype, t0, t1, cpu)
                     entry.seq = seq
                 done.append(entry)
         return done
@@ -117,14 +124,30 @@ class Recorder:
         return to_networkx(self.ops)
 
 
+class annotate(contextlib.ContextDecorator):  # noqa: N801 (a function-like name, as NVTX's)
+    """A named range in profiles: ``with dagrt.annotate("step 3"):`` or
+    ``@dagrt.annotate("loss")``. Shown as a slice on the recording thread's
+    track of the trace (around the ops it records and the waits it makes);
+    costs nothing while no profile is active."""
+
+    def __init__(self, name: str) -> None:
+        self.name = str(name)
+        self._starts: list[float] = []  # re-entrant: a decorated recursive function
+
+    def __enter__(self) -> annotate:
+        self._starts.append(time.perf_counter())
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        t0 = self._starts.pop()
+        if ENGINE.observers:
+            t1 = time.perf_counter()
+            thread = threading.get_native_id()
+            for observer in ENGINE.observers:
+                observer.on_span(self.name, "annotation", t0, t1, thread)
+
+
 # -- the profile ------------------------------------------------------------------
-
-
-def site_text(site: tuple[str, int, str] | None) -> str:
-    if site is None:
-        return ""
-    filename, lineno, func = site
-    return f"{filename}:{lineno} in {func}"
 
 
 def to_networkx(ops: Iterable[Op]) -> Any:
