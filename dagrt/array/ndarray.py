@@ -263,23 +263,40 @@ class ndarray(Methods):
     def __str__(self) -> str:
         return str(self._host())
 
-    def _repr_html_(self) -> str:
-        """Jupyter's view: shape, dtype, device and state, and the values once
-        computed. A pending array shows at once that it is pending (unless
-        ``display_wait`` is on); a failed one names its error."""
+    def _display_state(self) -> str:
+        """"ready", "pending" or "failed", for IPython's views (which wait for a
+        pending array only with ``display_wait``)."""
         var = self._var
         if _config.get("display_wait") and var.nw and var.error is None:
             try:
                 ENGINE.wait(var)
-            except Exception:  # shown below, as failed
+            except Exception:  # shown as failed
                 pass
+        return "failed" if var.error is not None else "pending" if var.nw else "ready"
+
+    def _display_head(self, state: str) -> str:
         data = self._data
-        state = ("failed" if var.error is not None else "pending" if var.nw else "ready")
-        head = (f"<b>dagrt.ndarray</b> shape={html.escape(str(data.shape))} "
-                f"dtype={data.dtype} device={var.device or CPU} "
+        return (f"dagrt.ndarray shape={data.shape} dtype={data.dtype} "
+                f"device={self._var.device or CPU} {state}")
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's text view: the values once computed (as ``repr``); a
+        pending or failed array says so at once instead of waiting or raising."""
+        state = self._display_state()
+        printer.text(repr(self) if state == "ready" else f"<{self._display_head(state)}>")
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: shape, dtype, device and state, and the values once
+        computed. A pending array shows at once that it is pending (unless
+        ``display_wait`` is on); a failed one names its error."""
+        state = self._display_state()
+        head, _, rest = self._display_head(state).partition(" ")
+        rest, _, _ = rest.rpartition(" ")
+        head = (f"<b>{head}</b> {html.escape(rest)} "
                 f"<span style='color:{_STATE_COLOURS[state]}'>{state}</span>")
         if state == "failed":
-            body = html.escape(f"{type(var.error).__name__}: {var.error}")
+            error = self._var.error
+            body = html.escape(f"{type(error).__name__}: {error}")
         elif state == "pending":
             body = "(being computed: display it again, or print it to wait for it)"
         else:

@@ -185,16 +185,21 @@ def site_text(site: tuple[str, int, str] | None) -> str:
     if site is None:
         return ""
     filename, lineno, func = site
+    cell = cell_name(filename)
+    return f"{cell}, line {lineno}" if cell else f"{filename}:{lineno} in {func}"
+
+
+def cell_name(filename: str) -> str | None:
+    """``Cell In[9]`` if ``filename`` is an IPython cell's, else None."""
     ipython = sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython is not None else None
-    if shell is not None:
-        try:
-            label = shell.compile.format_code_name(filename)
-        except Exception:  # an older IPython, another shell
-            label = None
-        if label is not None:
-            return f"{label[0]} {label[1]}, line {lineno}"
-    return f"{filename}:{lineno} in {func}"
+    if shell is None:
+        return None
+    try:
+        label = shell.compile.format_code_name(filename)
+    except Exception:  # an older IPython, another shell
+        return None
+    return None if label is None else f"{label[0]} {label[1]}"
 
 
 def link(op: Op) -> int:

@@ -45,7 +45,7 @@ from typing import Any
 
 from .. import _config, _log
 from .executors import SerialExecutor, ThreadedExecutor
-from .graph import PKG_DIR, Op, Site, Var, link, release_early, unlink
+from .graph import PKG_DIR, Op, Site, Var, cell_name, link, release_early, unlink
 from .policy import POLICY
 
 _WARNED: set[tuple[int, int]] = set()  # oversubscribing configurations warned about
@@ -65,8 +65,11 @@ def _annotate(exc: BaseException, op: Op) -> None:
     while tb is not None and tb.tb_frame.f_code.co_filename.startswith(PKG_DIR):
         tb = tb.tb_next
     if tb is not None:
+        frames = traceback.extract_tb(tb)
+        for frame in frames:
+            frame.filename = cell_name(frame.filename) or frame.filename
         exc.add_note("kernel traceback (most recent call last):\n"
-                     + "".join(traceback.format_tb(tb)).rstrip())
+                     + "".join(traceback.format_list(frames)).rstrip())
     exc.__traceback__ = None
 
 
