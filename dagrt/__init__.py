@@ -15,17 +15,27 @@ from typing import Any as _Any
 import numpy as _np
 
 from . import _config, _log
-from ._config import config
+from ._config import config as config
 from .api import NUMPY_NAMES as _NUMPY_NAMES
-from .api import __array_namespace_info__, c_, cancel, from_dlpack, mgrid, ogrid, r_, waitall
+from .api import __array_namespace_info__ as __array_namespace_info__
+from .api import c_ as c_
+from .api import cancel as cancel
+from .api import from_dlpack as from_dlpack
 from .api import install_submodules as _install_submodules
+from .api import mgrid as mgrid
+from .api import ogrid as ogrid
+from .api import r_ as r_
 from .api import resolve as _resolve
-from .array.ndarray import ndarray
-from .devices.device import Device, cpu
-from .devices.registry import gpu, num_gpus
+from .api import waitall as waitall
+from .array.ndarray import ndarray as ndarray
+from .devices.cluster import cluster as cluster
+from .devices.device import Device as Device
+from .devices.device import cpu as cpu
+from .devices.registry import gpu as gpu
+from .devices.registry import num_gpus as num_gpus
 from .engine import memory as _memory
-from .engine.scheduler import CancelledError
-from .ops.fallback import FallbackWarning
+from .engine.scheduler import CancelledError as CancelledError
+from .ops.fallback import FallbackWarning as FallbackWarning
 from .ops.namespace import FUNCTIONS as _FUNCTIONS
 
 __version__ = "0.1.0"
@@ -37,7 +47,7 @@ globals().update(_FUNCTIONS)
 globals().update({_name: getattr(_np, _name) for _name in _NUMPY_NAMES})
 
 _install_submodules()  # import dagrt.ma, dagrt.polynomial...: NumPy's own
-from . import linalg  # noqa: E402  (numpy.linalg.inv(d) stays lazy: linalg registers itself)
+from . import linalg as linalg  # noqa: E402  (numpy.linalg.inv(d) stays lazy: it registers itself)
 
 if _config.get("profile"):
     from .tools.profile import profile_whole_run as _profile_whole_run

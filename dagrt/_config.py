@@ -95,6 +95,19 @@ def _amount(value: Any) -> float:
     return x
 
 
+def _parse_device(value: Any) -> Any:
+    """A device name (checked here) or a device object (checked where used)."""
+    if not isinstance(value, str):
+        if type(value).__name__ != "Device":
+            raise ValueError(f"expected a device (cpu, gpu:N, cluster), not {value!r}")
+        return value
+    text = value.strip().lower()
+    kind, _, index = text.partition(":")
+    if kind not in ("cpu", "gpu", "cuda", "cluster") or (index and not index.isdigit()):
+        raise ValueError(f"expected cpu, gpu:N or cluster, not {value!r}")
+    return text
+
+
 def _text(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected a string, not {value!r}")
@@ -163,6 +176,18 @@ FLAGS: dict[str, Flag] = {
              "If 1, an array displayed in a notebook (its HTML view) waits for its "
              "value; by default a pending array shows its shape, dtype, device and "
              "that it is pending, at once."),
+        Flag("device", "cpu", _parse_device,
+             "Where array creation puts arrays when no `device=` is given: `cpu`, "
+             "`gpu:N`, `cluster` (the Dask cluster of `DAGRT_CLUSTER`), or in "
+             "`config()` a device object (`dagrt.cluster(...)`, `dagrt.gpu(i)`)."),
+        Flag("cluster", "local", _text,
+             "The cluster `dagrt.cluster()` connects to: `local` (worker processes on "
+             "this machine, started on first use) or a Dask scheduler's address "
+             "(`tcp://host:8786`)."),
+        Flag("cluster_segment_ops", 256, _count(1),
+             "Operations recorded on the cluster are sent as one Dask task per "
+             "connected component of at most about this many operations (fewer when "
+             "a worker thread is free or someone waits)."),
         Flag("gpu_streams", 4, _count(1),
              "Compute streams per GPU (each GPU also has one device-to-host and one "
              "host-to-device copy stream)."),

@@ -19,6 +19,7 @@ import numpy as np
 
 from .array.ndarray import ndarray, wrap
 from .array.record import new_array, operand, record, shape_of
+from .array.transfer import to_device
 from .devices.registry import device_arg
 from .ops import fallback as _fallback
 
@@ -86,10 +87,11 @@ class _Stream:
              kwargs: dict[str, Any] | None = None, device: Any = None) -> Any:
         """Record ``impl.<method>(*params, size=size, **kwargs)``; with a GPU
         ``device``, CuPy's generator draws instead (its numbers differ)."""
-        if device is not None:
-            target = device_arg(device)
-            if target is not None:
-                return _draw_on_device(target, method, params, size, kwargs or {})
+        target = device_arg(device)
+        if target is not None:
+            if target.kind == "cluster":  # drawn here, then sent: NumPy's numbers, in order
+                return to_device(self.draw(method, params, size, kwargs, "cpu"), target)
+            return _draw_on_device(target, method, params, size, kwargs or {})
         if kwargs:
             kwargs = {k: v if isinstance(v, (type, np.dtype, str)) else operand(v)  # dtype=int
                       for k, v in kwargs.items() if v is not None}

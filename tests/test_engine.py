@@ -11,6 +11,7 @@ import sys
 import threading
 import warnings
 import weakref
+from pathlib import Path
 from typing import Any
 
 import numpy
@@ -474,6 +475,33 @@ def test_packaging_one_version_and_typed() -> None:
                       "c.DOC = pathlib.Path('/nonexistent/docs/coverage.md')\n"
                       "sys.exit(m.main(['docs']))")
     assert proc.returncode == 2 and "source checkout" in proc.stderr, proc.stderr
+
+
+_USER_PROGRAM = """
+import dagrt as np
+
+x = np.ones((3, 3))
+y = np.linalg.inv(x + np.eye(3))
+total: float = float((x @ y).sum())
+with np.profile() as prof, np.annotate("step"):
+    w = np.sin(x) * 2
+np.waitall()
+np.cancel()
+print(prof.summary().parallelism, total, w.shape, np.cpu(), np.gpu(0), np.CancelledError)
+"""
+
+
+def test_mypy_strict_is_clean_on_a_user_program(tmp_path: Path) -> None:
+    """A user's program type-checks against the installed package (py.typed;
+    the public names are exported explicitly)."""
+    pytest.importorskip("mypy")
+    program = tmp_path / "user.py"
+    program.write_text(_USER_PROGRAM)
+    root = Path(dagrt.__file__).parent.parent
+    proc = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent",
+                           "--no-incremental", str(program)], capture_output=True, text=True,
+                          env={**os.environ, "MYPYPATH": str(root)}, cwd=tmp_path, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_plotting_without_matplotlib_says_what_to_install() -> None:

@@ -368,8 +368,8 @@ def _pending_work() -> dagrt.ndarray:
 
 def test_waitall_progress_without_tqdm(monkeypatch: pytest.MonkeyPatch,
                                        capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setitem(sys.modules, "tqdm", None)
-    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    for module in ("tqdm", "tqdm.auto", "tqdm.std", "tqdm.notebook"):
+        monkeypatch.setitem(sys.modules, module, None)
     a = _pending_work()
     dagrt.waitall(progress=True)
     assert ENGINE.pending == 0

@@ -35,7 +35,7 @@ def _convert(key: tuple[Any, ...], evaluate_masks: bool) -> tuple[Any, ...]:
         if type(k) is ndarray:
             kind = k._data.dtype.kind
             if kind == "b" and evaluate_masks:
-                k = k._value()
+                k = k._host()
             elif kind != "b" and kind not in "iu":
                 raise IndexError("arrays used as indices must be of integer (or boolean) type")
         elif isinstance(k, (list, tuple)):

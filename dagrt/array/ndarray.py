@@ -156,10 +156,10 @@ class ndarray(Methods):
     def _host(self) -> np.ndarray:
         """The value in host memory (a copy if the array lives on a GPU)."""
         data = self._value()
-        if type(data) is _NP:
-            return data
         device = self._var.device
-        return device.backend.to_host(data) if device is not None else np.asarray(data)
+        if device is None:
+            return data if type(data) is _NP else np.asarray(data)
+        return device.backend.to_host(data)
 
     def asnumpy(self) -> np.ndarray:
         """A NumPy copy of the value (MXNet's ``asnumpy``)."""

@@ -267,7 +267,13 @@ def _defer(name: str, call: Callable[..., Any], args: Sequence[Any], kwargs: dic
     site = None if frame is None else (frame.f_code, frame.f_lasti)
     at = caller_at(site, None if frame is None else frame.f_globals)
     del frame
-    if use_out:
+    if device is not None and device.kind == "cluster":  # a record, replayed on a worker
+        if device.backend.picklable(call):
+            kernel = device.backend.kernel(device.executor, call, values, kw, targets,
+                                           use_out)
+        else:  # a function no worker can receive (frompyfunc...): on the host, now
+            kernel = _on_host(device, call, args, kwargs, outs, use_out)
+    elif use_out:
         kw = {**kw, "out": targets[0] if len(targets) == 1 else tuple(targets)}
 
         def kernel() -> None:
@@ -280,6 +286,25 @@ def _defer(name: str, call: Callable[..., Any], args: Sequence[Any], kwargs: dic
          {"shape": targets[0].shape, "dtype": targets[0].dtype}
          if targets and ENGINE.observers else None, device, work=work or nbytes,
          covers=() if partial else [o._var for o in outs if _whole(o)], site=site)
+
+
+def _on_host(device: Device, call: Callable[..., Any], args: Sequence[Any],
+             kwargs: dict[str, Any], outs: list[ndarray], use_out: bool) -> Any:
+    """Run ``call`` on host copies of its cluster inputs now; the kernel sends
+    the outputs' new values to the cluster."""
+    values = evaluate(list(args))
+    kw = {k: evaluate(v) for k, v in kwargs.items()}
+    results = [o._host().copy() for o in outs]
+    if use_out:
+        call(*values, out=results[0] if len(results) == 1 else tuple(results), **kw)
+    else:
+        _assign(results, call(*values, **kw))
+    return device.backend.kernel(device.executor, _values, tuple(results), {},
+                                 [o._data for o in outs], False)
+
+
+def _values(*values: Any) -> Any:
+    return values[0] if len(values) == 1 else values
 
 
 def _whole(a: ndarray) -> bool:
@@ -435,8 +460,11 @@ def new_array(shape: Any, dtype: Any, like: Any = (), order: str = "C",
 def evaluate(x: Any, quiet: bool = False) -> Any:
     """Replace dagrt arrays (in lists, tuples, dicts) by their storage once
     computed; with ``quiet``, once no pending operation uses them (so the
-    caller may also write them, as NumPy functions like ``np.put`` do)."""
+    caller may also write them, as NumPy functions like ``np.put`` do).
+    Arrays on a device give a host copy of their value."""
     if isinstance(x, ndarray):
+        if x._var.device is not None:
+            return x._host()
         return x._quiet() if quiet else x._value()
     t = type(x)
     if t is list or t is tuple:

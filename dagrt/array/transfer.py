@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..devices.registry import as_device
+from ..devices.replay import identity
 from ..engine.graph import Var
 from .ndarray import _new, ndarray
 from .record import new_array, push, resolve
@@ -48,6 +49,15 @@ def to_device(a: ndarray, device: Any, copy: bool = False) -> ndarray:
         return a.copy() if copy else a
     reads: list[Var] = []
     src = resolve(a, reads, True)
+    if target is None and source.kind == "cluster":  # fetched when its segment runs
+        out = _new(ndarray)
+        out._data = np.empty(a.shape, a.dtype)
+        out._var = Var()
+        out._base = None
+        executor = source.executor
+        push("copy to cpu", lambda: executor.fetch(src, out._data), reads, [out._var],
+             out.nbytes, {"shape": a.shape, "dtype": a.dtype}, device=source, lane="d2h")
+        return out
     if target is None:  # device -> host, into pinned memory
         backend = source.backend
         out = _new(ndarray)
@@ -59,7 +69,12 @@ def to_device(a: ndarray, device: Any, copy: bool = False) -> ndarray:
              {"shape": a.shape, "dtype": a.dtype}, device=source, lane="d2h")
         return out
     out = new_array(a.shape, a.dtype, device=target)
-    if source is None:  # host -> device
+    if target.kind == "cluster":  # the value travels with the record
+        host = src if source is None else a._host()
+        kernel = target.backend.kernel(target.executor, identity, (host,), {}, [out._data],
+                                       False)
+        lane = "h2d"
+    elif source is None:  # host -> device
         backend = target.backend
         keep: list[Any] = []
         kernel = lambda: _copy_to_device(src, out=out._data, backend=backend,  # noqa: E731
@@ -87,3 +102,16 @@ def copyto(self: ndarray, other: Any) -> ndarray:
 def to_device_method(self: ndarray, device: Any, /, *, stream: Any = None) -> ndarray:
     """This array on ``device`` (array API): itself if already there."""
     return to_device(self, device)
+
+
+def on_device(result: Any, device: Any) -> Any:
+    """The dagrt arrays in ``result`` (tuples, named tuples, lists) moved to
+    ``device``: what an eager NumPy call on a device's inputs returns."""
+    if isinstance(result, ndarray):
+        return to_device(result, device)
+    if isinstance(result, tuple):
+        moved = (on_device(r, device) for r in result)
+        return type(result)(*moved) if hasattr(result, "_fields") else tuple(moved)
+    if isinstance(result, list):
+        return [on_device(r, device) for r in result]
+    return result

@@ -26,6 +26,13 @@ class Device:
     def __repr__(self) -> str:
         return f"{self.kind}({self.id})"
 
+    def close(self) -> None:
+        """A cluster: wait for its work, then disconnect (and stop the embedded
+        cluster). Other devices: nothing to do."""
+        close = getattr(self.backend, "close", None)
+        if close is not None:
+            close(self)
+
     def __eq__(self, other: object) -> bool:
         if isinstance(other, str):
             return other in (self.kind, f"{self.kind}:{self.id}", repr(self))

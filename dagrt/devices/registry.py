@@ -1,7 +1,7 @@
 """The device registry: ``dagrt.gpu(i)``, ``num_gpus()``, and the ``device=`` /
-``ctx=`` arguments of array functions.
+``ctx=`` arguments of array functions (``dagrt.cluster()`` is ``devices.cluster``).
 
-Imports: the engine, the GPU backends and their stream executor.
+Imports: the engine, the GPU backends and their stream executor, the cluster.
 """
 
 from __future__ import annotations
@@ -57,9 +57,18 @@ def as_device(device: Any) -> Device | None:
             return None
         if kind in ("gpu", "cuda"):
             return gpu(int(index or 0))
-    raise ValueError(f"unknown device {device!r}: use dagrt.cpu() or dagrt.gpu(i)")
+        if kind == "cluster":
+            from .cluster import cluster
+
+            return cluster()
+    raise ValueError(f"unknown device {device!r}: use dagrt.cpu(), dagrt.gpu(i) or "
+                     f"dagrt.cluster()")
 
 
 def device_arg(device: Any = None, ctx: Any = None) -> Device | None:
-    """The ``device=`` argument of creation functions, with MXNet's ``ctx=`` alias."""
+    """The ``device=`` argument of creation functions, with MXNet's ``ctx=``
+    alias; neither given: the ``device`` flag (``DAGRT_DEVICE``, ``config``)."""
+    if device is None and ctx is None:
+        default = _config.get("device")
+        return None if default == "cpu" else as_device(default)
     return as_device(device if device is not None else ctx)

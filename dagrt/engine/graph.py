@@ -247,8 +247,9 @@ def link(op: Op) -> int:
     for var in op.reads:
         var.n += 1
         readers = var.readers
-        if len(readers) >= 64:  # a buffer read many times between writes
-            readers[:] = [r for r in readers if not r.done]
+        n = len(readers)
+        if n >= 64 and not n & (n - 1):  # read many times between writes: at 64,
+            readers[:] = [r for r in readers if not r.done]  # 128, 256... (amortized)
         readers.append(op)
     for var in op.writes:
         var.n += 1

@@ -109,6 +109,8 @@ class Engine:
         # to be false, once it has waited ``progress_after`` seconds (set above
         # the engine: ``api``)
         self.progress: Any = None
+        # devices that batch launched ops (the cluster): sent before anyone waits
+        self.flushers: list[Any] = []
         self.costs = POLICY.costs
         self.refresh()
 
@@ -161,8 +163,9 @@ class Engine:
         workers, ahead_bytes = 1, max_bytes
         if not executor.inline:
             workers = getattr(executor, "threads", 1)
-            max_ops = min(max_ops, self._lookahead * workers)
-            ahead_bytes = min(max_bytes, self._lookahead_bytes * workers)
+            max_ops = min(max_ops, getattr(executor, "lookahead_ops", self._lookahead * workers))
+            ahead_bytes = min(max_bytes, getattr(executor, "lookahead_bytes",
+                                                 self._lookahead_bytes * workers))
         with self._cond:
             stalled = 0.0
             while self.pending and (
@@ -309,6 +312,8 @@ class Engine:
             raise
 
     def _wait_locked(self) -> None:
+        for flush in self.flushers:  # batched device work: send it, then wait
+            flush()
         self._waiters += 1
         try:
             self._cond.wait(_POLL)

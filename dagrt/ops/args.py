@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from ..array.ndarray import ndarray, wrap
-from ..array.record import evaluate, operand, wrap_result
+from ..array.record import operand, placement, wrap_result
+from ..array.transfer import on_device
 from .table import Row
 
 PY_SCALARS = (int, float, bool, complex)
@@ -36,19 +37,53 @@ def eager_call(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Evaluate dagrt inputs, call NumPy, wrap what comes back (``out=``
     arrays are written in place, once no pending operation uses them)."""
     out = kwargs.get("out")
+    outs = out if isinstance(out, tuple) else (out,)
+    if any(isinstance(o, ndarray) and o._var.device is not None for o in outs):
+        # a device's out=: NumPy writes a host array, sent to it
+        result = eager_call(func, args, {k: v for k, v in kwargs.items() if k != "out"})
+        for o, r in zip(outs, result if isinstance(out, tuple) else (result,)):
+            o[...] = r
+        return out
     if out is not None:
-        outs = out if isinstance(out, tuple) else (out,)
         for o in outs:
             if isinstance(o, ndarray):
                 o._quiet()
         kwargs = dict(kwargs, out=tuple(o._data if isinstance(o, ndarray) else o
                                         for o in outs) if isinstance(out, tuple)
                       else (out._data if isinstance(out, ndarray) else out))
-    result = func(*evaluate(args, quiet=True),
-                  **{k: evaluate(v, quiet=True) for k, v in kwargs.items()})
+    copies: list[tuple[ndarray, Any, Any]] = []
+    result = func(*host_arguments(args, copies),
+                  **{k: host_arguments(v, copies) for k, v in kwargs.items()})
+    write_back(copies)
     if out is not None:
         return out
-    return wrap_result(result)
+    device = placement(args)  # computed on the host; its results go back there
+    return wrap_result(result) if device is None else on_device(wrap_result(result), device)
+
+
+def host_arguments(x: Any, copies: list[tuple[ndarray, Any, Any]]) -> Any:
+    """Dagrt arrays (in lists, tuples, dicts) as NumPy arrays for an eager
+    NumPy call, once no pending op uses them (the call may write them:
+    ``np.put``, ``np.copyto``). A device array's value is a host copy, noted
+    in ``copies`` for :func:`write_back`."""
+    if isinstance(x, ndarray):
+        if x._var.device is None:
+            return x._quiet()
+        host = x._host()
+        copies.append((x, host, host.copy()))
+        return host
+    if isinstance(x, (list, tuple)) and any(isinstance(v, (ndarray, list, tuple)) for v in x):
+        return type(x)(host_arguments(v, copies) for v in x)
+    if isinstance(x, dict):
+        return {k: host_arguments(v, copies) for k, v in x.items()}
+    return x
+
+
+def write_back(copies: list[tuple[ndarray, Any, Any]]) -> None:
+    """Device arrays whose host copy NumPy changed get the new value."""
+    for array, host, before in copies:
+        if not np.array_equal(host, before, equal_nan=host.dtype.kind in "fc"):
+            array[...] = host
 
 
 def evaluate_nested(obj: Any) -> Any:

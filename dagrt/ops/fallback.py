@@ -20,6 +20,8 @@ from typing import Any
 from .. import _config
 from ..array.ndarray import ndarray
 from ..array.record import evaluate, wrap_result
+from ..array.transfer import on_device
+from .args import host_arguments, write_back
 
 
 class FallbackWarning(UserWarning):
@@ -28,16 +30,6 @@ class FallbackWarning(UserWarning):
 
 COUNTS: Counter[str] = Counter()
 _warned: set[str] = set()
-
-
-def _evaluate_deep(x: Any) -> Any:
-    if isinstance(x, ndarray):
-        return x._quiet()  # the NumPy function may write it (np.put, np.copyto...)
-    if isinstance(x, (list, tuple)) and any(isinstance(v, (ndarray, list, tuple)) for v in x):
-        return type(x)(_evaluate_deep(v) for v in x)
-    if isinstance(x, dict):
-        return {k: _evaluate_deep(v) for k, v in x.items()}
-    return x
 
 
 def eager_function(qualname: str, func: Callable[..., Any], warn: bool = True
@@ -53,11 +45,14 @@ def eager_function(qualname: str, func: Callable[..., Any], warn: bool = True
                           f"its inputs and runs NumPy eagerly", FallbackWarning,
                           stacklevel=2)
         out = kwargs.get("out")
-        result = func(*_evaluate_deep(args),
-                      **{k: _evaluate_deep(v) for k, v in kwargs.items()})
+        copies: list[tuple[ndarray, Any, Any]] = []
+        result = func(*host_arguments(args, copies),
+                      **{k: host_arguments(v, copies) for k, v in kwargs.items()})
+        write_back(copies)  # np.copyto(d, ...), np.put(d, ...) on a device
         if isinstance(out, ndarray):
             return out
-        return wrap_result(result)
+        return wrap_result(result) if not copies else \
+            on_device(wrap_result(result), copies[0][0]._var.device)
 
     fallback.__dagrt_fallback__ = True  # type: ignore[attr-defined]
     return fallback

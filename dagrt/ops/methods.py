@@ -79,7 +79,7 @@ def _fill_kernel(value: Any, *, out: Any) -> None:
 
 def _flat(self: ndarray) -> Any:
     """NumPy's flat iterator over the storage, once no pending op uses it."""
-    return self._quiet().flat
+    return _storage(self).flat
 
 
 def _set_flat(self: ndarray, value: Any) -> None:
@@ -115,10 +115,10 @@ def _getattr(self: ndarray, name: str) -> Any:
     if name.startswith("__") or not hasattr(np.ndarray, name):
         raise AttributeError(f"'dagrt.ndarray' object has no attribute {name!r}")
     if not callable(getattr(np.ndarray, name)):
-        return getattr(self._quiet(), name)
+        return getattr(_storage(self), name)
 
     def method(*args: Any, **kwargs: Any) -> Any:
-        data = self._quiet()
+        data = _storage(self)
         result = getattr(data, name)(*evaluate(args, quiet=True),
                                      **{k: evaluate(v, quiet=True) for k, v in kwargs.items()})
         if isinstance(result, np.ndarray) and np.may_share_memory(result, data):
@@ -126,6 +126,12 @@ def _getattr(self: ndarray, name: str) -> Any:
         return wrap_result(result)
     method.__name__ = name
     return method
+
+
+def _storage(self: ndarray) -> Any:
+    """The storage once no pending op uses it; for a device array, a host copy
+    (NumPy's in-place methods on it then change only that copy)."""
+    return self._quiet() if self._var.device is None else self._host()
 
 
 def _set_real(self: ndarray, value: Any) -> None:

@@ -1,0 +1,139 @@
+"""The worker side of the cluster device: replay a fused segment of recorded
+operations on real buffers.
+
+A segment is data (pickled with the task): the roots it touches and, in
+recording order, its records. A root arrives as the previous version's
+bytes (an element of an earlier segment's result) or is new; a root the
+segment writes is copied once first (copy-on-write), so every version stays
+immutable for the other readers and for Dask's recomputations. Each record
+is a NumPy call whose array arguments are :class:`Ref` views of the roots,
+made again here from their place in the root (offset, shape, strides), so
+views alias exactly as on the client; NumPy's own overlap handling applies
+(``x[1:] += x[:-1]``). A record that fails poisons the roots it writes;
+records reading a poisoned root are skipped; the others run.
+
+Imports nothing from dagrt: workers import only this module and NumPy.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A view of root number ``root`` of the segment."""
+
+    root: int
+    offset: int
+    shape: tuple[int, ...]
+    strides: tuple[int, ...]
+    dtype: np.dtype
+
+
+@dataclass
+class Record:
+    """``call(*args, **kwargs)`` writing ``outs`` (``use_out``: as ``out=``;
+    else the result is assigned to them). ``call`` None: a fetch, the value
+    of ``args[0]`` at this point of the segment, returned by the task."""
+
+    call: Any
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    outs: tuple[Ref, ...]
+    use_out: bool
+    reads: frozenset[int]
+    writes: frozenset[int]
+
+
+@dataclass
+class Segment:
+    """``sources[i]``: (argument number, element) of root ``i``'s current
+    version among the task's arguments, or None for a new root of
+    ``nbytes[i]`` bytes; ``written``: the roots whose new versions the task
+    returns, in order."""
+
+    sources: list[tuple[int, int] | None]
+    nbytes: list[int]
+    written: list[int]
+    records: list[Record]
+
+
+def _view(buffers: list[np.ndarray], ref: Ref) -> np.ndarray:
+    return np.ndarray(ref.shape, ref.dtype, buffer=buffers[ref.root], offset=ref.offset,
+                      strides=ref.strides)
+
+
+def _bind(x: Any, buffers: list[np.ndarray]) -> Any:
+    t = type(x)
+    if t is Ref:
+        return _view(buffers, x)
+    if t is list or t is tuple:
+        return t(_bind(v, buffers) for v in x)
+    if t is dict:
+        return {k: _bind(v, buffers) for k, v in x.items()}
+    return x
+
+
+def replay(segment: Segment, *results: Any) -> tuple[list[np.ndarray], list[Any],
+                                                      dict[int, BaseException]]:
+    """Run ``segment``; return the new versions of its written roots, the
+    fetched values and the errors by record number."""
+    written = set(segment.written)
+    buffers: list[np.ndarray] = []
+    for i, source in enumerate(segment.sources):
+        if source is None:
+            buffers.append(np.zeros(segment.nbytes[i], np.uint8))
+        else:
+            buffer = results[source[0]][0][source[1]]
+            buffers.append(buffer.copy() if i in written else buffer)
+    errors: dict[int, BaseException] = {}
+    poisoned: dict[int, BaseException] = {}
+    fetched: list[Any] = []
+    for n, record in enumerate(segment.records):
+        bad = next((poisoned[r] for r in record.reads if r in poisoned), None)
+        if record.call is None:  # a fetch
+            fetched.append(None if bad is not None else _view(buffers, record.args[0]).copy())
+            continue
+        if bad is not None:
+            for r in record.writes:
+                poisoned[r] = bad
+            continue
+        try:
+            args = _bind(record.args, buffers)
+            kwargs = _bind(record.kwargs, buffers)
+            outs = [_view(buffers, o) for o in record.outs]
+            if record.use_out:
+                record.call(*args, out=outs[0] if len(outs) == 1 else tuple(outs), **kwargs)
+            else:
+                result = record.call(*args, **kwargs)
+                if len(outs) == 1:
+                    outs[0][...] = result
+                else:
+                    for out, value in zip(outs, result):
+                        out[...] = value
+        except Exception as exc:
+            errors[n] = exc
+            for r in record.writes:
+                poisoned[r] = exc
+    return [buffers[i] for i in segment.written], fetched, errors
+
+
+def replay_blob(blob: bytes, *results: Any) -> Any:
+    """:func:`replay` of a pickled segment (the task's argument)."""
+    return replay(pickle.loads(blob), *results)
+
+
+def identity(value: Any) -> Any:
+    """The kernel of a copy from the host: the value travels in the record."""
+    return value
+
+
+def extract(result: Any, element: int, ref: Ref) -> np.ndarray:
+    """The value of ``ref`` in element ``element`` of a segment's result."""
+    buffers = [result[0][element]]
+    return _view(buffers, Ref(0, ref.offset, ref.shape, ref.strides, ref.dtype)).copy()

@@ -1,0 +1,277 @@
+"""The cluster device (``dagrt.cluster()``): NumPy's semantics on Dask workers.
+
+One embedded cluster (two worker processes) serves the whole module. The
+random programs of ``test_programs`` run on it against NumPy, with views,
+in-place ops, ``out=``, setitem and masks; then errors, backpressure,
+batching, transfers, and an unguarded script in a fresh process.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy
+import pytest
+from conftest import assert_same
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import dagrt
+from dagrt.engine.scheduler import ENGINE
+
+pytest.importorskip("distributed")
+pytestmark = pytest.mark.filterwarnings("ignore::dagrt.FallbackWarning",
+                                        "ignore::DeprecationWarning",
+                                        "ignore::ResourceWarning")
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAMS = int(os.environ.get("DAGRT_CLUSTER_PROGRAMS", "200"))
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Any:
+    device = dagrt.cluster()
+    yield device
+    dagrt.waitall()
+    device.close()  # its processes must not slow down the rest of the suite
+
+
+@pytest.fixture
+def on(cluster: Any) -> Any:
+    """Arrays are created on the cluster (``config(device=...)``)."""
+    with dagrt.config(device=cluster):
+        yield cluster
+
+
+# -- semantics, against NumPy ------------------------------------------------------------
+
+def _programs(xp: Any) -> list[Any]:
+    out = []
+    x = xp.arange(12.0).reshape(3, 4)
+    v = x[1:, ::2]
+    v += 100                      # a view's in-place op writes through
+    t = x.T
+    x[0] = -1                     # a view taken before sees the write
+    out += [x.copy(), t.copy()]
+    a = xp.arange(10.0)
+    a[1:] += a[:-1]               # NumPy's overlap rule
+    b = a[::-1]
+    b *= 2                        # negative strides
+    out.append(a)
+    y = a * 2
+    a += 1                        # y keeps its value
+    alias = a
+    alias += 1                    # an alias is the same array
+    out += [y, a]
+    m = xp.zeros((4, 4))
+    m[xp.array([0, 2]), 1] = 7    # fancy setitem
+    m[m > 5] += 1                 # a mask
+    out.append(m)
+    out.append(m[m > 5])          # data-dependent shape: a sync point
+    o = xp.empty((2, 2))
+    xp.matmul(xp.ones((2, 2)), xp.full((2, 2), 3.0), o)   # out= positional
+    xp.add(o, 1, out=o)
+    out.append(o)
+    out.append(xp.cumsum(xp.arange(6.0).reshape(2, 3), axis=1))
+    out.append(xp.linalg.inv(xp.array([[2.0, 1.0], [1.0, 3.0]])))
+    out.append(x.sum(axis=0))
+    out.append(x.max())
+    return out
+
+
+def test_semantics_match_numpy(on: Any) -> None:
+    expected = _programs(numpy)
+    got = _programs(dagrt)
+    assert all(g.device == on for g in got if isinstance(g, dagrt.ndarray))
+    assert_same(expected, got)
+
+
+def test_random_draws_are_numpys_in_order(on: Any) -> None:
+    dagrt.random.seed(3)
+    numpy.random.seed(3)
+    a, b = dagrt.random.normal(size=5), dagrt.random.uniform(size=(2, 2))
+    assert a.device == on
+    assert_same([numpy.random.normal(size=5), numpy.random.uniform(size=(2, 2))], [a, b])
+
+
+def test_random_programs_match_numpy(on: Any) -> None:
+    """At least 200 random programs (views, in-place ops, out=, setitem, masks)."""
+    import test_programs as tp
+
+    @settings(max_examples=PROGRAMS, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(st.lists(tp.step, min_size=1, max_size=14))
+    def check(program: list[tuple[Any, ...]]) -> None:
+        expected_pool, expected_results = tp.run(numpy, program)
+        pool, results = tp.run(dagrt, program)
+        tp._compare(expected_pool + expected_results, pool + results)
+        dagrt.waitall()
+
+    check()
+
+
+# -- errors ----------------------------------------------------------------------------
+
+def test_worker_error_surfaces_at_the_sync_point_with_the_site(on: Any) -> None:
+    singular = dagrt.linalg.inv(dagrt.zeros((2, 2)))  # RECORDED-HERE
+    line = next(n for n, text in enumerate(Path(__file__).read_text().splitlines(), 1)
+                if text.endswith("# RECORDED-HERE"))
+    dependent = singular + 1
+    with pytest.raises(numpy.linalg.LinAlgError) as info:
+        dependent.asnumpy()
+    assert str(info.value) == "Singular matrix"
+    assert f"{__file__}:{line}" in info.value.__notes__[0]
+    with pytest.raises(numpy.linalg.LinAlgError):
+        float(singular[0, 0])
+    dagrt.waitall()  # reported already: not again
+    assert float((dagrt.ones(3) * 2).sum()) == 6.0  # the runtime goes on
+
+
+def test_waitall_raises_a_worker_error_once(on: Any) -> None:
+    dagrt.linalg.inv(dagrt.zeros((3, 3)))
+    with pytest.raises(numpy.linalg.LinAlgError):
+        dagrt.waitall()
+    dagrt.waitall()
+
+
+def test_argument_errors_raise_at_the_call(on: Any) -> None:
+    x = dagrt.ones((2, 3))
+    with pytest.raises(ValueError, match="operands could not be broadcast"):
+        x + dagrt.ones(4)
+    with pytest.raises(ValueError, match="copyto"):  # mixed host and cluster operands
+        x + dagrt.ones((2, 3), device="cpu")
+
+
+
+def test_a_function_no_worker_can_receive_runs_on_the_host(on: Any) -> None:
+    double = numpy.frompyfunc(lambda v: v * 2, 1, 1)  # cannot be pickled
+    x = dagrt.arange(4.0)
+    y = double(x)
+    x += 1
+    assert y.device == on
+    assert y.asnumpy().tolist() == [0.0, 2.0, 4.0, 6.0]
+    double(x, out=y)
+    assert y.asnumpy().tolist() == [2.0, 4.0, 6.0, 8.0]
+
+
+# -- the runtime -------------------------------------------------------------------------
+
+def test_small_ops_are_batched_into_few_tasks(on: Any) -> None:
+    executor = on.executor
+    x, y = dagrt.ones(1024), dagrt.ones(1024)
+    dagrt.waitall()
+    before = executor.segments
+    for _ in range(500):
+        x += 2 * y
+    assert float(x[0]) == 1001.0
+    sent = executor.segments - before
+    assert sent < 100, sent  # not one task per op
+
+
+def test_backpressure_bounds_pending_ops(on: Any) -> None:
+    seen = []
+
+    class Watch:
+        def on_push(self, op: Any) -> None:
+            seen.append(ENGINE.pending)
+
+        def on_ran(self, *op: Any) -> None:
+            pass
+
+        def on_span(self, *span: Any) -> None:
+            pass
+
+    ENGINE.observers.append(watch := Watch())
+    try:
+        with dagrt.config(max_pending=20):
+            x = dagrt.ones(100)
+            for _ in range(200):
+                x = x + 1
+            assert float(x[0]) == 201.0
+    finally:
+        ENGINE.observers.remove(watch)
+    assert max(seen) <= 20
+
+
+def test_transfers_and_waitall(on: Any) -> None:
+    host = numpy.arange(6.0).reshape(2, 3)
+    x = dagrt.asarray(host)
+    assert x.device == on
+    back = (x * 2).copyto(dagrt.cpu())
+    assert back.device == dagrt.cpu()
+    numpy.testing.assert_array_equal(back.asnumpy(), host * 2)
+    array = numpy.asarray(x)
+    array[0, 0] = 99  # a copy: the cluster's value is unchanged
+    assert float(x[0, 0]) == 0.0
+    y = x.T.copy()
+    dagrt.waitall()
+    assert ENGINE.pending == 0
+    numpy.testing.assert_array_equal(y.asnumpy(), host.T)
+
+
+# -- the embedded cluster in a script -----------------------------------------------------
+
+_SCRIPT = """
+import time
+t0 = time.perf_counter()
+import dagrt as np
+c = np.cluster()
+x = np.ones(10, device=c)
+x[3:] += 1
+print("value", float((x * 2).sum()))
+start = time.perf_counter() - t0
+t1 = time.perf_counter()
+c.close()
+print("start", start, "close", time.perf_counter() - t1)
+"""
+
+
+def _marked(marker: str) -> list[int]:
+    """Processes whose environment carries ``marker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="needs /proc to find processes")
+@pytest.mark.timeout(240)
+def test_unguarded_script_starts_and_stops_the_embedded_cluster(tmp_path: Path) -> None:
+    """No ``if __name__ == "__main__"`` guard; no process left behind."""
+    script = tmp_path / "script.py"
+    script.write_text(_SCRIPT)
+    marker = f"DAGRT_TEST_MARK_{uuid.uuid4().hex}"
+    env = {**os.environ, marker: "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          env=env, timeout=200, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "value 34.0" in proc.stdout, proc.stdout
+    words = proc.stdout.split()
+    start, close = float(words[words.index("start") + 1]), float(words[words.index("close") + 1])
+    assert start < 120 and close < 30, proc.stdout
+    deadline = time.monotonic() + 20
+    while _marked(marker) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _marked(marker) == []
+
+
+@pytest.mark.timeout(240)
+def test_dagrt_device_cluster_runs_an_unchanged_script(tmp_path: Path) -> None:
+    script = tmp_path / "plain.py"
+    script.write_text("import dagrt as np\nx = np.arange(5.0)\nx[1:] += x[:-1]\n"
+                      "print(x.device, x.asnumpy().tolist())\n")
+    env = {**os.environ, "DAGRT_DEVICE": "cluster", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          env=env, timeout=200, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "cluster(0) [0.0, 1.0, 3.0, 5.0, 7.0]" in proc.stdout, proc.stdout
