@@ -199,6 +199,9 @@ def _picklable(call: Any) -> bool:
     return known
 
 
+_BATCH = 256  # ops: below this, a task's fixed cost (milliseconds) dominates
+
+
 class ClusterExecutor:
     """Fuses launched ops into segments and sends them to the cluster."""
 
@@ -215,9 +218,9 @@ class ClusterExecutor:
         self._outs: dict[int, np.ndarray] = {}  # id(fetch record) -> its host output
         self._in_flight = 0
         self._threads = max(1, sum(backend.client.nthreads().values()) or 1)
-        # The engine's look-ahead bound for this device: two full segments per
+        # The engine's look-ahead bound for this device: four full segments per
         # worker thread may be pending (outputs take no client memory)
-        self.lookahead_ops = 2 * _config.get("cluster_segment_ops") * self._threads
+        self.lookahead_ops = 4 * _config.get("cluster_segment_ops") * self._threads
         self.lookahead_bytes = _config.get("max_pending_bytes")
         self._done: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._poller = threading.Thread(target=self._poll, daemon=True,
@@ -243,10 +246,17 @@ class ClusterExecutor:
         with self._lock:
             op.worker = self.name
             op.t0 = time.perf_counter()
-            if self._in_flight < self._threads or \
-                    len(self._records) >= _config.get("cluster_segment_ops"):
+            if self._worth_sending():
                 self.flush()
         return self.engine.launched(op)
+
+    def _worth_sending(self) -> bool:
+        """Send the open segment now? When the cluster is idle; when a worker
+        thread is free and the segment is worth a task (``_BATCH`` ops); when
+        it is full. (Whoever waits sends it at once: ``Engine.flushers``.)"""
+        n = len(self._records)
+        return n > 0 and (self._in_flight == 0 or n >= _config.get("cluster_segment_ops") or
+                          (self._in_flight < self._threads and n >= _BATCH))
 
     def append(self, record: Record, roots: list[_Root]) -> None:
         self._records.append((self._current, record, roots))
@@ -266,10 +276,14 @@ class ClusterExecutor:
             records, self._records = self._records, []
             if not records:
                 return
-            for component in _components(records):
-                self._send(component)
+            components = _components(records)
+            self._in_flight += 1  # flushes, not tasks: one flush's tasks run side by side
+            remaining = [len(components)]
+            for component in components:
+                self._send(component, remaining)
 
-    def _send(self, records: list[tuple[Any, Record, list[_Root]]]) -> None:
+    def _send(self, records: list[tuple[Any, Record, list[_Root]]],
+              remaining: list[int]) -> None:
         slots: dict[int, int] = {}
         roots: list[_Root] = []
         renumbered = []
@@ -299,26 +313,25 @@ class ClusterExecutor:
         outs = [self._outs.pop(id(record)) for _, record, _ in records if record.call is None]
         segment = Segment(sources, [r.nbytes for r in roots], written, renumbered)
         ops = [op for op, _, _ in records]
-        self._in_flight += 1
         self.segments += 1
         try:  # one opaque blob: Dask need not walk the records
             import cloudpickle
 
             blob = cloudpickle.dumps(segment)
         except Exception as exc:
-            self._done.put((None, ops, exc))
+            self._done.put((None, ops, exc, remaining))
             return
         future = self.backend.client.submit(replay_blob, blob, *futures, pure=False)
         for element, slot in enumerate(written):
             roots[slot].version = (future, element)
-        self._done.put((future, ops, outs))
+        self._done.put((future, ops, outs, remaining))
 
     def _poll(self) -> None:
         while True:
             item = self._done.get()
             if item is None:
                 return
-            future, ops, outs = item
+            future, ops, outs, remaining = item
             try:
                 if future is None:  # could not be sent
                     raise outs
@@ -330,8 +343,10 @@ class ClusterExecutor:
                 errors = dict.fromkeys(range(len(ops)), exc)
             now = time.perf_counter()
             with self._lock:
-                self._in_flight -= 1
-                if self._records:
+                remaining[0] -= 1
+                if not remaining[0]:
+                    self._in_flight -= 1
+                if self._worth_sending():
                     self.flush()
             for n, op in enumerate(ops):
                 op.t1 = now

@@ -289,13 +289,13 @@ def plot_timeline(trace: Any, path: str | os.PathLike[str] | None = None, *,
         busy[key] += dur
     names = sorted(totals, key=lambda n: -totals[n])
     top = set(names[:_TOP_NAMES])
-    for e in slices:
-        name = e["name"] if e["name"] in top else "other"
-        bars.setdefault((name, (e.get("pid"), e.get("tid"))), []).append(
-            (float(e["ts"]) / 1e3, max(float(e.get("dur", 0.0)) / 1e3, 1e-6)))
     start = min((float(e["ts"]) for e in slices), default=0.0)
     end = max((float(e["ts"]) + float(e.get("dur", 0.0)) for e in slices), default=0.0)
     span = end - start
+    for e in slices:  # time from the first op's start (traces stamp Unix time)
+        name = e["name"] if e["name"] in top else "other"
+        bars.setdefault((name, (e.get("pid"), e.get("tid"))), []).append(
+            ((float(e["ts"]) - start) / 1e3, max(float(e.get("dur", 0.0)) / 1e3, 1e-6)))
     from matplotlib import colormaps
     from matplotlib.patches import Patch
 
@@ -316,8 +316,8 @@ def plot_timeline(trace: Any, path: str | os.PathLike[str] | None = None, *,
                    for k in keys])
     ax.set_ylim(len(keys) - 0.5, -0.5)
     if span > 0:
-        ax.set_xlim(start / 1e3, end / 1e3)
-    ax.set_xlabel("time (ms)")
+        ax.set_xlim(0, span / 1e3)
+    ax.set_xlabel("time since the first operation started (ms)")
     if title is None:
         title = f"dagrt timeline: {len(slices)} ops, {len(names)} op names"
         if span > 0:
