@@ -186,8 +186,9 @@ FLAGS: dict[str, Flag] = {
              "(`tcp://host:8786`)."),
         Flag("cluster_segment_ops", 256, _count(1),
              "Operations recorded on the cluster are sent as one Dask task per "
-             "connected component of at most about this many operations (fewer when "
-             "a worker thread is free or someone waits)."),
+             "connected component: at once when the cluster is idle or someone waits, "
+             "else once this many are queued (and four such batches per worker thread "
+             "may be pending)."),
         Flag("gpu_streams", 4, _count(1),
              "Compute streams per GPU (each GPU also has one device-to-host and one "
              "host-to-device copy stream)."),

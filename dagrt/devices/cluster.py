@@ -14,8 +14,8 @@ The design (docs/cluster.md, after ../shared/design/distributed.md):
 - **Fused segments.** The executor does not send one task per op (a task
   costs milliseconds): a launched op appends its record to the open segment;
   the segment is sent, one task per connected component (ops sharing roots),
-  when the cluster has a free worker thread, when it reaches
-  ``cluster_segment_ops`` ops, or when someone waits (a sync point,
+  when the cluster is idle, when it reaches ``cluster_segment_ops`` ops, or
+  when someone waits (a sync point,
   ``waitall``, a backpressure stall). ``devices.replay`` runs it on a worker.
 - **The engine contract is unchanged.** Same-device dependents are released
   at launch (as for a GPU's streams); a poller thread completes the ops of a
@@ -199,9 +199,6 @@ def _picklable(call: Any) -> bool:
     return known
 
 
-_BATCH = 256  # ops: below this, a task's fixed cost (milliseconds) dominates
-
-
 class ClusterExecutor:
     """Fuses launched ops into segments and sends them to the cluster."""
 
@@ -251,12 +248,11 @@ class ClusterExecutor:
         return self.engine.launched(op)
 
     def _worth_sending(self) -> bool:
-        """Send the open segment now? When the cluster is idle; when a worker
-        thread is free and the segment is worth a task (``_BATCH`` ops); when
-        it is full. (Whoever waits sends it at once: ``Engine.flushers``.)"""
+        """Send the open segment now? When the cluster is idle, or when it is
+        full (fewer ops are not worth a task's fixed cost of milliseconds).
+        Whoever waits sends it at once (``Engine.flushers``)."""
         n = len(self._records)
-        return n > 0 and (self._in_flight == 0 or n >= _config.get("cluster_segment_ops") or
-                          (self._in_flight < self._threads and n >= _BATCH))
+        return n > 0 and (self._in_flight == 0 or n >= _config.get("cluster_segment_ops"))
 
     def append(self, record: Record, roots: list[_Root]) -> None:
         self._records.append((self._current, record, roots))
