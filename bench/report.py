@@ -174,7 +174,8 @@ def cluster(r: dict[str, Any]) -> list[str]:
             f"B1: `x += 2*y` on 1,024 elements, {x['loop_n']} iterations (per op). B2: four "
             f"independent chains of `x = sin(x) * 1.0001` on 1,024 elements, "
             f"{x['ensemble_steps']} steps each (a GIL-bound ensemble). Each side in a fresh "
-            "process with one BLAS thread, best of the runs. Targets (issue 11): B1 <= 30 "
+            "process with one BLAS thread and the same malloc thresholds, best of the "
+            "runs. Targets (issue 11): B1 <= 30 "
             "us/op on the cluster; B2 <= 0.6 of NumPy.", "",
             "| side | B1 per op | / NumPy | B2 | / NumPy |", "| --- | --- | --- | --- | --- |",
             *rows, "",

@@ -138,12 +138,6 @@ class ClusterBackend:
         return lambda: executor.append(record, roots)
 
     # -- transfers ------------------------------------------------------------------
-    def pinned_empty(self, shape: Any, dtype: Any) -> np.ndarray:
-        return np.empty(shape, dtype)
-
-    def from_host(self, host: np.ndarray, out: np.ndarray, stream: Any = None) -> None:
-        raise NotImplementedError  # copies to the cluster are records (``kernel``)
-
     def to_host(self, array: np.ndarray, out: np.ndarray | None = None,
                 stream: Any = None) -> np.ndarray:
         """The value of a cluster view (its writes are done): fetched from the
@@ -167,9 +161,6 @@ class ClusterBackend:
 
     def close(self, device: Device) -> None:
         close(device)
-
-    def random(self, device_id: int) -> Any:
-        raise NotImplementedError("random draws on the cluster are made on the host")
 
 
 _PICKLABLE: dict[Any, bool] = {}
