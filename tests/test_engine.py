@@ -504,6 +504,16 @@ def test_mypy_strict_is_clean_on_a_user_program(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_cluster_without_distributed_says_what_to_install() -> None:
+    proc = run_python("import sys; sys.modules['distributed'] = None\n"
+                      "import dagrt\n"
+                      "try:\n"
+                      "    dagrt.cluster()\n"
+                      "except ModuleNotFoundError as e:\n"
+                      "    print(e)\n")
+    assert "pip install 'dagrt[distributed]'" in proc.stdout, proc.stderr
+
+
 def test_plotting_without_matplotlib_says_what_to_install() -> None:
     proc = run_python("import sys; sys.modules['matplotlib'] = None\n"
                       "import dagrt\n"
