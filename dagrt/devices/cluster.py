@@ -95,16 +95,14 @@ class ClusterBackend:
             base = base.base
         return self._maps.get(id(base)) if isinstance(base, mmap.mmap) else None
 
-    def ref(self, view: np.ndarray, slots: dict[int, int], roots: list[_Root]) -> Ref:
+    def ref(self, view: np.ndarray, roots: dict[int, _Root]) -> Ref:
+        """``view`` as a reference to its root (noted in ``roots``, by key)."""
         root = self.root_of(view)
         if root is None:
             raise ValueError("dagrt: a cluster operation got storage that is not the "
                              "cluster's (a dagrt bug)")
-        slot = slots.get(root.key)
-        if slot is None:
-            slot = slots[root.key] = len(roots)
-            roots.append(root)
-        return Ref(slot, view.__array_interface__["data"][0] - root.address,
+        roots[root.key] = root
+        return Ref(root.key, view.__array_interface__["data"][0] - root.address,
                    view.shape, view.strides, view.dtype)
 
     # -- records --------------------------------------------------------------------
@@ -117,13 +115,12 @@ class ClusterBackend:
     def kernel(self, executor: ClusterExecutor, call: Any, args: Any, kwargs: Any,
                targets: list[np.ndarray], use_out: bool) -> Any:
         """The op's kernel: at launch, it appends its record to the open segment."""
-        slots: dict[int, int] = {}
-        roots: list[_Root] = []
+        roots: dict[int, _Root] = {}
 
         def encode(x: Any) -> Any:
             t = type(x)
             if t is np.ndarray and self.root_of(x) is not None:
-                return self.ref(x, slots, roots)
+                return self.ref(x, roots)
             if t is list or t is tuple:
                 return t(encode(v) for v in x)
             if t is dict:
@@ -131,8 +128,8 @@ class ClusterBackend:
             return x
 
         record_args, record_kwargs = encode(tuple(args)), encode(dict(kwargs))
-        reads = frozenset(slots.values())
-        outs = tuple(self.ref(t, slots, roots) for t in targets)
+        reads = frozenset(roots)
+        outs = tuple(self.ref(t, roots) for t in targets)
         record = Record(call, record_args, record_kwargs, outs, use_out, reads,
                         frozenset(o.root for o in outs))
         return lambda: executor.append(record, roots)
@@ -142,10 +139,9 @@ class ClusterBackend:
                 stream: Any = None) -> np.ndarray:
         """The value of a cluster view (its writes are done): fetched from the
         worker holding its root's current version."""
-        slots: dict[int, int] = {}
-        roots: list[_Root] = []
-        ref = self.ref(array, slots, roots)
-        version = roots[0].version
+        roots: dict[int, _Root] = {}
+        ref = self.ref(array, roots)
+        version = roots[ref.root].version
         if version is None:  # never written: NumPy's empty, zeros here
             value = np.zeros(array.shape, array.dtype)
         else:
@@ -201,7 +197,7 @@ class ClusterExecutor:
         self.engine = engine
         self.name = f"{device!r}"
         self._lock = threading.RLock()
-        self._records: list[tuple[Any, Record, list[_Root]]] = []  # (op, record, roots)
+        self._records: list[tuple[Any, Record, dict[int, _Root]]] = []  # (op, record, roots)
         self._current: Any = None  # the op being launched
         self._outs: dict[int, np.ndarray] = {}  # id(fetch record) -> its host output
         self._in_flight = 0
@@ -245,16 +241,16 @@ class ClusterExecutor:
         n = len(self._records)
         return n > 0 and (self._in_flight == 0 or n >= _config.get("cluster_segment_ops"))
 
-    def append(self, record: Record, roots: list[_Root]) -> None:
+    def append(self, record: Record, roots: dict[int, _Root]) -> None:
         self._records.append((self._current, record, roots))
 
     def fetch(self, array: np.ndarray, out: np.ndarray) -> None:
         """At launch: a record that reads ``array`` (a cluster view) into the
         host array ``out`` when its segment completes (``copyto(cpu())``)."""
-        slots: dict[int, int] = {}
-        roots: list[_Root] = []
-        ref = self.backend.ref(array, slots, roots)
-        self.append(Record(None, (ref,), {}, (), False, frozenset({0}), frozenset()), roots)
+        roots: dict[int, _Root] = {}
+        ref = self.backend.ref(array, roots)
+        self.append(Record(None, (ref,), {}, (), False, frozenset(roots), frozenset()),
+                    roots)
         self._outs[id(self._records[-1][1])] = out
 
     def flush(self) -> None:
@@ -269,20 +265,12 @@ class ClusterExecutor:
             for component in components:
                 self._send(component, remaining)
 
-    def _send(self, records: list[tuple[Any, Record, list[_Root]]],
+    def _send(self, records: list[tuple[Any, Record, dict[int, _Root]]],
               remaining: list[int]) -> None:
-        slots: dict[int, int] = {}
-        roots: list[_Root] = []
-        renumbered = []
-        for _, record, own in records:  # the op's root numbers -> the segment's
-            local = []
-            for root in own:
-                slot = slots.get(root.key)
-                if slot is None:
-                    slot = slots[root.key] = len(roots)
-                    roots.append(root)
-                local.append(slot)
-            renumbered.append(_renumber(record, local))
+        touched: dict[int, _Root] = {}
+        for _, _, own in records:
+            touched.update(own)
+        roots = list(touched.values())
         futures: list[Any] = []
         positions: dict[int, int] = {}
         sources: list[tuple[int, int] | None] = []
@@ -296,9 +284,10 @@ class ClusterExecutor:
                 position = positions[id(future)] = len(futures)
                 futures.append(future)
             sources.append((position, element))
-        written = sorted({w for r in renumbered for w in r.writes})
+        written = sorted({w for _, r, _ in records for w in r.writes})
         outs = [self._outs.pop(id(record)) for _, record, _ in records if record.call is None]
-        segment = Segment(sources, [r.nbytes for r in roots], written, renumbered)
+        segment = Segment([r.key for r in roots], sources, [r.nbytes for r in roots], written,
+                          [record for _, record, _ in records])
         ops = [op for op, _, _ in records]
         self.segments += 1
         try:  # one opaque blob: Dask need not walk the records
@@ -309,8 +298,8 @@ class ClusterExecutor:
             self._done.put((None, ops, exc, remaining))
             return
         future = self.backend.client.submit(replay_blob, blob, *futures, pure=False)
-        for element, slot in enumerate(written):
-            roots[slot].version = (future, element)
+        for element, key in enumerate(written):
+            touched[key].version = (future, element)
         self._done.put((future, ops, outs, remaining))
 
     def _poll(self) -> None:
@@ -346,23 +335,8 @@ class ClusterExecutor:
         pass
 
 
-def _renumber(record: Record, local: list[int]) -> Record:
-    def walk(x: Any) -> Any:
-        t = type(x)
-        if t is Ref:
-            return Ref(local[x.root], x.offset, x.shape, x.strides, x.dtype)
-        if t is list or t is tuple:
-            return t(walk(v) for v in x)
-        if t is dict:
-            return {k: walk(v) for k, v in x.items()}
-        return x
-    return Record(record.call, walk(record.args), walk(record.kwargs), walk(record.outs),
-                  record.use_out, frozenset(local[r] for r in record.reads),
-                  frozenset(local[w] for w in record.writes))
-
-
-def _components(records: list[tuple[Any, Record, list[_Root]]]
-                ) -> list[list[tuple[Any, Record, list[_Root]]]]:
+def _components(records: list[tuple[Any, Record, dict[int, _Root]]]
+                ) -> list[list[tuple[Any, Record, dict[int, _Root]]]]:
     """The records grouped by connected component (records sharing a root),
     each in recording order."""
     parent: dict[int, int] = {}
@@ -374,11 +348,12 @@ def _components(records: list[tuple[Any, Record, list[_Root]]]
         return k
 
     for _, _, roots in records:
-        for root in roots[1:]:
-            parent[find(root.key)] = find(roots[0].key)
-    groups: dict[int, list[tuple[Any, Record, list[_Root]]]] = {}
+        keys = list(roots)
+        for key in keys[1:]:
+            parent[find(key)] = find(keys[0])
+    groups: dict[int, list[tuple[Any, Record, dict[int, _Root]]]] = {}
     for entry in records:
-        key = find(entry[2][0].key) if entry[2] else -1
+        key = find(next(iter(entry[2]))) if entry[2] else -1
         groups.setdefault(key, []).append(entry)
     return list(groups.values())
 

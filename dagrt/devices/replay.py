@@ -26,7 +26,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Ref:
-    """A view of root number ``root`` of the segment."""
+    """A view of the root whose key is ``root``."""
 
     root: int
     offset: int
@@ -52,23 +52,24 @@ class Record:
 
 @dataclass
 class Segment:
-    """``sources[i]``: (argument number, element) of root ``i``'s current
-    version among the task's arguments, or None for a new root of
-    ``nbytes[i]`` bytes; ``written``: the roots whose new versions the task
-    returns, in order."""
+    """The roots it touches, by key (``keys``): ``sources[i]``, the (argument
+    number, element) of root ``keys[i]``'s current version among the task's
+    arguments, or None for a new root of ``nbytes[i]`` bytes; ``written``: the
+    keys of the roots whose new versions the task returns, in order."""
 
+    keys: list[int]
     sources: list[tuple[int, int] | None]
     nbytes: list[int]
     written: list[int]
     records: list[Record]
 
 
-def _view(buffers: list[np.ndarray], ref: Ref) -> np.ndarray:
+def _view(buffers: Any, ref: Ref) -> np.ndarray:
     return np.ndarray(ref.shape, ref.dtype, buffer=buffers[ref.root], offset=ref.offset,
                       strides=ref.strides)
 
 
-def _bind(x: Any, buffers: list[np.ndarray]) -> Any:
+def _bind(x: Any, buffers: dict[int, np.ndarray]) -> Any:
     t = type(x)
     if t is Ref:
         return _view(buffers, x)
@@ -84,13 +85,13 @@ def replay(segment: Segment, *results: Any) -> tuple[list[np.ndarray], list[Any]
     """Run ``segment``; return the new versions of its written roots, the
     fetched values and the errors by record number."""
     written = set(segment.written)
-    buffers: list[np.ndarray] = []
-    for i, source in enumerate(segment.sources):
+    buffers: dict[int, np.ndarray] = {}
+    for key, source, nbytes in zip(segment.keys, segment.sources, segment.nbytes):
         if source is None:
-            buffers.append(np.zeros(segment.nbytes[i], np.uint8))
+            buffers[key] = np.zeros(nbytes, np.uint8)
         else:
             buffer = results[source[0]][0][source[1]]
-            buffers.append(buffer.copy() if i in written else buffer)
+            buffers[key] = buffer.copy() if key in written else buffer
     errors: dict[int, BaseException] = {}
     poisoned: dict[int, BaseException] = {}
     fetched: list[Any] = []
@@ -135,5 +136,4 @@ def identity(value: Any) -> Any:
 
 def extract(result: Any, element: int, ref: Ref) -> np.ndarray:
     """The value of ``ref`` in element ``element`` of a segment's result."""
-    buffers = [result[0][element]]
-    return _view(buffers, Ref(0, ref.offset, ref.shape, ref.strides, ref.dtype)).copy()
+    return _view({ref.root: result[0][element]}, ref).copy()
