@@ -185,13 +185,14 @@ def cluster(r: dict[str, Any]) -> list[str]:
             "two cores, and a task's round trip costs milliseconds: the cluster loses to "
             "NumPy on both by two to three orders of magnitude, and both targets are "
             "missed. Against one Dask task per operation (about 5-10 ms each here) the "
-            "batching brings one chain (B1) to about 200 us per operation, most of it the "
-            "client's recording of each operation (shadow storage, records, the engine's "
-            "graph: about 100 us) and the segments' latency; four independent chains (B2) "
-            "split into four small tasks per send and pay the task cost far more often "
-            "(about 2 ms per operation). The cluster device is for arrays and programs "
-            "that outgrow one machine, not for small ops; making its recording path as "
-            "cheap as the host's is open work.", ""]
+            "batching brings one chain (B1) to the figure above, most of it the client's "
+            "recording of each operation (shadow storage, records, the engine's graph: "
+            "about 100 us) and the segments' latency; four independent chains (B2) split "
+            "into four smaller tasks per send and pay the task cost more often (about "
+            f"{c['ensemble_s'] / (8 * x['ensemble_steps']) * 1e3:.1f} ms per operation). "
+            "The cluster device is for arrays and programs that outgrow one machine, not "
+            "for small ops; making its recording path as cheap as the host's is open "
+            "work.", ""]
 
 
 SECTIONS = {"overhead": overhead, "independent": independent,
