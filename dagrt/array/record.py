@@ -37,6 +37,7 @@ import numpy as np
 
 from .. import _config, _log
 from ..devices.device import CPU, Device
+from ..devices.replay import identity
 from ..engine.graph import Op, Site, Var, recording_site, user_frame
 from ..engine.policy import POLICY
 from ..engine.scheduler import ENGINE
@@ -299,12 +300,8 @@ def _on_host(device: Device, call: Callable[..., Any], args: Sequence[Any],
         call(*values, out=results[0] if len(results) == 1 else tuple(results), **kw)
     else:
         _assign(results, call(*values, **kw))
-    return device.backend.kernel(device.executor, _values, tuple(results), {},
+    return device.backend.kernel(device.executor, identity, tuple(results), {},
                                  [o._data for o in outs], False)
-
-
-def _values(*values: Any) -> Any:
-    return values[0] if len(values) == 1 else values
 
 
 def _whole(a: ndarray) -> bool:

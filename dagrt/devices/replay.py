@@ -129,9 +129,10 @@ def replay_blob(blob: bytes, *results: Any) -> Any:
     return replay(pickle.loads(blob), *results)
 
 
-def identity(value: Any) -> Any:
-    """The kernel of a copy from the host: the value travels in the record."""
-    return value
+def identity(*values: Any) -> Any:
+    """Its argument (or arguments, as a tuple): the kernel of a value that
+    travels in the record (a copy from the host, a fill, a host result)."""
+    return values[0] if len(values) == 1 else values
 
 
 def extract(result: Any, element: int, ref: Ref) -> np.ndarray:

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..array.ndarray import ndarray, view_of, wrap
 from ..array.record import evaluate, host_values, nbytes_of, new_array, record
+from ..devices.replay import identity
 from . import rules
 from .args import PY_SCALARS, as_dagrt, bind, eager_call
 from .reductions import is_view_of
@@ -27,10 +28,6 @@ from .table import ROWS, Row
 _MANY_VIEWS = {"atleast_1d", "atleast_2d", "atleast_3d", "broadcast_arrays"}  # f(*arrays)
 _CONCATENATE = next(r for r in ROWS if r.name == "concatenate")
 _STACK = next(r for r in ROWS if r.name == "stack")
-
-
-def identity(x: Any) -> Any:
-    return x
 
 
 def view(row: Row, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
