@@ -7,6 +7,8 @@ import contextlib
 import json
 import os
 import platform
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -65,3 +67,80 @@ def save(name: str, args: argparse.Namespace, results: dict[str, Any]) -> None:
                           "python": platform.python_version()},
               "results": results}
     (RESULTS / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
+
+
+# -- sides in fresh processes, under the same settings --------------------------------
+
+# glibc's allocator thresholds that ``import dagrt`` sets for its process
+# (dagrt/engine/memory.py), given to the other sides through glibc's
+# environment variables: a gain NumPy gets from the same setting is not dagrt's.
+MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20)}
+
+
+def blas(threads: int) -> dict[str, str]:
+    """The environment that gives BLAS/OpenMP ``threads`` threads."""
+    n = str(threads)
+    return {"OPENBLAS_NUM_THREADS": n, "OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n}
+
+
+def fresh(argv: list[str], env: dict[str, str]) -> Any:
+    """Run ``python argv...`` in a new interpreter with ``env`` added to this
+    one's environment; return the JSON its last line prints."""
+    out = subprocess.run([sys.executable, *argv], capture_output=True, text=True,
+                         env=dict(os.environ, **env), check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def spread(times: list[float]) -> float:
+    """Worst / best: how noisy a side's runs were."""
+    return max(times) / min(times)
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+        else (os.cpu_count() or 1)
+
+
+def run_sides(script: str, envs: dict[str, dict[str, str]], argv: list[str],
+              rounds: int) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Run ``script --side NAME argv...`` in a fresh process per side and round,
+    the sides alternating (so that a machine whose speed drifts slows all
+    alike); each child prints ``{"times": [...], "checksum": x}``. Return
+    every side's times and its last checksum."""
+    times: dict[str, list[float]] = {name: [] for name in envs}
+    checks: dict[str, float] = {}
+    for _ in range(rounds):
+        for name, env in envs.items():
+            r = fresh([script, "--side", name, *argv], env)
+            times[name] += r["times"]
+            checks[name] = r["checksum"]
+    return times, checks
+
+
+def table(times: dict[str, list[float]], base: str) -> dict[str, dict[str, Any]]:
+    """Print each side's best time, its ratio to ``base``'s best and its
+    spread; return the same as a dict for ``save``."""
+    best = min(times[base])
+    print(f"{'side':<26} {'best ms':>9} {'/ ' + base:>14} {'spread':>7}")
+    out = {}
+    for name, t in times.items():
+        print(f"{name:<26} {min(t) * 1e3:9.1f} {min(t) / best:14.2f} {spread(t):7.2f}")
+        out[name] = {"best_s": min(t), "ratio": min(t) / best, "spread": spread(t), "all_s": t}
+    return out
+
+
+def same_checksums(checks: dict[str, float], rtol: float = 1e-9) -> None:
+    ref = next(iter(checks.values()))
+    if any(abs(c - ref) > rtol * abs(ref) for c in checks.values()):
+        raise SystemExit(f"the sides computed different values: {checks}")
+
+
+def timed_runs(once: Callable[[], Any], repeat: int) -> list[float]:
+    """``repeat`` wall times of ``once()``, after one warm-up call."""
+    once()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        once()
+        times.append(time.perf_counter() - t0)
+    return times

@@ -3,10 +3,13 @@
 Each example's ``main(xp)`` runs at full size under NumPy and under dagrt,
 each run in a fresh Python process, as a user runs a script (a process's heap
 history changes NumPy's own times by up to 4x: page faults of fresh memory).
-Runs alternate (NumPy, dagrt, NumPy, dagrt...) so that load from elsewhere on
-the machine hits both alike, and the best of ``--repeat`` runs is kept.
-Prints the times and dagrt/NumPy (below 1: dagrt is faster) and checks that
-both printed the same text. ``--in-process`` times warm runs in this process.
+NumPy runs as installed, and "tuned": with the malloc thresholds that
+``import dagrt`` sets for its own process (through glibc's environment
+variables) and with 1 and with all cores' BLAS threads, the better kept; the
+ratio is dagrt / tuned NumPy. Runs alternate so that load from elsewhere on
+the machine hits every side alike, and the best of ``--repeat`` runs is kept.
+Checks that every side printed the same text. ``--in-process`` times warm
+runs in this process (NumPy as it is there).
 
     python bench/examples.py [--quick] [--repeat N] [--only kmeans,heat]
                              [--config inline_bytes=0] [--in-process] [--trace]
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import os
 import subprocess
 import sys
@@ -29,7 +33,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, EXAMPLES_DIR)
 
 import numpy  # noqa: E402
-from _common import parser, save, traced  # noqa: E402
+from _common import MALLOC, blas, cores, parser, save, spread, traced  # noqa: E402
 
 import dagrt  # noqa: E402
 
@@ -64,9 +68,10 @@ print(json.dumps({{"seconds": time.perf_counter() - t0, "lines": lines}}))
 """
 
 
-def _fresh(name: str, backend: str, quick: bool, overrides: dict[str, Any]) -> tuple[float, Any]:
-    """Run one example in a new interpreter; its time and printed lines."""
-    env = dict(os.environ, **{f"DAGRT_{k.upper()}": str(v) for k, v in overrides.items()})
+def _fresh(name: str, backend: str, quick: bool, settings: dict[str, str]) -> tuple[float, Any]:
+    """Run one example in a new interpreter (``settings`` added to the
+    environment); its time and printed lines."""
+    env = dict(os.environ, **settings)
     code = _CHILD.format(examples=EXAMPLES_DIR, backend=backend, name=name, quick=quick)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=env, check=True).stdout
@@ -74,17 +79,29 @@ def _fresh(name: str, backend: str, quick: bool, overrides: dict[str, Any]) -> t
     return result["seconds"], result["lines"]
 
 
+def numpy_sides() -> dict[str, dict[str, str]]:
+    """NumPy as installed, and NumPy given dagrt's malloc thresholds with 1 and
+    with as many BLAS threads as cores (the tuned baseline is the best)."""
+    sides = {"installed": {"DAGRT_MALLOC_TUNE": "0"}, "tuned, 1 BLAS thread": {**MALLOC, **blas(1)}}
+    if cores() > 1:
+        sides[f"tuned, {cores()} BLAS threads"] = {**MALLOC, **blas(cores())}
+    return sides
+
+
 def bench_fresh(name: str, quick: bool, repeat: int,
                 overrides: dict[str, Any]) -> dict[str, Any]:
-    t_numpy, t_dagrt = [], []
+    dagrt_env = {f"DAGRT_{k.upper()}": str(v) for k, v in overrides.items()}
+    times: dict[str, list[float]] = {side: [] for side in [*numpy_sides(), "dagrt"]}
     for _ in range(repeat):
-        seconds, expected = _fresh(name, "numpy", quick, {})
-        t_numpy.append(seconds)
-        seconds, got = _fresh(name, "dagrt", quick, overrides)
-        t_dagrt.append(seconds)
-    return {"numpy_s": min(t_numpy), "dagrt_s": min(t_dagrt),
-            "ratio": min(t_dagrt) / min(t_numpy), "same_output": expected == got,
-            "numpy_all_s": t_numpy, "dagrt_all_s": t_dagrt}
+        for side, env in numpy_sides().items():
+            seconds, expected = _fresh(name, "numpy", quick, env)
+            times[side].append(seconds)
+        seconds, got = _fresh(name, "dagrt", quick, dagrt_env)
+        times["dagrt"].append(seconds)
+    tuned = min(min(t) for side, t in times.items() if side.startswith("tuned"))
+    return {"numpy_s": min(times["installed"]), "tuned_s": tuned, "dagrt_s": min(times["dagrt"]),
+            "ratio": min(times["dagrt"]) / tuned, "same_output": expected == got,
+            "spread": {side: spread(t) for side, t in times.items()}, "all_s": times}
 
 
 def bench_one(name: str, quick: bool, repeat: int) -> dict[str, Any]:
@@ -101,9 +118,10 @@ def bench_one(name: str, quick: bool, repeat: int) -> dict[str, Any]:
     for _ in range(repeat):
         t_numpy.append(_timed(run_numpy)[0])
         t_dagrt.append(_timed(run_dagrt)[0])
-    return {"numpy_s": min(t_numpy), "dagrt_s": min(t_dagrt),
+    return {"numpy_s": min(t_numpy), "tuned_s": min(t_numpy), "dagrt_s": min(t_dagrt),
             "ratio": min(t_dagrt) / min(t_numpy), "same_output": expected == got,
-            "numpy_all_s": t_numpy, "dagrt_all_s": t_dagrt}
+            "spread": {"numpy": spread(t_numpy), "dagrt": spread(t_dagrt)},
+            "all_s": {"numpy": t_numpy, "dagrt": t_dagrt}}
 
 
 def main() -> None:
@@ -122,29 +140,31 @@ def main() -> None:
     overrides = {k: _config_value(v) for k, v in overrides.items()}
     repeat = 1 if args.quick else args.repeat
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
-        else os.cpu_count()
     mode = "warm, in one process" if args.in_process else "each run a fresh process"
     print(f"examples at {'quick' if args.quick else 'full'} size, best of {repeat}, "
-          f"{cores} cores, {mode}" + (f", dagrt.config({overrides})" if overrides else ""))
-    print(f"{'example':<13} {'numpy ms':>10} {'dagrt ms':>10} {'dagrt/numpy':>12}  output")
+          f"{cores()} cores, {mode}" + (f", dagrt.config({overrides})" if overrides else ""))
+    print("tuned: NumPy with dagrt's malloc thresholds and its best BLAS thread count")
+    print(f"{'example':<13} {'numpy ms':>10} {'tuned ms':>10} {'dagrt ms':>10} "
+          f"{'dagrt/tuned':>12}  output")
     results: dict[str, Any] = {}
     with dagrt.config(**overrides):
         for name in names:
             r = bench_one(name, args.quick, repeat) if args.in_process \
                 else bench_fresh(name, args.quick, repeat, overrides)
             results[name] = r
-            print(f"{name:<13} {r['numpy_s'] * 1e3:10.1f} {r['dagrt_s'] * 1e3:10.1f} "
-                  f"{r['ratio']:12.2f}  {'same' if r['same_output'] else 'DIFFERENT'}",
-                  flush=True)
+            print(f"{name:<13} {r['numpy_s'] * 1e3:10.1f} {r['tuned_s'] * 1e3:10.1f} "
+                  f"{r['dagrt_s'] * 1e3:10.1f} {r['ratio']:12.2f}  "
+                  f"{'same' if r['same_output'] else 'DIFFERENT'}", flush=True)
         if args.trace:
             for name in names:
                 module = importlib.import_module(name)
                 with traced(args, f"examples_{name}"):
                     module.main(dagrt, quick=args.quick)
     worst = max(r["ratio"] for r in results.values())
-    print(f"worst dagrt/numpy: {worst:.2f}")
-    save("examples", args, {"cores": cores, "config": overrides, "repeat": repeat,
+    geomean = math.prod(r["ratio"] for r in results.values()) ** (1 / len(results))
+    print(f"worst dagrt/tuned: {worst:.2f}; geometric mean {geomean:.2f}")
+    save("examples", args, {"cores": cores(), "config": overrides, "repeat": repeat,
+                            "geomean": geomean,
                             "mode": mode,
                             "examples": results})
     if not all(r["same_output"] for r in results.values()):

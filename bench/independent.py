@@ -1,93 +1,119 @@
 """Four independent chains of ten elementwise ops on 4,000,000-element float64
-arrays: dagrt's threaded engine against plain NumPy (and, as the reference
-for what threads can give on this machine, the same chains on hand-written
-Python threads). Prints dagrt/NumPy and the scaling over 1, 2, ... workers.
+arrays: dagrt's threaded engine against NumPy, and, as the reference for what
+threads can give on this machine, the same chains on hand-written Python
+threads. Prints dagrt / tuned NumPy and the scaling over 1, 2, ... workers.
 
-    python bench/independent.py [--quick] [--trace]
+Sides, each in a fresh process, alternating over ``--rounds``: NumPy as
+installed; NumPy with dagrt's malloc thresholds ("tuned", the baseline);
+NumPy on Python threads (tuned); dagrt; dagrt on 1, 2, ... workers.
+
+    python bench/independent.py [--quick] [--repeat N] [--rounds N] [--trace]
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import sys
 import threading
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import numpy  # noqa: E402
-from _common import best_of, parser, save, traced  # noqa: E402
-
-import dagrt  # noqa: E402
+from _common import (  # noqa: E402
+    MALLOC,
+    cores,
+    parser,
+    run_sides,
+    same_checksums,
+    save,
+    table,
+    timed_runs,
+    traced,
+)
 
 CHAINS, STEPS = 4, 10
 
 
-def chain(xp, x):
+def chain(xp: Any, x: Any) -> Any:
     """Ten elementwise ops, each depending on the previous one."""
     for _ in range(STEPS // 2):
         x = xp.sin(x) * 1.0001
     return x
 
 
-def run_numpy(inputs):
-    return [chain(numpy, x) for x in inputs]
+def run_side(side: str, n: int, repeat: int) -> dict[str, Any]:
+    import numpy
+
+    host = [numpy.random.default_rng(i).random(n) for i in range(CHAINS)]
+    if side == "numpy + Python threads":
+        def once() -> list[Any]:
+            out: list[Any] = [None] * CHAINS
+
+            def work(i: int) -> None:
+                out[i] = chain(numpy, host[i])
+
+            threads = [threading.Thread(target=work, args=(i,)) for i in range(CHAINS)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            return out
+    elif side.startswith("numpy"):
+        def once() -> list[Any]:
+            return [chain(numpy, x) for x in host]
+    else:
+        import dagrt
+
+        lazy = [dagrt.asarray(x) for x in host]
+
+        def once() -> list[Any]:
+            out = [chain(dagrt, x) for x in lazy]
+            dagrt.waitall()
+            return out
+    times = timed_runs(once, repeat)
+    return {"times": times, "checksum": float(sum(numpy.asarray(x).sum() for x in once()))}
 
 
-def run_threads(inputs):
-    out = [None] * len(inputs)
-
-    def work(i):
-        out[i] = chain(numpy, inputs[i])
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(inputs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return out
-
-
-def run_dagrt(inputs):
-    out = [chain(dagrt, x) for x in inputs]
-    dagrt.waitall()
+def sides(workers: int) -> dict[str, dict[str, str]]:
+    out = {"numpy as installed": {"DAGRT_MALLOC_TUNE": "0"}, "numpy tuned": dict(MALLOC),
+           "numpy + Python threads": dict(MALLOC), "dagrt": {}}
+    for w in range(1, workers + 1):
+        out[f"dagrt, {w} worker(s)"] = {"DAGRT_INTER_OP_THREADS": str(w)}
     return out
 
 
 def main() -> None:
-    args = parser(__doc__.splitlines()[0]).parse_args()
-    n = 40_000 if args.quick else 4_000_000
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=3, help="fresh processes per side")
+    p.add_argument("--side", help=argparse.SUPPRESS)
+    p.add_argument("--n", type=int, default=4_000_000)
+    args = p.parse_args()
+    n = 40_000 if args.quick else args.n
     repeat = 1 if args.quick else args.repeat
-    host = [numpy.random.default_rng(i).random(n) for i in range(CHAINS)]
-    lazy = [dagrt.asarray(x) for x in host]
-
-    expected = run_numpy(host)
-    got = run_dagrt(lazy)
-    for e, g in zip(expected, got):
-        numpy.testing.assert_allclose(g.asnumpy(), e, rtol=1e-12)
-
-    t_numpy = best_of(lambda: run_numpy(host), repeat)
-    t_threads = best_of(lambda: run_threads(host), repeat)
-    scaling = {}
-    cores = os.cpu_count() or 1
-    for workers in range(1, max(2, cores) + 1):
-        with dagrt.config(inter_op_threads=workers, inline_bytes=0 if args.quick else 1 << 16):
-            scaling[workers] = best_of(lambda: run_dagrt(lazy), repeat)
-    t_dagrt = scaling[min(cores, max(scaling))] if cores > 1 else scaling[1]
-
+    if args.side:
+        print(json.dumps(run_side(args.side, n, repeat)))
+        return
+    rounds = 1 if args.quick else args.rounds
+    times, checks = run_sides(__file__, sides(max(2, cores())),
+                              ["--n", str(n), "--repeat", str(repeat)], rounds)
     print(f"{CHAINS} chains x {STEPS} elementwise ops on {n:,} float64 elements, "
-          f"{cores} cores")
-    print(f"  numpy (serial)          {t_numpy * 1e3:9.1f} ms   1.00")
-    print(f"  numpy + Python threads  {t_threads * 1e3:9.1f} ms   {t_threads / t_numpy:.2f}")
-    for workers, t in scaling.items():
-        print(f"  dagrt, {workers} worker(s)       {t * 1e3:9.1f} ms   {t / t_numpy:.2f}")
-    print(f"dagrt / numpy = {t_dagrt / t_numpy:.2f} (target <= 0.55 on 2 cores)")
-    with traced(args, "independent"):
-        run_dagrt(lazy)
-    save("independent", args, {
-        "elements": n, "chains": CHAINS, "steps": STEPS, "numpy_s": t_numpy,
-        "python_threads_s": t_threads, "dagrt_s": t_dagrt,
-        "dagrt_over_numpy": t_dagrt / t_numpy, "threads_over_numpy": t_threads / t_numpy,
-        "scaling_s": scaling})
+          f"{cores()} cores; best of {rounds} processes x {repeat} runs")
+    results = table(times, "numpy tuned")
+    ratio = results["dagrt"]["ratio"]
+    print(f"dagrt / tuned NumPy = {ratio:.2f} (target <= 0.55 on 2 cores)")
+    same_checksums(checks)
+    if args.trace:
+        import dagrt
+
+        lazy = [dagrt.asarray(x) for x in (dagrt.random.uniform(size=n) for _ in range(CHAINS))]
+        with traced(args, "independent"):
+            [chain(dagrt, x) for x in lazy]
+            dagrt.waitall()
+    save("independent", args, {"elements": n, "chains": CHAINS, "steps": STEPS,
+                               "rounds": rounds, "repeat": repeat, "cores": cores(),
+                               "sides": results, "dagrt_over_tuned": ratio})
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from .devices.device import cpu as cpu
 from .devices.registry import gpu as gpu
 from .devices.registry import num_gpus as num_gpus
 from .engine import memory as _memory
-from .engine.scheduler import CancelledError as CancelledError
+from .engine.errors import CancelledError as CancelledError
 from .ops.fallback import FallbackWarning as FallbackWarning
 from .ops.namespace import FUNCTIONS as _FUNCTIONS
 

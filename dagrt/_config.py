@@ -160,6 +160,19 @@ FLAGS: dict[str, Flag] = {
              "per worker, before recording blocks: outputs are allocated when an "
              "operation is recorded, so this bounds how far memory use may exceed "
              "NumPy's.", "16 MiB"),
+        Flag("fuse", True, _parse_bool,
+             "Hold large elementwise ops until the next other op or sync point, and run "
+             "chains of them as one blocked kernel spread over the workers (cache-sized "
+             "blocks pass through the whole chain; temporaries nothing can observe are "
+             "never written). See docs/architecture.md, Fused chains."),
+        Flag("fuse_window", 64, _count(1),
+             "At most this many elementwise ops are held for fusion at once."),
+        Flag("fuse_block_bytes", 1 << 17, _count(1),
+             "Bytes of each operand in one block of a fused or chunked kernel: small "
+             "enough that a block passes through a whole chain in the cache."),
+        Flag("fuse_bytes", 1 << 20, _count(0),
+             "Deferred elementwise ops whose work (bytes of the result) is at least this "
+             "are held for fusion; smaller ones run as recorded."),
         Flag("max_pending", 4096, _count(1),
              "At most this many operations may be pending; recording blocks beyond it "
              "(backpressure), so a Python loop that runs ahead cannot grow memory "

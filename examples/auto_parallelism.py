@@ -1,11 +1,21 @@
 """The auto-parallelism experiment of the d2l book (MXNet), on dagrt.
 
-Ten 2000x2000 matrix products on each of two independent arrays, timed:
+What dagrt does with the machine it runs on, each figure printed as it is
+measured, with one line saying what it means:
 
-- with plain NumPy;
-- with dagrt's serial engine (each op runs when recorded: the reference);
-- with dagrt's threaded engine, one array after the other (a barrier between);
-- with dagrt's threaded engine, both arrays overlapped (one barrier at the end).
+1. The CPU experiments (every machine): four independent chains of
+   elementwise ops, each too small to keep every core busy alone (the d2l
+   exercise: what a dependency engine overlaps); one dependent chain, which
+   only fusion and chunking can speed up (each cache-sized block through the
+   whole chain, on every core).
+2. The d2l experiment itself: ten matrix products on each of two independent
+   arrays (with NumPy; dagrt's serial engine; one array after the other; both
+   overlapped). On a CPU its products already use every core through BLAS;
+   it is the reference on GPU machines, where the CPU&GPU and copy-overlap
+   experiments follow.
+
+NumPy runs in this process, under the same malloc thresholds and BLAS
+threads as dagrt (``bench/`` has the fresh-process comparisons).
 
     python examples/auto_parallelism.py [--quick] [--size N]
 """
@@ -13,6 +23,7 @@ Ten 2000x2000 matrix products on each of two independent arrays, timed:
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable
 
@@ -36,8 +47,71 @@ def timed(fn: Callable[[], object], repeat: int) -> float:
     return best
 
 
+def _show(label: str, seconds: float, meaning: str = "") -> None:
+    print(f"  {label:<34} {seconds:8.3f} s" + (f"   {meaning}" if meaning else ""), flush=True)
+
+
+def cpu_experiment(n: int = 2_000_000, repeat: int = 3) -> dict[str, float]:
+    """Independent chains and one dependent chain: NumPy against dagrt."""
+    rng = numpy.random.default_rng(0)
+    host = [rng.random(n) for _ in range(4)]
+    lazy = [dagrt.asarray(x) for x in host]
+
+    def chains(xp: object, inputs: list[object]) -> list[object]:
+        out = []
+        for x in inputs:
+            for _ in range(5):
+                x = xp.sin(x) * 1.0001  # type: ignore[attr-defined]
+            out.append(x)
+        return out
+
+    def on_dagrt(fn: Callable[[], object], **config: object) -> Callable[[], object]:
+        def run() -> None:
+            with dagrt.config(**config):
+                fn()
+                dagrt.waitall()
+        return run
+
+    times: dict[str, float] = {}
+    print(f"Four independent chains of 10 elementwise ops, {n:,} float64 each "
+          f"({len(os.sched_getaffinity(0))} cores):", flush=True)
+    times["chains_numpy"] = timed(lambda: chains(numpy, host), repeat)
+    _show("NumPy", times["chains_numpy"])
+    times["chains_serial"] = timed(on_dagrt(lambda: chains(dagrt, lazy), engine="serial"),
+                                   repeat)
+    _show("dagrt serial engine", times["chains_serial"],
+          f"{times['chains_serial'] / times['chains_numpy']:.2f}x NumPy: recording costs little")
+    times["chains"] = timed(on_dagrt(lambda: chains(dagrt, lazy)), repeat)
+    _show("dagrt threaded", times["chains"],
+          f"{times['chains'] / times['chains_numpy']:.2f}x NumPy: independent work overlapped")
+
+    x0 = host[0]
+
+    def one_chain(xp: object, x: object) -> object:
+        for _ in range(10):
+            x = xp.sin(x) * 1.0001 + 0.5  # type: ignore[attr-defined]
+        return x
+
+    print(f"One dependent chain, x = sin(x) * 1.0001 + 0.5 ten times, {n:,} float64:",
+          flush=True)
+    times["chain_numpy"] = timed(lambda: one_chain(numpy, x0), repeat)
+    _show("NumPy", times["chain_numpy"])
+    x1 = dagrt.asarray(x0)
+    times["chain_unfused"] = timed(on_dagrt(lambda: one_chain(dagrt, x1), fuse=False), repeat)
+    _show("dagrt, ops one by one", times["chain_unfused"],
+          f"{times['chain_unfused'] / times['chain_numpy']:.2f}x NumPy: "
+          "nothing independent to overlap")
+    times["chain"] = timed(on_dagrt(lambda: one_chain(dagrt, x1)), repeat)
+    _show("dagrt, fused and chunked", times["chain"],
+          f"{times['chain'] / times['chain_numpy']:.2f}x NumPy: blocks through the "
+          "whole chain, on every core")
+    numpy.testing.assert_array_equal(numpy.asarray(one_chain(dagrt, x1)), one_chain(numpy, x0))
+    return times
+
+
 def experiment(size: int = 2000, repeat: int = 3) -> dict[str, float]:
-    """Times (seconds) of the four variants; prints them like the book."""
+    """Times (seconds) of the four variants; prints them like the book, each
+    as it is measured."""
     dagrt.random.seed(0)
     x1 = dagrt.random.uniform(size=(size, size))
     x2 = dagrt.random.uniform(size=(size, size))
@@ -63,16 +137,19 @@ def experiment(size: int = 2000, repeat: int = 3) -> dict[str, float]:
         run(x2)
         dagrt.waitall()
 
-    times = {"numpy": timed(numpy_both, repeat), "serial": timed(serial, repeat),
-             "one_after_other": timed(one_after_other, repeat),
-             "overlapped": timed(overlapped, repeat)}
+    print(f"The d2l experiment: 20 products of {size}x{size} float64 matrices "
+          f"(two independent arrays, ten products each):", flush=True)
+    times = {"numpy": timed(numpy_both, repeat)}
+    _show("NumPy", times["numpy"])
+    times["serial"] = timed(serial, repeat)
+    _show("dagrt serial engine", times["serial"], "each op runs when recorded")
+    times["one_after_other"] = timed(one_after_other, repeat)
+    _show("dagrt threaded, x1 then x2", times["one_after_other"], "a barrier between")
+    times["overlapped"] = timed(overlapped, repeat)
+    _show("dagrt threaded, overlapped", times["overlapped"],
+          f"{times['overlapped'] / times['serial']:.2f}x serial"
+          + (": BLAS already used every core" if dagrt.num_gpus() == 0 else ""))
     numpy.testing.assert_allclose(run(x1)[0].asnumpy(), n1.dot(n1), rtol=1e-10)
-    print(f"20 products of {size}x{size} float64 matrices "
-          f"(two independent arrays, ten products each)")
-    print(f"  NumPy                          {times['numpy']:8.3f} s")
-    print(f"  dagrt serial engine            {times['serial']:8.3f} s")
-    print(f"  dagrt threaded, x1 then x2     {times['one_after_other']:8.3f} s")
-    print(f"  dagrt threaded, overlapped     {times['overlapped']:8.3f} s")
     print(f"overlapped / serial = {times['overlapped'] / times['serial']:.2f}; "
           f"overlapped / NumPy = {times['overlapped'] / times['numpy']:.2f}")
     return times
@@ -128,10 +205,15 @@ def gpu_experiment(cpu_size: int = 2000, gpu_size: int = 6000,
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small matrices (smoke test)")
-    p.add_argument("--size", type=int, default=2000)
+    p.add_argument("--size", type=int, default=0,
+                   help="matrix size of the d2l experiment (default: 1000 on a CPU, "
+                        "2000 with a GPU)")
     p.add_argument("--repeat", type=int, default=1, help="timed runs, best kept")
     args = p.parse_args()
-    experiment(200 if args.quick else args.size, 1 if args.quick else args.repeat)
+    repeat = 1 if args.quick else args.repeat
+    cpu_experiment(40_000 if args.quick else 2_000_000, repeat=max(repeat, 2))
+    size = 200 if args.quick else args.size or (2000 if dagrt.num_gpus() else 1000)
+    experiment(size, repeat)
     if dagrt.num_gpus() == 0:
         print("no GPU present: the CPU&GPU and copy-overlap experiments are skipped")
     else:

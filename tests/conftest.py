@@ -32,7 +32,7 @@ os.environ.setdefault("DAGRT_CHECK_PLANS", "1")
 import dagrt  # noqa: E402
 from dagrt.engine.scheduler import ENGINE
 
-ENGINES = ("threaded", "threaded-noinline", "serial")
+ENGINES = ("threaded", "threaded-noinline", "serial", "fused")
 
 
 def engine_config(name: str) -> Any:
@@ -42,6 +42,9 @@ def engine_config(name: str) -> Any:
         return dagrt.config(engine="threaded")
     if name == "threaded-noinline":
         return dagrt.config(engine="threaded", inline_bytes=0)
+    if name == "fused":  # every elementwise op held, fused and cut in tiny blocks
+        return dagrt.config(engine="threaded", inline_bytes=0, fuse_bytes=0,
+                            fuse_block_bytes=64)
     raise ValueError(name)
 
 

@@ -17,4 +17,4 @@ def test_bench_examples_quick() -> None:
     for name in ("kmeans", "mlp", "heat", "mandelbrot", "monte_carlo"):
         assert name in proc.stdout
     assert "DIFFERENT" not in proc.stdout
-    assert "worst dagrt/numpy" in proc.stdout
+    assert "worst dagrt/tuned" in proc.stdout

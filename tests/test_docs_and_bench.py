@@ -39,8 +39,8 @@ def test_readme_has_the_two_commands() -> None:
     assert 'python -m pip install -e ".[test]" && python -m pytest' in ci
 
 
-@pytest.mark.parametrize("script", ["overhead.py", "independent.py", "auto_parallelism.py",
-                                    "streams.py"])
+@pytest.mark.parametrize("script", ["overhead.py", "chain.py", "independent.py",
+                                    "auto_parallelism.py", "streams.py"])
 def test_benchmark_quick_mode_runs(script: str) -> None:
     result = subprocess.run([sys.executable, str(ROOT / "bench" / script), "--quick",
                              "--no-save"], capture_output=True, text=True, timeout=300,
@@ -54,3 +54,4 @@ def test_main_demo_quick_mode_runs() -> None:
                              "--quick"], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert "overlapped / serial" in result.stdout
+    assert "fused and chunked" in result.stdout  # the CPU experiment runs everywhere

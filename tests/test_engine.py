@@ -83,13 +83,27 @@ def test_lookahead_bytes_bound_the_memory_of_temporaries(watch: _Watch) -> None:
     8 MB temporaries stays near NumPy's peak (it was 5x NumPy's)."""
     big = 1_000_000 * 8
     with dagrt.config(engine="threaded", inline_bytes=0, inter_op_threads=2,
-                      lookahead_bytes=2 * big):
+                      lookahead_bytes=2 * big, fuse=False):
         x = dagrt.ones(1_000_000)
         acc = dagrt.zeros(1_000_000)
         for i in range(40):
             acc += dagrt.sin(x * i) + 1.0
         assert float(acc[0]) == float(numpy.sum(numpy.sin(numpy.arange(40.0)) + 1.0))
     assert watch.max_bytes <= 2 * 2 * big + big  # the bound, plus the op being pushed
+
+
+def test_ops_held_for_fusion_are_bounded_by_max_pending_bytes(watch: _Watch) -> None:
+    """Held ops' outputs are allocated but not touched (most are temporaries
+    never written): the look-ahead does not count them, ``max_pending_bytes``
+    and the fusion window bound them."""
+    big = 1_000_000 * 8
+    with dagrt.config(engine="threaded", inline_bytes=0, max_pending_bytes=10 * big):
+        x = dagrt.ones(1_000_000)
+        acc = dagrt.zeros(1_000_000)
+        for i in range(40):
+            acc += dagrt.sin(x * i) + 1.0
+        assert float(acc[0]) == float(numpy.sum(numpy.sin(numpy.arange(40.0)) + 1.0))
+    assert watch.max_bytes <= 10 * big + big
 
 
 def test_backpressure_blocks_while_gated() -> None:

@@ -23,7 +23,7 @@ singular matrix); only a deferred op's value error waits for a sync point.
 While a profiler or graph recorder observes the engine, ops run now are shown
 to it as slices on the caller's track: observing does not move them.
 
-Imports: the engine, the devices, ``array.ndarray``.
+Imports: the engine, the devices, ``array.ndarray``, ``array.fusion``.
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ from ..devices.replay import identity
 from ..engine.graph import Op, Site, Var, recording_site, user_frame
 from ..engine.policy import POLICY
 from ..engine.scheduler import ENGINE
+from . import fusion
+from .fusion import Fusable, fusable
 from .ndarray import _NP, _new, ndarray, stand_for_scalars, wrap, writeable
 from .sites import caller_at
 
@@ -133,11 +135,14 @@ def record(name: str, call: Callable[..., Any], args: Sequence[Any],
 
 
 CHECK_PLANS = False  # DAGRT_CHECK_PLANS (the tests set it)
+FUSE_BYTES = 1 << 20  # DAGRT_FUSE_BYTES: smaller deferred ops are not held for fusion
+ENGINE.fuser = fusion.fuse
 
 
 def _refresh() -> None:
-    global CHECK_PLANS
+    global CHECK_PLANS, FUSE_BYTES
     CHECK_PLANS = bool(_config.get("check_plans"))
+    FUSE_BYTES = _config.get("fuse_bytes")
 
 
 _refresh()
@@ -264,6 +269,7 @@ def _defer(name: str, call: Callable[..., Any], args: Sequence[Any], kwargs: dic
     values = resolve(args, reads, True)
     kw = {k: resolve(v, reads, True) for k, v in kwargs.items()} if kwargs else NO_KWARGS
     targets = [o._data for o in outs]
+    fuse = None
     frame = user_frame()  # the kernel calls NumPy as if from there (its warnings)
     site = None if frame is None else (frame.f_code, frame.f_lasti)
     at = caller_at(site, None if frame is None else frame.f_globals)
@@ -275,6 +281,8 @@ def _defer(name: str, call: Callable[..., Any], args: Sequence[Any], kwargs: dic
         else:  # a function no worker can receive (frompyfunc...): on the host, now
             kernel = _on_host(device, call, args, kwargs, outs, use_out)
     elif use_out:
+        if work >= FUSE_BYTES and not partial and not also and ENGINE.fuser is not None:
+            fuse = fusable(call, values, kw, targets, outs, at)
         kw = {**kw, "out": targets[0] if len(targets) == 1 else tuple(targets)}
 
         def kernel() -> None:
@@ -286,7 +294,8 @@ def _defer(name: str, call: Callable[..., Any], args: Sequence[Any], kwargs: dic
     push(name, kernel, reads, [o._var for o in (*outs, *also)], nbytes,
          {"shape": targets[0].shape, "dtype": targets[0].dtype}
          if targets and ENGINE.observers else None, device, work=work or nbytes,
-         covers=() if partial else [o._var for o in outs if _whole(o)], site=site)
+         covers=() if partial else [o._var for o in outs if _whole(o)], site=site,
+         fuse=fuse)
 
 
 def _on_host(device: Device, call: Callable[..., Any], args: Sequence[Any],
@@ -318,7 +327,8 @@ def _whole(a: ndarray) -> bool:
 def push(name: str, kernel: Callable[[], Any], reads: list[Var], writes: list[Var],
          nbytes: int = 0, meta: dict[str, Any] | None = None,
          device: Device | None = None, lane: str = "", work: int | None = None,
-         covers: Sequence[Var] = (), site: Site | None | bool = True) -> None:
+         covers: Sequence[Var] = (), site: Site | None | bool = True,
+         fuse: Fusable | None = None) -> None:
     """Hand an operation to the scheduler, in the recording context (so
     ``np.errstate`` applies to the kernel as it would in NumPy). ``covers``:
     written buffers the op overwrites whole (if it does not also read them);
@@ -336,6 +346,7 @@ def push(name: str, kernel: Callable[[], Any], reads: list[Var], writes: list[Va
         op.work = work
     if covers:
         op.covers = tuple(v for v in covers if v not in reads)
+    op.fuse = fuse
     ENGINE.push(op)
 
 

@@ -92,6 +92,18 @@ class _BlasLimit:
             self.active = False
 
 
+class _Job:
+    """Shares of one kernel's work offered to idle workers (``share``)."""
+
+    __slots__ = ("work", "running", "results", "errors")
+
+    def __init__(self, work: Callable[[], Any]) -> None:
+        self.work = work
+        self.running = 0
+        self.results: list[Any] = []
+        self.errors: list[BaseException] = []
+
+
 class ThreadedExecutor:
     """A pool of worker threads fed from a ready queue ordered by age (oldest first)."""
 
@@ -113,6 +125,7 @@ class ThreadedExecutor:
         self._seceded = 0  # workers waiting inside a kernel: not counted
         self._started = 0
         self._stop = False
+        self._jobs: list[_Job] = []  # shares of a running kernel, for idle workers
 
     def submit(self, op: Op) -> None:
         with self._cond:
@@ -148,12 +161,53 @@ class ThreadedExecutor:
         with self._cond:
             self._seceded -= 1
 
+    def share(self, work: Callable[[], Any], most: int) -> list[Any]:
+        """Call ``work()`` in the calling worker and, at the same time, in up to
+        ``most`` idle workers (each call takes its share of a job from a
+        common source the caller arranged); return every call's result, the
+        caller's first. Idle workers take shares before ready ops."""
+        job = _Job(work)
+        with self._cond:
+            helpers = min(most, self._idle)
+            if helpers:
+                self._cond.notify(helpers)
+            while helpers < most and len(self._workers) < self.threads + self._seceded:
+                self._start_worker()  # (workers start on demand)
+                helpers += 1
+            self._jobs.extend([job] * helpers)
+        try:
+            results = [work()]
+        finally:
+            with self._cond:  # shares not taken by now are not needed
+                self._jobs = [j for j in self._jobs if j is not job]
+                while job.running:
+                    self._cond.wait()
+        if job.errors:
+            raise job.errors[0]
+        return results + job.results
+
+    def _help(self, job: _Job) -> None:
+        """Run one share of ``job`` (caller holds the lock; released meanwhile)."""
+        job.running += 1
+        self._cond.release()
+        try:
+            job.results.append(job.work())
+        except BaseException as exc:  # the caller raises it
+            job.errors.append(exc)
+        finally:
+            self._cond.acquire()
+            job.running -= 1
+            self._cond.notify_all()
+
     def _work(self, name: str) -> None:
         _WORKER.pool = self
         cond = self._cond
         while True:
             with cond:
-                while not self._ready:
+                while self._jobs or not self._ready:
+                    if self._jobs:
+                        self._help(self._jobs.pop())
+                        continue
                     if self._stop:
                         return
                     if len(self._workers) > self.threads + self._seceded:
@@ -181,6 +235,7 @@ class ThreadedExecutor:
         with self._cond:
             self._stop = True
             self._ready.clear()
+            self._jobs.clear()
             self._cond.notify_all()
         for thread in list(self._workers):
             thread.join(timeout=1.0)
@@ -199,5 +254,6 @@ class ThreadedExecutor:
         self._cond = threading.Condition(threading.Lock())
         self._workers = []
         self._ready = []
+        self._jobs = []
         self._idle = self._busy = self._seceded = 0
         self._blas.restore()

@@ -49,7 +49,8 @@ class Op:
     __slots__ = ("fn", "reads", "writes", "name", "_site", "nbytes",
                  "device", "seq", "deps", "dependents", "done", "error",
                  "error_origin", "meta", "t0", "t1", "worker", "event", "stream",
-                 "early", "waits", "lane", "released", "work", "covers", "thread", "cpu")
+                 "early", "waits", "lane", "released", "work", "covers", "thread", "cpu",
+                 "fuse", "held", "preds", "fused_into")
 
     def __init__(self, fn: Callable[[], Any], reads: tuple[Var, ...],
                  writes: tuple[Var, ...], name: str, site: Site | None,
@@ -88,6 +89,15 @@ class Op:
         self.covers: tuple[Var, ...] = ()
         self.thread = 0  # the recording thread (its barrier reports this op's error)
         self.cpu = 0.0  # the kernel's thread CPU seconds (measured while observed)
+        # Fusion (see ``Engine.flush``): what a fuser needs to know of an
+        # elementwise op (None: not fusable; ``error``, ``origin`` and
+        # ``release()`` are all the engine uses), whether it is held in the fusion
+        # window, its unfinished predecessors when linked (fusable ops only),
+        # and the op whose fused kernel computed it.
+        self.fuse: Any = None
+        self.held = False
+        self.preds: list[Op] = []
+        self.fused_into: Op | None = None
 
     def __lt__(self, other: Op) -> bool:  # ready-queue order: oldest first
         return self.seq < other.seq
@@ -230,6 +240,8 @@ def link(op: Op) -> int:
                 return
         else:
             pred.dependents.append(op)
+        if op.fuse is not None:
+            op.preds.append(pred)
         deps += 1
 
     for var in (*op.reads, *op.writes):
@@ -265,6 +277,9 @@ def unlink(op: Op) -> list[Op]:
     holds the scheduler lock."""
     op.done = True
     op.fn = None
+    if op.fuse is not None:  # its kernel ran: keep its error, not its arrays
+        op.fuse.release()
+        op.preds = []
     error = op.error
     for var in op.reads:
         var.n -= 1
@@ -295,6 +310,28 @@ def unlink(op: Op) -> list[Op]:
     op.early = []
     op.waits = []
     return ready
+
+
+def fuse_group(group: list[Op], kernel: Callable[[], Any]) -> None:
+    """Make ``group[0]`` run ``kernel`` (which computes every member) after
+    every unfinished predecessor of any member, and the other members finish
+    after it. Caller holds the scheduler lock. Groups are runs of consecutive
+    ops, so a predecessor outside the group was pushed before its leader and
+    cannot wait for it: no cycle."""
+    leader = group[0]
+    leader.fn = kernel
+    leader.work = 0  # not one kind's time: the cost model learns nothing from it
+    members = {id(m) for m in group}
+    preds = {id(p) for p in leader.preds}
+    for member in group[1:]:
+        for pred in member.preds:
+            if not pred.done and id(pred) not in members and id(pred) not in preds:
+                preds.add(id(pred))
+                pred.dependents.append(leader)
+                leader.deps += 1
+        member.fused_into = leader
+        leader.dependents.append(member)
+        member.deps += 1
 
 
 def inherits(op: Op, failed: Op) -> bool:

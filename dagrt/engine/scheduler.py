@@ -34,53 +34,21 @@ configuration and the log; nothing above the engine.
 from __future__ import annotations
 
 import atexit
-import concurrent.futures
 import itertools
 import os
 import threading
 import time
-import traceback
 import warnings
 from typing import Any
 
 from .. import _config, _log
+from .errors import CancelledError, annotate, rethrow
 from .executors import SerialExecutor, ThreadedExecutor
-from .graph import PKG_DIR, Op, Site, Var, cell_name, link, release_early, unlink
+from .graph import Op, Site, Var, fuse_group, link, release_early, unlink
 from .policy import POLICY
 
 _WARNED: set[tuple[int, int]] = set()  # oversubscribing configurations warned about
 _POLL = 0.1  # seconds; waits wake this often so Ctrl-C is never blocked
-
-
-def _annotate(exc: BaseException, op: Op) -> None:
-    """Name the user's recording line in a note (the message stays NumPy's)."""
-    exc.add_note(f"dagrt: raised in {op.where()}")
-    exc.dagrt_site = op.site  # type: ignore[attr-defined]
-    # Each sync point raises the error again, with a fresh traceback (not one
-    # growing by a few frames per read). The kernel's traceback is not kept:
-    # its frames hold the op's arrays (a finished frame keeps its caller and
-    # its function, whose closure has the inputs); its lines outside dagrt
-    # become a note.
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(PKG_DIR):
-        tb = tb.tb_next
-    if tb is not None:
-        frames = traceback.extract_tb(tb)
-        for frame in frames:
-            frame.filename = cell_name(frame.filename) or frame.filename
-        exc.add_note("kernel traceback (most recent call last):\n"
-                     + "".join(traceback.format_list(frames)).rstrip())
-    exc.__traceback__ = None
-
-
-class CancelledError(concurrent.futures.CancelledError):
-    """An operation that was cancelled before it ran (Ctrl-C during a sync
-    point, or ``dagrt.cancel()``): its outputs were never computed."""
-
-
-def _rethrow(error: BaseException) -> BaseException:
-    """``error``, to raise again from here (with a fresh traceback)."""
-    return error.with_traceback(None)
 
 
 class Engine:
@@ -111,6 +79,12 @@ class Engine:
         self.progress: Any = None
         # devices that batch launched ops (the cluster): sent before anyone waits
         self.flushers: list[Any] = []
+        # Fusion: elementwise ops held until the next other op, a sync point or
+        # a full window; ``fuser(held)`` (set by the array layer) groups them,
+        # each group with the kernel that computes it (see ``flush``).
+        self._held: list[Op] = []
+        self._held_bytes = 0
+        self.fuser: Any = None
         self.costs = POLICY.costs
         self.refresh()
 
@@ -150,16 +124,25 @@ class Engine:
         self._lookahead = _config.get("lookahead")
         self._lookahead_bytes = _config.get("lookahead_bytes")
         self._progress_after = _config.get("progress_after")
+        self._fuse = bool(_config.get("fuse"))
+        self._fuse_window = _config.get("fuse_window")
 
     def push(self, op: Op) -> None:
-        """Record ``op``; run it (or queue it) as soon as its inputs are ready."""
+        """Record ``op``; run it (or queue it) as soon as its inputs are ready.
+        A fusable op (``op.fuse``) is held instead, until ``flush``."""
+        fuse = op.fuse is not None and self._fuse and self.fuser is not None
+        if self._held and (not fuse or len(self._held) >= self._fuse_window
+                           or self._held_bytes + op.nbytes > self._max_bytes):
+            self.flush()
         max_ops = self._max_ops
         max_bytes = self._max_bytes
         executor = self.executor_for(op)
         # Look ahead ``lookahead`` ops and ``lookahead_bytes`` of outputs per
         # worker (but always one op per worker): enough to find independent
         # work; further would only allocate outputs early, into cold memory,
-        # and raise the peak memory above NumPy's.
+        # and raise the peak memory above NumPy's. Held ops do not count: their
+        # outputs are not touched before they run, most never are (they are
+        # bounded by ``max_pending_bytes`` and the fusion window instead).
         workers, ahead_bytes = 1, max_bytes
         if not executor.inline:
             workers = getattr(executor, "threads", 1)
@@ -168,26 +151,53 @@ class Engine:
                                                  self._lookahead_bytes * workers))
         with self._cond:
             stalled = 0.0
-            while self.pending and (
-                    self.pending >= max_ops or self.pending_bytes + op.nbytes > (
-                        ahead_bytes if self.pending >= workers else max_bytes)):
+            while True:
+                pending = self.pending - len(self._held)
+                if not pending or (pending < max_ops and (
+                        self.pending_bytes - self._held_bytes + op.nbytes <= (
+                            ahead_bytes if pending >= workers else max_bytes))):
+                    break
                 stalled = stalled or time.perf_counter()
                 self._wait_locked()
             op.seq = self._last_seq = next(self._seq)
             op.thread = threading.get_ident()
+            if not fuse:
+                op.fuse = None
             deps = link(op)
             self.pending += 1
             self.pending_bytes += op.nbytes
             self.ops_pushed += 1
+            if fuse:
+                op.held = True
+                self._held.append(op)
+                self._held_bytes += op.nbytes
         if stalled:
             self.observe("backpressure stall", stalled)
         for observer in self.observers:
             observer.on_push(op)
         if _log.DEBUG:
-            _log.debug("{} #{} -> {} executor, waits on {} ops", op.name, op.seq,
-                       executor.name, deps)
-        if deps == 0:
+            _log.debug("{} #{} -> {} executor, waits on {} ops{}", op.name, op.seq,
+                       executor.name, deps, " (held for fusion)" if fuse else "")
+        if deps == 0 and not fuse:
             self.dispatch([op])
+
+    def flush(self) -> None:
+        """Send the held ops on: the fuser groups them (each group a run of
+        consecutive held ops); a group's first op (its *leader*) runs the
+        group's kernel, after every unfinished predecessor of any member; the
+        other members finish with it, without running. If the kernel raises,
+        every member fails; a member that failed alone has ``op.fuse.error``
+        set by the kernel (and ``op.fuse.origin``, the member it comes from)."""
+        with self._cond:
+            held, self._held, self._held_bytes = self._held, [], 0
+            if not held:
+                return
+            for op in held:
+                op.held = False
+            for group, kernel in self.fuser(held):
+                fuse_group(group, kernel)
+            ready = [op for op in held if op.deps == 0 and not op.done]
+        self.dispatch(ready)
 
     def ran_now(self, name: str, reads: list[Var], writes: tuple[Var, ...],
                 site: Site | None, shape: Any, dtype: Any, t0: float, t1: float,
@@ -221,7 +231,7 @@ class Engine:
         else that waits for it (dispatched here, or returned)."""
         if exc is not None and op.error is None:
             if isinstance(exc, Exception):
-                _annotate(exc, op)
+                annotate(exc, op)
             op.error, op.error_origin = exc, op
         ready = self._finish(op)
         if not dispatch:
@@ -231,7 +241,7 @@ class Engine:
 
     def fail(self, op: Op, exc: Exception) -> None:
         """Record ``op``, run inline outside the scheduler, as failed with ``exc``."""
-        _annotate(exc, op)
+        annotate(exc, op)
         op.error, op.error_origin, op.done = exc, op, True
         op.seq = next(self._seq)
         with self._cond:
@@ -258,7 +268,7 @@ class Engine:
             error = var.error
             with self._cond:
                 self._errors.pop(id(error), None)
-            raise _rethrow(error)
+            raise rethrow(error)
 
     def drain(self) -> None:
         """Block until every pending operation is done; errors stay for the next
@@ -290,7 +300,7 @@ class Engine:
         if self.observers:
             self.observe("waitall", t0)
         if errors:
-            raise _rethrow(errors[0][2])  # the first recorded
+            raise rethrow(errors[0][2])  # the first recorded
 
     def _block(self, busy: Any) -> None:
         """Wait while ``busy()`` (a sync point); once that has taken
@@ -312,6 +322,13 @@ class Engine:
             raise
 
     def _wait_locked(self) -> None:
+        if self._held:  # held ops run only once sent on: send them, then wait
+            self._cond.release()
+            try:
+                self.flush()
+            finally:
+                self._cond.acquire()
+            return  # (the caller tests its condition again)
         for flush in self.flushers:  # batched device work: send it, then wait
             flush()
         self._waiters += 1
@@ -341,7 +358,20 @@ class Engine:
         stack = ready
         while stack:
             op = stack.pop()
-            if op.error is not None:
+            leader = op.fused_into
+            if leader is not None:  # computed by its group's kernel: done with it
+                failed = op.fuse.error
+                if op.error is not None:
+                    pass
+                elif leader.error is not None and leader.fuse.error is None:
+                    op.error, op.error_origin = leader.error, leader.error_origin  # all failed
+                elif failed is not None:  # this op's own error, or a member's it read
+                    if op.fuse.origin is op:
+                        annotate(failed, op)
+                    op.error, op.error_origin = failed, op.fuse.origin
+                op.t0 = op.t1 = leader.t1
+                op.worker = leader.worker
+            if op.error is not None or leader is not None:
                 stack.extend(self._finish(op))
                 continue
             executor = self.executor_for(op)
@@ -361,8 +391,10 @@ class Engine:
         op.t0 = time.perf_counter()
         try:
             op.fn()  # type: ignore[misc]
+            if op.fuse is not None and op.fuse.error is not None:  # a fused op's own
+                raise op.fuse.error
         except Exception as exc:
-            _annotate(exc, op)
+            annotate(exc, op)
             op.error, op.error_origin = exc, op
             if _log.DEBUG:
                 _log.debug("{} #{} failed: {!r}", op.name, op.seq, exc)
@@ -387,6 +419,8 @@ class Engine:
             if op.error is not None and op.error_origin is op:
                 self._errors[id(op.error)] = (op.error, op.thread, op.seq)
             ready = unlink(op)
+            if self._held:  # a held op made ready runs when flushed
+                ready = [r for r in ready if not r.held]
             self.pending -= 1
             self.pending_bytes -= op.nbytes
             if self._waiters:

@@ -1,0 +1,101 @@
+"""One dependent chain of elementwise ops: ``x = sin(x) * 1.0001 + 0.5``, ten
+times, on 4,000,000 float64 elements. Nothing in it is independent, so only
+fusion (each cache-sized block through the whole chain, no full-size
+temporaries) and chunking (blocks on every core) can make it faster.
+
+Sides, each in a fresh process, alternating over ``--rounds``: NumPy as
+installed; NumPy with dagrt's malloc thresholds ("tuned", the baseline of the
+ratios); numexpr (if installed) under the same settings; dagrt; dagrt without
+fusion (``DAGRT_FUSE=0``); dagrt fused on 1, 2, ... workers (scaling).
+
+    python bench/chain.py [--quick] [--repeat N] [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import MALLOC, cores, parser, run_sides, same_checksums, save, table, timed_runs  # noqa: E402
+
+STEPS = 10
+
+
+def chain(xp: Any, x: Any) -> Any:
+    for _ in range(STEPS):
+        x = xp.sin(x) * 1.0001 + 0.5
+    return x
+
+
+def run_side(side: str, n: int, repeat: int) -> dict[str, Any]:
+    """Time the chain ``repeat`` times in this process (after a warm-up)."""
+    import numpy
+
+    x0 = numpy.random.default_rng(0).random(n)
+    if side.startswith("numpy"):
+        def once() -> Any:
+            return chain(numpy, x0)
+    elif side == "numexpr":
+        import numexpr
+
+        def once() -> Any:
+            x = x0
+            for _ in range(STEPS):
+                x = numexpr.evaluate("sin(x) * 1.0001 + 0.5", local_dict={"x": x})
+            return x
+    else:
+        import dagrt
+
+        def once() -> Any:
+            return chain(dagrt, dagrt.asarray(x0)).asnumpy()
+    times = timed_runs(once, repeat)
+    return {"times": times, "checksum": float(numpy.asarray(once()).sum())}
+
+
+def sides(workers: int) -> dict[str, dict[str, str]]:
+    """Each side's environment (added to the parent's)."""
+    out = {"numpy as installed": {"DAGRT_MALLOC_TUNE": "0"}, "numpy tuned": dict(MALLOC)}
+    try:
+        import numexpr  # noqa: F401
+
+        out["numexpr"] = dict(MALLOC)
+    except ImportError:
+        pass
+    out["dagrt"] = {}
+    out["dagrt, no fusion"] = {"DAGRT_FUSE": "0"}
+    for w in range(1, workers + 1):
+        out[f"dagrt, {w} worker(s)"] = {"DAGRT_INTER_OP_THREADS": str(w)}
+    return out
+
+
+def main() -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=3, help="fresh processes per side")
+    p.add_argument("--side", help=argparse.SUPPRESS)
+    p.add_argument("--n", type=int, default=4_000_000)
+    args = p.parse_args()
+    n = 40_000 if args.quick else args.n
+    repeat = 1 if args.quick else args.repeat
+    if args.side:
+        print(json.dumps(run_side(args.side, n, repeat)))
+        return
+    rounds = 1 if args.quick else args.rounds
+    times, checks = run_sides(__file__, sides(max(2, cores())),
+                              ["--n", str(n), "--repeat", str(repeat)], rounds)
+    print(f"x = sin(x) * 1.0001 + 0.5, {STEPS} times, {n:,} float64, {cores()} cores; "
+          f"best of {rounds} processes x {repeat} runs")
+    results = table(times, "numpy tuned")
+    ratio = results["dagrt"]["ratio"]
+    print(f"dagrt / tuned NumPy = {ratio:.2f} (target <= 0.5)")
+    same_checksums(checks)
+    save("chain", args, {"elements": n, "steps": STEPS, "rounds": rounds, "repeat": repeat,
+                         "cores": cores(), "sides": results, "dagrt_over_tuned": ratio})
+
+
+if __name__ == "__main__":
+    main()

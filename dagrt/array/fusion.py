@@ -1,0 +1,352 @@
+"""Fused elementwise chains: one blocked kernel for a run of held ufunc calls.
+
+The scheduler holds large elementwise ops (``Op.fuse``: a :class:`Fusable`)
+until the next other op, a sync point or a full window
+(``Engine.flush``), then asks :func:`fuse` to group them. A group is a run of
+consecutive held ops over one iteration domain (the outputs' shape) whose
+arrays alias only element for element. Its kernel cuts the domain into
+cache-sized blocks and passes each block through every member in program
+order, on the calling worker and any idle ones at once
+(``ThreadedExecutor.share``). A lone large op is a group of one: a chunked op.
+
+What NumPy computes is unchanged: each member is the same ufunc call on
+blocks of the same operands (dtypes, casting, NEP 50 scalars), writing blocks
+of the same outputs. An output that nothing can observe any more (a Python
+temporary: its array is gone, no other op uses its buffer, it is written
+whole before it is read) is never written: its blocks live in per-worker
+scratch memory. Floating-point errors are collected per member while blocks
+run and reported once per member afterwards, as NumPy reports them once per
+call, from the member's recording line; a member whose report raises
+(``np.errstate(divide="raise")``, a warning filter set to "error") fails
+alone, with the members that read what it wrote. Not fused: ``where=``,
+object dtypes, ``np.errstate`` modes "call", "print" and "log".
+
+Imports: the configuration, the engine (its executors, ``Op``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import _config
+from ..engine.executors import ThreadedExecutor
+from ..engine.graph import Op, Var
+
+BLOCK_BYTES = 1 << 17  # DAGRT_FUSE_BLOCK_BYTES, per operand: a chain's blocks stay in L2
+MIN_BLOCKS = 2  # a domain smaller than this many blocks runs as it is
+_KWARGS = frozenset(("dtype", "casting", "signature"))
+_CATEGORIES = ((1, "divide", "divide by zero"), (2, "over", "overflow"),
+               (4, "under", "underflow"), (8, "invalid", "invalid value"))
+
+
+class Fusable:
+    """What the fuser needs of one held ufunc call ``ufunc(*values, out=targets, **kw)``."""
+
+    __slots__ = ("ufunc", "values", "kw", "targets", "refs", "modes", "at", "error",
+                 "origin")
+
+    def __init__(self, ufunc: np.ufunc, values: tuple[Any, ...], kw: dict[str, Any],
+                 targets: tuple[np.ndarray, ...], refs: tuple[Any, ...],
+                 modes: dict[str, str], at: Callable[..., Any]) -> None:
+        self.ufunc = ufunc
+        self.values = values
+        self.kw = kw
+        self.targets = targets
+        self.refs = refs  # weak references to the outputs' arrays (None: a view)
+        self.modes = modes
+        self.at = at  # calls a function from the recording line (warnings)
+        # set by the group's kernel: this op's error, and the op it comes from
+        self.error: BaseException | None = None
+        self.origin: Op | None = None
+
+    def release(self) -> None:
+        """The op finished: drop its arrays (a finished op keeps no memory)."""
+        self.values = self.targets = self.refs = ()
+        self.kw = {}
+
+
+def fusable(call: Any, values: Sequence[Any], kw: dict[str, Any],
+            targets: Sequence[np.ndarray], outs: Sequence[Any],
+            at: Callable[..., Any]) -> Fusable | None:
+    """A :class:`Fusable` for a deferred host op, or None if fusing it could
+    change what NumPy does (see the module's docstring)."""
+    if type(call) is not np.ufunc or call.signature is not None or len(targets) != call.nout:
+        return None
+    if kw and not _KWARGS.issuperset(kw):
+        return None
+    shape = targets[0].shape
+    if not shape or math.prod(shape) == 0:
+        return None
+    for t in targets:
+        if t.shape != shape or t.dtype.hasobject or not t.flags.writeable:
+            return None
+    for v in values:
+        if type(v) is np.ndarray:
+            if v.dtype.hasobject:
+                return None
+        elif not isinstance(v, _SCALARS) or isinstance(v, np.object_):
+            return None
+    modes: dict[str, str] = {k: str(v) for k, v in np.geterr().items()}
+    for mode in modes.values():
+        if mode not in _MODES:  # "call", "print", "log": run as recorded
+            return None
+    refs = tuple(weakref.ref(o) if o._base is None else None for o in outs)
+    return Fusable(call, tuple(values), kw, tuple(targets), refs, modes, at)
+
+
+_SCALARS = (int, float, complex, np.generic)
+_MODES = ("ignore", "warn", "raise")
+
+
+# What fusion did (groups run as one kernel, ops in them, outputs never written):
+# for tests and the docs' figures.
+STATS = {"groups": 0, "ops": 0, "dead": 0}
+
+
+def _refresh() -> None:
+    global BLOCK_BYTES
+    BLOCK_BYTES = _config.get("fuse_block_bytes")
+
+
+_refresh()
+_config.on_change(_refresh)
+
+
+def fuse(held: list[Op]) -> list[tuple[list[Op], Callable[[], None]]]:
+    """Group the held ops (in push order) into runs that one kernel computes.
+    Called by the scheduler, under its lock: reads the graph, starts nothing."""
+    groups: list[tuple[list[Op], Callable[[], None]]] = []
+    group: _Group | None = None
+    for op in held:
+        if op.error is None and op.fuse is not None:
+            if group is not None and group.add(op):
+                continue
+            if group is not None:
+                groups.extend(group.close())
+            group = _Group(op)
+        elif group is not None:
+            groups.extend(group.close())
+            group = None
+    if group is not None:
+        groups.extend(group.close())
+    return groups
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """``a`` and ``b`` are the same view (same memory, layout and dtype)."""
+    return a is b or (a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype
+                      and a.__array_interface__["data"][0] ==
+                      b.__array_interface__["data"][0])
+
+
+class _Group:
+    """A run of held ops over one domain, growing while each new op keeps
+    every alias element for element."""
+
+    def __init__(self, op: Op) -> None:
+        spec: Fusable = op.fuse
+        self.ops = [op]
+        self.shape = spec.targets[0].shape
+        self.modes = spec.modes
+        self.written: list[np.ndarray] = list(spec.targets)
+        self.arrays: list[np.ndarray] = [v for v in spec.values if type(v) is np.ndarray]
+        self.ok = self._clean(self.written, self.arrays + self.written[1:])
+
+    @staticmethod
+    def _clean(written: list[np.ndarray], others: list[np.ndarray]) -> bool:
+        for w in written:
+            for a in others:
+                if a is not w and np.may_share_memory(w, a) and not _same(w, a):
+                    return False
+        return True
+
+    def add(self, op: Op) -> bool:
+        spec: Fusable = op.fuse
+        if not self.ok or spec.targets[0].shape != self.shape or spec.modes != self.modes:
+            return False
+        arrays = [v for v in spec.values if type(v) is np.ndarray]
+        targets = list(spec.targets)
+        if not (self._clean(targets, self.arrays + self.written + arrays + targets)
+                and self._clean(self.written, arrays)):
+            return False
+        self.ops.append(op)
+        self.written += targets
+        self.arrays += arrays
+        return True
+
+    def close(self) -> list[tuple[list[Op], Callable[[], None]]]:
+        """The group and its kernel, if blocking it pays (else the ops run as
+        they were recorded)."""
+        if not self.ok:
+            return []
+        plan = _Plan(self.ops, self.shape, self.modes)
+        if plan.blocks < MIN_BLOCKS:
+            return []
+        STATS["groups"] += 1
+        STATS["ops"] += len(self.ops)
+        STATS["dead"] += len(plan.scratch)
+        return [(self.ops, plan.run)]
+
+
+class _Plan:
+    """How a group's kernel cuts its domain and where each operand of each
+    member comes from: a block of an array, a whole array or scalar (a
+    broadcast operand), or a scratch block (an output nothing observes)."""
+
+    def __init__(self, ops: list[Op], shape: tuple[int, ...], modes: dict[str, str]) -> None:
+        specs: list[Fusable] = [op.fuse for op in ops]
+        self.ops = ops
+        self.specs = specs
+        self.modes = modes
+        dead = _dead(ops)
+        arrays = [a for s in specs for a in (*s.targets, *s.values)
+                  if type(a) is np.ndarray and a.ndim]
+        itemsize = max(a.itemsize for a in arrays)
+        flat = all(a.shape == shape and a.flags.c_contiguous for a in arrays)
+        if flat:
+            rows, inner = math.prod(shape), 1
+            block_shape: tuple[int, ...] = ()
+        else:
+            rows, inner = shape[0], math.prod(shape[1:])
+            block_shape = shape[1:]
+        self.rows = rows
+        self.step = max(1, BLOCK_BYTES // (itemsize * max(inner, 1)))
+        self.blocks = -(-rows // self.step)
+        self.scratch: dict[int, tuple[tuple[int, ...], np.dtype]] = {}
+        self.members: list[tuple[np.ufunc, list[tuple[int, Any]], list[tuple[int, Any]],
+                                 dict[str, Any]]] = []
+        ndim = len(shape)
+
+        def slot(a: Any) -> tuple[int, Any]:
+            if type(a) is not np.ndarray or not a.ndim:
+                return WHOLE, a
+            for i, t in dead:
+                if _same(a, t):
+                    self.scratch.setdefault(i, ((self.step, *block_shape), t.dtype))
+                    return SCRATCH, i
+            if flat:
+                return BLOCK, a.reshape(-1)
+            if a.ndim == ndim and a.shape[0] == rows:
+                return BLOCK, a
+            return WHOLE, a  # broadcast along the blocked axis
+
+        for s in specs:
+            self.members.append((s.ufunc, [slot(v) for v in s.values],
+                                 [slot(t) for t in s.targets], s.kw))
+
+    def run(self) -> None:
+        """The kernel: every block through every member, on this worker and
+        on idle ones; then each member's floating-point errors, once, in
+        program order. A member whose report raises (``np.errstate(...=
+        "raise")``, a warning filter that raises) fails alone, with the members
+        that read what it wrote (``Fusable.error``/``origin``, which the
+        scheduler gives each op), as if each had run by itself."""
+        counter = itertools.count()
+        pool = ThreadedExecutor.current()
+        if pool is not None and self.blocks > 1:
+            flags = pool.share(lambda: self._blocks(counter), min(pool.threads, self.blocks) - 1)
+        else:
+            flags = [self._blocks(counter)]
+        failed: dict[int, tuple[BaseException, Op | None]] = {}
+        for j, (op, spec) in enumerate(zip(self.ops, self.specs)):
+            spec.error = spec.origin = None
+            if failed:
+                for var in (*op.reads, *op.writes):
+                    if id(var) in failed and (var in op.reads or var not in op.covers):
+                        spec.error, spec.origin = failed[id(var)]
+                        break
+                if spec.error is not None:
+                    failed.update((id(var), (spec.error, spec.origin)) for var in op.writes)
+                    continue
+            seen = 0
+            for f in flags:
+                seen |= f[j]
+            try:
+                if seen:
+                    _report(spec, seen, self.modes)
+            except Exception as exc:
+                spec.error, spec.origin = exc, op
+                failed.update((id(var), (exc, op)) for var in op.writes)
+            else:
+                for var in op.covers:
+                    failed.pop(id(var), None)
+
+    def _blocks(self, counter: Any) -> list[int]:
+        """Take blocks from ``counter`` until none is left; return the
+        floating-point error flags each member raised."""
+        step, rows, nblocks = self.step, self.rows, self.blocks
+        scratch = {i: np.empty(shape, dtype) for i, (shape, dtype) in self.scratch.items()}
+        flags = [0] * len(self.members)
+        current = [0]  # the member running (NumPy reports after each call)
+
+        def collect(_: str, flag: int) -> None:
+            flags[current[0]] |= flag
+
+        modes: dict[str, Any] = {k: "ignore" if v == "ignore" else "call"
+                                 for k, v in self.modes.items()}
+        with np.errstate(call=collect, **modes):
+            while (i := next(counter)) < nblocks:
+                start = i * step
+                stop = min(rows, start + step)
+                n = stop - start
+                for j, (ufunc, ins, outs, kw) in enumerate(self.members):
+                    current[0] = j
+                    args = [a[start:stop] if k == BLOCK else a if k == WHOLE else scratch[a][:n]
+                            for k, a in ins]
+                    out = [a[start:stop] if k == BLOCK else scratch[a][:n] for k, a in outs]
+                    ufunc(*args, out=out[0] if len(out) == 1 else tuple(out), **kw)
+        return flags
+
+
+WHOLE, BLOCK, SCRATCH = 0, 1, 2
+
+
+def _report(spec: Fusable, seen: int, modes: dict[str, str]) -> None:
+    """NumPy's report of the floating-point errors ``seen`` in one call of
+    ``spec.ufunc``, from its recording line: a warning or an error per
+    category, in NumPy's order."""
+    for bit, category, text in _CATEGORIES:
+        if seen & bit:
+            message = f"{text} encountered in {spec.ufunc.__name__}"
+            if modes[category] == "warn":
+                spec.at(warnings.warn, (message, RuntimeWarning), {})
+            elif modes[category] == "raise":
+                raise FloatingPointError(message)
+
+
+def _dead(ops: list[Op]) -> list[tuple[int, np.ndarray]]:
+    """The outputs of the group nothing else can observe: ``(key, target)``.
+
+    A buffer is dead when the group's first use of it writes it whole (a
+    fresh result, not a view of something), every array that wrote it is gone
+    (so no view of it exists either: a view keeps its base), and no op
+    outside the group uses it."""
+    touches: dict[int, int] = {}
+    first: dict[int, tuple[Op, int]] = {}
+    for op in ops:
+        for var in (*op.reads, *op.writes):
+            touches[id(var)] = touches.get(id(var), 0) + 1
+            if id(var) not in first:
+                first[id(var)] = (op, -1)
+    alive: set[int] = set()
+    candidates: dict[int, tuple[Var, np.ndarray]] = {}
+    for op in ops:
+        spec: Fusable = op.fuse
+        if len(op.writes) != len(spec.targets):
+            alive.update(id(var) for var in op.writes)
+            continue
+        for var, target, ref in zip(op.writes, spec.targets, spec.refs):
+            if ref is None or ref() is not None:
+                alive.add(id(var))
+            elif first[id(var)][0] is op and var in op.covers and id(var) not in candidates:
+                candidates[id(var)] = (var, target)
+    return [(key, target) for key, (var, target) in candidates.items()
+            if key not in alive and var.n == touches[key]]
+

@@ -1,0 +1,252 @@
+"""Fused elementwise chains and chunked ops (``dagrt.array.fusion``) against NumPy.
+
+Programs of elementwise expressions whose Python temporaries die (the case
+fusion exists for), with rebinding, in-place operators on views, ``out=``
+into views, broadcasting, mixed dtypes and F-order arrays, run under NumPy
+and under every engine configuration ("fused" holds every elementwise op and
+cuts it into 64-byte blocks): results must be equal to the bit.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy
+import pytest
+from conftest import ENGINES, engine_config
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import dagrt
+from dagrt.array import fusion
+
+UFUNC2 = ["add", "subtract", "multiply", "maximum", "true_divide", "hypot", "arctan2"]
+UFUNC1 = ["sin", "exp", "negative", "sqrt", "absolute", "square", "log1p"]
+SHAPE = (12, 10)
+
+# A step: (kind, a, b, c, k) with a, b, c picking variables and k a constant/choice.
+step = st.tuples(st.sampled_from(["assign", "chain", "inplace", "view_inplace", "out_view",
+                                  "transposed", "broadcast", "cast", "rebind"]),
+                 st.integers(0, 5), st.integers(0, 5), st.integers(0, 5), st.integers(0, 20))
+
+
+def _start(xp: Any) -> list[Any]:
+    base = numpy.linspace(-3, 3, SHAPE[0] * SHAPE[1]).reshape(SHAPE)
+    return [xp.asarray(base.copy()), xp.asarray(base[::-1].copy()) * 0.5,
+            xp.asfortranarray(xp.asarray(base)) + 1, xp.asarray(base.astype(numpy.float32)),
+            xp.asarray((base * 10).astype(numpy.int64)), xp.asarray(base[0].copy())]
+
+
+def run(xp: Any, program: list[tuple[Any, ...]]) -> list[Any]:
+    v = _start(xp)
+    with xp.errstate(all="ignore"):
+        for kind, i, j, m, k in program:
+            i %= 5  # v[5], 1-d, stays as it is (the broadcast operand)
+            a, b, c = v[i], v[j], v[m]
+            f2 = getattr(xp, UFUNC2[k % len(UFUNC2)])
+            f1 = getattr(xp, UFUNC1[k % len(UFUNC1)])
+            if kind == "assign":  # temporaries die inside one expression
+                v[i] = f2(a * 1.5 + b, c - k) * 0.25
+            elif kind == "chain":  # x = f(x) * s + t, several times
+                x = a
+                for _ in range(1 + k % 4):
+                    x = f1(x) * 1.0001 + 0.5
+                v[i] = x
+            elif kind == "inplace" and a.dtype.kind == "f":
+                a *= 0.5
+                a += f1(b) if b.shape == a.shape or b.ndim == 1 else 1.0
+            elif kind == "view_inplace" and a.ndim == 2 and a.dtype.kind == "f":
+                view = a[1 + k % 3:, ::2]
+                view -= f2(view, 2.0)
+            elif kind == "out_view" and a.ndim == 2 and a.dtype.kind == "f":
+                if numpy.result_type(b.dtype, 3.0) == a.dtype:
+                    f2(b, 3.0, out=a[::-1])
+            elif kind == "transposed" and a.ndim == 2:
+                v[i] = f1(a.T * 2 + 1).T - a
+            elif kind == "broadcast":
+                v[i] = f2(a, v[5]) + v[5] * k
+            elif kind == "cast":
+                v[i] = (a.astype(numpy.float32) * numpy.float32(1.1) + k).astype(float) - b
+            elif kind == "rebind":
+                t = a + b
+                u = t[::-1]  # a view keeps its temporary alive
+                del t
+                v[i] = u * 2
+    return v
+
+
+def _same(expected: list[Any], got: list[Any]) -> None:
+    for e, g in zip(expected, got, strict=True):
+        have = numpy.asarray(g)
+        assert have.dtype == e.dtype and have.shape == e.shape
+        numpy.testing.assert_array_equal(have, e)
+
+
+@pytest.mark.parametrize("engine_name", ENGINES)
+def test_fused_programs_match_numpy_bitwise(engine_name: str) -> None:
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(step, min_size=1, max_size=8))
+    def check(program: list[tuple[Any, ...]]) -> None:
+        try:
+            expected = run(numpy, program)
+        except (ValueError, TypeError) as exc:  # NumPy refuses: so must dagrt
+            with engine_config(engine_name), pytest.raises(type(exc)):
+                dagrt.waitall()
+                run(dagrt, program)
+                dagrt.waitall()
+            return
+        with engine_config(engine_name):
+            got = run(dagrt, program)
+            _same(expected, got)
+            dagrt.waitall()
+
+    check()
+
+
+def test_chain_is_one_kernel_with_dead_temporaries() -> None:
+    x0 = numpy.random.default_rng(0).random(5000)
+    before = dict(fusion.STATS)
+    with engine_config("fused"):
+        x = dagrt.asarray(x0)
+        for _ in range(5):
+            x = dagrt.sin(x) * 1.0001 + 0.5
+        got = x.asnumpy()
+    expected = x0
+    for _ in range(5):
+        expected = numpy.sin(expected) * 1.0001 + 0.5
+    numpy.testing.assert_array_equal(got, expected)
+    assert fusion.STATS["groups"] - before["groups"] == 1
+    assert fusion.STATS["ops"] - before["ops"] == 15
+    # every result but the last (x) is a temporary nothing sees: never written
+    # (arrays this small are not elided: each op has its own result)
+    assert fusion.STATS["dead"] - before["dead"] == 14
+
+
+def test_default_thresholds_fuse_large_chains() -> None:
+    """With the default configuration a chain on 4 MiB arrays is fused and
+    chunked over the workers (each op is above ``fuse_bytes``)."""
+    x0 = numpy.linspace(0, 1, 1 << 19)
+    before = fusion.STATS["groups"]
+    x = dagrt.asarray(x0)
+    y = dagrt.exp(-x) * 2 + x * x - 1
+    numpy.testing.assert_array_equal(y.asnumpy(), numpy.exp(-x0) * 2 + x0 * x0 - 1)
+    assert fusion.STATS["groups"] > before
+
+
+def test_fused_warnings_once_per_op_at_the_recording_line() -> None:
+    a = numpy.zeros(4000)
+
+    def program(xp: Any) -> list[tuple[str, int]]:
+        x = xp.asarray(a)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            y = xp.log(x) * 2 - xp.log(x - 1)  # divide, then invalid
+            numpy.asarray(y)
+        return [(str(w.message), w.lineno) for w in caught]
+
+    expected = program(numpy)
+    with engine_config("fused"):
+        got = program(dagrt)
+    assert got == expected
+    assert [m for m, _ in got] == ["divide by zero encountered in log",
+                                   "invalid value encountered in log"]
+
+
+def test_a_member_that_raises_fails_alone_with_what_reads_it() -> None:
+    """``errstate(divide="raise")`` and warning filters set to "error": the op
+    that raised fails (with its line), the ops that read it inherit the error,
+    independent ops of the same fused group do not."""
+    for setting in ("errstate", "filter"):
+        with engine_config("fused"), warnings.catch_warnings():
+            before = fusion.STATS["ops"]
+            x = dagrt.zeros(4000)
+            if setting == "filter":
+                warnings.simplefilter("error")
+                state = dagrt.errstate()
+            else:
+                state = dagrt.errstate(divide="raise")
+            with state:
+                fine = x + 2
+                y = dagrt.log(x) + 1  # log raises; the sum reads it
+                also_fine = x * 3
+            error = FloatingPointError if setting == "errstate" else RuntimeWarning
+            with pytest.raises(error, match="divide by zero encountered in log") as info:
+                y.asnumpy()
+            assert fusion.STATS["ops"] - before == 4
+            assert any("test_fusion.py" in note and str(y_line) in note
+                       for note in info.value.__notes__)
+            numpy.testing.assert_array_equal(fine.asnumpy(), numpy.full(4000, 2.0))
+            numpy.testing.assert_array_equal(also_fine.asnumpy(), numpy.zeros(4000))
+            dagrt.waitall()  # reported once, at the sync point
+            assert float((dagrt.ones(4000) * 2).sum()) == 8000.0
+
+
+y_line = test_a_member_that_raises_fails_alone_with_what_reads_it.__code__.co_firstlineno + 15
+
+
+def test_a_failed_fused_kernel_fails_every_member_and_the_runtime_goes_on(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self: Any, counter: Any) -> Any:
+        raise MemoryError("no scratch memory")
+
+    with engine_config("fused"):
+        monkeypatch.setattr(fusion._Plan, "_blocks", broken)
+        x = dagrt.ones(4000)
+        y = x * 2
+        z = dagrt.sqrt(x) + 1  # independent of y, in the same group
+        with pytest.raises(MemoryError):
+            y.asnumpy()
+        with pytest.raises(MemoryError):
+            z.asnumpy()
+        dagrt.waitall()  # (reported at the sync points)
+        monkeypatch.undo()
+        assert float((x * 3).sum()) == 12000.0
+
+
+def test_overlapping_views_are_not_fused_together() -> None:
+    a0 = numpy.arange(5000.0)
+
+    def program(xp: Any) -> Any:
+        a = xp.asarray(a0.copy())
+        b = a * 2
+        a[1:] += a[:-1]  # NumPy's overlap rule: as if the right side were copied
+        return b + a
+
+    with engine_config("fused"):
+        numpy.testing.assert_array_equal(program(dagrt).asnumpy(), program(numpy))
+
+
+def test_share_runs_on_idle_workers_and_reports_errors() -> None:
+    import threading
+
+    from dagrt.engine.scheduler import ENGINE
+
+    pool = ENGINE.threaded
+    seen: set[int] = set()
+    done = threading.Event()
+
+    def kernel() -> None:
+        def work() -> int:
+            seen.add(threading.get_ident())
+            done.wait(0.2)  # give a helper time to join in
+            return 1
+
+        assert sum(pool.share(work, pool.threads - 1)) == len(seen)
+
+    ENGINE.push(_op(kernel))
+    dagrt.waitall()
+    assert len(seen) == min(pool.threads, 2)
+
+    def failing() -> None:
+        pool.share(lambda: 1 / 0, 1)
+
+    ENGINE.push(_op(failing))
+    with pytest.raises(ZeroDivisionError):
+        dagrt.waitall()
+
+
+def _op(kernel: Any) -> Any:
+    from dagrt.engine.graph import Op, Var
+
+    return Op(kernel, (), (Var(),), "kernel", None)
