@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
@@ -38,6 +39,7 @@ import numpy as np
 from .. import _config
 from ..engine.executors import ThreadedExecutor
 from ..engine.graph import Op, Var
+from ..engine.policy import POLICY
 
 BLOCK_BYTES = 1 << 17  # DAGRT_FUSE_BLOCK_BYTES, per operand: a chain's blocks stay in L2
 MIN_BLOCKS = 2  # a domain smaller than this many blocks runs as it is
@@ -204,6 +206,7 @@ class _Plan:
         specs: list[Fusable] = [op.fuse for op in ops]
         self.ops = ops
         self.specs = specs
+        self.works = [op.work for op in ops]  # (before the leader's is cleared)
         self.modes = modes
         dead = _dead(ops)
         arrays = [a for s in specs for a in (*s.targets, *s.values)
@@ -250,10 +253,17 @@ class _Plan:
         scheduler gives each op), as if each had run by itself."""
         counter = itertools.count()
         pool = ThreadedExecutor.current()
+        t0 = time.perf_counter()
         if pool is not None and self.blocks > 1:
             flags = pool.share(lambda: self._blocks(counter), min(pool.threads, self.blocks) - 1)
         else:
             flags = [self._blocks(counter)]
+        # The cost model learns each member's share of the time (by work), so
+        # that ops it finds cheap run in the caller again, unheld.
+        seconds = time.perf_counter() - t0
+        total = sum(self.works) or 1
+        for op, work in zip(self.ops, self.works):
+            POLICY.costs.observe(op.name, work, seconds * work / total)
         failed: dict[int, tuple[BaseException, Op | None]] = {}
         for j, (op, spec) in enumerate(zip(self.ops, self.specs)):
             spec.error = spec.origin = None

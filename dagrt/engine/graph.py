@@ -320,7 +320,7 @@ def fuse_group(group: list[Op], kernel: Callable[[], Any]) -> None:
     cannot wait for it: no cycle."""
     leader = group[0]
     leader.fn = kernel
-    leader.work = 0  # not one kind's time: the cost model learns nothing from it
+    leader.work = 0  # not one kind's time (the kernel tells the cost model its members')
     members = {id(m) for m in group}
     preds = {id(p) for p in leader.preds}
     for member in group[1:]:
