@@ -9,6 +9,7 @@ cuts it into 64-byte blocks): results must be equal to the bit.
 
 from __future__ import annotations
 
+import os
 import warnings
 from typing import Any
 
@@ -24,6 +25,7 @@ from dagrt.array import fusion
 UFUNC2 = ["add", "subtract", "multiply", "maximum", "true_divide", "hypot", "arctan2"]
 UFUNC1 = ["sin", "exp", "negative", "sqrt", "absolute", "square", "log1p"]
 SHAPE = (12, 10)
+EXAMPLES = int(os.environ.get("DAGRT_PROGRAMS", "40"))  # programs per configuration
 
 # A step: (kind, a, b, c, k) with a, b, c picking variables and k a constant/choice.
 step = st.tuples(st.sampled_from(["assign", "chain", "inplace", "view_inplace", "out_view",
@@ -85,7 +87,7 @@ def _same(expected: list[Any], got: list[Any]) -> None:
 
 @pytest.mark.parametrize("engine_name", ENGINES)
 def test_fused_programs_match_numpy_bitwise(engine_name: str) -> None:
-    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
     @given(st.lists(step, min_size=1, max_size=8))
     def check(program: list[tuple[Any, ...]]) -> None:
         try:
@@ -250,3 +252,56 @@ def _op(kernel: Any) -> Any:
     from dagrt.engine.graph import Op, Var
 
     return Op(kernel, (), (Var(),), "kernel", None)
+
+
+def test_held_ops_reach_other_threads_sync_points() -> None:
+    """Ops one thread holds are sent on when another thread waits (for them,
+    or for everything), while the recording thread sleeps."""
+    import threading
+
+    with engine_config("fused"):
+        x = dagrt.ones(4000)
+        y = dagrt.sqrt(x * 4)  # held: nothing else is recorded after it
+        got: list[Any] = []
+        reader = threading.Thread(target=lambda: got.append(y.asnumpy()))
+        reader.start()
+        reader.join(10)
+        assert not reader.is_alive()
+        numpy.testing.assert_array_equal(got[0], numpy.full(4000, 2.0))
+        z = x + 1
+        barrier = threading.Thread(target=dagrt.waitall)
+        barrier.start()
+        barrier.join(10)
+        assert not barrier.is_alive()
+        numpy.testing.assert_array_equal(z.asnumpy(), numpy.full(4000, 2.0))
+
+
+def test_threads_recording_fused_chains_at_once() -> None:
+    import threading
+
+    base = numpy.linspace(0, 1, 6000)
+    errors: list[BaseException] = []
+
+    def work(seed: int) -> None:
+        try:
+            x, ref = dagrt.asarray(base + seed), base + seed
+            for i in range(30):
+                x = dagrt.sin(x) * 1.5 + seed
+                ref = numpy.sin(ref) * 1.5 + seed
+                if i % 7 == seed % 7:
+                    numpy.testing.assert_array_equal(x.asnumpy(), ref)
+                if i % 11 == 0:
+                    x[::3] += 1.0
+                    ref[::3] += 1.0
+            numpy.testing.assert_array_equal(numpy.asarray(x), ref)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    with engine_config("fused"):
+        threads = [threading.Thread(target=work, args=(s,)) for s in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not any(t.is_alive() for t in threads)
+    assert not errors, errors
