@@ -222,7 +222,11 @@ SECTIONS = {"overhead": overhead, "chain": chain, "independent": independent,
 def main() -> None:
     lines = ["# Benchmarks", "",
              "Every benchmark in `bench/` runs dagrt and NumPy side by side in one run and "
-             "prints the ratios; `--quick` is the smoke test the test suite runs, "
+             "prints the ratios, each side in a fresh process under the same settings: "
+             "`import dagrt` raises glibc's malloc thresholds for its process "
+             "(`dagrt/engine/memory.py`), so NumPy's side gets the same thresholds through "
+             "glibc's environment variables, and its best BLAS thread count; NumPy as "
+             "installed is shown too. `--quick` is the smoke test the test suite runs, "
              "`--trace` writes a Chrome trace and a timeline picture to `bench/results/`. "
              "This page is generated from `bench/results/*.json` by `python bench/report.py` "
              "(see its docstring for the full command); the machine is the project's "

@@ -137,8 +137,8 @@ FLAGS: dict[str, Flag] = {
              "`serial` (each operation runs when it is recorded; the reference)."),
         Flag("intra_op_threads", _default_intra, _count(1),
              "BLAS/OpenMP threads one operation may use, applied with threadpoolctl "
-             "to the whole process from the threaded engine's first worker until it "
-             "shuts down.", "`OMP_NUM_THREADS` if set, else 1"),
+             "to the whole process while dagrt's workers are busy (and until they have "
+             "been idle for 50 ms).", "`OMP_NUM_THREADS` if set, else 1"),
         Flag("inter_op_threads", _default_inter, _count(1),
              "Worker threads that run independent operations concurrently.",
              "cores // intra-op threads"),

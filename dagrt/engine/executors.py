@@ -7,12 +7,13 @@ The scheduler picks the executor; executors know nothing of the graph.
 
 - :class:`SerialExecutor` runs the operation at once in the calling thread.
 - :class:`ThreadedExecutor` keeps a ready queue ordered by age (oldest first) and a pool of
-  daemon worker threads, started on first use. From its first worker until
-  it shuts down, BLAS/OpenMP pools are limited to ``intra_op_threads`` with
-  threadpoolctl, for every thread of the process: the workers run ops side by
-  side, and an op run in the caller meanwhile must not oversubscribe the
-  cores either (toggling the limit when the pool went idle cost the mlp
-  example 20%: OpenBLAS's threads woke for the caller's small products). A worker whose kernel waits on dagrt
+  daemon worker threads, started on first use. While its workers are busy,
+  and until they have been idle for ``BLAS_RESTORE_S``, BLAS/OpenMP pools are
+  limited to ``intra_op_threads`` with threadpoolctl, for every thread of the
+  process: the workers run ops side by side, and an op run in the caller
+  meanwhile must not oversubscribe the cores either. (Restoring the thread
+  count at once whenever the pool went idle cost the mlp example 20%:
+  OpenBLAS's threads woke for the caller's small products between bursts.) A worker whose kernel waits on dagrt
   operations itself (a kernel that records and syncs) leaves the pool's count
   while it waits (``secede``/``rejoin``, as Dask's workers do), so another
   worker can run what it waits for.
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 RunFn = Callable[["Op"], list["Op"]]
 DispatchFn = Callable[[list["Op"]], None]
+BLAS_RESTORE_S = 0.05  # idle time after which BLAS gets its threads back
 _WORKER = threading.local()  # .pool: the ThreadedExecutor whose worker this thread is
 
 
@@ -139,7 +141,6 @@ class ThreadedExecutor:
                 self._start_worker()
 
     def _start_worker(self) -> None:
-        self._blas.apply()  # (caller holds the lock: once, with the first worker)
         index = self._started
         self._started += 1
         thread = threading.Thread(target=self._work, args=(f"cpu-worker-{index}",),
@@ -218,11 +219,20 @@ class ThreadedExecutor:
                         self._workers.remove(threading.current_thread())
                         return  # an extra worker, no longer needed
                     self._idle += 1
-                    cond.wait()
+                    if self._busy == 0 and self._blas.active:
+                        # the pool went idle: BLAS gets its threads back once it
+                        # stays idle a while (not between bursts of ops)
+                        if not cond.wait(BLAS_RESTORE_S) and self._busy == 0 \
+                                and not self._ready and not self._jobs:
+                            self._blas.restore()
+                    else:
+                        cond.wait()
                     self._idle -= 1
                 if self._stop:
                     return
                 op = heapq.heappop(self._ready)
+                if self._busy == 0:
+                    self._blas.apply()
                 self._busy += 1
             op.worker = name
             try:
