@@ -1,5 +1,7 @@
-"""The d2l auto-parallelism experiment (shared with examples/auto_parallelism.py):
-serial against overlapped execution, side by side with NumPy.
+"""The main demo's experiments (shared with examples/auto_parallelism.py): the
+CPU experiments (independent chains overlapped; one chain fused and chunked)
+and the d2l auto-parallelism experiment, serial against overlapped execution,
+side by side with NumPy in this process (same malloc and BLAS settings).
 
     python bench/auto_parallelism.py [--quick] [--trace]
 """
@@ -14,7 +16,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "examples"))
 
 from _common import parser, save, traced  # noqa: E402
-from auto_parallelism import experiment, gpu_experiment, run  # noqa: E402
+from auto_parallelism import cpu_experiment, experiment, gpu_experiment, run  # noqa: E402
 
 import dagrt  # noqa: E402
 
@@ -24,7 +26,10 @@ def main() -> None:
     p.add_argument("--size", type=int, default=2000)
     args = p.parse_args()
     size = 200 if args.quick else args.size
-    times = experiment(size, 1 if args.quick else args.repeat)
+    repeat = 1 if args.quick else args.repeat
+    cpu = cpu_experiment(40_000 if args.quick else 2_000_000, repeat=max(repeat, 2))
+    times = experiment(size, repeat)
+    times.update({f"cpu_{k}": v for k, v in cpu.items()})
     if dagrt.num_gpus() == 0:
         print("no GPU present: the CPU&GPU and copy-overlap parts are skipped")
     else:

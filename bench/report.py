@@ -134,8 +134,21 @@ def independent(r: dict[str, Any]) -> list[str]:
 
 def auto_parallelism(r: dict[str, Any]) -> list[str]:
     x = r["results"]
+    cpu = []
+    if "cpu_chains" in x:
+        cpu = [
+            "The CPU experiments (NumPy and dagrt in one process, same settings):", "",
+            "| | NumPy | dagrt serial / one by one | dagrt | dagrt / NumPy |",
+            "| --- | --- | --- | --- | --- |",
+            f"| four independent chains of 10 ops, 2M float64 | {x['cpu_chains_numpy']:.3f} s | "
+            f"{x['cpu_chains_serial']:.3f} s | {x['cpu_chains']:.3f} s | "
+            f"**{x['cpu_chains'] / x['cpu_chains_numpy']:.2f}** |",
+            f"| one chain `x = sin(x) * 1.0001 + 0.5` x10, 2M float64 | "
+            f"{x['cpu_chain_numpy']:.3f} s | {x['cpu_chain_unfused']:.3f} s | "
+            f"{x['cpu_chain']:.3f} s | **{x['cpu_chain'] / x['cpu_chain_numpy']:.2f}** |", ""]
     lines = [
         "## Auto-parallelism (`bench/auto_parallelism.py`, the main demo)", "",
+        *cpu,
         f"The d2l book's experiment on the CPU: ten {x['size']}x{x['size']} products on each "
         "of two independent arrays.", "",
         "| | time |", "| --- | --- |",
@@ -146,7 +159,9 @@ def auto_parallelism(r: dict[str, Any]) -> list[str]:
         f"overlapped / serial = **{x['overlapped_over_serial']:.2f}**. On 2 cores a single "
         "2000x2000 product already keeps both cores busy through BLAS threads, so "
         "running the two arrays' products at once (one BLAS thread each) has little "
-        "left to gain; the figure shows dagrt's scheduling costs nothing here."]
+        "left to gain; the figure shows dagrt's scheduling costs nothing here. (NumPy "
+        "and the serial engine run after the pool has been idle, with BLAS's own "
+        "thread count.)"]
     if "gpu_cpu_and_gpu_over_max" in x:
         lines += ["", f"CPU&GPU / max(CPU, GPU) = {x['gpu_cpu_and_gpu_over_max']:.2f}; "
                   f"run+copy / run = {x['gpu_run_copy_over_run']:.2f}."]

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import warnings
 import weakref
 from pathlib import Path
@@ -536,3 +537,30 @@ def test_plotting_without_matplotlib_says_what_to_install() -> None:
                       "except ModuleNotFoundError as e:\n"
                       "    print(e)\n")
     assert "pip install 'dagrt[plot]'" in proc.stdout, proc.stderr
+
+
+def test_blas_threads_limited_while_busy_and_given_back_when_idle() -> None:
+    """The limit is set and lifted by whichever workers are first busy and
+    last idle (threadpoolctl >= 3.8 ignores a thread other than the one that
+    set OpenBLAS's count unless it is released: BLAS stayed at one thread)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from dagrt.engine.graph import Op, Var
+
+    def blas() -> list[int]:
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info()
+                if i["user_api"] == "blas"]
+
+    before = blas()
+    if not before or max(before) == 1:
+        pytest.skip("BLAS runs one thread here: nothing to limit")
+    seen: list[list[int]] = []
+    with dagrt.config(engine="threaded", inline_bytes=0, inter_op_threads=2,
+                      intra_op_threads=1):
+        for _ in range(3):
+            xs = [dagrt.ones(50_000) * i for i in range(8)]  # on both workers
+            ENGINE.push(Op(lambda: seen.append(blas()), (), (Var(),), "probe", None))
+            dagrt.waitall()
+            del xs
+            time.sleep(0.3)
+            assert blas() == before
+    assert seen and all(max(s) == 1 for s in seen)

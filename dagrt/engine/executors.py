@@ -87,14 +87,27 @@ class _BlasLimit:
     def apply(self) -> None:
         if not self.active:
             for lib, _ in self._controllers():
-                lib.set_num_threads(self.threads)
+                _set_threads(lib, self.threads)
             self.active = True
 
     def restore(self) -> None:
         if self.active:
             for lib, original in self._controllers():
-                lib.set_num_threads(original)
+                _set_threads(lib, original)
             self.active = False
+
+
+def _set_threads(lib: Any, threads: int) -> None:
+    """``lib.set_num_threads(threads)`` from whichever worker calls it (the
+    pool serializes these calls under its lock). threadpoolctl >= 3.8 lets
+    only one Python thread at a time set OpenBLAS's process-wide count and
+    ignores the others silently (a restore from another worker than the one
+    that applied the limit left BLAS at one thread for good): that thread is
+    released first, as its docs allow."""
+    release = getattr(type(lib), "clear_controlling_thread", None)
+    if release is not None:
+        release(force=True)
+    lib.set_num_threads(threads)
 
 
 class _Job:
