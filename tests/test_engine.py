@@ -564,3 +564,31 @@ def test_blas_threads_limited_while_busy_and_given_back_when_idle() -> None:
             time.sleep(0.3)
             assert blas() == before
     assert seen and all(max(s) == 1 for s in seen)
+
+
+def test_an_application_blas_limit_is_kept_after_dagrt_ran() -> None:
+    """After dagrt's workers limited and restored BLAS, the application's own
+    ``threadpool_limits`` still takes effect (dagrt does not keep
+    threadpoolctl's controlling-thread role), and dagrt leaves it alone."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas() -> list[int]:
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info()
+                if i["user_api"] == "blas"]
+
+    before = blas()
+    if not before or max(before) == 1:
+        pytest.skip("BLAS runs one thread here")
+    with dagrt.config(engine="threaded", inline_bytes=0):
+        float((dagrt.ones(50_000) * 2).sum())
+        dagrt.waitall()
+        with threadpoolctl.threadpool_limits(1):
+            assert max(blas()) == 1
+            float((dagrt.ones(50_000) * 2).sum())
+            dagrt.waitall()
+            time.sleep(0.3)
+            assert max(blas()) == 1
+        float((dagrt.ones(50_000) * 2).sum())  # dagrt gives BLAS back its threads
+        dagrt.waitall()
+        time.sleep(0.3)
+        assert blas() == before

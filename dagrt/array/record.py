@@ -283,8 +283,8 @@ def _defer(name: str, call: Callable[..., Any], args: Sequence[Any], kwargs: dic
     elif use_out:
         # Held for fusion: large, and not predicted cheap (an op that takes
         # less than a hand-off is worth would only wait for others' inputs)
-        if work >= FUSE_BYTES and not partial and not also and ENGINE.fuser is not None \
-                and not POLICY.costs.cheap(name, work):
+        if work >= FUSE_BYTES and device is None and not partial and not also \
+                and ENGINE.fuser is not None and not POLICY.costs.cheap(name, work):
             fuse = fusable(call, values, kw, targets, outs, at)
         kw = {**kw, "out": targets[0] if len(targets) == 1 else tuple(targets)}
 

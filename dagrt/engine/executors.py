@@ -13,8 +13,9 @@ The scheduler picks the executor; executors know nothing of the graph.
   process: the workers run ops side by side, and an op run in the caller
   meanwhile must not oversubscribe the cores either. (Restoring the thread
   count at once whenever the pool went idle cost the mlp example 20%:
-  OpenBLAS's threads woke for the caller's small products between bursts.) A worker whose kernel waits on dagrt
-  operations itself (a kernel that records and syncs) leaves the pool's count
+  OpenBLAS's threads woke for the caller's small products between bursts.)
+  A limit the application set itself is left alone. A worker whose kernel
+  waits on dagrt operations itself (a kernel that records and syncs) leaves the pool's count
   while it waits (``secede``/``rejoin``, as Dask's workers do), so another
   worker can run what it waits for.
 
@@ -64,21 +65,24 @@ class SerialExecutor:
 
 
 class _BlasLimit:
-    """Limits BLAS/OpenMP thread pools to ``threads`` while dagrt workers run."""
+    """Limits BLAS/OpenMP thread pools to ``threads`` while dagrt workers run.
+
+    A limit the application set itself (``threadpool_limits(1)``) is left as
+    it is: ``apply`` only lowers a count above ``threads`` and ``restore``
+    only gives back a count dagrt set and nobody changed since."""
 
     def __init__(self, threads: int) -> None:
         self.threads = threads
-        self._libs: list[tuple[Any, int]] | None = None
+        self._libs: list[Any] | None = None
+        self._saved: list[tuple[Any, int]] = []  # (library, its count before apply)
         self.active = False
 
-    def _controllers(self) -> list[tuple[Any, int]]:
+    def _controllers(self) -> list[Any]:
         if self._libs is None:
             try:
                 from threadpoolctl import ThreadpoolController
 
-                ctl = ThreadpoolController()
-                self._libs = [(lib, lib.num_threads) for lib in ctl.lib_controllers
-                              if lib.num_threads != self.threads]
+                self._libs = list(ThreadpoolController().lib_controllers)
             except Exception as exc:  # pragma: no cover - exotic BLAS builds
                 _log.warning("threadpoolctl could not inspect BLAS: {}", exc)
                 self._libs = []
@@ -86,15 +90,36 @@ class _BlasLimit:
 
     def apply(self) -> None:
         if not self.active:
-            for lib, _ in self._controllers():
-                _set_threads(lib, self.threads)
+            saved = {id(lib) for lib, _ in self._saved}
+            for lib in self._controllers():
+                count = lib.num_threads
+                if count is not None and count > self.threads:
+                    _set_threads(lib, self.threads)
+                    if id(lib) not in saved:
+                        self._saved.append((lib, count))
             self.active = True
 
     def restore(self) -> None:
         if self.active:
-            for lib, original in self._controllers():
-                _set_threads(lib, original)
+            kept = []  # counts to give back once the application's limit ends
+            for lib, count in self._saved:
+                if lib.num_threads == self.threads:
+                    if _app_controls(lib):
+                        kept.append((lib, count))
+                    else:
+                        _set_threads(lib, count)
+            self._saved = kept
             self.active = False
+
+
+def _app_controls(lib: Any) -> bool:
+    """The application holds a threadpoolctl limit on ``lib`` (threadpoolctl
+    >= 3.8 names the thread that set OpenBLAS's count last; dagrt's workers
+    give that role up after each change, so a live holder is the
+    application's ``threadpool_limits``, whose count must stay)."""
+    state = getattr(type(lib), "_SHARED_STATE", None)
+    holder = getattr(state, "controlling_thread", None)
+    return holder is not None and holder.is_alive()
 
 
 def _set_threads(lib: Any, threads: int) -> None:
@@ -103,11 +128,14 @@ def _set_threads(lib: Any, threads: int) -> None:
     only one Python thread at a time set OpenBLAS's process-wide count and
     ignores the others silently (a restore from another worker than the one
     that applied the limit left BLAS at one thread for good): that thread is
-    released first, as its docs allow."""
+    released first, as its docs allow, and dagrt's worker released after, so
+    that the application's own ``threadpool_limits`` keeps working."""
     release = getattr(type(lib), "clear_controlling_thread", None)
     if release is not None:
         release(force=True)
     lib.set_num_threads(threads)
+    if release is not None:
+        release(force=True)
 
 
 class _Job:
