@@ -29,13 +29,7 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 def best_of(fn: Callable[[], Any], repeat: int) -> float:
     """Best wall time of ``repeat`` runs of ``fn`` (after one warm-up run)."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    return min(timed_runs(fn, repeat))
 
 
 @contextlib.contextmanager
@@ -144,3 +138,34 @@ def timed_runs(once: Callable[[], Any], repeat: int) -> list[float]:
         once()
         times.append(time.perf_counter() - t0)
     return times
+
+
+def compare_sides(script: str, doc: str, run_side: Callable[[str, int, int], Any],
+                  envs: Callable[[int], dict[str, dict[str, str]]],
+                  title: Callable[[int], str], target: str,
+                  ) -> tuple[argparse.Namespace, dict[str, Any]] | None:
+    """The main of a benchmark whose sides run in fresh processes: parse the
+    arguments; as a child (``--side``), print ``run_side(side, n, repeat)``
+    and return None; else run every side of ``envs(workers)``, print the table
+    and dagrt / tuned NumPy (``target`` says what it should be), check the
+    checksums and return the arguments and the figures."""
+    p = parser(doc.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=3, help="fresh processes per side")
+    p.add_argument("--side", help=argparse.SUPPRESS)
+    p.add_argument("--n", type=int, default=4_000_000)
+    args = p.parse_args()
+    n = 40_000 if args.quick else args.n
+    repeat = 1 if args.quick else args.repeat
+    if args.side:
+        print(json.dumps(run_side(args.side, n, repeat)))
+        return None
+    rounds = 1 if args.quick else args.rounds
+    times, checks = run_sides(script, envs(max(2, cores())),
+                              ["--n", str(n), "--repeat", str(repeat)], rounds)
+    print(f"{title(n)}, {cores()} cores; best of {rounds} processes x {repeat} runs")
+    results = table(times, "numpy tuned")
+    ratio = results["dagrt"]["ratio"]
+    print(f"dagrt / tuned NumPy = {ratio:.2f} (target {target})")
+    same_checksums(checks)
+    return args, {"elements": n, "rounds": rounds, "repeat": repeat, "cores": cores(),
+                  "sides": results, "dagrt_over_tuned": ratio}

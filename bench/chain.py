@@ -13,15 +13,13 @@ fusion (``DAGRT_FUSE=0``); dagrt fused on 1, 2, ... workers (scaling).
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import MALLOC, cores, parser, run_sides, same_checksums, save, table, timed_runs  # noqa: E402
+from _common import MALLOC, compare_sides, save, timed_runs  # noqa: E402
 
 STEPS = 10
 
@@ -74,27 +72,12 @@ def sides(workers: int) -> dict[str, dict[str, str]]:
 
 
 def main() -> None:
-    p = parser(__doc__.splitlines()[0])
-    p.add_argument("--rounds", type=int, default=3, help="fresh processes per side")
-    p.add_argument("--side", help=argparse.SUPPRESS)
-    p.add_argument("--n", type=int, default=4_000_000)
-    args = p.parse_args()
-    n = 40_000 if args.quick else args.n
-    repeat = 1 if args.quick else args.repeat
-    if args.side:
-        print(json.dumps(run_side(args.side, n, repeat)))
-        return
-    rounds = 1 if args.quick else args.rounds
-    times, checks = run_sides(__file__, sides(max(2, cores())),
-                              ["--n", str(n), "--repeat", str(repeat)], rounds)
-    print(f"x = sin(x) * 1.0001 + 0.5, {STEPS} times, {n:,} float64, {cores()} cores; "
-          f"best of {rounds} processes x {repeat} runs")
-    results = table(times, "numpy tuned")
-    ratio = results["dagrt"]["ratio"]
-    print(f"dagrt / tuned NumPy = {ratio:.2f} (target <= 0.5)")
-    same_checksums(checks)
-    save("chain", args, {"elements": n, "steps": STEPS, "rounds": rounds, "repeat": repeat,
-                         "cores": cores(), "sides": results, "dagrt_over_tuned": ratio})
+    done = compare_sides(__file__, __doc__, run_side, sides,
+                         lambda n: f"x = sin(x) * 1.0001 + 0.5, {STEPS} times, {n:,} float64",
+                         "<= 0.5")
+    if done is not None:
+        args, figures = done
+        save("chain", args, {**figures, "steps": STEPS})
 
 
 if __name__ == "__main__":

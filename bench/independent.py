@@ -12,8 +12,6 @@ NumPy on Python threads (tuned); dagrt; dagrt on 1, 2, ... workers.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 import threading
@@ -21,17 +19,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import (  # noqa: E402
-    MALLOC,
-    cores,
-    parser,
-    run_sides,
-    same_checksums,
-    save,
-    table,
-    timed_runs,
-    traced,
-)
+from _common import MALLOC, compare_sides, save, timed_runs, traced  # noqa: E402
 
 CHAINS, STEPS = 4, 10
 
@@ -85,35 +73,21 @@ def sides(workers: int) -> dict[str, dict[str, str]]:
 
 
 def main() -> None:
-    p = parser(__doc__.splitlines()[0])
-    p.add_argument("--rounds", type=int, default=3, help="fresh processes per side")
-    p.add_argument("--side", help=argparse.SUPPRESS)
-    p.add_argument("--n", type=int, default=4_000_000)
-    args = p.parse_args()
-    n = 40_000 if args.quick else args.n
-    repeat = 1 if args.quick else args.repeat
-    if args.side:
-        print(json.dumps(run_side(args.side, n, repeat)))
+    done = compare_sides(__file__, __doc__, run_side, sides,
+                         lambda n: f"{CHAINS} chains x {STEPS} elementwise ops on {n:,} "
+                                   "float64 elements", "<= 0.55 on 2 cores")
+    if done is None:
         return
-    rounds = 1 if args.quick else args.rounds
-    times, checks = run_sides(__file__, sides(max(2, cores())),
-                              ["--n", str(n), "--repeat", str(repeat)], rounds)
-    print(f"{CHAINS} chains x {STEPS} elementwise ops on {n:,} float64 elements, "
-          f"{cores()} cores; best of {rounds} processes x {repeat} runs")
-    results = table(times, "numpy tuned")
-    ratio = results["dagrt"]["ratio"]
-    print(f"dagrt / tuned NumPy = {ratio:.2f} (target <= 0.55 on 2 cores)")
-    same_checksums(checks)
+    args, figures = done
     if args.trace:
         import dagrt
 
-        lazy = [dagrt.asarray(x) for x in (dagrt.random.uniform(size=n) for _ in range(CHAINS))]
+        n = figures["elements"]
+        lazy = [dagrt.random.uniform(size=n) for _ in range(CHAINS)]
         with traced(args, "independent"):
             [chain(dagrt, x) for x in lazy]
             dagrt.waitall()
-    save("independent", args, {"elements": n, "chains": CHAINS, "steps": STEPS,
-                               "rounds": rounds, "repeat": repeat, "cores": cores(),
-                               "sides": results, "dagrt_over_tuned": ratio})
+    save("independent", args, {**figures, "chains": CHAINS, "steps": STEPS})
 
 
 if __name__ == "__main__":

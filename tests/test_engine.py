@@ -539,16 +539,18 @@ def test_plotting_without_matplotlib_says_what_to_install() -> None:
     assert "pip install 'dagrt[plot]'" in proc.stdout, proc.stderr
 
 
+def blas() -> list[int]:
+    """The thread counts of the process's BLAS libraries."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    return [i["num_threads"] for i in threadpoolctl.threadpool_info()
+            if i["user_api"] == "blas"]
+
+
 def test_blas_threads_limited_while_busy_and_given_back_when_idle() -> None:
     """The limit is set and lifted by whichever workers are first busy and
     last idle (threadpoolctl >= 3.8 ignores a thread other than the one that
     set OpenBLAS's count unless it is released: BLAS stayed at one thread)."""
-    threadpoolctl = pytest.importorskip("threadpoolctl")
     from dagrt.engine.graph import Op, Var
-
-    def blas() -> list[int]:
-        return [i["num_threads"] for i in threadpoolctl.threadpool_info()
-                if i["user_api"] == "blas"]
 
     before = blas()
     if not before or max(before) == 1:
@@ -571,10 +573,6 @@ def test_an_application_blas_limit_is_kept_after_dagrt_ran() -> None:
     ``threadpool_limits`` still takes effect (dagrt does not keep
     threadpoolctl's controlling-thread role), and dagrt leaves it alone."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
-
-    def blas() -> list[int]:
-        return [i["num_threads"] for i in threadpoolctl.threadpool_info()
-                if i["user_api"] == "blas"]
 
     before = blas()
     if not before or max(before) == 1:
