@@ -305,3 +305,49 @@ def test_threads_recording_fused_chains_at_once() -> None:
             t.join(60)
         assert not any(t.is_alive() for t in threads)
     assert not errors, errors
+
+
+def test_a_member_independent_of_a_failed_input_is_computed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A group whose first op inherits an error from outside the group (its
+    input's op failed while the group waited) still runs its kernel: members
+    that do not read the failed data get their values, the others the error."""
+    import threading
+
+    from dagrt.engine.graph import Op
+    from dagrt.engine.scheduler import ENGINE
+
+    with engine_config("fused"):
+        bad = dagrt.ones(4000)
+        good = dagrt.ones(4000)
+        release = threading.Event()
+
+        def fail() -> None:
+            release.wait(5)
+            raise ValueError("the input's op failed")
+
+        ENGINE.push(Op(fail, (), (bad._var,), "failing", None))  # writes bad, later
+        x = bad * 2        # the group's first op: waits for the failing op
+        y = good + 1       # independent of it, same group
+        z = x + y          # reads x: fails too
+        release.set()
+        numpy.testing.assert_array_equal(y.asnumpy(), numpy.full(4000, 2.0))
+        with pytest.raises(ValueError, match="the input's op failed"):
+            z.asnumpy()
+        with pytest.raises(ValueError):
+            x.asnumpy()
+        dagrt.waitall()
+
+
+def test_cancel_does_not_fuse_ops_recorded_after_it() -> None:
+    with engine_config("fused"):
+        x = dagrt.ones(4000)
+        y = x * 2      # held, then cancelled before it ran
+        dagrt.cancel()
+        z = x + 5      # recorded after the cancel: runs
+        numpy.testing.assert_array_equal(z.asnumpy(), numpy.full(4000, 6.0))
+        try:
+            y.asnumpy()
+        except dagrt.CancelledError:
+            pass  # cancelled before it started (it may also have run already)
+        dagrt.waitall()

@@ -63,7 +63,7 @@ class Fusable:
     """What the fuser needs of one held ufunc call ``ufunc(*values, out=targets, **kw)``."""
 
     __slots__ = ("ufunc", "values", "kw", "targets", "refs", "modes", "at", "error",
-                 "origin")
+                 "origin", "ran")
 
     def __init__(self, ufunc: np.ufunc, values: tuple[Any, ...], kw: dict[str, Any],
                  targets: tuple[np.ndarray, ...], refs: tuple[Any, ...],
@@ -78,6 +78,7 @@ class Fusable:
         # set by the group's kernel: this op's error, and the op it comes from
         self.error: BaseException | None = None
         self.origin: Op | None = None
+        self.ran = False  # (a leader's) its group's kernel ran to the end
 
     def release(self) -> None:
         """The op finished: drop its arrays (a finished op keeps no memory)."""
@@ -280,6 +281,9 @@ class _Plan:
         failed: dict[int, tuple[BaseException, Op | None]] = {}
         for j, (op, spec) in enumerate(zip(self.ops, self.specs)):
             spec.error = spec.origin = None
+            if op.error is not None:  # inherited from outside the group: it computed
+                failed.update((id(var), (op.error, op.error_origin)) for var in op.writes)
+                continue  # nothing to report (its readers carry the error already)
             if failed:
                 for var in (*op.reads, *op.writes):
                     if id(var) in failed and (var in op.reads or var not in op.covers):
@@ -300,6 +304,7 @@ class _Plan:
             else:
                 for var in op.covers:
                     failed.pop(id(var), None)
+        self.specs[0].ran = True
 
     def _blocks(self, counter: Any) -> list[int]:
         """Take blocks from ``counter`` until none is left; return the

@@ -93,7 +93,7 @@ class Op:
         # elementwise op (None: not fusable; ``error``, ``origin`` and
         # ``release()`` are all the engine uses), whether it is held in the fusion
         # window, its unfinished predecessors when linked (fusable ops only),
-        # and the op whose fused kernel computed it.
+        # and the op whose fused kernel computed it (a group's leader: itself).
         self.fuse: Any = None
         self.held = False
         self.preds: list[Op] = []
@@ -332,6 +332,7 @@ def fuse_group(group: list[Op], kernel: Callable[[], Any]) -> None:
         member.fused_into = leader
         leader.dependents.append(member)
         member.deps += 1
+    leader.fused_into = leader
 
 
 def inherits(op: Op, failed: Op) -> bool:

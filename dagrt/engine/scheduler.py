@@ -185,9 +185,11 @@ class Engine:
         """Send the held ops on: the fuser groups them (each group a run of
         consecutive held ops); a group's first op (its *leader*) runs the
         group's kernel, after every unfinished predecessor of any member; the
-        other members finish with it, without running. If the kernel raises,
-        every member fails; a member that failed alone has ``op.fuse.error``
-        set by the kernel (and ``op.fuse.origin``, the member it comes from)."""
+        other members finish with it, without running. If the kernel raises or
+        never runs (``op.fuse.ran`` false), every member fails; a member that
+        failed alone has ``op.fuse.error`` set by the kernel (and
+        ``op.fuse.origin``, the member it comes from). A leader that inherited
+        an error still runs the kernel: the other members may not have."""
         with self._cond:
             held, self._held, self._held_bytes = self._held, [], 0
             if not held:
@@ -343,6 +345,7 @@ class Engine:
     def cancel(self) -> None:
         """Operations the calling thread recorded that have not started do not
         run: their outputs carry ``CancelledError``. Running ones finish."""
+        self.flush()  # (held ops are fused apart from the ops recorded after)
         with self._cond:
             self._cancel_locked(threading.get_ident())
 
@@ -359,20 +362,22 @@ class Engine:
         while stack:
             op = stack.pop()
             leader = op.fused_into
-            if leader is not None:  # computed by its group's kernel: done with it
+            if leader is not None and leader is not op:  # computed by its group's kernel
                 failed = op.fuse.error
                 if op.error is not None:
                     pass
-                elif leader.error is not None and leader.fuse.error is None:
-                    op.error, op.error_origin = leader.error, leader.error_origin  # all failed
+                elif not leader.fuse.ran:  # the kernel failed, or never ran: all failed
+                    op.error, op.error_origin = leader.error, leader.error_origin
                 elif failed is not None:  # this op's own error, or a member's it read
                     if op.fuse.origin is op:
                         annotate(failed, op)
                     op.error, op.error_origin = failed, op.fuse.origin
                 op.t0 = op.t1 = leader.t1
                 op.worker = leader.worker
-            if op.error is not None or leader is not None:
                 stack.extend(self._finish(op))
+                continue
+            if op.error is not None and leader is None:  # (a group's kernel runs anyway:
+                stack.extend(self._finish(op))  # its other members may not have failed)
                 continue
             executor = self.executor_for(op)
             if executor.inline:
@@ -391,8 +396,8 @@ class Engine:
         op.t0 = time.perf_counter()
         try:
             op.fn()  # type: ignore[misc]
-            if op.fuse is not None and op.fuse.error is not None:  # a fused op's own
-                raise op.fuse.error
+            if op.fuse is not None and op.fuse.error is not None and op.error is None:
+                raise op.fuse.error  # a fused op's own error (see ``flush``)
         except Exception as exc:
             annotate(exc, op)
             op.error, op.error_origin = exc, op
