@@ -196,7 +196,13 @@ class Engine:
                 return
             for op in held:
                 op.held = False
-            for group, kernel in self.fuser(held):
+            try:
+                groups = self.fuser(held)
+            except Exception as exc:  # pragma: no cover - a fuser bug loses no op:
+                _log.warning("dagrt: fusing {} ops failed ({!r}); they run one by one",
+                             len(held), exc)
+                groups = []  # they run as recorded
+            for group, kernel in groups:
                 fuse_group(group, kernel)
             ready = [op for op in held if op.deps == 0 and not op.done]
         self.dispatch(ready)
