@@ -341,7 +341,7 @@ def test_a_member_independent_of_a_failed_input_is_computed(
 
 def test_cancel_does_not_fuse_ops_recorded_after_it() -> None:
     with engine_config("fused"):
-        x = dagrt.ones(4000)
+        x = dagrt.asarray(numpy.ones(4000))  # ready: nothing of it to cancel
         y = x * 2      # held, then cancelled before it ran
         dagrt.cancel()
         z = x + 5      # recorded after the cancel: runs
