@@ -224,21 +224,25 @@ def test_share_runs_on_idle_workers_and_reports_errors() -> None:
 
     from dagrt.engine.scheduler import ENGINE
 
+    import time
+
     pool = ENGINE.threaded
     seen: set[int] = set()
-    done = threading.Event()
+    want = min(pool.threads, 2)
 
     def kernel() -> None:
         def work() -> int:
             seen.add(threading.get_ident())
-            done.wait(0.2)  # give a helper time to join in
+            deadline = time.monotonic() + 10
+            while len(seen) < want and time.monotonic() < deadline:
+                time.sleep(0.005)  # until a helper has joined in
             return 1
 
         assert sum(pool.share(work, pool.threads - 1)) == len(seen)
 
     ENGINE.push(_op(kernel))
     dagrt.waitall()
-    assert len(seen) == min(pool.threads, 2)
+    assert len(seen) == want
 
     def failing() -> None:
         pool.share(lambda: 1 / 0, 1)
