@@ -221,10 +221,9 @@ def test_overlapping_views_are_not_fused_together() -> None:
 
 def test_share_runs_on_idle_workers_and_reports_errors() -> None:
     import threading
+    import time
 
     from dagrt.engine.scheduler import ENGINE
-
-    import time
 
     pool = ENGINE.threaded
     seen: set[int] = set()
