@@ -354,3 +354,22 @@ def test_cancel_does_not_fuse_ops_recorded_after_it() -> None:
         except dagrt.CancelledError:
             pass  # cancelled before it started (it may also have run already)
         dagrt.waitall()
+
+
+def test_self_overlapping_outputs_are_not_blocked() -> None:
+    """``u += v`` into a broadcast view (two elements, one memory): NumPy
+    reads every input before writing; blocks would read what earlier blocks
+    wrote (NumPy's test_ufunc.py::TestUfunc::test_broadcast)."""
+    def program(xp: Any) -> Any:
+        a = xp.arange(3000.0)
+        b = xp.arange(6000.0).reshape((2, 3000))
+        u, v = xp.broadcast_arrays(a, b)
+        with warnings.catch_warnings():  # (NumPy's deprecation of such writes)
+            warnings.simplefilter("ignore")
+            u += v
+            u *= 1.5  # (a group of two: one add alone is not blocked)
+            return numpy.asarray(a).copy()
+
+    expected = program(numpy)
+    with engine_config("fused"):
+        numpy.testing.assert_array_equal(numpy.asarray(program(dagrt)), expected)

@@ -99,7 +99,8 @@ def fusable(call: Any, values: Sequence[Any], kw: dict[str, Any],
     if not shape or math.prod(shape) == 0:
         return None
     for t in targets:
-        if t.shape != shape or t.dtype.hasobject or not t.flags.writeable:
+        if t.shape != shape or t.dtype.hasobject or not t.flags.writeable \
+                or not _separate(t):
             return None
     for v in values:
         if type(v) is np.ndarray:
@@ -131,6 +132,20 @@ def _refresh() -> None:
 
 _refresh()
 _config.on_change(_refresh)
+
+
+def _separate(a: np.ndarray) -> bool:
+    """No two elements of ``a`` share memory (a broadcast view written in
+    place does: NumPy copies its inputs first, a blocked kernel would read
+    elements an earlier block wrote)."""
+    if a.flags.c_contiguous or a.flags.f_contiguous:
+        return True
+    extent = a.itemsize
+    for stride, n in sorted((abs(st), n) for st, n in zip(a.strides, a.shape) if n > 1):
+        if stride < extent:
+            return False
+        extent += stride * (n - 1)
+    return True
 
 
 def fuse(held: list[Op]) -> list[tuple[list[Op], Callable[[], None]]]:
