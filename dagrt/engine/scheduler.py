@@ -79,9 +79,8 @@ class Engine:
         self.progress: Any = None
         # devices that batch launched ops (the cluster): sent before anyone waits
         self.flushers: list[Any] = []
-        # Fusion: elementwise ops held until the next other op, a sync point or
-        # a full window; ``fuser(held)`` (set by the array layer) groups them,
-        # each group with the kernel that computes it (see ``flush``).
+        # Fusion: elementwise ops held until ``flush``; ``fuser(held)`` (set by
+        # the array layer) groups them, each group with the kernel computing it.
         self._held: list[Op] = []
         self._held_bytes = 0
         self.fuser: Any = None
@@ -199,9 +198,8 @@ class Engine:
             try:
                 groups = self.fuser(held)
             except Exception as exc:  # pragma: no cover - a fuser bug loses no op:
-                _log.warning("dagrt: fusing {} ops failed ({!r}); they run one by one",
-                             len(held), exc)
-                groups = []  # they run as recorded
+                _log.warning("fusing {} ops failed ({!r}): run as recorded", len(held), exc)
+                groups = []
             for group, kernel in groups:
                 fuse_group(group, kernel)
             ready = [op for op in held if op.deps == 0 and not op.done]
@@ -382,8 +380,8 @@ class Engine:
                 op.worker = leader.worker
                 stack.extend(self._finish(op))
                 continue
-            if op.error is not None and leader is None:  # (a group's kernel runs anyway:
-                stack.extend(self._finish(op))  # its other members may not have failed)
+            if op.error is not None and leader is None:  # (a leader runs: see flush)
+                stack.extend(self._finish(op))
                 continue
             executor = self.executor_for(op)
             if executor.inline:
