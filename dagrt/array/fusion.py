@@ -19,7 +19,8 @@ run and reported once per member afterwards, as NumPy reports them once per
 call, from the member's recording line; a member whose report raises
 (``np.errstate(divide="raise")``, a warning filter set to "error") fails
 alone, with the members that read what it wrote. Not fused: ``where=``,
-object dtypes, ``np.errstate`` modes "call", "print" and "log".
+object dtypes, ``np.errstate`` modes "call", "print" and "log", outputs
+whose elements share memory (a broadcast view written in place).
 
 Imports: the configuration, the engine (its executors, ``Op``).
 """
@@ -184,14 +185,16 @@ class _Group:
         self.ops = [op]
         self.shape = spec.targets[0].shape
         self.modes = spec.modes
-        self.written: list[np.ndarray] = list(spec.targets)
-        self.arrays: list[np.ndarray] = [v for v in spec.values if type(v) is np.ndarray]
-        self.ok = self._clean(self.written, self.arrays + self.written[1:])
+        # the group's written arrays and read arrays, each object once (a chain
+        # writes and reads the same few objects over and over)
+        self.written: dict[int, np.ndarray] = {id(t): t for t in spec.targets}
+        self.arrays = {id(v): v for v in spec.values if type(v) is np.ndarray}
+        self.ok = self._clean(self.written, {**self.arrays, **self.written})
 
     @staticmethod
-    def _clean(written: list[np.ndarray], others: list[np.ndarray]) -> bool:
-        for w in written:
-            for a in others:
+    def _clean(written: dict[int, np.ndarray], others: dict[int, np.ndarray]) -> bool:
+        for w in written.values():
+            for a in others.values():
                 if a is not w and np.may_share_memory(w, a) and not _same(w, a):
                     return False
         return True
@@ -200,14 +203,15 @@ class _Group:
         spec: Fusable = op.fuse
         if not self.ok or spec.targets[0].shape != self.shape or spec.modes != self.modes:
             return False
-        arrays = [v for v in spec.values if type(v) is np.ndarray]
-        targets = list(spec.targets)
-        if not (self._clean(targets, self.arrays + self.written + arrays + targets)
+        arrays = {id(v): v for v in spec.values if type(v) is np.ndarray
+                  and id(v) not in self.arrays and id(v) not in self.written}
+        targets = {id(t): t for t in spec.targets if id(t) not in self.written}
+        if not (self._clean(targets, {**self.arrays, **self.written, **arrays, **targets})
                 and self._clean(self.written, arrays)):
             return False
         self.ops.append(op)
-        self.written += targets
-        self.arrays += arrays
+        self.written.update(targets)
+        self.arrays.update(arrays)
         return True
 
     def close(self) -> list[tuple[list[Op], Callable[[], None]]]:
