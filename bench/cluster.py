@@ -25,14 +25,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import parser, save  # noqa: E402
+from _common import MALLOC, blas, parser, save  # noqa: E402
 
 _KEEP: list = []
 # The same for every side (as bench/overhead.py): BLAS threads, glibc's malloc
 # thresholds set for NumPy too instead of by dagrt at import.
-SETTINGS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-            "MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "268435456",
-            "DAGRT_MALLOC_TUNE": "0"}
+SETTINGS = {**MALLOC, **blas(1), "DAGRT_MALLOC_TUNE": "0"}
 
 
 def _loop(xp, n, **create):

@@ -33,13 +33,10 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import parser, save, traced  # noqa: E402
+from _common import MALLOC, blas, parser, save, traced  # noqa: E402
 
 # The settings both sides run under (dagrt's malloc tuning, one BLAS thread).
-SAME_SETTINGS = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20),
-                 "MALLOC_TRIM_THRESHOLD_": str(256 << 20),
-                 "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-                 "MKL_NUM_THREADS": "1", "DAGRT_MALLOC_TUNE": "0"}
+SAME_SETTINGS = {**MALLOC, **blas(1), "DAGRT_MALLOC_TUNE": "0"}
 
 
 def cunumeric_loop(xp: Any, n: int) -> None:

@@ -376,12 +376,11 @@ def _dead(ops: list[Op]) -> list[tuple[int, np.ndarray]]:
     (so no view of it exists either: a view keeps its base), and no op
     outside the group uses it."""
     touches: dict[int, int] = {}
-    first: dict[int, tuple[Op, int]] = {}
+    first: dict[int, Op] = {}  # the group's first op to use each buffer
     for op in ops:
         for var in (*op.reads, *op.writes):
             touches[id(var)] = touches.get(id(var), 0) + 1
-            if id(var) not in first:
-                first[id(var)] = (op, -1)
+            first.setdefault(id(var), op)
     alive: set[int] = set()
     candidates: dict[int, tuple[Var, np.ndarray]] = {}
     for op in ops:
@@ -392,7 +391,7 @@ def _dead(ops: list[Op]) -> list[tuple[int, np.ndarray]]:
         for var, target, ref in zip(op.writes, spec.targets, spec.refs):
             if ref is None or ref() is not None:
                 alive.add(id(var))
-            elif first[id(var)][0] is op and var in op.covers and id(var) not in candidates:
+            elif first[id(var)] is op and var in op.covers and id(var) not in candidates:
                 candidates[id(var)] = (var, target)
     return [(key, target) for key, (var, target) in candidates.items()
             if key not in alive and var.n == touches[key]]

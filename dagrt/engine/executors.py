@@ -15,9 +15,9 @@ The scheduler picks the executor; executors know nothing of the graph.
   count at once whenever the pool went idle cost the mlp example 20%:
   OpenBLAS's threads woke for the caller's small products between bursts.)
   A limit the application set itself is left alone. A worker whose kernel
-  waits on dagrt operations itself (a kernel that records and syncs) leaves the pool's count
-  while it waits (``secede``/``rejoin``, as Dask's workers do), so another
-  worker can run what it waits for.
+  waits on dagrt operations itself (a kernel that records and syncs) leaves
+  the pool's count while it waits (``secede``/``rejoin``, as Dask's workers
+  do), so another worker can run what it waits for.
 
 A device's own executor (``devices.streams.StreamExecutor`` for a GPU) follows
 the same contract.
