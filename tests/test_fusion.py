@@ -373,3 +373,34 @@ def test_self_overlapping_outputs_are_not_blocked() -> None:
     expected = program(numpy)
     with engine_config("fused"):
         numpy.testing.assert_array_equal(numpy.asarray(program(dagrt)), expected)
+
+
+def test_a_group_never_waits_for_what_its_first_op_does_not() -> None:
+    """Independent chains recorded interleaved (four heat plates, each
+    waiting for its previous step) are separate kernels: a group that took an
+    op waiting for an unrelated pending op would hold back all its members."""
+    import threading
+
+    from dagrt.engine.graph import Op
+
+    gate = threading.Event()
+    failsafe = threading.Timer(20, gate.set)
+    failsafe.start()
+    try:
+        with engine_config("fused"):
+            x = dagrt.asarray(numpy.arange(4000.0))
+            g = dagrt.asarray(numpy.ones(4000))
+            dagrt.waitall()
+            from dagrt.engine.scheduler import ENGINE
+
+            ENGINE.push(Op(gate.wait, (), (g._var,), "slow", None))  # g pending until the gate
+            y = x * 2
+            z = g + 1  # waits for the gate
+            w = y + 3
+            numpy.testing.assert_array_equal(w.asnumpy(), numpy.arange(4000.0) * 2 + 3)
+            assert not gate.is_set()  # w did not wait for z's input
+            gate.set()
+            numpy.testing.assert_array_equal(z.asnumpy(), numpy.full(4000, 2.0))
+    finally:
+        gate.set()
+        failsafe.cancel()

@@ -190,6 +190,8 @@ class _Group:
         self.written: dict[int, np.ndarray] = {id(t): t for t in spec.targets}
         self.arrays = {id(v): v for v in spec.values if type(v) is np.ndarray}
         self.ok = self._clean(self.written, {**self.arrays, **self.written})
+        # what the kernel waits for: the members and their unfinished predecessors
+        self.waits = {id(op), *(id(p) for p in op.preds if not p.done)}
 
     @staticmethod
     def _clean(written: dict[int, np.ndarray], others: dict[int, np.ndarray]) -> bool:
@@ -203,6 +205,10 @@ class _Group:
         spec: Fusable = op.fuse
         if not self.ok or spec.targets[0].shape != self.shape or spec.modes != self.modes:
             return False
+        # An op waiting for something the group does not would hold back the
+        # whole group (its independent branches included): it starts another.
+        if any(id(p) not in self.waits and not p.done for p in op.preds):
+            return False
         arrays = {id(v): v for v in spec.values if type(v) is np.ndarray
                   and id(v) not in self.arrays and id(v) not in self.written}
         targets = {id(t): t for t in spec.targets if id(t) not in self.written}
@@ -210,6 +216,7 @@ class _Group:
                 and self._clean(self.written, arrays)):
             return False
         self.ops.append(op)
+        self.waits.add(id(op))
         self.written.update(targets)
         self.arrays.update(arrays)
         return True
