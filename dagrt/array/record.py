@@ -29,6 +29,7 @@ Imports: the engine, the devices, ``array.ndarray``, ``array.fusion``.
 from __future__ import annotations
 
 import contextvars
+import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -287,18 +288,20 @@ def _defer(name: str, call: Callable[..., Any], args: Sequence[Any], kwargs: dic
                 and ENGINE.fuser is not None and not POLICY.costs.cheap(name, work):
             fuse = fusable(call, values, kw, targets, outs, at)
         kw = {**kw, "out": targets[0] if len(targets) == 1 else tuple(targets)}
-
-        def kernel() -> None:
-            at(call, values, kw)
+        kernel = functools.partial(at, call, values, kw)
     else:
-        def kernel() -> None:
-            _assign(targets, at(call, values, kw))
+        kernel = functools.partial(_assign_result, targets, at, call, values, kw)
     nbytes = sum(t.nbytes for t in targets)
     push(name, kernel, reads, [o._var for o in (*outs, *also)], nbytes,
          {"shape": targets[0].shape, "dtype": targets[0].dtype}
          if targets and ENGINE.observers else None, device, work=work or nbytes,
          covers=() if partial else [o._var for o in outs if _whole(o)], site=site,
          fuse=fuse)
+
+
+def _assign_result(targets: list[np.ndarray], at: Any, call: Callable[..., Any],
+                   values: Any, kw: dict[str, Any]) -> None:
+    _assign(targets, at(call, values, kw))
 
 
 def _on_host(device: Device, call: Callable[..., Any], args: Sequence[Any],
@@ -340,8 +343,7 @@ def push(name: str, kernel: Callable[[], Any], reads: list[Var], writes: list[Va
     if len(reads) > 1:
         reads = list(dict.fromkeys(reads))
     read_set = tuple(v for v in reads if v not in write_set)
-    ctx = contextvars.copy_context()
-    op = Op(lambda: ctx.run(kernel), read_set, write_set, name,
+    op = Op(functools.partial(contextvars.copy_context().run, kernel), read_set, write_set, name,
             recording_site() if site is True else site,  # type: ignore[arg-type]
             nbytes=nbytes, meta=meta, device=device)
     op.lane = lane

@@ -66,7 +66,8 @@ class Op:
         self.meta = meta
         self.seq = 0
         self.deps = 0
-        self.dependents: list[Op] = []
+        self.dependents: list[Op] | tuple[()] = ()  # (lists made on first use: fewer
+        # objects for the garbage collector to track per op)
         self.done = False
         self.error: BaseException | None = None
         self.error_origin: Op | None = None
@@ -79,8 +80,8 @@ class Op:
         # whose events this op's stream must wait for (``waits``).
         self.event: Any = None
         self.stream: Any = None
-        self.early: list[Op] = []
-        self.waits: list[Op] = []
+        self.early: list[Op] | tuple[()] = ()
+        self.waits: list[Op] | tuple[()] = ()
         self.lane = ""  # "compute", "d2h" or "h2d" for device operations
         self.released = False  # launched: ``early`` dependents were released
         self.work = nbytes  # bytes of work, the cost model's unit (see CostModel)
@@ -96,7 +97,7 @@ class Op:
         # and the op whose fused kernel computed it (a group's leader: itself).
         self.fuse: Any = None
         self.held = False
-        self.preds: list[Op] = []
+        self.preds: list[Op] | tuple[()] = ()
         self.fused_into: Op | None = None
 
     def __lt__(self, other: Op) -> bool:  # ready-queue order: oldest first
@@ -212,6 +213,34 @@ def cell_name(filename: str) -> str | None:
     return None if label is None else f"{label[0]} {label[1]}"
 
 
+def _append(op: Op, field: str, other: Op) -> None:
+    """Append ``other`` to one of ``op``'s lists of ops (made on first use)."""
+    ops = getattr(op, field)
+    if ops:
+        ops.append(other)
+    else:
+        setattr(op, field, [other])
+
+
+def _after(op: Op, pred: Op) -> int:
+    """Order ``op`` after ``pred``; 1 if it must wait for it, else 0."""
+    if pred.done:
+        if pred.error is not None and op.error is None and inherits(op, pred):
+            op.error, op.error_origin = pred.error, pred.error_origin
+        return 0
+    if op.device is not None and pred.device is op.device and op.device.executor is not None:
+        # Same device: order on the device with an event, not on the host.
+        _append(op, "waits", pred)
+        _append(pred, "early", op)  # (also so that a failure of pred reaches op)
+        if pred.released:  # already launched: nothing to wait for here
+            return 0
+    else:
+        _append(pred, "dependents", op)
+    if op.fuse is not None:
+        _append(op, "preds", pred)
+    return 1
+
+
 def link(op: Op) -> int:
     """Add ``op`` after everything it must wait for; return how many of those
     are unfinished. Caller holds the scheduler lock.
@@ -219,43 +248,23 @@ def link(op: Op) -> int:
     If a predecessor whose outputs ``op`` depends on already failed, or a
     buffer it reads (or writes in part) is poisoned, ``op`` inherits the error.
     """
-    seen: set[int] = set()
-    deps = 0
-
-    def after(pred: Op | None, kind: str) -> None:
-        nonlocal deps
-        if pred is None or id(pred) in seen:
-            return
-        seen.add(id(pred))
-        if pred.done:
-            if pred.error is not None and op.error is None and inherits(op, pred):
-                op.error, op.error_origin = pred.error, pred.error_origin
-            return
-        if op.device is not None and pred.device is op.device \
-                and op.device.executor is not None:
-            # Same device: order on the device with an event, not on the host.
-            op.waits.append(pred)
-            pred.early.append(op)  # (also so that a failure of pred reaches op)
-            if pred.released:  # already launched: nothing to wait for here
-                return
-        else:
-            pred.dependents.append(op)
-        if op.fuse is not None:
-            op.preds.append(pred)
-        deps += 1
-
     for var in (*op.reads, *op.writes):
         if var.error is not None and op.error is None and (
                 var in op.reads or var not in op.covers):  # a poisoned buffer
             writer = var.last_writer  # pending: its outcome decides (``inherits``)
             if writer is None or writer.done:
                 op.error = var.error
-    for var in op.reads:
-        after(var.last_writer, RAW)
+    # what it must wait for: the last writer of what it reads (read after
+    # write), the last writer and the readers since of what it writes (write
+    # after write, write after read)
+    preds = [var.last_writer for var in op.reads]
     for var in op.writes:
-        after(var.last_writer, WAW)
-        for reader in var.readers:
-            after(reader, WAR)
+        preds.append(var.last_writer)
+        preds.extend(var.readers)
+    deps = 0
+    for pred in dict.fromkeys(preds) if len(preds) > 1 else preds:
+        if pred is not None:
+            deps += _after(op, pred)
     for var in op.reads:
         var.n += 1
         readers = var.readers
@@ -279,7 +288,7 @@ def unlink(op: Op) -> list[Op]:
     op.fn = None
     if op.fuse is not None:  # its kernel ran: keep its error, not its arrays
         op.fuse.release()
-        op.preds = []
+        op.preds = ()
     error = op.error
     for var in op.reads:
         var.n -= 1
@@ -303,12 +312,12 @@ def unlink(op: Op) -> list[Op]:
         dep.deps -= 1
         if dep.deps == 0:
             ready.append(dep)
-    op.dependents = []
+    op.dependents = ()
     for dep in op.early:  # launched before this failed: they carry the error
         if error is not None and dep.error is None and not dep.done and inherits(dep, op):
             dep.error, dep.error_origin = error, op.error_origin
-    op.early = []
-    op.waits = []
+    op.early = ()
+    op.waits = ()
     return ready
 
 
@@ -327,10 +336,10 @@ def fuse_group(group: list[Op], kernel: Callable[[], Any]) -> None:
         for pred in member.preds:
             if not pred.done and id(pred) not in members and id(pred) not in preds:
                 preds.add(id(pred))
-                pred.dependents.append(leader)
+                _append(pred, "dependents", leader)
                 leader.deps += 1
         member.fused_into = leader
-        leader.dependents.append(member)
+        _append(leader, "dependents", member)
         member.deps += 1
     leader.fused_into = leader
 
