@@ -28,7 +28,7 @@ def _plain(call: Callable[..., Any], args: Any, kwargs: dict[str, Any]) -> Any:
 
 
 _SOURCE = "def _at(call, args, kwargs): return call(*args, **kwargs)"
-_CALLERS: dict[tuple[Any, int, int], Call] = {}
+_CALLERS: dict[tuple[int, int, int], tuple[Call, Any]] = {}
 _LIMIT = 4096  # distinct recording lines kept
 
 
@@ -37,16 +37,20 @@ def caller_at(site: Site | None, module_globals: dict[str, Any] | None) -> Call:
     of ``site``, in the module whose globals are ``module_globals``."""
     if site is None or module_globals is None:
         return _plain
-    key = (site[0], site[1], id(module_globals))
-    caller = _CALLERS.get(key)
-    if caller is None:
-        if len(_CALLERS) >= _LIMIT:
-            _CALLERS.clear()
-        location = site_location(site)
-        assert location is not None
-        filename, line, _ = location
-        source = "\n" * (max(line, 1) - 1) + _SOURCE
-        code = compile(source, filename, "exec", dont_inherit=True)
-        function_code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
-        caller = _CALLERS[key] = types.FunctionType(function_code, module_globals, "_at")
+    # (by identity: a code object's hash digests its whole bytecode each time;
+    # the entry keeps the code alive, so that its id is not reused)
+    key = (id(site[0]), site[1], id(module_globals))
+    entry = _CALLERS.get(key)
+    if entry is not None and entry[1] is site[0]:
+        return entry[0]
+    if len(_CALLERS) >= _LIMIT:
+        _CALLERS.clear()
+    location = site_location(site)
+    assert location is not None
+    filename, line, _ = location
+    source = "\n" * (max(line, 1) - 1) + _SOURCE
+    code = compile(source, filename, "exec", dont_inherit=True)
+    function_code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
+    caller = types.FunctionType(function_code, module_globals, "_at")
+    _CALLERS[key] = (caller, site[0])
     return caller
