@@ -262,27 +262,42 @@ class _Plan:
         self.rows = rows
         self.step = max(1, BLOCK_BYTES // (itemsize * max(inner, 1)))
         self.blocks = -(-rows // self.step)
-        self.scratch: dict[int, tuple[tuple[int, ...], np.dtype]] = {}
-        self.members: list[tuple[np.ufunc, list[tuple[int, Any]], list[tuple[int, Any]],
-                                 dict[str, Any]]] = []
+        # Each block's operands form one table, each distinct array sliced
+        # once per block: blocks of arrays, then scratch blocks, then whole
+        # arrays and scalars; a member names its operands by their places.
+        self.blocked: list[np.ndarray] = []  # arrays cut along the blocked axis
+        self.scratch: list[tuple[tuple[int, ...], np.dtype]] = []  # dead outputs
+        self.whole: list[Any] = []  # broadcast operands and scalars, as they are
+        places: dict[int, int] = {}  # id(array) -> its index in ``blocked``
+        scratch_of: dict[int, int] = {}
         ndim = len(shape)
 
-        def slot(a: Any) -> tuple[int, Any]:
+        def slot(a: Any) -> tuple[int, int]:
             if type(a) is not np.ndarray or not a.ndim:
-                return WHOLE, a
+                self.whole.append(a)
+                return WHOLE, len(self.whole) - 1
             for i, t in dead:
                 if _same(a, t):
-                    self.scratch.setdefault(i, ((self.step, *block_shape), t.dtype))
-                    return SCRATCH, i
-            if flat:
-                return BLOCK, a.reshape(-1)
-            if a.ndim == ndim and a.shape[0] == rows:
-                return BLOCK, a
-            return WHOLE, a  # broadcast along the blocked axis
+                    if i not in scratch_of:
+                        scratch_of[i] = len(self.scratch)
+                        self.scratch.append(((self.step, *block_shape), t.dtype))
+                    return SCRATCH, scratch_of[i]
+            if not flat and not (a.ndim == ndim and a.shape[0] == rows):
+                self.whole.append(a)  # broadcast along the blocked axis
+                return WHOLE, len(self.whole) - 1
+            if id(a) not in places:
+                places[id(a)] = len(self.blocked)
+                self.blocked.append(a.reshape(-1) if flat else a)
+            return BLOCK, places[id(a)]
 
-        for s in specs:
-            self.members.append((s.ufunc, [slot(v) for v in s.values],
-                                 [slot(t) for t in s.targets], s.kw))
+        spans = [(s.ufunc, [slot(v) for v in s.values], [slot(t) for t in s.targets], s.kw)
+                 for s in specs]
+        # places in the per-block table: blocked arrays, scratch blocks, whole values
+        base = {BLOCK: 0, SCRATCH: len(self.blocked),
+                WHOLE: len(self.blocked) + len(self.scratch)}
+        self.members: list[tuple[np.ufunc, list[int], list[int], dict[str, Any]]] = [
+            (ufunc, [base[k] + i for k, i in ins], [base[k] + i for k, i in outs], kw)
+            for ufunc, ins, outs, kw in spans]
 
     def run(self) -> None:
         """The kernel: every block through every member, on this worker and
@@ -336,7 +351,7 @@ class _Plan:
         """Take blocks from ``counter`` until none is left; return the
         floating-point error flags each member raised."""
         step, rows, nblocks = self.step, self.rows, self.blocks
-        scratch = {i: np.empty(shape, dtype) for i, (shape, dtype) in self.scratch.items()}
+        scratch = [np.empty(shape, dtype) for shape, dtype in self.scratch]
         flags = [0] * len(self.members)
         current = [0]  # the member running (NumPy reports after each call)
 
@@ -350,12 +365,14 @@ class _Plan:
                 start = i * step
                 stop = min(rows, start + step)
                 n = stop - start
+                table = [a[start:stop] for a in self.blocked]
+                table += scratch if n == step else [t[:n] for t in scratch]
+                table += self.whole
                 for j, (ufunc, ins, outs, kw) in enumerate(self.members):
                     current[0] = j
-                    args = [a[start:stop] if k == BLOCK else a if k == WHOLE else scratch[a][:n]
-                            for k, a in ins]
-                    out = [a[start:stop] if k == BLOCK else scratch[a][:n] for k, a in outs]
-                    ufunc(*args, out=out[0] if len(out) == 1 else tuple(out), **kw)
+                    ufunc(*[table[k] for k in ins],
+                          out=table[outs[0]] if len(outs) == 1 else
+                          tuple(table[k] for k in outs), **kw)
         return flags
 
 
