@@ -174,6 +174,12 @@ FLAGS: dict[str, Flag] = {
         Flag("fuse_bytes", 1 << 20, _count(0),
              "Deferred elementwise ops whose work (bytes of the result) is at least this "
              "are held for fusion; smaller ones run as recorded."),
+        Flag("chunk_bytes", 1 << 20, _count(0),
+             "Large deferred reductions that keep axis 0 (`m.sum(axis=1)`), order-free "
+             "reductions over everything (`x.max()`) and gathers (`x[idx]`) are cut "
+             "into blocks of about this many bytes, computed by every idle worker at "
+             "once (results stay NumPy's to the bit; see docs/architecture.md). "
+             "0 never cuts.", "1 MiB"),
         Flag("max_pending", 4096, _count(1),
              "At most this many operations may be pending; recording blocks beyond it "
              "(backpressure), so a Python loop that runs ahead cannot grow memory "

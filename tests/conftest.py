@@ -42,9 +42,10 @@ def engine_config(name: str) -> Any:
         return dagrt.config(engine="threaded")
     if name == "threaded-noinline":
         return dagrt.config(engine="threaded", inline_bytes=0)
-    if name == "fused":  # every elementwise op held, fused and cut in tiny blocks
+    if name == "fused":  # every elementwise op held, fused and cut in tiny blocks;
+        # reductions and gathers cut in tiny blocks
         return dagrt.config(engine="threaded", inline_bytes=0, fuse_bytes=0,
-                            fuse_block_bytes=64)
+                            fuse_block_bytes=64, chunk_bytes=64)
     raise ValueError(name)
 
 

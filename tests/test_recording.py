@@ -248,6 +248,6 @@ def test_kernels_run_from_the_recording_line_of_each_code_object() -> None:
         code = compile("\n\nx = 1\n", name, "exec")
         made[name] = (code, caller_at((code, 0), {"__name__": name}))
         assert caller_at((code, 0), made[name][1].__globals__) is made[name][1]
-    for name, (code, at) in made.items():
+    for name, (_, at) in made.items():
         assert at.__code__.co_filename == name
         assert at(max, (1, 2), {}) == 2

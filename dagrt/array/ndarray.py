@@ -397,3 +397,35 @@ def view_of(base: ndarray, data: np.ndarray) -> ndarray:
     a._var = base._var
     a._base = base if base._base is None else base._base
     return a
+
+
+# -- evaluation (eager functions) -------------------------------------------------------
+
+def evaluate(x: Any, quiet: bool = False) -> Any:
+    """Replace dagrt arrays (in lists, tuples, dicts) by their storage once
+    computed; with ``quiet``, once no pending operation uses them (so the
+    caller may also write them, as NumPy functions like ``np.put`` do).
+    Arrays on a device give a host copy of their value."""
+    if isinstance(x, ndarray):
+        if x._var.device is not None:
+            return x._host()
+        return x._quiet() if quiet else x._value()
+    t = type(x)
+    if t is list or t is tuple:
+        return t(evaluate(v, quiet) for v in x)
+    if t is dict:
+        return {k: evaluate(v, quiet) for k, v in x.items()}
+    return x
+
+
+def wrap_result(result: Any) -> Any:
+    """Wrap NumPy results of an eager call as dagrt arrays (recursively)."""
+    if isinstance(result, np.ndarray):
+        # a view (of an input, or of NumPy's temporary): a copy, keeping its layout
+        return wrap(result.copy(order="K") if not result.flags.owndata else result)
+    if isinstance(result, tuple):
+        return type(result)(*map(wrap_result, result)) if hasattr(result, "_fields") \
+            else tuple(map(wrap_result, result))
+    if isinstance(result, list):
+        return [wrap_result(r) for r in result]
+    return result

@@ -42,9 +42,9 @@ from ..devices.replay import identity
 from ..engine.graph import Op, Site, Var, recording_site, user_frame
 from ..engine.policy import POLICY
 from ..engine.scheduler import ENGINE
-from . import fusion
+from . import chunks, fusion
 from .fusion import Fusable, fusable
-from .ndarray import _NP, _new, ndarray, stand_for_scalars, wrap, writeable
+from .ndarray import _NP, _new, evaluate, ndarray, stand_for_scalars, wrap, wrap_result, writeable
 from .sites import caller_at
 
 Plan = Callable[[], list[ndarray]]
@@ -287,10 +287,12 @@ def _defer(name: str, call: Callable[..., Any], args: Sequence[Any], kwargs: dic
         if work >= FUSE_BYTES and device is None and not partial and not also \
                 and ENGINE.fuser is not None and not POLICY.costs.cheap(name, work):
             fuse = fusable(call, values, kw, targets, outs, at)
-        kw = {**kw, "out": targets[0] if len(targets) == 1 else tuple(targets)}
-        kernel = functools.partial(at, call, values, kw)
+        kernel = functools.partial(
+            at, call, values, {**kw, "out": targets[0] if len(targets) == 1 else tuple(targets)})
     else:
         kernel = functools.partial(_assign_result, targets, at, call, values, kw)
+    if device is None and fuse is None and work >= 2 * chunks.BLOCK_BYTES > 0:  # in blocks?
+        kernel = chunks.chunked(name, call, values, kw, targets, kernel) or kernel
     nbytes = sum(t.nbytes for t in targets)
     push(name, kernel, reads, [o._var for o in (*outs, *also)], nbytes,
          {"shape": targets[0].shape, "dtype": targets[0].dtype}
@@ -434,14 +436,21 @@ def _mixed(a: Device, b: Device) -> None:
                      f"e.g. x.copyto(dagrt.{b!r}) or x.copyto(dagrt.cpu())")
 
 
-def new_array(shape: Any, dtype: Any, like: Any = (), order: str = "C",
+def new_array(shape: Any, dtype: Any, like: Any = (),
+              order: str | tuple[int, ...] | None = "C",
               device: Device | None = None) -> ndarray:
     """A new array whose storage a pending operation will fill, on the device
-    of the arrays in ``like`` (or on ``device``)."""
+    of the arrays in ``like`` (or on ``device``). ``order``: "C", "F", or the
+    axes from outermost to innermost in memory (``rules.k_order``; None: C)."""
     if device is None and like:
         device = placement(like)
     if device is None:
-        return wrap(np.empty(shape, dtype, order))
+        if type(order) is tuple:
+            if order == tuple(range(len(order) - 1, -1, -1)):
+                return wrap(np.empty(shape, dtype, "F"))
+            data = np.empty([shape[i] for i in order], dtype)
+            return wrap(data.transpose(np.argsort(order)))
+        return wrap(np.empty(shape, dtype, order or "C"))
     backend = device.backend
     if backend is None:
         from ..devices.registry import num_gpus
@@ -467,34 +476,3 @@ def new_array(shape: Any, dtype: Any, like: Any = (), order: str = "C",
                        device=device), error)
     return a
 
-
-# -- evaluation (eager functions) -------------------------------------------------------
-
-def evaluate(x: Any, quiet: bool = False) -> Any:
-    """Replace dagrt arrays (in lists, tuples, dicts) by their storage once
-    computed; with ``quiet``, once no pending operation uses them (so the
-    caller may also write them, as NumPy functions like ``np.put`` do).
-    Arrays on a device give a host copy of their value."""
-    if isinstance(x, ndarray):
-        if x._var.device is not None:
-            return x._host()
-        return x._quiet() if quiet else x._value()
-    t = type(x)
-    if t is list or t is tuple:
-        return t(evaluate(v, quiet) for v in x)
-    if t is dict:
-        return {k: evaluate(v, quiet) for k, v in x.items()}
-    return x
-
-
-def wrap_result(result: Any) -> Any:
-    """Wrap NumPy results of an eager call as dagrt arrays (recursively)."""
-    if isinstance(result, np.ndarray):
-        # a view (of an input, or of NumPy's temporary): a copy, keeping its layout
-        return wrap(result.copy(order="K") if not result.flags.owndata else result)
-    if isinstance(result, tuple):
-        return type(result)(*map(wrap_result, result)) if hasattr(result, "_fields") \
-            else tuple(map(wrap_result, result))
-    if isinstance(result, list):
-        return [wrap_result(r) for r in result]
-    return result

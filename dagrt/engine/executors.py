@@ -207,6 +207,11 @@ class ThreadedExecutor:
         with self._cond:
             self._seceded -= 1
 
+    @property
+    def backlog(self) -> int:
+        """Ready ops waiting for a worker (read without the lock: a hint)."""
+        return len(self._ready)
+
     def share(self, work: Callable[[], Any], most: int) -> list[Any]:
         """Call ``work()`` in the calling worker and, at the same time, in up to
         ``most`` idle workers (each call takes its share of a job from a

@@ -142,10 +142,14 @@ def _plan(func: Any, args: tuple[Any, ...], out: tuple[Any, ...] | None,
             and shape == elide.shape and writeable(elide)):
         return [elide]
     outs = []
+    order: Any = "C"
     for i, dtype in enumerate(dtypes):
         given = out[i] if out is not None else None
         if given is None:
-            outs.append(new_array(shape, dtype, (*args, *(out or ()))))
+            if order == "C":  # NumPy's layout for its own outputs (order="K")
+                order = rules.k_order(shape, [x._data if type(x) is ndarray else x for x in (
+                    *args, *(out or ())) if type(x) is ndarray or type(x) is np.ndarray])
+            outs.append(new_array(shape, dtype, (*args, *(out or ())), order))
         else:
             if rules.broadcast([shape, given.shape]) != given.shape:
                 raise ValueError(f"non-broadcastable output operand with shape "

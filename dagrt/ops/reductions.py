@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.lib.array_utils import normalize_axis_tuple
 
 from ..array.ndarray import ndarray, view_of
 from ..array.record import new_array, record, shape_of
@@ -55,7 +56,14 @@ def _reduction_plan(row: Row, a: ndarray, kwargs: dict[str, Any],
     shape = rules.reduced_shape(data.shape, kwargs.get("axis"), kwargs.get("keepdims", False))
     if out is None:
         dtype = meta.dtype if isinstance(meta, (np.ndarray, np.generic)) else np.dtype(object)
-        return [new_array(shape, dtype, (a,))]  # an object array's sum: a Python object
+        order = None
+        if len(shape) > 1:  # NumPy's layout: the input's order of the axes kept
+            axis = kwargs.get("axis")
+            axes = range(data.ndim) if axis is None else normalize_axis_tuple(axis, data.ndim)
+            kept = list(range(data.ndim)) if kwargs.get("keepdims") else \
+                [ax for ax in range(data.ndim) if ax not in axes]
+            order = rules.k_order(data.shape, [data], kept)
+        return [new_array(shape, dtype, (a,), order)]  # (object: a Python object)
     if out.shape != shape:
         raise ValueError(f"output parameter for reduction operation {row.name} has the "
                          f"wrong number of dimensions" if out.ndim != len(shape)

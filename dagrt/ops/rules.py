@@ -94,6 +94,48 @@ def elementwise_dtypes(func: Any, meta_args: list[Any], meta_kwargs: dict[str, A
     return dtypes
 
 
+def k_order(shape: Shape, operands: Sequence[Any], kept: Sequence[int] | None = None
+            ) -> tuple[int, ...] | None:
+    """The order of the axes (outermost first) in which NumPy allocates the
+    result of an elementwise op of broadcast ``shape`` on ``operands``
+    (``order="K"``): its iterator's axis sort, ported from NumPy's
+    ``npyiter_find_best_axis_ordering`` (a stable insertion sort by stride,
+    ignoring broadcast and length-1 axes, C order winning conflicts between
+    operands). For a reduction, ``operands`` is the input and ``kept`` the
+    axes of the result (length-1 ones included with keepdims). None: C order."""
+    ndim = len(shape)
+    if ndim < 2 or all(op.flags.c_contiguous for op in operands if getattr(op, "ndim", 0)):
+        return None  # (the common case, at once)
+    strides = [[0] * (ndim - op.ndim) + [st if n != 1 else 0 for st, n in
+                                          zip(op.strides, op.shape)]
+               for op in operands if getattr(op, "ndim", 0)]
+    if ndim < 2 or not strides:
+        return None
+    perm = list(range(ndim - 1, -1, -1))  # innermost first, as NumPy's axis data
+    for i0 in range(1, ndim):
+        j0, insert = perm[i0], i0
+        for i1 in range(i0 - 1, -1, -1):
+            j1 = perm[i1]
+            ambiguous, swap = True, False
+            for st in strides:
+                if st[j0] and st[j1]:
+                    if abs(st[j1]) <= abs(st[j0]):
+                        swap = False
+                    elif ambiguous:
+                        swap = True
+                    ambiguous = False
+            if not ambiguous:
+                if not swap:
+                    break
+                insert = i1
+        if insert != i0:
+            perm.insert(insert, perm.pop(i0))
+    order = perm[::-1]
+    if kept is not None:
+        order = [kept.index(ax) for ax in order if ax in kept]
+    return None if order == sorted(order) else tuple(order)
+
+
 def reduced_shape(shape: Shape, axis: Any, keepdims: bool) -> Shape:
     if axis is None:
         axes = tuple(range(len(shape)))
