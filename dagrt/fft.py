@@ -18,7 +18,7 @@ from numpy.lib.array_utils import normalize_axis_tuple
 
 from .array.ndarray import ndarray
 from .array.record import new_array, record
-from .ops import creation, shapes
+from .ops import creation, rules, shapes
 from .ops import fallback as _fallback
 from .ops.args import as_dagrt, eager_call
 from .ops.table import Row, adopt_all
@@ -123,7 +123,8 @@ def _transform(name: str) -> Callable[..., ndarray]:
         dtype = meta.dtype
 
         def plan() -> list[ndarray]:
-            return [new_array(shape, dtype, (a,))] if out is None else [out]
+            order = rules.k_order(shape, [a._data]) if a.ndim == len(shape) else None
+            return [new_array(shape, dtype, (a,), order)] if out is None else [out]
         call_kwargs = {"n" if one_axis else "s": size, "axis" if one_axis else "axes":
                        (axes[0] if one_axis else axes), "norm": norm, **kwargs}
         return record(f"fft.{name}", func, (a,), call_kwargs, plan,

@@ -339,3 +339,47 @@ def test_deferred_warnings_name_the_recording_line_once_per_line(tmp_path: Any) 
     lines = [line for line in result.stderr.splitlines() if "RuntimeWarning" in line]
     assert sorted(line.split(": ")[0] for line in lines) == [
         f"{script}:4", f"{script}:5", f"{script}:7"], result.stderr
+
+
+# -- layout of deferred outputs ------------------------------------------------------------
+
+def _layout(a: Any) -> tuple[bool, bool, list[int]]:
+    """Contiguity and the strides of the axes longer than one (a length-1
+    axis's stride is NumPy's choice and means nothing)."""
+    return (a.flags.c_contiguous, a.flags.f_contiguous,
+            [s for s, d in zip(a.strides, a.shape) if d > 1])
+
+
+LAYOUT_OPS = {
+    "add": lambda xp, a, b, ax: a + b, "sin": lambda xp, a, b, ax: xp.sin(a),
+    "a + b[0]": lambda xp, a, b, ax: a + b[:1], "sum": lambda xp, a, b, ax: a.sum(axis=ax),
+    "max keepdims": lambda xp, a, b, ax: a.max(axis=ax, keepdims=True),
+    "cumsum": lambda xp, a, b, ax: xp.cumsum(a, axis=ax),
+    "concatenate": lambda xp, a, b, ax: xp.concatenate([a, b], axis=ax),
+    "fft": lambda xp, a, b, ax: xp.fft.fft(a, axis=ax), "rfftn": lambda xp, a, b, ax: xp.fft.rfftn(a),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUT_OPS))
+@pytest.mark.parametrize("seed", range(12))
+def test_deferred_outputs_take_numpys_layout(name: str, seed: int) -> None:
+    """F-ordered, transposed and strided inputs give results laid out as
+    NumPy lays out its own (order="K"), whether the op ran now or was
+    deferred; a reduction's values depend on it (its iteration order)."""
+    rng = numpy.random.default_rng(seed)
+    ndim = 2 + seed % 2
+    shape = tuple(int(n) for n in rng.integers(2, 6, ndim))
+
+    def strided() -> Any:
+        perm = rng.permutation(ndim)
+        step = rng.integers(1, 3, ndim)
+        base = rng.standard_normal([shape[i] * step[i] for i in perm]).transpose(numpy.argsort(perm))
+        return base[tuple(slice(None, None, int(s)) for s in step)]
+
+    a0, b0 = strided(), strided()
+    ax = int(rng.integers(ndim))
+    expected = LAYOUT_OPS[name](numpy, a0, b0, ax)
+    with dagrt.config(inline_bytes=0):
+        got = LAYOUT_OPS[name](dagrt, dagrt.asarray(a0), dagrt.asarray(b0), ax)
+        numpy.testing.assert_array_equal(got.asnumpy(), expected, strict=True)
+        assert _layout(got._data) == _layout(expected)

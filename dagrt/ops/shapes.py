@@ -133,7 +133,9 @@ def movement(row: Row, first: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
             dtype = rules.result_dtype([x.dtype for x in data])
         if out is not None and out.shape != shape:
             raise ValueError("Output array is the wrong shape")
-        return [new_array(shape, dtype, data) if out is None else out]
+        order = rules.k_order(shape, [x._data for x in data]) if out is None and all(
+            x.ndim == len(shape) for x in data) else None  # NumPy's layout (K order)
+        return [new_array(shape, dtype, data, order) if out is None else out]
 
     return record(row.name, row.func, (data if many else data[0], *args), kwargs, plan,
                   None if out is None else [out], work=nbytes_of(data) * _copies(row, kwargs),
@@ -222,7 +224,8 @@ def _shaped_plan(row: Row, a: ndarray, args: tuple[Any, ...], kwargs: dict[str, 
     if out is not None and out.shape != shape:
         _check_out_shape(row.name, shape, out.shape)
     use_out = row.out and (out is not None or meta.dtype.kind in "fc")
-    return [new_array(shape, meta.dtype, (a,)) if out is None else out], use_out
+    order = rules.k_order(shape, [a._data]) if shape == a.shape else None  # NumPy's layout
+    return [new_array(shape, meta.dtype, (a,), order) if out is None else out], use_out
 
 
 def _check_out_shape(name: str, shape: tuple[int, ...], out_shape: tuple[int, ...]) -> None:
