@@ -1,6 +1,7 @@
 """Write docs/benchmarks.md from the latest results in bench/results/*.json.
 
     python bench/overhead.py && python bench/chain.py && python bench/independent.py && \\
+    python bench/chunked.py && \\
     python bench/auto_parallelism.py && python bench/streams.py && \\
     python bench/examples.py && python bench/cluster.py && python bench/report.py
 """
@@ -132,6 +133,19 @@ def independent(r: dict[str, Any]) -> list[str]:
         f"dagrt / tuned NumPy = **{x['dagrt_over_tuned']:.2f}**. _{stamp(r)}_", ""]
 
 
+def chunked(r: dict[str, Any]) -> list[str]:
+    x = r["results"]
+    return [
+        "## Chunked reductions and gathers (`bench/chunked.py`)", "",
+        f"{', '.join(f'`{op}`' for op in x['ops'])} on {x['elements']:,} float64 elements "
+        "(the matrix 2,000 wide), each op alone with a sync point after it: only cutting "
+        "the op itself into blocks (`array/chunks.py`) can use the second core. The "
+        "values are NumPy's to the bit (float sums over the cut axis are not cut).", "",
+        SAME.format(**x), "", "    python bench/chunked.py", "",
+        *sides_table(x, "NumPy tuned"), "",
+        f"dagrt / tuned NumPy = **{x['dagrt_over_tuned']:.2f}**. _{stamp(r)}_", ""]
+
+
 def auto_parallelism(r: dict[str, Any]) -> list[str]:
     x = r["results"]
     cpu = []
@@ -248,6 +262,7 @@ def cluster(r: dict[str, Any]) -> list[str]:
 
 
 SECTIONS = {"overhead": overhead, "chain": chain, "independent": independent,
+            "chunked": chunked,
             "auto_parallelism": auto_parallelism, "streams": streams, "examples": examples,
             "cluster": cluster}
 

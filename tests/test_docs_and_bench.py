@@ -39,7 +39,7 @@ def test_readme_has_the_two_commands() -> None:
     assert 'python -m pip install -e ".[test]" && python -m pytest' in ci
 
 
-@pytest.mark.parametrize("script", ["overhead.py", "chain.py", "independent.py",
+@pytest.mark.parametrize("script", ["overhead.py", "chain.py", "independent.py", "chunked.py",
                                     "auto_parallelism.py", "streams.py"])
 def test_benchmark_quick_mode_runs(script: str) -> None:
     result = subprocess.run([sys.executable, str(ROOT / "bench" / script), "--quick",

@@ -356,7 +356,8 @@ LAYOUT_OPS = {
     "max keepdims": lambda xp, a, b, ax: a.max(axis=ax, keepdims=True),
     "cumsum": lambda xp, a, b, ax: xp.cumsum(a, axis=ax),
     "concatenate": lambda xp, a, b, ax: xp.concatenate([a, b], axis=ax),
-    "fft": lambda xp, a, b, ax: xp.fft.fft(a, axis=ax), "rfftn": lambda xp, a, b, ax: xp.fft.rfftn(a),
+    "fft": lambda xp, a, b, ax: xp.fft.fft(a, axis=ax),
+    "rfftn": lambda xp, a, b, ax: xp.fft.rfftn(a),
 }
 
 
@@ -373,7 +374,8 @@ def test_deferred_outputs_take_numpys_layout(name: str, seed: int) -> None:
     def strided() -> Any:
         perm = rng.permutation(ndim)
         step = rng.integers(1, 3, ndim)
-        base = rng.standard_normal([shape[i] * step[i] for i in perm]).transpose(numpy.argsort(perm))
+        base = rng.standard_normal([shape[i] * step[i] for i in perm])
+        base = base.transpose(numpy.argsort(perm))
         return base[tuple(slice(None, None, int(s)) for s in step)]
 
     a0, b0 = strided(), strided()
