@@ -101,49 +101,49 @@ SAME = ("Each side runs in a fresh process, the sides alternating, {rounds} proc
         "the baseline of the ratios.")
 
 
+def sides_section(r: dict[str, Any], title: str, script: str, intro: str) -> list[str]:
+    """A section for a benchmark of ``compare_sides``: what it runs, the table
+    of its sides and dagrt / tuned NumPy."""
+    x = r["results"]
+    return [f"## {title} (`bench/{script}`)", "", intro, "", SAME.format(**x), "",
+            f"    python bench/{script}", "", *sides_table(x, "NumPy tuned"), "",
+            f"dagrt / tuned NumPy = **{x['dagrt_over_tuned']:.2f}**. _{stamp(r)}_", ""]
+
+
 def chain(r: dict[str, Any]) -> list[str]:
     x = r["results"]
-    return [
-        "## One dependent chain (`bench/chain.py`)", "",
+    return sides_section(
+        r, "One dependent chain", "chain.py",
         f"`x = sin(x) * 1.0001 + 0.5`, {x['steps']} times, on {x['elements']:,} float64 "
         "elements: nothing in it is independent, so only fusion (each cache-sized block "
         "through the whole chain, no full-size temporaries) and chunking (blocks on every "
         "core) can make it faster. numexpr, which does this in C, is the peer. Target on "
-        "2 cores: at most 0.5 of tuned NumPy's time.", "",
-        SAME.format(**x), "", "    python bench/chain.py", "",
-        *sides_table(x, "NumPy tuned"), "",
-        f"dagrt / tuned NumPy = **{x['dagrt_over_tuned']:.2f}**. _{stamp(r)}_", "",
+        "2 cores: at most 0.5 of tuned NumPy's time.") + [
         "`sin` makes this chain compute-bound: fused on one worker it runs at NumPy's "
         "speed (next to sin, writing and reading back the temporaries costs NumPy "
-        "little), and "
-        "the gain is the second core, as for numexpr, whose C evaluator reaches the "
-        "same figure. Across runs dagrt measured 0.51-0.55, at most 0.02 from numexpr "
-        "in the same run: the 0.5 target is at this machine's limit for two cores.", ""]
+        "little), and the gain is the second core, as for numexpr, whose C evaluator "
+        "reaches the same figure. Across runs dagrt measured 0.50-0.55, at most 0.02 from "
+        "numexpr in the same run (and below it in the latest runs): the 0.5 target is at "
+        "this machine's limit for two cores.", ""]
 
 
 def independent(r: dict[str, Any]) -> list[str]:
     x = r["results"]
-    return [
-        "## Independent chains (`bench/independent.py`)", "",
+    return sides_section(
+        r, "Independent chains", "independent.py",
         f"{x['chains']} independent chains of {x['steps']} elementwise ops on "
         f"{x['elements']:,}-element float64 arrays. Target on 2 cores: at most 0.55 of "
-        "tuned NumPy's time (hand-written Python threads are the reference).", "",
-        SAME.format(**x), "", "    python bench/independent.py", "",
-        *sides_table(x, "NumPy tuned"), "",
-        f"dagrt / tuned NumPy = **{x['dagrt_over_tuned']:.2f}**. _{stamp(r)}_", ""]
+        "tuned NumPy's time (hand-written Python threads are the reference).")
 
 
 def chunked(r: dict[str, Any]) -> list[str]:
     x = r["results"]
-    return [
-        "## Chunked reductions and gathers (`bench/chunked.py`)", "",
+    return sides_section(
+        r, "Chunked reductions and gathers", "chunked.py",
         f"{', '.join(f'`{op}`' for op in x['ops'])} on {x['elements']:,} float64 elements "
         "(the matrix 2,000 wide), each op alone with a sync point after it: only cutting "
         "the op itself into blocks (`array/chunks.py`) can use the second core. The "
-        "values are NumPy's to the bit (float sums over the cut axis are not cut).", "",
-        SAME.format(**x), "", "    python bench/chunked.py", "",
-        *sides_table(x, "NumPy tuned"), "",
-        f"dagrt / tuned NumPy = **{x['dagrt_over_tuned']:.2f}**. _{stamp(r)}_", ""]
+        "values are NumPy's to the bit (float sums over the cut axis are not cut).")
 
 
 def auto_parallelism(r: dict[str, Any]) -> list[str]:
@@ -216,15 +216,20 @@ def examples(r: dict[str, Any]) -> list[str]:
             "Against NumPy given the same malloc thresholds the earlier figures (0.35-0.80 "
             "against NumPy as installed) mostly measured those thresholds. kmeans and "
             "monte_carlo, with independent work per step, are faster than tuned NumPy; "
-            "heat, mandelbrot and mlp are not, and miss their targets. Their operations "
-            "take 0.1-1 ms on arrays of 1-4 MB: the cost model runs them in the calling "
-            "thread (a hand-off and a second kernel sharing the memory bandwidth cost more "
-            "than they return: with `DAGRT_INLINE_US=300` heat took 1.0 s instead of 0.7, "
-            "mandelbrot 1.3 s instead of 0.66), so they run one at a time, as in NumPy, "
-            "plus dagrt's recording cost (heat: about 13,000 operations). Fusion does not "
-            "reach them, since only deferred operations are held; mlp also loses to "
-            "OpenBLAS's threads (NumPy's best is one BLAS thread; dagrt limits BLAS to "
-            "one thread only while its workers are busy).", ""]
+            "heat, mandelbrot and mlp are not, and miss their targets (mlp varies most: "
+            "1.2-1.5 across runs). Their operations take 0.04-1 ms on arrays of 1-4 MB: "
+            "the cost model runs them in the calling thread, one at a time as in NumPy, "
+            "plus dagrt's recording cost (heat: about 13,000 operations, 13% over NumPy). "
+            "Deferring them does not pay on 2 cores, measured: heat with every op deferred "
+            "takes 0.8-1.0 s (0.5 s in NumPy) although its four plates are independent. "
+            "Recording a deferred op costs about 18 us of Python in the recording thread, "
+            "and a worker's op needs the GIL around its NumPy call, so 40 us operations "
+            "handed to workers one by one spend as much in hand-offs as in work: the same "
+            "stencil written by hand on two Python threads with one queue item per "
+            "operation takes 0.75 s, and 0.31 s with one item per plate and step. Fusion "
+            "does not reach them either (only deferred operations are held). mlp also "
+            "loses to OpenBLAS's threads: tuned NumPy's best is two BLAS threads, and "
+            "dagrt limits BLAS to one thread while its workers are busy.", ""]
 
 
 def cluster(r: dict[str, Any]) -> list[str]:
