@@ -367,7 +367,15 @@ def resolve(x: Any, reads: list[Var], snapshot: bool) -> Any:
     if t is _NP:
         return x.copy() if snapshot and x.flags.writeable else x
     if t is list or t is tuple:
-        return t(resolve(v, reads, snapshot) for v in x)
+        values = []
+        for v in x:  # (a loop, not a generator: the arguments of every deferred op)
+            tv = type(v)
+            if tv is ndarray:
+                reads.append(v._var)
+                values.append(v._data)
+            else:
+                values.append(v if tv is int or tv is float else resolve(v, reads, snapshot))
+        return values if t is list else tuple(values)
     return x
 
 

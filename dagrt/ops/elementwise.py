@@ -128,7 +128,7 @@ def _plan(func: Any, args: tuple[Any, ...], out: tuple[Any, ...] | None,
         metas = [rules.gufunc_meta(func, i, a) for i, a in enumerate(args)]
     else:
         if out is None:  # NumPy resolves the loop's types before broadcasting
-            rules.elementwise_dtypes(func, metas, meta_kwargs)
+            dtypes = rules.elementwise_dtypes(func, metas, meta_kwargs)
         shape = rules.broadcast(shapes) if shapes else ()
     if out is not None:
         core = np.shape(func(*metas)) if gufunc else None
@@ -137,7 +137,8 @@ def _plan(func: Any, args: tuple[Any, ...], out: tuple[Any, ...] | None,
             else np.empty(core, o.dtype) for o in out)
         if type(func) is not np.ufunc:  # isposinf, isneginf: one array
             meta_kwargs["out"] = meta_kwargs["out"][0]
-    dtypes = rules.elementwise_dtypes(func, metas, meta_kwargs)
+    if out is not None or gufunc:
+        dtypes = rules.elementwise_dtypes(func, metas, meta_kwargs)
     if (elide is not None and out is None and len(dtypes) == 1 and dtypes[0] == elide.dtype
             and shape == elide.shape and writeable(elide)):
         return [elide]
