@@ -74,7 +74,8 @@ def chunked(name: str, call: Any, values: Any, kw: dict[str, Any],
                 or out.nbytes < 2 * BLOCK_BYTES or out.shape[:1] != key.shape:
             return None
         return functools.partial(_run, _gather, a, key, out, whole, None)
-    if a.nbytes < 2 * BLOCK_BYTES or a.dtype.kind not in "biufc" or not set(kw) <= _KW:
+    if a.nbytes < 2 * BLOCK_BYTES or a.dtype.kind not in "biufc" or not set(kw) <= _KW \
+            or np.may_share_memory(a, out):  # (NumPy buffers such an out= whole)
         return None
     axis = kw.get("axis")
     axes = tuple(range(a.ndim)) if axis is None else normalize_axis_tuple(axis, a.ndim)
