@@ -355,6 +355,8 @@ LAYOUT_OPS = {
     "a + b[0]": lambda xp, a, b, ax: a + b[:1], "sum": lambda xp, a, b, ax: a.sum(axis=ax),
     "max keepdims": lambda xp, a, b, ax: a.max(axis=ax, keepdims=True),
     "cumsum": lambda xp, a, b, ax: xp.cumsum(a, axis=ax),
+    "argsort": lambda xp, a, b, ax: xp.argsort(a, axis=ax),
+    "tril": lambda xp, a, b, ax: xp.tril(a), "sinc": lambda xp, a, b, ax: xp.sinc(a),
     "concatenate": lambda xp, a, b, ax: xp.concatenate([a, b], axis=ax),
     "fft": lambda xp, a, b, ax: xp.fft.fft(a, axis=ax),
     "rfftn": lambda xp, a, b, ax: xp.fft.rfftn(a),

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import re
+import types
 from collections.abc import Sequence
 from typing import Any
 
@@ -92,6 +93,17 @@ def elementwise_dtypes(func: Any, meta_args: list[Any], meta_kwargs: dict[str, A
     if key is not None and len(_DTYPE_CACHE) < 4096:
         _DTYPE_CACHE[key] = dtypes
     return dtypes
+
+
+def c_strides(shape: Shape, itemsize: int) -> Any:
+    """What :func:`k_order` reads of a C-ordered array of ``shape`` (without one)."""
+    strides, step = [], itemsize
+    for n in reversed(shape):
+        strides.append(step)
+        step *= max(n, 1)
+    return types.SimpleNamespace(ndim=len(shape), shape=tuple(shape),
+                                 strides=tuple(reversed(strides)),
+                                 flags=types.SimpleNamespace(c_contiguous=True))
 
 
 def k_order(shape: Shape, operands: Sequence[Any], kept: Sequence[int] | None = None

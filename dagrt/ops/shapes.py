@@ -224,7 +224,13 @@ def _shaped_plan(row: Row, a: ndarray, args: tuple[Any, ...], kwargs: dict[str, 
     if out is not None and out.shape != shape:
         _check_out_shape(row.name, shape, out.shape)
     use_out = row.out and (out is not None or meta.dtype.kind in "fc")
-    order = rules.k_order(shape, [a._data]) if shape == a.shape else None  # NumPy's layout
+    # NumPy's layout: its input's (order K), but C for argsort (a new C array);
+    # tril/triu are ``where`` with a C-ordered mask of the last two axes
+    operands: list[Any] = [a._data]
+    if row.name in ("tril", "triu") and a.ndim >= 2:
+        operands.append(rules.c_strides(a.shape[-2:], 1))
+    order = rules.k_order(shape, operands) if shape == a.shape and row.name != "argsort" \
+        else None
     return [new_array(shape, meta.dtype, (a,), order) if out is None else out], use_out
 
 
