@@ -186,8 +186,24 @@ def block(arrays: Any) -> ndarray:
     arrays: list[ndarray] = []
     _nested(data, arrays.append)
     return record("block", np.block, (data,), {},
-                  lambda: [new_array(shape, np.result_type(*dtypes), arrays)],
+                  lambda: [new_array(shape, np.result_type(*dtypes), arrays,
+                                     _block_order(shape, arrays, _depth(data)))],
                   use_out=False, work=nbytes_of(arrays))[0]
+
+
+def _depth(x: Any) -> int:
+    return 1 + _depth(x[0]) if type(x) is list and x else 0
+
+
+def _block_order(shape: tuple[int, ...], arrays: list[ndarray], depth: int) -> Any:
+    """NumPy's layout for ``np.block``: large results are filled slice by slice
+    into an F-ordered array if every block is F-contiguous and not all are C,
+    else C; small ones are concatenated (order K of the blocks)."""
+    datas = [x._data for x in arrays]
+    if depth * math.prod(shape) > 2 * 512 * 512:
+        f = all(d.flags.f_contiguous for d in datas)
+        return "F" if f and not all(d.flags.c_contiguous for d in datas) else "C"
+    return rules.k_order(shape, datas)
 
 
 def shaped(row: Row, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
