@@ -358,6 +358,7 @@ LAYOUT_OPS = {
     "argsort": lambda xp, a, b, ax: xp.argsort(a, axis=ax),
     "tril": lambda xp, a, b, ax: xp.tril(a), "sinc": lambda xp, a, b, ax: xp.sinc(a),
     "concatenate": lambda xp, a, b, ax: xp.concatenate([a, b], axis=ax),
+    "einsum": lambda xp, a, b, ax: xp.einsum("ij...,ij...->ji...", a, b),
     "block": lambda xp, a, b, ax: xp.block([[a, b]] if a.ndim == 2 else [[[a, b]]]),
     "fft": lambda xp, a, b, ax: xp.fft.fft(a, axis=ax),
     "rfftn": lambda xp, a, b, ax: xp.fft.rfftn(a),

@@ -72,6 +72,26 @@ def _reduction_plan(row: Row, a: ndarray, kwargs: dict[str, Any],
     return [out]
 
 
+def _einsum_order(subscripts: str, arrays: list[ndarray], kwargs: dict[str, Any]
+                  ) -> tuple[int, ...] | None:
+    """The layout NumPy gives einsum's result (order K, from its iterator over
+    every operand): NumPy's own einsum on stand-ins of at most 2 along each
+    axis whose axes lie in memory in the operands' order."""
+    if kwargs.get("optimize") or any(0 in a.shape for a in arrays):
+        return None
+    stand_ins = []
+    for a in arrays:
+        data = a._data
+        perm = sorted(range(data.ndim), key=lambda i: -abs(data.strides[i]))
+        small = [min(n, 2) for n in data.shape]
+        stand_ins.append(np.zeros([small[i] for i in perm], np.int8)
+                         .transpose(np.argsort(perm)))
+    result = np.einsum(subscripts, *stand_ins, **{k: v for k, v in kwargs.items()
+                                                  if k != "dtype"})
+    order = tuple(sorted(range(result.ndim), key=lambda i: (-abs(result.strides[i]), i)))
+    return None if order == tuple(range(result.ndim)) else order
+
+
 def is_view_of(result: Any, storage: np.ndarray) -> bool:
     return isinstance(result, np.ndarray) and np.may_share_memory(result, storage)
 
@@ -170,7 +190,9 @@ def _plan(row: Row, arrays: list[ndarray], kwargs: dict[str, Any], subscripts: s
             if row.name in ("outer",) else \
             rules.contraction_dtype(np.matmul, [a.dtype for a in arrays])
     if out is None:
-        return [new_array(shape, dtype, arrays)]
+        order = _einsum_order(subscripts, arrays, kwargs) \
+            if subscripts is not None and len(shape) > 1 else None
+        return [new_array(shape, dtype, arrays, order)]
     if out.shape != shape or (row.name in ("dot", "vdot") and out.dtype != dtype):
         raise ValueError("output array is not acceptable (must have the right datatype, "
                          "number of dimensions, and be a C-Array)")
