@@ -138,11 +138,11 @@ def _run(block: Callable[..., Any], a: np.ndarray, key: np.ndarray | None, out: 
 
     try:
         shares = pool.share(work, min(pool.threads, nblocks) - 1)
-    except Exception:
-        shares = [(True, [])]  # NumPy's own exception, from the recording line:
-    if any(failed for failed, _ in shares):
+    except Exception:  # run whole, it raises NumPy's own exception
+        shares = [(True, [])]
+    if any(failed for failed, _ in shares):  # run whole: NumPy's warnings, once
         STATS["whole"] += 1
-        return whole()  # (or NumPy's own warnings, once)
+        return whole()
     if combine is not None:
         results = sorted(itertools.chain.from_iterable(r for _, r in shares),
                          key=operator.itemgetter(0))
