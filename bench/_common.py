@@ -140,6 +140,19 @@ def timed_runs(once: Callable[[], Any], repeat: int) -> list[float]:
     return times
 
 
+def standard_sides(workers: int, numpy_like: dict[str, dict[str, str]] | None = None,
+                   dagrt_like: dict[str, dict[str, str]] | None = None
+                   ) -> dict[str, dict[str, str]]:
+    """Each side's environment: NumPy as installed, NumPy tuned (the baseline),
+    ``numpy_like`` sides, dagrt, ``dagrt_like`` variants, then dagrt on 1 ..
+    ``workers`` workers (the scaling)."""
+    out = {"numpy as installed": {"DAGRT_MALLOC_TUNE": "0"}, "numpy tuned": dict(MALLOC),
+           **(numpy_like or {}), "dagrt": {}, **(dagrt_like or {})}
+    for w in range(1, workers + 1):
+        out[f"dagrt, {w} worker(s)"] = {"DAGRT_INTER_OP_THREADS": str(w)}
+    return out
+
+
 def compare_sides(script: str, doc: str, run_side: Callable[[str, int, int], Any],
                   envs: Callable[[int], dict[str, dict[str, str]]],
                   title: Callable[[int], str], target: str,

@@ -19,7 +19,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import MALLOC, compare_sides, save, timed_runs  # noqa: E402
+from _common import MALLOC, compare_sides, save, standard_sides, timed_runs  # noqa: E402
 
 STEPS = 10
 
@@ -57,18 +57,13 @@ def run_side(side: str, n: int, repeat: int) -> dict[str, Any]:
 
 def sides(workers: int) -> dict[str, dict[str, str]]:
     """Each side's environment (added to the parent's)."""
-    out = {"numpy as installed": {"DAGRT_MALLOC_TUNE": "0"}, "numpy tuned": dict(MALLOC)}
     try:
         import numexpr  # noqa: F401
 
-        out["numexpr"] = dict(MALLOC)
+        peers = {"numexpr": dict(MALLOC)}
     except ImportError:
-        pass
-    out["dagrt"] = {}
-    out["dagrt, no fusion"] = {"DAGRT_FUSE": "0"}
-    for w in range(1, workers + 1):
-        out[f"dagrt, {w} worker(s)"] = {"DAGRT_INTER_OP_THREADS": str(w)}
-    return out
+        peers = {}
+    return standard_sides(workers, peers, {"dagrt, no fusion": {"DAGRT_FUSE": "0"}})
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import MALLOC, compare_sides, save, timed_runs  # noqa: E402
+from _common import compare_sides, save, standard_sides, timed_runs  # noqa: E402
 
 OPS = ["m.sum(axis=1)", "m.std(axis=1)", "m.argmax(axis=1)", "x.max()", "x[idx]"]
 
@@ -50,11 +50,7 @@ def run_side(side: str, n: int, repeat: int) -> dict[str, Any]:
 
 
 def sides(workers: int) -> dict[str, dict[str, str]]:
-    out = {"numpy as installed": {"DAGRT_MALLOC_TUNE": "0"}, "numpy tuned": dict(MALLOC),
-           "dagrt": {}, "dagrt, not cut": {"DAGRT_CHUNK_BYTES": "0"}}
-    for w in range(1, workers + 1):
-        out[f"dagrt, {w} worker(s)"] = {"DAGRT_INTER_OP_THREADS": str(w)}
-    return out
+    return standard_sides(workers, dagrt_like={"dagrt, not cut": {"DAGRT_CHUNK_BYTES": "0"}})
 
 
 def main() -> None:

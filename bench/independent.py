@@ -19,7 +19,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import MALLOC, compare_sides, save, timed_runs, traced  # noqa: E402
+from _common import MALLOC, compare_sides, save, standard_sides, timed_runs, traced  # noqa: E402
 
 CHAINS, STEPS = 4, 10
 
@@ -65,11 +65,7 @@ def run_side(side: str, n: int, repeat: int) -> dict[str, Any]:
 
 
 def sides(workers: int) -> dict[str, dict[str, str]]:
-    out = {"numpy as installed": {"DAGRT_MALLOC_TUNE": "0"}, "numpy tuned": dict(MALLOC),
-           "numpy + Python threads": dict(MALLOC), "dagrt": {}}
-    for w in range(1, workers + 1):
-        out[f"dagrt, {w} worker(s)"] = {"DAGRT_INTER_OP_THREADS": str(w)}
-    return out
+    return standard_sides(workers, {"numpy + Python threads": dict(MALLOC)})
 
 
 def main() -> None:
