@@ -212,6 +212,10 @@ FLAGS: dict[str, Flag] = {
         Flag("gpu_streams", 4, _count(1),
              "Compute streams per GPU (each GPU also has one device-to-host and one "
              "host-to-device copy stream)."),
+        Flag("gpu_double", 0, _count(0),
+             "If above 0, GPUs are CuPy's test double (`dagrt.devices.cupy_double`) with "
+             "this many devices: host memory and host threads that behave as CuPy's "
+             "source says, for running GPU code without a GPU (CI does).", "0 (off)"),
         Flag("malloc_tune", True, _parse_bool,
              "On glibc, raise malloc's mmap threshold (32 MiB) and trim threshold "
              "(256 MiB) at import, so large arrays freed and reallocated reuse memory "

@@ -215,6 +215,17 @@ _NO_BROADCAST = {"choice"}  # its parameter is a population, not a broadcast ope
 
 
 _device_states: dict[Any, ndarray] = {}
+_device_seed: list[Any] = []  # the last ``seed(s)``, for devices that draw later
+
+
+def _seed_device(device: Any, state: ndarray, seed: Any) -> None:
+    """Seed ``device``'s generator (CuPy's), in order with its draws."""
+    record("random.seed", functools.partial(_device_seed_kernel, device), (seed,), {},
+           lambda: [state], [state])
+
+
+def _device_seed_kernel(device: Any, seed: Any, *, out: Any) -> None:
+    device.backend.seed(device.id, seed)
 
 
 def _device_kernel(device: Any, method: str, params: tuple[Any, ...], shape: Any, *,
@@ -229,8 +240,11 @@ def _draw_on_device(device: Any, method: str, params: tuple[Any, ...], size: Any
     dtype = np.asarray(getattr(_VALIDATE_RS, method)(*params, size=1, **kwargs)).dtype
     out = new_array(shape, dtype, device=device)
     state = _device_states.get(device)
-    if state is None:  # draws on one device run in order, as on the host
+    if state is None or state._var.device is not device:  # (a device made anew: reset)
+        # draws on one device run in order, as on the host
         state = _device_states[device] = new_array((0,), np.uint8, device=device)
+        if _device_seed:  # seeded before this device drew
+            _seed_device(device, state, _device_seed[0])
     outs = [out, state]
     return record(f"random.{method}", functools.partial(_device_kernel, device, method),
                   (params, shape), kwargs, lambda: outs, outs)[0]
@@ -343,8 +357,15 @@ _global = RandomState()
 
 
 def seed(seed: Any = None) -> None:
-    """Seed the legacy generator, in order with pending draws."""
+    """Seed the legacy generator, in order with pending draws; and the GPUs'
+    generators (their numbers are CuPy's, not NumPy's)."""
     _global.seed(seed)
+    _device_seed[:] = [seed]
+    for device, state in list(_device_states.items()):
+        if getattr(state._var.device.executor, "closed", False):  # a device reset
+            del _device_states[device]
+        else:
+            _seed_device(state._var.device, state, seed)
 
 
 rand = _global.rand

@@ -217,7 +217,7 @@ def main() -> None:
     if dagrt.num_gpus() == 0:
         print("no GPU present: the CPU&GPU and copy-overlap experiments are skipped")
     else:
-        gpu_experiment(*((200, 600) if args.quick else (args.size, 3 * args.size)),
+        gpu_experiment(*((200, 600) if args.quick else (size, 3 * size)),
                        repeat=1 if args.quick else args.repeat)
 
 

@@ -17,28 +17,40 @@ import numpy
 import pytest
 
 import dagrt
+from dagrt.devices import cupy_double
 from dagrt.devices import gpu as _gpu
 from dagrt.devices import registry as _registry
+from dagrt.devices.cupy_double import cuda as dcuda
 
 
 @pytest.fixture
 def fake():
-    backend = _gpu.FakeBackend(devices=2, kernel_delay=0.02)
+    """The real CuPy backend on CuPy's test double: 2 devices, 20 ms kernels,
+    every stream event logged."""
+    settings = dict(dcuda.SETTINGS)
+    dcuda.SETTINGS.update(devices=2, kernel_delay=0.02)
+    backend = _gpu.CupyBackend(cupy_double)
     old = _gpu.use_backend(backend)
     _registry.reset()
+    dcuda.LOG.clear()
+    dcuda.LOGGING[0] = True
     yield backend
     dagrt.waitall()
+    dcuda.LOGGING[0] = False
     _registry.reset()
     _gpu.use_backend(old)
+    dcuda.SETTINGS.update(settings)
+    cupy_double.get_default_memory_pool().set_limit(0)
 
 
 def entries(fake, kind):
-    return [e for e in fake.log if e[1] == kind]
+    return [e for e in dcuda.LOG if e[1] == kind]
 
 
 def op_streams(fake):
-    """Stream ids of kernel launches, in launch order."""
-    return [e[2] for e in entries(fake, "launch")]
+    """Stream ids of kernel launches, in launch order (not the sync points'
+    copies to the host, after the ops completed)."""
+    return [e[2] for e in entries(fake, "launch") if e[3] != "copy_to_host" or e[2] != 0]
 
 
 def test_naming_a_missing_gpu_is_allowed_using_it_is_not() -> None:
@@ -63,7 +75,7 @@ def test_devices_and_results_match_numpy(fake) -> None:
     assert dagrt.num_gpus() == 2 and g.kind == "gpu" and dagrt.gpu(1).id == 1
     host = numpy.arange(12.0).reshape(3, 4)
     x = dagrt.asarray(host).copyto(g)
-    assert x.device == g and isinstance(x._data, _gpu.FakeDeviceArray)
+    assert x.device == g and isinstance(x._data, cupy_double.ndarray)
     y = (x * 2 + 1).sum(axis=0)
     assert y.device == g
     numpy.testing.assert_array_equal(y.asnumpy(), (host * 2 + 1).sum(axis=0))
@@ -92,7 +104,7 @@ def test_mixing_devices_is_an_error_at_the_call(fake) -> None:
 def test_independent_ops_use_different_streams(fake) -> None:
     x = dagrt.ones((8, 8), device=dagrt.gpu(0))
     x.wait_to_read()
-    fake.log.clear()
+    dcuda.LOG.clear()
     ys = [x * i for i in range(4)]
     dagrt.waitall()
     assert len(set(op_streams(fake))) == 4
@@ -103,7 +115,7 @@ def test_independent_ops_use_different_streams(fake) -> None:
 def test_a_chain_stays_on_one_stream_without_events(fake) -> None:
     x = dagrt.ones((8, 8), device=dagrt.gpu(0))
     x.wait_to_read()
-    fake.log.clear()
+    dcuda.LOG.clear()
     for _ in range(5):
         x = x + 1
     assert x.asnumpy()[0, 0] == 6
@@ -114,7 +126,7 @@ def test_a_chain_stays_on_one_stream_without_events(fake) -> None:
 def test_cross_stream_dependency_is_an_event_wait_not_a_host_sync(fake) -> None:
     x = dagrt.ones((8, 8), device=dagrt.gpu(0))
     x.wait_to_read()
-    fake.log.clear()
+    dcuda.LOG.clear()
     a = x * 2          # stream A
     b = x * 3          # stream B (independent)
     c = a + b          # continues one stream, waits on the other's event
@@ -134,31 +146,31 @@ def test_copies_use_their_own_lanes(fake) -> None:
     g = dagrt.gpu(0)
     executor = g.executor
     host = dagrt.asarray(numpy.arange(6.0))
-    fake.log.clear()
+    dcuda.LOG.clear()
     on_gpu = host.copyto(g)
     back = (on_gpu * 2).copyto(dagrt.cpu())
     numpy.testing.assert_array_equal(back.asnumpy(), numpy.arange(6.0) * 2)
     streams = op_streams(fake)
-    assert streams[0] == executor.lanes["h2d"].id
-    assert streams[-1] == executor.lanes["d2h"].id
-    assert fake.pinned_allocations >= 2  # staging in, landing out
+    assert streams[0] == executor.lanes["h2d"].ptr
+    assert streams[-1] == executor.lanes["d2h"].ptr
+    assert dcuda.is_pinned(back._data)  # landing out in pinned memory
 
 
 def test_copy_overlaps_the_next_kernel(fake) -> None:
     g = dagrt.gpu(0)
     x = dagrt.ones((16, 16), device=g)
     x.wait_to_read()
-    fake.log.clear()
+    dcuda.LOG.clear()
     ys = []
     for _ in range(3):  # a chain: each copy can run while the next product computes
         x = x * 2
         ys.append(x)
     copies = [y.copyto(dagrt.cpu()) for y in ys]
     dagrt.waitall()
-    d2h = g.executor.lanes["d2h"].id
+    d2h = g.executor.lanes["d2h"].ptr
     spans: dict[int, list[tuple[float, float]]] = {}
     starts: dict[int, list[float]] = {}
-    for t, kind, stream, *_ in fake.log:
+    for t, kind, stream, *_ in list(dcuda.LOG):
         if kind == "start":
             starts.setdefault(stream, []).append(t)
         elif kind == "end":
@@ -171,7 +183,7 @@ def test_copy_overlaps_the_next_kernel(fake) -> None:
 
 
 def test_buffers_live_until_the_device_is_done_with_them(fake) -> None:
-    fake.kernel_delay = 0.2
+    dcuda.SETTINGS["kernel_delay"] = 0.2
     x = dagrt.ones((4, 4), device=dagrt.gpu(0))
     y = x * 2
     storage = weakref.ref(x._data)
@@ -185,7 +197,7 @@ def test_buffers_live_until_the_device_is_done_with_them(fake) -> None:
 
 
 def test_cpu_work_is_not_blocked_by_gpu_work(fake) -> None:
-    fake.kernel_delay = 0.5
+    dcuda.SETTINGS["kernel_delay"] = 0.5
     with dagrt.config(inter_op_threads=1, inline_bytes=0):
         g = dagrt.ones((4, 4), device=dagrt.gpu(0)) * 2      # slow GPU op
         waiting = g.copyto(dagrt.cpu()) + 1                  # CPU op after it
@@ -198,30 +210,35 @@ def test_cpu_work_is_not_blocked_by_gpu_work(fake) -> None:
 
 
 def test_out_of_memory_frees_the_cache_and_retries_once(fake) -> None:
-    x = dagrt.ones(4, device=dagrt.gpu(0))
-    fake.oom_launches = 1
-    y = x + 1
-    assert y.asnumpy()[0] == 2
-    assert entries(fake, "free_cached")
-    fake.oom_launches = 2
-    z = x + 2
+    g = dagrt.gpu(0)
+    x = dagrt.eye(4, device=g)
+    x.wait_to_read()
+    dcuda.SETTINGS["fail_mallocs"] = 1  # the kernel's workspace, at launch
+    y = dagrt.linalg.inv(x)
+    assert y.asnumpy()[0, 0] == 1
+    assert entries(fake, "free_all_blocks")
+    dcuda.SETTINGS["fail_mallocs"] = 2  # and again after freeing the cache
+    z = dagrt.linalg.inv(x) + 1
     with pytest.raises(MemoryError):
         z.asnumpy()
-    assert (x + 3).asnumpy()[0] == 4  # the runtime keeps working
+    dagrt.waitall()  # raised at its sync point: not again
+    assert (x + 3).asnumpy()[0, 0] == 4  # the runtime keeps working
 
 
 def test_allocation_out_of_memory_surfaces_at_the_sync_point(fake) -> None:
-    fake.memory_limit = fake.allocated + 10_000
+    pool = cupy_double.get_default_memory_pool()
     x = dagrt.ones(100, device=dagrt.gpu(0))          # fits
+    x.wait_to_read()
+    pool.set_limit(pool.total_bytes() + 10_000)
     big = dagrt.ones(1_000_000, device=dagrt.gpu(0))  # does not, even after freeing
     assert big.shape == (1_000_000,)  # recorded; the error waits for a sync point
     y = big.sum()
-    assert entries(fake, "free_cached")
+    assert entries(fake, "free_all_blocks")
     with pytest.raises(MemoryError, match="test_gpu_scheduling.py"):
         y.asnumpy()
     assert float(x.sum()) == 100.0  # the runtime keeps working
-    fake.memory_limit = None
-    dagrt.waitall()
+    pool.set_limit(0)
+    dagrt.waitall()  # raised at its sync point: not again
 
 
 def test_kernel_errors_surface_at_the_sync_point(fake) -> None:
@@ -305,16 +322,18 @@ def test_pinned_staging_buffer_lives_until_the_copy_completes(fake) -> None:
         staged.append(weakref.ref(buffer))
         return buffer
 
-    def after_kernel() -> None:  # the kernel returned; its event is not reached yet
+    def after_kernel(stream, name) -> None:  # the copy returned; its event is not reached
+        if name != "copy_from_host":
+            return
         gc.collect()
         alive_after_kernel.append(all(ref() is not None for ref in staged))
 
     fake.pinned_empty = tracking
-    fake.after_kernel = after_kernel
+    dcuda.SETTINGS["after_kernel"] = after_kernel
     on_gpu = dagrt.asarray(numpy.arange(1000.0)).copyto(dagrt.gpu(0))
     numpy.testing.assert_array_equal(on_gpu.asnumpy(), numpy.arange(1000.0))
     dagrt.waitall()
-    fake.after_kernel = None
+    dcuda.SETTINGS["after_kernel"] = None
     assert staged and alive_after_kernel and all(alive_after_kernel)
     gc.collect()
     assert all(ref() is None for ref in staged)  # released once the copy completed

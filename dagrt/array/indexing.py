@@ -19,7 +19,7 @@ import numpy as np
 
 from ..ops import rules
 from .ndarray import ndarray, view_of, writeable
-from .record import NO_KWARGS, evaluate, nbytes_of, new_array, operand, record, shape_of
+from .record import NO_KWARGS, evaluate, nbytes_of, new_array, operand, placement, record, shape_of
 
 _BASIC = (int, slice, type(None), type(Ellipsis), np.integer)
 _ALL = slice(None)
@@ -88,7 +88,8 @@ def _gather(self: ndarray, key: Any) -> Any:
     """``self[key]`` with index arrays (or an all-integer key on pending storage)."""
     def plan() -> list[ndarray]:
         meta = _meta_key(key if type(key) is tuple else (key,))
-        return [new_array(rules.zero_bytes(self.shape)[meta].shape, self.dtype, (self, key))]
+        return [new_array(rules.zero_bytes(self.shape)[meta].shape, self.dtype,
+                          (self, *_on_devices(key)))]
 
     data = self._data
     rows = data.nbytes // data.shape[0] if data.ndim and data.shape[0] else 8
@@ -157,10 +158,18 @@ def setitem(self: ndarray, key: Any, value: Any) -> None:
                k is Ellipsis or (type(k) is slice and k == _ALL) for k in key))
 
 
+def _on_devices(key: Any) -> list[ndarray]:
+    """The index arrays in ``key`` that live on a device (host ones, NumPy's
+    or dagrt's, index any array: CuPy copies them to the device)."""
+    return [k for k in (key if type(key) is tuple else (key,))
+            if isinstance(k, ndarray) and k._var.device is not None]
+
+
 def _check(self: ndarray, key: tuple[Any, ...], value: Any) -> list[ndarray]:
     """NumPy's errors for ``self[key] = value`` from shapes and types alone."""
     if not writeable(self):
         raise ValueError("assignment destination is read-only")
+    placement((self, *_on_devices(key), *_on_devices(value)))  # a device's value: same device
     if _is_basic(key):
         target = self._data[key]
     else:

@@ -265,7 +265,7 @@ def _defer(name: str, call: Callable[..., Any], args: Sequence[Any], kwargs: dic
     check_writeable(outs)
     device = outs[0]._var.device if outs else None
     if device is not None:  # device ops always go to the device's streams
-        call = device.backend.translate(call)
+        call = device.backend.translate(call, "where" in kwargs)
     reads: list[Var] = []
     values = resolve(args, reads, True)
     kw = {k: resolve(v, reads, True) for k, v in kwargs.items()} if kwargs else NO_KWARGS
@@ -419,7 +419,7 @@ def placement(args: Any) -> Device | None:
     device: Device | None = None
     host = False
     for a in _arrays(args):
-        d = a._var.device
+        d = a._var.device if isinstance(a, ndarray) else None  # a NumPy array: host
         if d is None:
             host = True
         elif device is None:
@@ -431,9 +431,9 @@ def placement(args: Any) -> Device | None:
     return device
 
 
-def _arrays(args: Any) -> Iterator[ndarray]:
+def _arrays(args: Any) -> Iterator[Any]:
     for a in args:
-        if isinstance(a, ndarray):
+        if isinstance(a, (ndarray, np.ndarray)):
             yield a
         elif type(a) is list or type(a) is tuple:
             yield from _arrays(a)
@@ -469,8 +469,8 @@ def new_array(shape: Any, dtype: Any, like: Any = (),
     error = None
     try:
         data = backend.empty(device.id, shape, dtype)
-    except backend.OutOfMemoryError:  # free the pool's cached blocks, retry once
-        backend.free_cached()
+    except backend.OutOfMemoryError:  # free the device pool's cached blocks, retry once
+        backend.free_cached(device.id)
         try:
             data = backend.empty(device.id, shape, dtype)
         except backend.OutOfMemoryError as exc:  # surfaces at the next sync point
@@ -479,7 +479,8 @@ def new_array(shape: Any, dtype: Any, like: Any = (),
     a._data = data
     a._var = Var(device)
     a._base = None
-    if error is not None:
+    if error is not None:  # (the op meant to fill ``a`` reports its own error instead)
+        error.allocation = a._var  # type: ignore[attr-defined]
         ENGINE.fail(Op(None, (), (a._var,), "allocate", recording_site(),  # type: ignore[arg-type]
                        device=device), error)
     return a

@@ -20,14 +20,26 @@ from .ndarray import _new, ndarray
 from .record import new_array, push, resolve
 
 
-def _copy_to_device(src: Any, *, out: Any, backend: Any, keep: list[Any]) -> None:
-    """Host to device, staged through pinned memory (asynchronous on the stream).
-    The staging buffer goes into ``keep``, which the op holds until its event
-    completes: the pinned pool must not hand it out while the copy reads it."""
-    pinned = backend.pinned_empty(src.shape, src.dtype)
-    pinned[...] = src
-    keep.append(pinned)
-    backend.from_host(pinned, out)
+class _ToDevice:
+    """Host to device, staged through pinned memory: ``stage()`` fills the
+    pinned buffer (host work: the stream executor runs it before taking its
+    lock), the call copies it asynchronously on the stream. The op holds the
+    buffer until its event completes: the pinned pool must not hand it out
+    while the copy reads it."""
+
+    def __init__(self, src: Any, out: Any, backend: Any) -> None:
+        self.src, self.out, self.backend = src, out, backend
+        self.pinned: Any = None
+
+    def stage(self) -> None:
+        pinned = self.backend.pinned_empty(self.src.shape, self.src.dtype)
+        pinned[...] = self.src
+        self.pinned = pinned
+
+    def __call__(self) -> None:
+        if self.pinned is None:
+            self.stage()
+        self.backend.from_host(self.pinned, self.out)
 
 
 def _copy_to_host(src: Any, *, out: np.ndarray, backend: Any) -> None:
@@ -75,10 +87,7 @@ def to_device(a: ndarray, device: Any, copy: bool = False) -> ndarray:
                                        False)
         lane = "h2d"
     elif source is None:  # host -> device
-        backend = target.backend
-        keep: list[Any] = []
-        kernel = lambda: _copy_to_device(src, out=out._data, backend=backend,  # noqa: E731
-                                         keep=keep)
+        kernel = _ToDevice(src, out._data, target.backend)
         lane = "h2d"
     else:  # device -> another device
         kernel = lambda: _copy_between(src, out=out._data)  # noqa: E731

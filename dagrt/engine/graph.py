@@ -316,6 +316,10 @@ def unlink(op: Op) -> list[Op]:
     for dep in op.early:  # launched before this failed: they carry the error
         if error is not None and dep.error is None and not dep.done and inherits(dep, op):
             dep.error, dep.error_origin = error, op.error_origin
+        if not op.released:  # never launched (its launch failed): release them now
+            dep.deps -= 1
+            if dep.deps == 0:
+                ready.append(dep)
     op.early = ()
     op.waits = ()
     return ready

@@ -35,13 +35,13 @@ from __future__ import annotations
 
 import atexit
 import itertools
-import os
 import threading
 import time
 import warnings
 from typing import Any
 
 from .. import _config, _log
+from . import fork
 from .errors import CancelledError, annotate, rethrow
 from .executors import SerialExecutor, ThreadedExecutor
 from .graph import Op, Site, Var, fuse_group, link, release_early, unlink
@@ -60,6 +60,7 @@ class Engine:
         self._fork_pool: ThreadedExecutor | None = None  # held across a fork
         self.pending = 0
         self.pending_bytes = 0
+        self._device_queued = self._device_queued_bytes = 0  # own-budget executors'
         self._seq = itertools.count(1)  # op numbers, in push order
         self._waiters = 0
         # id(error) -> (error, recording thread, op number): ids, as an
@@ -142,7 +143,10 @@ class Engine:
         # and raise the peak memory above NumPy's. Held ops do not count: their
         # outputs are not touched before they run, most never are (they are
         # bounded by ``max_pending_bytes`` and the fusion window instead).
+        # A device executor with a budget of its own (a GPU's streams) counts
+        # only its own queue: CPU work queued elsewhere does not hold it back.
         workers, ahead_bytes = 1, max_bytes
+        own = getattr(executor, "own_budget", False)
         if not executor.inline:
             workers = getattr(executor, "threads", 1)
             max_ops = min(max_ops, getattr(executor, "lookahead_ops", self._lookahead * workers))
@@ -151,9 +155,14 @@ class Engine:
         with self._cond:
             stalled = 0.0
             while True:
-                pending = self.pending - len(self._held)
+                if own:
+                    pending, pending_bytes = executor.queued, executor.queued_bytes
+                else:
+                    pending = self.pending - len(self._held) - self._device_queued
+                    pending_bytes = self.pending_bytes - self._held_bytes - \
+                        self._device_queued_bytes
                 if not pending or (pending < max_ops and (
-                        self.pending_bytes - self._held_bytes + op.nbytes <= (
+                        pending_bytes + op.nbytes <= (
                             ahead_bytes if pending >= workers else max_bytes))):
                     break
                 stalled = stalled or time.perf_counter()
@@ -166,6 +175,11 @@ class Engine:
             self.pending += 1
             self.pending_bytes += op.nbytes
             self.ops_pushed += 1
+            if own:
+                executor.queued += 1
+                executor.queued_bytes += op.nbytes
+                self._device_queued += 1
+                self._device_queued_bytes += op.nbytes
             if fuse:
                 op.held = True
                 self._held.append(op)
@@ -425,13 +439,24 @@ class Engine:
 
     def _finish(self, op: Op) -> list[Op]:
         with self._cond:
-            if op.error is not None and op.error_origin is op:
-                self._errors[id(op.error)] = (op.error, op.thread, op.seq)
+            if op.error is not None:
+                if op.error_origin is op:
+                    self._errors[id(op.error)] = (op.error, op.thread, op.seq)
+                for var in op.writes:  # its output's allocation failed too: one error
+                    if getattr(var.error, "allocation", None) is var and \
+                            var.error is not op.error:
+                        self._errors.pop(id(var.error), None)
             ready = unlink(op)
             if self._held:  # a held op made ready runs when flushed
                 ready = [r for r in ready if not r.held]
             self.pending -= 1
             self.pending_bytes -= op.nbytes
+            device = op.device
+            if device is not None and getattr(device.executor, "own_budget", False):
+                device.executor.queued -= 1
+                device.executor.queued_bytes -= op.nbytes
+                self._device_queued -= 1
+                self._device_queued_bytes -= op.nbytes
             if self._waiters:
                 self._cond.notify_all()
         return ready
@@ -459,42 +484,8 @@ class Engine:
         if self._threaded is not None:
             self._threaded.shutdown()
 
-    def _before_fork(self) -> None:
-        """Fork with nothing in flight and no worker inside the BLAS thread
-        limit (OpenBLAS's own state must not be copied mid-change): the locks
-        are held across the fork; pending errors stay."""
-        self._cond.acquire()
-        if not threading.current_thread().name.startswith("dagrt-"):
-            try:
-                while self.pending:
-                    self._wait_locked()
-            except BaseException:  # pragma: no cover - Ctrl-C while forking
-                pass
-        self._pool_lock.acquire()  # no pool starts during the fork either
-        pool = self._fork_pool = self._threaded
-        if pool is not None:
-            pool.hold()
-
-    def _after_fork_in_parent(self) -> None:
-        pool, self._fork_pool = self._fork_pool, None
-        if pool is not None:
-            pool.release()
-        self._pool_lock.release()
-        self._cond.release()
-
-    def _after_fork_in_child(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._pool_lock = threading.Lock()
-        self._fork_pool = None
-        self._waiters = 0
-        if self._threaded is not None:
-            self._threaded.reset_after_fork()
-
 
 ENGINE = Engine()
 atexit.register(ENGINE.shutdown)
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=ENGINE._before_fork,
-                        after_in_parent=ENGINE._after_fork_in_parent,
-                        after_in_child=ENGINE._after_fork_in_child)
+fork.register(ENGINE)
 _config.on_change(ENGINE.reconfigure)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..array.ndarray import _NP, ndarray, writeable
-from ..array.record import NO_KWARGS, PASS, new_array, record, shape_of
+from ..array.record import NO_KWARGS, PASS, new_array, placement, record, shape_of
 from . import rules
 from .args import as_dagrt, eager_call, operand
 
@@ -142,6 +142,8 @@ def _plan(func: Any, args: tuple[Any, ...], out: tuple[Any, ...] | None,
     if (elide is not None and out is None and len(dtypes) == 1 and dtypes[0] == elide.dtype
             and shape == elide.shape and writeable(elide)):
         return [elide]
+    if out is not None or where is not None:  # every operand on one device
+        placement((*args, *(o for o in out or () if o is not None), where))
     outs = []
     order: Any = "C"
     for i, dtype in enumerate(dtypes):

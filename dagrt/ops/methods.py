@@ -104,7 +104,10 @@ def sort(self: ndarray, axis: int = -1, kind: Any = None, order: Any = None, *,
 
 
 def _sort_kernel(*, out: Any, **kwargs: Any) -> None:
-    out.sort(**kwargs)
+    if isinstance(out, np.ndarray):
+        out.sort(**kwargs)
+    else:  # CuPy's sort is stable and takes no kind or order: the values are the same
+        out.sort(axis=kwargs["axis"])
 
 
 def _getattr(self: ndarray, name: str) -> Any:

@@ -92,8 +92,12 @@ def _einsum_order(subscripts: str, arrays: list[ndarray], kwargs: dict[str, Any]
     return None if order == tuple(range(result.ndim)) else order
 
 
-def is_view_of(result: Any, storage: np.ndarray) -> bool:
-    return isinstance(result, np.ndarray) and np.may_share_memory(result, storage)
+def is_view_of(result: Any, storage: Any) -> bool:
+    """``result`` views ``storage``'s memory (NumPy's, or a device array's:
+    the same allocation, as CuPy's ``data.mem``)."""
+    if isinstance(storage, np.ndarray):
+        return isinstance(result, np.ndarray) and np.may_share_memory(result, storage)
+    return type(result) is type(storage) and result.data.mem is storage.data.mem
 
 
 def _contraction_shape(name: str, shapes: list[tuple[int, ...]], kwargs: dict[str, Any],

@@ -61,7 +61,7 @@ def _as_view(a: ndarray, result: Any, row: Row, args: tuple[Any, ...],
     out = record(row.name, row.func, (a, *args), kwargs,
                  lambda: [new_array(result.shape, result.dtype, (a,))],
                  use_out=False, work=result.nbytes)[0]
-    if result.flags.writeable or not isinstance(out, ndarray):
+    if getattr(result.flags, "writeable", True) or not isinstance(out, ndarray):
         return out
     data = out._data.view()  # read-only as NumPy's (the kernel writes the storage)
     data.flags.writeable = False

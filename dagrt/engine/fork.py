@@ -1,0 +1,51 @@
+"""Fork safety of the engine: fork with nothing in flight.
+
+Imports: nothing from dagrt (the engine is passed in).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+
+def before(engine: Any) -> None:
+    """Fork with nothing in flight and no worker inside the BLAS thread
+    limit (OpenBLAS's own state must not be copied mid-change): the locks
+    are held across the fork; pending errors stay."""
+    engine._cond.acquire()
+    if not threading.current_thread().name.startswith("dagrt-"):
+        try:
+            while engine.pending:
+                engine._wait_locked()
+        except BaseException:  # pragma: no cover - Ctrl-C while forking
+            pass
+    engine._pool_lock.acquire()  # no pool starts during the fork either
+    pool = engine._fork_pool = engine._threaded
+    if pool is not None:
+        pool.hold()
+
+
+def after_in_parent(engine: Any) -> None:
+    pool, engine._fork_pool = engine._fork_pool, None
+    if pool is not None:
+        pool.release()
+    engine._pool_lock.release()
+    engine._cond.release()
+
+
+def after_in_child(engine: Any) -> None:
+    engine._cond = threading.Condition(threading.Lock())
+    engine._pool_lock = threading.Lock()
+    engine._fork_pool = None
+    engine._waiters = 0
+    if engine._threaded is not None:
+        engine._threaded.reset_after_fork()
+
+
+def register(engine: Any) -> None:
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(before=lambda: before(engine),
+                            after_in_parent=lambda: after_in_parent(engine),
+                            after_in_child=lambda: after_in_child(engine))
