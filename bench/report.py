@@ -187,11 +187,14 @@ def auto_parallelism(r: dict[str, Any]) -> list[str]:
 def streams(r: dict[str, Any]) -> list[str]:
     x = r["results"]
     rows = [f"| {k} | {v * 1e3:.2f} ms |" for k, v in x.items()
-            if k not in ("speedup", "gpu")]
+            if k not in ("speedup", "gpu", "host_us_per_op", "backend_us_per_op")]
     what = "CUDA streams" if x.get("gpu") else "the CPU analogue (no GPU present): workers"
+    host = [f"Host time per GPU op launch: {x['host_us_per_op']:.0f} us, of which "
+            f"{x['backend_us_per_op']:.0f} us in CuPy's calls (target: <= 50 us).", ""] \
+        if "host_us_per_op" in x else []
     return ["## Streams (`bench/streams.py`)", "",
             f"64 independent 256x256 products, on {what}.", "",
-            "| | time |", "| --- | --- |", *rows, "",
+            "| | time |", "| --- | --- |", *rows, "", *host,
             f"speedup = **{x['speedup']:.2f}**. _{stamp(r)}_", ""]
 
 

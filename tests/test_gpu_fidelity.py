@@ -292,13 +292,14 @@ def test_launch_is_recorded_before_completion_is_observed(monkeypatch) -> None:
     real = ENGINE.launched
 
     def late(op):  # the poller gets every chance to see the op complete first
-        time.sleep(0.02)
+        time.sleep(0.05)
         return real(op)
     monkeypatch.setattr(ENGINE, "launched", late)
-    x = dagrt.ones((4, 4), device=dagrt.gpu(0))
-    for _ in range(10):
-        x = x + 1
-    assert finishes(x.asnumpy)[0, 0] == 11
+    source = _slow_host_value().copyto(dagrt.gpu(0))  # launched by a CPU worker, later
+    y = source + 1                                    # waits for that launch
+    for _ in range(3):
+        y = y * 2
+    numpy.testing.assert_array_equal(finishes(y.asnumpy), (numpy.eye(3) + 1) * 8)
 
 
 def test_out_of_memory_frees_the_failing_devices_cache() -> None:

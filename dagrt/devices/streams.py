@@ -58,6 +58,8 @@ class StreamExecutor:
         self.compute = [backend.stream(device.id) for _ in range(n)]
         self.lanes = {"d2h": backend.stream(device.id), "h2d": backend.stream(device.id)}
         self._last: dict[int, Any] = {}  # id(stream) -> last op launched on it
+        self._names = {id(s): f"{device!r} stream {i}" for i, s in enumerate(self.compute)}
+        self._names.update({id(s): f"{device!r} {lane}" for lane, s in self.lanes.items()})
         self.timing = False  # record a start event before each kernel
         self.closed = False
         self._next = 0
@@ -70,10 +72,7 @@ class StreamExecutor:
                              name=f"dagrt-{device!r}-poller-{len(self._done)}").start()
 
     def stream_name(self, stream: Any) -> str:
-        for lane, s in self.lanes.items():
-            if s is stream:
-                return f"{self.device!r} {lane}"
-        return f"{self.device!r} stream {self.compute.index(stream)}"
+        return self._names[id(stream)]
 
     def _choose(self, op: Any) -> Any:
         if op.lane in self.lanes:
