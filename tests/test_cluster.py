@@ -9,6 +9,7 @@ batching, transfers, and an unguarded script in a fresh process.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -212,6 +213,32 @@ def test_transfers_and_waitall(on: Any) -> None:
     dagrt.waitall()
     assert ENGINE.pending == 0
     numpy.testing.assert_array_equal(y.asnumpy(), host.T)
+
+
+def test_a_lost_worker_is_survived(on: Any) -> None:
+    """The worker holding the arrays' values dies: Dask recomputes them from
+    the segments that wrote them (the last test on the module's cluster: it
+    leaves one worker)."""
+    x = dagrt.arange(1000.0)
+    y = x * 2
+    z = y + 1
+    dagrt.waitall()
+    client = on.backend.client
+    holders: dict[str, int] = {}
+    for workers in client.who_has().values():
+        for w in workers:
+            holders[w] = holders.get(w, 0) + 1
+    victim = max(holders, key=holders.__getitem__)
+    os.kill(client.run(os.getpid)[victim], signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while victim in client.scheduler_info()["workers"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert victim not in client.scheduler_info()["workers"]
+    expected = numpy.arange(1000.0) * 2
+    numpy.testing.assert_array_equal((z * 3 + y).asnumpy(), (expected + 1) * 3 + expected)
+    y += 1  # in place, after the loss
+    numpy.testing.assert_array_equal(y.asnumpy(), expected + 1)
+    assert float(z.sum()) == (expected + 1).sum()
 
 
 # -- the embedded cluster in a script -----------------------------------------------------
