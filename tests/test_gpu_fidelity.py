@@ -412,3 +412,31 @@ def test_extras_require_a_cupy_dagrt_can_use() -> None:
     for cuda in ("12", "13"):
         assert re.search(rf'"cupy-cuda{cuda}x\[ctk\]>=14\.2', text), cuda
     assert cupy_double.__version__ == "14.2.0"  # the double imitates the minimum
+
+
+# -- random programs -----------------------------------------------------------------
+
+
+def test_random_programs_match_numpy_on_the_gpu() -> None:
+    """Random programs (views, in-place ops, out=, setitem, masks) with every
+    array on the GPU, against NumPy."""
+    import test_programs as tp
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=300, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    def on_a_gpu(s: tuple[object, ...]) -> bool:  # no read-only views, no object arrays
+        return not (s[0] == "view" and s[3] % len(tp.VIEWS) == len(tp.VIEWS) - 1
+                    or s[0] == "unary" and s[3] % len(tp.UNARY) == len(tp.UNARY) - 1)
+
+    @given(st.lists(tp.step.filter(on_a_gpu), min_size=1, max_size=14))
+    def check(program: list[tuple[object, ...]]) -> None:
+        expected_pool, expected_results = tp.run(numpy, program)
+        with dagrt.config(device=dagrt.gpu(0)):
+            pool, results = tp.run(dagrt, program)
+        assert all(a.device == dagrt.gpu(0) for a in pool if isinstance(a, dagrt.ndarray))
+        tp._compare(expected_pool + expected_results, pool + results)
+        dagrt.waitall()
+
+    check()

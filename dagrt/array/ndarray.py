@@ -82,7 +82,8 @@ class ndarray(Methods):
     nbytes = property(lambda self: self._data.nbytes, doc="Bytes of the elements.")
     itemsize = property(lambda self: self._data.itemsize, doc="Bytes per element.")
     strides = property(lambda self: self._data.strides, doc="Bytes per step per axis.")
-    flags = property(lambda self: self._data.flags, doc="Memory layout flags.")
+    flags = property(lambda self: self._data.flags if type(self._data) is _NP
+                     else DeviceFlags(self._data.flags), doc="Memory layout flags.")
     base = property(lambda self: self._base, doc="The array this is a view of, or None.")
 
     @property
@@ -371,6 +372,30 @@ def wrap(data: Any) -> ndarray:
     a._var = Var()
     a._base = None
     return a
+
+
+class DeviceFlags:
+    """NumPy's ``flags`` of a device array, from CuPy's three (a device array
+    is always writeable: CuPy has no read-only arrays)."""
+
+    __slots__ = ("c_contiguous", "f_contiguous", "owndata")
+    writeable = aligned = True
+
+    def __init__(self, flags: Any) -> None:
+        for name in self.__slots__:
+            object.__setattr__(self, name, bool(getattr(flags, name)))
+
+    def __getitem__(self, name: str) -> bool:
+        return bool(getattr(self, {"C": "c_contiguous", "F": "f_contiguous"}.get(
+            name, name).lower().replace("writable", "writeable")))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise ValueError(f"cannot set flags.{name} of a device array: CuPy arrays have "
+                         f"no read-only or layout flags to set")
+
+    def __repr__(self) -> str:
+        return "\n".join(f"  {n.upper()} : {getattr(self, n)}" for n in (
+            "c_contiguous", "f_contiguous", "owndata", "writeable", "aligned"))
 
 
 def writeable(a: ndarray) -> bool:
