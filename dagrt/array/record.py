@@ -265,7 +265,7 @@ def _defer(name: str, call: Callable[..., Any], args: Sequence[Any], kwargs: dic
     check_writeable(outs)
     device = outs[0]._var.device if outs else None
     if device is not None:  # device ops always go to the device's streams
-        call = device.backend.translate(call, "where" in kwargs)
+        call = device.backend.translate(call, kwargs)
     reads: list[Var] = []
     values = resolve(args, reads, True)
     kw = {k: resolve(v, reads, True) for k, v in kwargs.items()} if kwargs else NO_KWARGS

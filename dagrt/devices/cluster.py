@@ -106,7 +106,7 @@ class ClusterBackend:
                    view.shape, view.strides, view.dtype)
 
     # -- records --------------------------------------------------------------------
-    def translate(self, func: Any, where: bool = False) -> Any:
+    def translate(self, func: Any, kwargs: Any = ()) -> Any:
         return func  # NumPy runs on the workers
 
     def picklable(self, call: Any) -> bool:

@@ -121,17 +121,24 @@ class CupyBackend:
         """Whether ``data`` views memory it does not own."""
         return not data.flags.owndata
 
-    def translate(self, func: Any, where: bool = False) -> Any:
-        """The CuPy function for a NumPy one (dagrt's own kernels pass
-        unchanged); linear algebra raises LinAlgError as NumPy's does; with
-        ``where``, a ufunc computes everywhere and ``copyto`` writes where
-        the mask is true (CuPy's ufuncs take no ``where=``)."""
-        found = self._translated.get((func, where))
+    def translate(self, func: Any, kwargs: Any = ()) -> Any:
+        """The CuPy function for a NumPy one called with ``kwargs`` (dagrt's
+        own kernels pass unchanged). Linear algebra raises LinAlgError as
+        NumPy's does. Keywords CuPy does not take: a ufunc's ``where=``
+        computes everywhere and writes through ``copyto(..., where=)``; any
+        other function's ``where=`` or ``initial=`` runs NumPy's on host
+        copies of the operands (synchronizing the stream: correct, not fast)."""
+        how = "where" if "where" in kwargs and isinstance(func, np.ufunc) else \
+            "host" if "where" in kwargs or "initial" in kwargs else ""
+        found = self._translated.get((func, how))
         if found is None:
-            found = self._find(func)
-            if where:
-                found = functools.partial(_masked, self.cupy.copyto, found)
-            self._translated[func, where] = found
+            if how == "host":
+                found = functools.partial(_via_host, self.cupy, func)
+            else:
+                found = self._find(func)
+                if how:
+                    found = functools.partial(_masked, self.cupy.copyto, found)
+            self._translated[func, how] = found
         return found
 
     def _find(self, func: Any) -> Any:
@@ -166,6 +173,23 @@ def _masked(copyto: Callable[..., Any], func: Callable[..., Any], *args: Any, ou
     """``func(*args, out=out, where=where)`` for a function without ``where=``."""
     kwargs.pop("casting", None)
     copyto(out, func(*args, **kwargs), casting="unsafe", where=where)
+
+
+def _via_host(cupy: Any, func: Callable[..., Any], *args: Any, out: Any = None,
+              **kwargs: Any) -> Any:
+    """NumPy's ``func`` on host copies of the device operands, its result sent
+    back (the copies run on the current stream, after what the op waits for)."""
+    def host(x: Any) -> Any:
+        if isinstance(x, cupy.ndarray):
+            return cupy.asnumpy(x)
+        if type(x) in (list, tuple):
+            return type(x)(host(v) for v in x)
+        return x
+    result = func(*host(args), **{k: host(v) for k, v in kwargs.items()})
+    if out is None:
+        return cupy.asarray(result)
+    out[...] = cupy.asarray(np.asarray(result, out.dtype))
+    return out
 
 
 def _checked_linalg(cupyx: Any, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
