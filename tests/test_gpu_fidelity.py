@@ -162,7 +162,18 @@ CASES = {
     "setitem index": lambda xp, x: _set(x, ([0, 2],), 7.0),
     "view write": lambda xp, x: _through_view(xp, x),
     "in-place": lambda xp, x: _iadd(x),
+    "broadcast_arrays": lambda xp, x: xp.broadcast_arrays(x, x[:1])[1] + xp.ones((3, 1))[0],
+    "shape setter": lambda xp, x: _reshaped(x),
+    "linspace retstep": lambda xp, x: xp.linspace(0, 1, 5, retstep=True)[0] + x[0, :1],
 }
+
+
+def _reshaped(x):
+    y = x * 1
+    v = y[:, :]
+    v.shape = (4, 3)  # in place, a view still
+    v[0] = -1
+    return y
 
 
 def _sorted(x, kind):
@@ -209,6 +220,12 @@ def test_ops_match_numpy_on_the_gpu(name) -> None:
     host = got.asnumpy()
     assert host.shape == numpy.shape(expected) and host.dtype == numpy.asarray(expected).dtype
     numpy.testing.assert_allclose(host, expected, rtol=1e-6)
+
+
+def test_shares_memory_of_gpu_arrays() -> None:
+    x = dagrt.arange(10.0, device=dagrt.gpu(0)) * 1
+    assert dagrt.shares_memory(x, x[1:]) and not dagrt.shares_memory(x, x * 2)
+    assert not dagrt.shares_memory(x[::2], x[1::2]) and dagrt.may_share_memory(x[::2], x[1::2])
 
 
 def test_created_on_the_gpu() -> None:

@@ -36,6 +36,9 @@ def bind(row: Row, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, A
 def eager_call(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Evaluate dagrt inputs, call NumPy, wrap what comes back (``out=``
     arrays are written in place, once no pending operation uses them)."""
+    if (func is np.shares_memory or func is np.may_share_memory) and any(
+            isinstance(a, ndarray) and a._var.device is not None for a in args[:2]):
+        return _device_overlap(func, *args, **kwargs)
     out = kwargs.get("out")
     outs = out if isinstance(out, tuple) else (out,)
     if any(isinstance(o, ndarray) and o._var.device is not None for o in outs):
@@ -59,6 +62,27 @@ def eager_call(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         return out
     device = placement(args)  # computed on the host; its results go back there
     return wrap_result(result) if device is None else on_device(wrap_result(result), device)
+
+
+def _device_overlap(func: Any, a: Any, b: Any, **kwargs: Any) -> bool:
+    """``np.shares_memory``/``may_share_memory`` of device arrays: NumPy's own,
+    on stand-ins with the device addresses (which NumPy compares, never reads);
+    an array on another device shares nothing."""
+    if not (isinstance(a, ndarray) and isinstance(b, ndarray)) or \
+            a._var.device is not b._var.device:
+        return False
+    return bool(func(_addresses(a._data), _addresses(b._data), **kwargs))
+
+
+class _Addresses:
+    def __init__(self, data: Any) -> None:
+        self.__array_interface__ = {"data": (data.data.ptr, True), "shape": data.shape,
+                                    "strides": data.strides, "typestr": data.dtype.str,
+                                    "version": 3}
+
+
+def _addresses(data: Any) -> np.ndarray:
+    return np.asarray(_Addresses(data))
 
 
 def host_arguments(x: Any, copies: list[tuple[ndarray, Any, Any]]) -> Any:

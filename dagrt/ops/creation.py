@@ -32,7 +32,11 @@ def creation(row: Row, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ndarray
             device = args[0]._var.device
         args = tuple(_prototype(x) if isinstance(x, ndarray) else x for x in args)
     result = wrap_result(row.func(*evaluate(args), **{k: evaluate(v) for k, v in kwargs.items()}))
-    return to_device(result, device) if device is not None else result
+    if device is None:
+        return result
+    if isinstance(result, tuple):  # linspace(retstep=True): (array, step)
+        return tuple(to_device(r, device) if isinstance(r, ndarray) else r for r in result)
+    return to_device(result, device)
 
 
 def _prototype(a: ndarray) -> np.ndarray:

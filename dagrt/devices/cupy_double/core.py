@@ -80,7 +80,20 @@ class ndarray:  # noqa: N801 - CuPy's name
         return view
 
     # -- attributes
-    shape = property(lambda self: self._a.shape)
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._a.shape
+
+    @shape.setter
+    def shape(self, newshape: Any) -> None:  # in place, without a copy, as CuPy
+        view = self._a.view()
+        try:
+            view.shape = newshape
+        except AttributeError:
+            raise AttributeError("Incompatible shape for in-place modification. Use "
+                                 "`.reshape()` to make a copy with the desired shape.") from None
+        self._a = view
+
     dtype = property(lambda self: self._a.dtype)
     strides = property(lambda self: self._a.strides)
     ndim = property(lambda self: self._a.ndim)

@@ -135,8 +135,7 @@ def _function(name: str, npfunc: Callable[..., Any], refused: set[str] = _REFUSE
             return npfunc(*_host(args), **_host(kwargs))
         if name in _VIEWS:
             host = npfunc(*_host(args), **_host(kwargs))
-            owner = next((a for a in _flat(args) if isinstance(a, ndarray)), None)
-            views = _as_views(host, owner)
+            views = _as_views(host, [a for a in _flat(args) if isinstance(a, ndarray)])
             if views is not None:
                 return views
         if name in _SYNC or (linalg and _config.linalg == "raise"):
@@ -189,22 +188,23 @@ def _flat(obj: Any) -> list[Any]:
     return [obj]
 
 
-def _as_views(host: Any, owner: ndarray | None) -> Any:
-    """NumPy's views of ``owner``'s memory as device arrays; None if NumPy
-    copied (then the function runs as a kernel)."""
-    if owner is None:
-        return None
+def _as_views(host: Any, owners: list[ndarray]) -> Any:
+    """NumPy's views of the ``owners``' memory as device arrays (each of the
+    owner whose allocation it lies in); None if NumPy copied (then the
+    function runs as a kernel)."""
     if isinstance(host, (tuple, list)):
-        views = [_as_views(h, owner) for h in host]
+        views = [_as_views(h, owners) for h in host]
         return None if any(v is None for v in views) else type(host)(views)
     if not isinstance(host, numpy.ndarray):
         return None
-    if host is owner._a:
-        return owner
-    lo, hi = owner._mem.ptr, owner._mem.ptr + owner._mem.size
-    if host.size and not lo <= host.__array_interface__["data"][0] < hi:
-        return None
-    return ndarray._view(host, owner)
+    start = host.__array_interface__["data"][0]
+    for owner in owners:
+        if host is owner._a:
+            return owner
+        if owner._mem.ptr <= start < owner._mem.ptr + owner._mem.size or \
+                not host.size and owners:
+            return ndarray._view(host, owner)
+    return None
 
 
 class ufunc_:  # noqa: N801 - CuPy's ``cupy.ufunc``
