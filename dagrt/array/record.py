@@ -468,11 +468,11 @@ def new_array(shape: Any, dtype: Any, like: Any = (),
             f"device). Install dagrt[cuda12] on a machine with a GPU, or use dagrt.cpu().")
     error = None
     try:
-        data = backend.empty(device.id, shape, dtype)
+        data = _device_empty(backend, device.id, shape, dtype, order)
     except backend.OutOfMemoryError:  # free the device pool's cached blocks, retry once
         backend.free_cached(device.id)
         try:
-            data = backend.empty(device.id, shape, dtype)
+            data = _device_empty(backend, device.id, shape, dtype, order)
         except backend.OutOfMemoryError as exc:  # surfaces at the next sync point
             data, error = backend.placeholder(device.id, shape, dtype), exc
     a = _new(ndarray)
@@ -485,3 +485,14 @@ def new_array(shape: Any, dtype: Any, like: Any = (),
                        device=device), error)
     return a
 
+
+def _device_empty(backend: Any, device_id: int, shape: Any, dtype: Any,
+                  order: str | tuple[int, ...] | None) -> Any:
+    """Device storage in ``order`` (CuPy allocates C or F: another axis order
+    is a transposed view of a C allocation)."""
+    if type(order) is tuple:
+        if order == tuple(range(len(order) - 1, -1, -1)):
+            return backend.empty(device_id, shape, dtype, "F")
+        data = backend.empty(device_id, [shape[i] for i in order], dtype)
+        return data.transpose(tuple(np.argsort(order)))
+    return backend.empty(device_id, shape, dtype, order or "C")

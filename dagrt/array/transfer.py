@@ -16,6 +16,7 @@ import numpy as np
 from ..devices.registry import as_device
 from ..devices.replay import identity
 from ..engine.graph import Var
+from ..ops import rules
 from .ndarray import _new, ndarray
 from .record import new_array, push, resolve
 
@@ -33,6 +34,8 @@ class _ToDevice:
 
     def stage(self) -> None:
         pinned = self.backend.pinned_empty(self.src.shape, self.src.dtype)
+        if self.out.flags.f_contiguous and not self.out.flags.c_contiguous:
+            pinned = pinned.reshape(self.src.shape[::-1]).T  # the same order as the target
         pinned[...] = self.src
         self.pinned = pinned
 
@@ -80,7 +83,10 @@ def to_device(a: ndarray, device: Any, copy: bool = False) -> ndarray:
         push("copy to cpu", kernel, reads, [out._var], out.nbytes,
              {"shape": a.shape, "dtype": a.dtype}, device=source, lane="d2h")
         return out
-    out = new_array(a.shape, a.dtype, device=target)
+    order = None if target.kind == "cluster" else rules.k_order(a.shape, [a._data])
+    if order is not None and order != tuple(range(a.ndim - 1, -1, -1)):
+        order = None  # (copies go to C or F storage: CuPy's set() takes nothing else)
+    out = new_array(a.shape, a.dtype, device=target, order=order)  # the source's order
     if target.kind == "cluster":  # the value travels with the record
         host = src if source is None else a._host()
         kernel = target.backend.kernel(target.executor, identity, (host,), {}, [out._data],

@@ -150,6 +150,8 @@ class CupyBackend:
         for part in module.split(".")[1:]:
             if part in ("linalg", "fft", "random"):
                 sub = getattr(sub, part)
+            elif "stride_tricks" in part:
+                sub = sub.lib.stride_tricks
         found = getattr(sub, name, None)
         if found is None:
             raise NotImplementedError(f"CuPy has no {module}.{name}: on a GPU, dagrt cannot "

@@ -30,8 +30,9 @@ def as_strided(x: Any, shape: Any = None, strides: Any = None, subok: bool = Fal
                writeable: bool = True) -> Any:
     """Implementation of numpy.lib.stride_tricks.as_strided (a view: as NumPy's,
     it does not check that the strides stay inside the buffer)."""
-    return view(_AS_STRIDED, x, (shape, strides),
-                {"subok": subok, "writeable": writeable})
+    return view(_AS_STRIDED, x, (shape, strides),  # (CuPy's takes neither keyword)
+                {k: v for k, v in (("subok", subok), ("writeable", writeable)) if v is not
+                 (k == "writeable")})
 
 
 _SLIDING = Row("sliding_window_view", "view", _np_tricks.sliding_window_view)

@@ -42,7 +42,9 @@ def view(row: Row, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any
         results = row.func(*[x._data for x in arrays], **kwargs)
         return type(results)(_as_view(x, r, row, (), kwargs) for x, r in zip(arrays, results))
     args = tuple(evaluate(args))  # split points, axes: np.hsplit(x, np.array([3, 6]))
-    result = row.func(a._data, *args, **kwargs)
+    device = a._var.device
+    func = row.func if device is None else device.backend.translate(row.func)
+    result = func(a._data, *args, **kwargs)
     if isinstance(result, (list, tuple)):
         return type(result)(_as_view(a, r, row, args, kwargs) for r in result)
     return _as_view(a, result, row, args, kwargs)

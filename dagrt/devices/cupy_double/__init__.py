@@ -130,4 +130,21 @@ fft = types.ModuleType("cupy.fft")
 _namespace(numpy.fft, fft.__dict__, NUMPY_ONLY["fft"])
 from . import random  # noqa: E402
 
+
+def _as_strided(x: ndarray, shape: Any = None, strides: Any = None) -> ndarray:
+    """``cupy.lib.stride_tricks.as_strided``: a view, unchecked, as NumPy's."""
+    view = numpy.lib.stride_tricks.as_strided(x._a, shape, strides)
+    return ndarray._view(view, x)
+
+
+def _sliding_window_view(x: ndarray, window_shape: Any, axis: Any = None, *,
+                         subok: bool = False, writeable: bool = False) -> ndarray:
+    view = numpy.lib.stride_tricks.sliding_window_view(x._a, window_shape, axis,
+                                                       writeable=True)
+    return ndarray._view(view, x)
+
+
+lib = types.SimpleNamespace(stride_tricks=types.SimpleNamespace(
+    as_strided=_as_strided, sliding_window_view=_sliding_window_view))
+
 _MODULES.update({"": sys.modules[__name__], "linalg": linalg, "fft": fft, "random": random})
