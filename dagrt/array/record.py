@@ -466,7 +466,7 @@ def new_array(shape: Any, dtype: Any, like: Any = (),
         raise RuntimeError(
             f"no {device!r}: dagrt sees {num_gpus()} GPU(s) (CuPy missing or no CUDA "
             f"device). Install dagrt[cuda12] on a machine with a GPU, or use dagrt.cpu().")
-    error = None
+    error, order = None, order if device.kind == "gpu" else None  # (a cluster's: C)
     try:
         data = _device_empty(backend, device.id, shape, dtype, order)
     except backend.OutOfMemoryError:  # free the device pool's cached blocks, retry once
@@ -495,4 +495,5 @@ def _device_empty(backend: Any, device_id: int, shape: Any, dtype: Any,
             return backend.empty(device_id, shape, dtype, "F")
         data = backend.empty(device_id, [shape[i] for i in order], dtype)
         return data.transpose(tuple(np.argsort(order)))
-    return backend.empty(device_id, shape, dtype, order or "C")
+    return backend.empty(device_id, shape, dtype, order) if order else \
+        backend.empty(device_id, shape, dtype)

@@ -76,7 +76,8 @@ def _meta_out(kwargs: dict[str, Any]) -> dict[str, Any]:
     return kw
 
 
-def _writable_leaf(a: ndarray) -> numpy.ndarray:
+def _writable_leaf(a: Any) -> numpy.ndarray:
+    """A writable zero-byte stand-in of ``a`` (a device array or a stand-in)."""
     return numpy.lib.stride_tricks.as_strided(numpy.zeros(1, a.dtype), a.shape,
                                               (0,) * a.ndim)
 
@@ -85,9 +86,7 @@ def _writable(args: Any, name: str) -> Any:
     """The stand-in written by an in-place function (its first) made writable."""
     if name not in _IN_PLACE or not args:
         return args
-    first = args[0]
-    return (numpy.lib.stride_tricks.as_strided(numpy.zeros(1, first.dtype), first.shape,
-                                               (0,) * first.ndim), *args[1:])
+    return (_writable_leaf(args[0]), *args[1:])
 
 
 def _outputs(meta: Any) -> Any:
