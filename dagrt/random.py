@@ -91,7 +91,8 @@ class _Stream:
         if target is not None:
             if target.kind == "cluster":  # drawn here, then sent: NumPy's numbers, in order
                 return to_device(self.draw(method, params, size, kwargs, "cpu"), target)
-            return _draw_on_device(target, method, params, size, kwargs or {})
+            return _draw_on_device(target, method, params, size, kwargs or {},
+                                   self._validator)
         if kwargs:
             kwargs = {k: v if isinstance(v, (type, np.dtype, str)) else operand(v)  # dtype=int
                       for k, v in kwargs.items() if v is not None}
@@ -230,14 +231,19 @@ def _device_seed_kernel(device: Any, seed: Any, *, out: Any) -> None:
 
 def _device_kernel(device: Any, method: str, params: tuple[Any, ...], shape: Any, *,
                    out: Any, **kwargs: Any) -> None:
+    if method == "integers":  # a Generator's: CuPy's module has the legacy randint
+        method, low, high = "randint", *(tuple(params) + (None,))[:2]
+        if kwargs.pop("endpoint", False):  # [low, high], not [low, high)
+            low, high = (low + 1, None) if high is None else (low, high + 1)
+        params = (low, high)
     out[0][...] = getattr(device.backend.random(device.id), method)(*params, size=shape,
                                                                     **kwargs)
 
 
 def _draw_on_device(device: Any, method: str, params: tuple[Any, ...], size: Any,
-                    kwargs: dict[str, Any]) -> ndarray:
+                    kwargs: dict[str, Any], validator: Any = _VALIDATE_RS) -> ndarray:
     shape = _size(size) or ()
-    dtype = np.asarray(getattr(_VALIDATE_RS, method)(*params, size=1, **kwargs)).dtype
+    dtype = np.asarray(getattr(validator, method)(*params, size=1, **kwargs)).dtype
     out = new_array(shape, dtype, device=device)
     state = _device_states.get(device)
     if state is None or state._var.device is not device:  # (a device made anew: reset)

@@ -277,6 +277,17 @@ def test_seed_reproduces_gpu_draws() -> None:
     assert not numpy.array_equal(dagrt.random.normal(size=50, device=g).asnumpy(), a)
 
 
+def test_generator_draws_on_the_gpu() -> None:
+    assert not hasattr(cupy_double.random, "integers")  # CuPy's module: the legacy API
+    with dagrt.config(device=dagrt.gpu(0)):
+        rng = dagrt.random.default_rng(0)
+        a = rng.random(5, dtype=numpy.float32)
+        closed = rng.integers(0, 3, size=2000, endpoint=True).asnumpy()
+        half_open = rng.integers(5, size=2000).asnumpy()
+    assert a.device == dagrt.gpu(0) and a.dtype == numpy.float32 and a.shape == (5,)
+    assert set(closed.tolist()) == {0, 1, 2, 3} and set(half_open.tolist()) == set(range(5))
+
+
 def test_functions_cupy_lacks_fail_clearly() -> None:
     x = dagrt.ones((2, 2), device=dagrt.gpu(0))
     with pytest.raises(NotImplementedError, match="CuPy has no"):

@@ -16,6 +16,16 @@ from .core import _alloc, _enqueue, _host, _sync, ndarray, runtime
 
 _ALIASES = {"random_sample": "random", "rand": "random", "randn": "standard_normal",
             "random": "random", "randint": "integers", "ranf": "random", "sample": "random"}
+# CuPy 14.2's ``cupy.random`` functions and ``RandomState`` methods (cupy/random/__init__.py):
+# the legacy API; no ``integers`` (that is ``cupy.random.Generator``'s)
+CUPY = {"beta", "binomial", "bytes", "chisquare", "choice", "dirichlet", "exponential", "f",
+        "gamma", "geometric", "gumbel", "hypergeometric", "laplace", "logistic", "lognormal",
+        "logseries", "multinomial", "multivariate_normal", "negative_binomial",
+        "noncentral_chisquare", "noncentral_f", "normal", "pareto", "permutation", "poisson",
+        "power", "rand", "randint", "randn", "random", "random_integers", "random_sample",
+        "ranf", "rayleigh", "sample", "shuffle", "standard_cauchy", "standard_exponential",
+        "standard_gamma", "standard_normal", "standard_t", "triangular", "uniform", "vonmises",
+        "wald", "weibull", "zipf"}
 
 
 class RandomState:
@@ -73,7 +83,7 @@ class RandomState:
 
     def __getattr__(self, name: str) -> Any:
         target = _ALIASES.get(name, name)
-        if name.startswith("_") or not hasattr(numpy.random.Generator, target):
+        if name not in CUPY or not hasattr(numpy.random.Generator, target):
             raise AttributeError(name)
         return lambda *args, **kwargs: self._draw(target, *args, **kwargs)
 
@@ -94,6 +104,6 @@ def seed(seed: Any = None) -> None:
 
 
 def __getattr__(name: str) -> Any:
-    if name.startswith("_"):
-        raise AttributeError(name)
+    if name not in CUPY:
+        raise AttributeError(f"module 'cupy.random' has no attribute {name!r}")
     return getattr(get_random_state(), name)
