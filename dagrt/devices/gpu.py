@@ -41,8 +41,7 @@ class CupyBackend:
         else:
             self.cupyx = module.cupyx
         self.cupy = module
-        self.OutOfMemoryError = module.cuda.memory.OutOfMemoryError \
-            if hasattr(module.cuda, "memory") else module.OutOfMemoryError
+        self.OutOfMemoryError = module.cuda.memory.OutOfMemoryError
         self._translated: dict[Any, Any] = {}
 
     def device_count(self) -> int:
@@ -82,9 +81,6 @@ class CupyBackend:
     def synchronize(self, event: Any) -> None:
         event.synchronize()
 
-    def done(self, event: Any) -> bool:
-        return bool(event.done)
-
     def elapsed(self, start: Any, end: Any) -> float:
         return self.cupy.cuda.get_elapsed_time(start, end) / 1e3
 
@@ -116,10 +112,6 @@ class CupyBackend:
         acts on the current device)."""
         with self.use(device_id):
             self.cupy.get_default_memory_pool().free_all_blocks()
-
-    def is_view(self, data: Any) -> bool:
-        """Whether ``data`` views memory it does not own."""
-        return not data.flags.owndata
 
     def translate(self, func: Any, kwargs: Any = ()) -> Any:
         """The CuPy function for a NumPy one called with ``kwargs`` (dagrt's

@@ -38,10 +38,9 @@ import numpy
 
 from . import cuda
 from .core import _MODULES, _NS, _alloc, _dtype, _enqueue, ndarray
-from .cuda import OutOfMemoryError, runtime  # noqa: F401 - CuPy's names
 from .functions import NUMPY_ONLY, _function, cupyx, ufunc_
 
-__all__ = ["cuda", "cupyx", "ndarray", "OutOfMemoryError", "asnumpy", "array", "asarray"]
+__all__ = ["cuda", "cupyx", "ndarray", "asnumpy", "array", "asarray"]
 
 __version__ = "14.2.0"
 ufunc = ufunc_

@@ -35,6 +35,7 @@ import itertools
 import queue
 import threading
 import time
+import types
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -486,3 +487,8 @@ def is_pinned(array: numpy.ndarray) -> bool:
     """Whether ``array``'s memory lies in a pinned block (the double's test)."""
     start = array.__array_interface__["data"][0]
     return any(lo <= start < hi for lo, hi in list(_pinned.items()))
+
+
+# ``cupy.cuda.memory``: where CuPy keeps these names
+memory = types.SimpleNamespace(OutOfMemoryError=OutOfMemoryError, MemoryPool=MemoryPool,
+                               MemoryPointer=MemoryPointer, Memory=Memory)
