@@ -27,6 +27,8 @@ Imports: the configuration, the engine (its executors, ``Op``).
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import itertools
 import math
 import time
@@ -114,6 +116,8 @@ def fusable(call: Any, values: Sequence[Any], kw: dict[str, Any],
         if mode not in _MODES:  # "call", "print", "log": run as recorded
             return None
     refs = tuple(weakref.ref(o) if o._base is None else None for o in outs)
+    # (its warnings under the recording context's filters: engine.warncontext)
+    at = functools.partial(contextvars.copy_context().run, at)
     return Fusable(call, tuple(values), kw, tuple(targets), refs, modes, at)
 
 

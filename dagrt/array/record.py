@@ -22,7 +22,6 @@ singular matrix); only a deferred op's value error waits for a sync point.
 
 While a profiler or graph recorder observes the engine, ops run now are shown
 to it as slices on the caller's track: observing does not move them.
-
 Imports: the engine, the devices, ``array.ndarray``, ``array.fusion``.
 """
 
@@ -39,6 +38,7 @@ import numpy as np
 from .. import _config, _log
 from ..devices.device import CPU, Device
 from ..devices.replay import identity
+from ..engine import warncontext
 from ..engine.graph import Op, Site, Var, recording_site, user_frame
 from ..engine.policy import POLICY
 from ..engine.scheduler import ENGINE
@@ -337,14 +337,15 @@ def push(name: str, kernel: Callable[[], Any], reads: list[Var], writes: list[Va
          device: Device | None = None, lane: str = "", work: int | None = None,
          covers: Sequence[Var] = (), site: Site | None | bool = True,
          fuse: Fusable | None = None) -> None:
-    """Hand an operation to the scheduler, in the recording context (so
-    ``np.errstate`` applies to the kernel as it would in NumPy). ``covers``:
-    written buffers the op overwrites whole (if it does not also read them);
-    ``site``: where it was recorded (``True``: find it)."""
+    """Hand an operation to the scheduler, in the recording context (so that
+    ``np.errstate`` and the warning filters apply to the kernel as in NumPy).
+    ``covers``: written buffers the op overwrites whole (if it does not also
+    read them); ``site``: where it was recorded (``True``: find it)."""
     write_set = tuple(writes) if len(writes) == 1 else tuple(dict.fromkeys(writes))
     if len(reads) > 1:
         reads = list(dict.fromkeys(reads))
     read_set = tuple(v for v in reads if v not in write_set)
+    warncontext.mark_used()
     op = Op(functools.partial(contextvars.copy_context().run, kernel), read_set, write_set, name,
             recording_site() if site is True else site,  # type: ignore[arg-type]
             nbytes=nbytes, meta=meta, device=device)

@@ -1,0 +1,161 @@
+"""Warning filters as of the recording line, for kernels that run later.
+
+NumPy warns at the call, under the filters in force there: inside
+``warnings.catch_warnings()``, ``pytest.warns``, ``numpy.testing.
+suppress_warnings``, a warning is ignored, raised or recorded as that block
+says. A deferred kernel runs later, on a worker, when the block may be over;
+Python's warning filters are process-global (``warnings.filters``, read by the
+C warning machinery through the ``warnings`` module's attributes).
+
+So the warning state becomes context-local, as Python 3.14 makes it
+(``sys.flags.context_aware_warnings``): the ``warnings`` module's class gets
+properties for ``filters``, ``showwarning``, ``_showwarnmsg_impl`` and
+``_showwarnmsg``. Setting one (``catch_warnings`` does, on entry and exit)
+sets the module's attribute as before, and the state of the calling context.
+Reading one gives the calling context's state, or the module's where the
+context has none. Each deferred kernel runs in a copy of its recording
+context (``record.push``), so its warnings are filtered and shown as they
+would have been at the recording line.
+
+The exit of a block that collects warnings (``record=True``,
+``pytest.warns``, its own ``showwarning``: an attribute set back to an
+enclosing state's value) first waits for the operations recorded inside it,
+so that their warnings reach the block before it ends; a block that only
+filters does not wait. Dagrt's own threads never wait there. A check made
+inside the block (``numpy.testing.assert_warns``, ``len(log)`` before the
+block ends) sees deferred ops' warnings only after a sync point.
+
+Not covered: a kernel that itself enters ``catch_warnings`` while the state
+it was recorded in is no longer the module's restores the module's filters
+to its recording state (Python's filters are not thread-safe either). On
+Python 3.14 and later, or without the C ``_warnings`` module, nothing is
+installed.
+
+Imports: nothing from dagrt (the engine's ``drain`` is given to ``install``).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import sys
+import threading
+import types
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+FIELDS = ("filters", "showwarning", "_showwarnmsg_impl")
+
+
+class State:
+    """The warning state of a context; ``used``: an op was recorded under it."""
+
+    __slots__ = ("filters", "showwarning", "_showwarnmsg_impl", "parent", "used")
+
+    def __init__(self, values: dict[str, Any], parent: State | None) -> None:
+        self.filters = values["filters"]
+        self.showwarning = values["showwarning"]
+        self._showwarnmsg_impl = values["_showwarnmsg_impl"]
+        self.parent = parent
+        self.used = False
+
+
+STATE: contextvars.ContextVar[State | None] = contextvars.ContextVar("dagrt_warnings",
+                                                                     default=None)
+_settle: Callable[[], None] = lambda: None  # noqa: E731 (the engine's drain)
+
+
+def _deliver(showwarning: Any, impl: Any, msg: Any) -> None:
+    """``warnings._showwarnmsg`` with the sinks of a recording context."""
+    if showwarning is not warnings._showwarning_orig:  # type: ignore[attr-defined]
+        if not callable(showwarning):
+            raise TypeError("warnings.showwarning() must be set to a function or method")
+        showwarning(msg.message, msg.category, msg.filename, msg.lineno, msg.file, msg.line)
+        return
+    impl(msg)
+
+
+def _field(name: str) -> property:
+    def get(module: types.ModuleType) -> Any:
+        state = STATE.get()
+        return module.__dict__[name] if state is None else getattr(state, name)
+
+    def set_(module: types.ModuleType, value: Any) -> None:
+        values = module.__dict__
+        state = STATE.get()
+        if state is not None and getattr(state, name) is not value:
+            outer = state.parent  # back to an enclosing state: a block's exit?
+            while outer is not None and getattr(outer, name) is not value:
+                outer = outer.parent
+            if outer is not None:
+                _leave(state, outer)
+                parent = outer
+            else:
+                parent = state
+        else:
+            parent = state
+        values[name] = value
+        now = {field: values[field] if state is None else getattr(state, field)
+               for field in FIELDS}
+        now[name] = value
+        STATE.set(State(now, parent))
+
+    return property(get, set_, doc=f"``warnings.{name}`` of the calling context (dagrt)")
+
+
+def _leave(state: State, outer: State) -> None:
+    """A block ends: if it collects warnings (``record=True``, its own
+    ``showwarning``), first the ops recorded in it, so that it has theirs."""
+    collects = state.showwarning is not outer.showwarning or \
+        state._showwarnmsg_impl is not outer._showwarnmsg_impl
+    used = False
+    inner: State | None = state
+    while inner is not None and inner is not outer:
+        used = used or inner.used
+        inner.used = False
+        inner = inner.parent
+    if used and collects and not threading.current_thread().name.startswith("dagrt-"):
+        _settle()
+
+
+def _get_show(module: types.ModuleType) -> Any:
+    values = module.__dict__
+    state = STATE.get()
+    if state is None or (state.showwarning is values["showwarning"]
+                         and state._showwarnmsg_impl is values["_showwarnmsg_impl"]):
+        return values["_showwarnmsg"]
+    return functools.partial(_deliver, state.showwarning, state._showwarnmsg_impl)
+
+
+def _set_show(module: types.ModuleType, value: Any) -> None:
+    module.__dict__["_showwarnmsg"] = value
+
+
+class ContextWarnings(types.ModuleType):
+    """The ``warnings`` module, with its state read and set per context."""
+
+    filters = _field("filters")
+    showwarning = _field("showwarning")
+    _showwarnmsg_impl = _field("_showwarnmsg_impl")
+    _showwarnmsg = property(_get_show, _set_show)
+
+
+def install(settle: Callable[[], None]) -> bool:
+    """Make the warning state context-local (once); ``settle()`` waits for the
+    pending operations. False where Python does it itself or cannot."""
+    global _settle
+    _settle = settle
+    if sys.version_info >= (3, 14) or "_warnings" not in sys.builtin_module_names:
+        return False
+    if type(warnings) is not ContextWarnings:
+        warnings.__class__ = ContextWarnings
+        STATE.set(State(warnings.__dict__, None))  # the importing context's
+    return True
+
+
+def mark_used() -> None:
+    """An op recorded now runs under this context's warning state."""
+    state = STATE.get()
+    if state is not None:
+        state.used = True
