@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy
 import pytest
-from conftest import gate
+from conftest import gate, run_python
 
 import dagrt
 
@@ -383,3 +383,20 @@ def test_overlapping_inplace_op_does_not_make_later_writes_read_only(noinline: N
 
 def mask(a: Any) -> Any:
     return a > 4.0
+
+
+def test_exit_runs_what_is_pending_and_tells_of_unread_errors() -> None:
+    """A script that ends with ops pending: they run (their warnings print, as
+    NumPy's would have), and an error no sync point raised is printed, with
+    its recording line, rather than lost."""
+    result = run_python(
+        "import dagrt as np\n"
+        "x = np.zeros(400_000)\n"
+        "k = x / 0\n"
+        "m = np.linalg.inv(np.zeros((64, 64)))\n"
+        "print('end')\n", env={"DAGRT_INLINE_BYTES": "0"})
+    assert result.returncode == 0 and result.stdout == "end\n"
+    assert "<string>:3: RuntimeWarning: invalid value encountered in divide" in result.stderr
+    assert "dagrt: an operation failed and no sync point raised its error:" in result.stderr
+    assert "LinAlgError: Singular matrix" in result.stderr
+    assert "recorded at <string>:4" in result.stderr, result.stderr

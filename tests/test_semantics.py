@@ -407,6 +407,58 @@ def test_deferred_warnings_name_the_recording_line_once_per_line(tmp_path: Any) 
         f"{script}:4", f"{script}:5", f"{script}:7"], result.stderr
 
 
+WARNING_PROGRAM = """\
+import warnings
+import {module} as np
+x = np.zeros(3)
+a = np.log(x)
+b = np.log(x)
+for _ in range(3):
+    c = np.log(x)
+d = np.nanmean(np.full(3, np.nan))
+e = np.ones(2, dtype=complex).astype(float)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    f = np.log(x)
+with warnings.catch_warnings(record=True) as log:
+    warnings.simplefilter("always")
+    g = np.log(x)
+print(len(log), log[0].lineno)
+with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    try:
+        h = float(np.log(x)[0])  # (dagrt: at this sync point, with the recording line)
+    except RuntimeWarning as exc:
+        print("raised", exc)
+k = np.zeros(2) / 0
+"""
+
+
+@pytest.mark.parametrize("size", ["small", "large"])
+def test_warnings_as_numpys(tmp_path: Any, size: str) -> None:
+    """Warnings of ops run now (small) or on a worker (large) name the user's
+    line, once per line, under the filters of the recording line: the same
+    output as NumPy's."""
+    import subprocess
+    import sys
+
+    program = WARNING_PROGRAM if size == "small" else \
+        WARNING_PROGRAM.replace("zeros(3)", "zeros(400_000)").replace("full(3", "full(400_000")
+    outputs = []
+    for module in ("numpy", "dagrt"):
+        script = tmp_path / "warns.py"
+        script.write_text(program.format(module=module))
+        result = subprocess.run([sys.executable, str(script)], capture_output=True,
+                                text=True, timeout=120, check=True,
+                                env={**__import__("os").environ, "DAGRT_INLINE_BYTES": "0"}
+                                if size == "large" else None)
+        lines = result.stderr.splitlines()
+        warned = ["\n".join(lines[i:i + 2]) for i in range(0, len(lines), 2)]
+        # (ops on two workers warn in the order they run)
+        outputs.append((result.stdout, warned if size == "small" else sorted(warned)))
+    assert outputs[1] == outputs[0]
+
+
 # -- layout of deferred outputs ------------------------------------------------------------
 
 def _layout(a: Any) -> tuple[bool, bool, list[int]]:

@@ -22,6 +22,7 @@ singular matrix); only a deferred op's value error waits for a sync point.
 
 While a profiler or graph recorder observes the engine, ops run now are shown
 to it as slices on the caller's track: observing does not move them.
+
 Imports: the engine, the devices, ``array.ndarray``, ``array.fusion``.
 """
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import operator
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -303,7 +305,9 @@ def _defer(name: str, call: Callable[..., Any], args: Sequence[Any], kwargs: dic
 
 def _assign_result(targets: list[np.ndarray], at: Any, call: Callable[..., Any],
                    values: Any, kw: dict[str, Any]) -> None:
-    _assign(targets, at(call, values, kw))
+    result = at(call, values, kw)  # (the copy's casting warns from the user's line too)
+    for target, value in zip(targets, (result,) if len(targets) == 1 else result):
+        at(operator.setitem, (target, Ellipsis, value), NO_KWARGS)
 
 
 def _on_host(device: Device, call: Callable[..., Any], args: Sequence[Any],
@@ -454,12 +458,7 @@ def new_array(shape: Any, dtype: Any, like: Any = (),
     if device is None and like:
         device = placement(like)
     if device is None:
-        if type(order) is tuple:
-            if order == tuple(range(len(order) - 1, -1, -1)):
-                return wrap(np.empty(shape, dtype, "F"))
-            data = np.empty([shape[i] for i in order], dtype)
-            return wrap(data.transpose(np.argsort(order)))
-        return wrap(np.empty(shape, dtype, order or "C"))
+        return wrap(_in_order(np.empty, shape, dtype, order))
     backend = device.backend
     if backend is None:
         from ..devices.registry import num_gpus
@@ -468,12 +467,13 @@ def new_array(shape: Any, dtype: Any, like: Any = (),
             f"no {device!r}: dagrt sees {num_gpus()} GPU(s) (CuPy missing or no CUDA "
             f"device). Install dagrt[cuda12] on a machine with a GPU, or use dagrt.cpu().")
     error, order = None, order if device.kind == "gpu" else None  # (a cluster's: C)
+    empty = functools.partial(backend.empty, device.id)
     try:
-        data = _device_empty(backend, device.id, shape, dtype, order)
+        data = _in_order(empty, shape, dtype, order)
     except backend.OutOfMemoryError:  # free the device pool's cached blocks, retry once
         backend.free_cached(device.id)
         try:
-            data = _device_empty(backend, device.id, shape, dtype, order)
+            data = _in_order(empty, shape, dtype, order)
         except backend.OutOfMemoryError as exc:  # surfaces at the next sync point
             data, error = backend.placeholder(device.id, shape, dtype), exc
     a = _new(ndarray)
@@ -487,14 +487,13 @@ def new_array(shape: Any, dtype: Any, like: Any = (),
     return a
 
 
-def _device_empty(backend: Any, device_id: int, shape: Any, dtype: Any,
-                  order: str | tuple[int, ...] | None) -> Any:
-    """Device storage in ``order`` (CuPy allocates C or F: another axis order
-    is a transposed view of a C allocation)."""
+def _in_order(empty: Callable[..., Any], shape: Any, dtype: Any,
+              order: str | tuple[int, ...] | None) -> Any:
+    """``empty(shape, dtype[, "C" or "F"])`` in ``order`` (another axis order
+    is a transposed view of a C allocation: NumPy and CuPy allocate C or F)."""
     if type(order) is tuple:
         if order == tuple(range(len(order) - 1, -1, -1)):
-            return backend.empty(device_id, shape, dtype, "F")
-        data = backend.empty(device_id, [shape[i] for i in order], dtype)
+            return empty(shape, dtype, "F")
+        data = empty([shape[i] for i in order], dtype)
         return data.transpose(tuple(np.argsort(order)))
-    return backend.empty(device_id, shape, dtype, order) if order else \
-        backend.empty(device_id, shape, dtype)
+    return empty(shape, dtype, order) if order else empty(shape, dtype)

@@ -41,7 +41,7 @@ import warnings
 from typing import Any
 
 from .. import _config, _log
-from . import fork, warncontext
+from . import lifecycle, warncontext
 from .errors import CancelledError, annotate, rethrow
 from .executors import SerialExecutor, ThreadedExecutor
 from .graph import Op, Site, Var, fuse_group, link, release_early, unlink
@@ -487,6 +487,6 @@ class Engine:
 
 ENGINE = Engine()
 warncontext.install(ENGINE.drain)  # kernels warn as at their recording line
-atexit.register(ENGINE.shutdown)
-fork.register(ENGINE)
+atexit.register(lifecycle.finish, ENGINE)
+lifecycle.register(ENGINE)
 _config.on_change(ENGINE.reconfigure)

@@ -31,7 +31,8 @@ to its recording state (Python's filters are not thread-safe either). On
 Python 3.14 and later, or without the C ``_warnings`` module, nothing is
 installed.
 
-Imports: nothing from dagrt (the engine's ``drain`` is given to ``install``).
+Imports: ``engine.graph`` (the package's folder); the engine's ``drain`` is
+given to ``install``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ import types
 import warnings
 from collections.abc import Callable
 from typing import Any
+
+from .graph import PKG_DIR
 
 FIELDS = ("filters", "showwarning", "_showwarnmsg_impl")
 
@@ -76,8 +79,15 @@ def _deliver(showwarning: Any, impl: Any, msg: Any) -> None:
     impl(msg)
 
 
+_LOCAL = threading.local()  # .relocate: show the next warning from the user's line
+_ALWAYS = [("always", None, Warning, None, 0)]  # (stores nothing in dagrt's registries)
+
+
 def _field(name: str) -> property:
     def get(module: types.ModuleType) -> Any:
+        if name == "filters" and _raised_in_dagrt():
+            _LOCAL.relocate = True
+            return _ALWAYS
         state = STATE.get()
         return module.__dict__[name] if state is None else getattr(state, name)
 
@@ -119,7 +129,55 @@ def _leave(state: State, outer: State) -> None:
         _settle()
 
 
+def _raised_in_dagrt() -> bool:
+    """A warning is being raised from dagrt's code, or just below it (NumPy
+    called by an op run now, in the calling thread): the warning machinery
+    asks for the filters (``sys._getframe(2)``: the frame that raised)."""
+    if getattr(_LOCAL, "busy", False) or threading.current_thread().name.startswith("dagrt-"):
+        return False
+    frame = sys._getframe(2)
+    for _ in range(4):
+        if frame is None:
+            return False
+        if frame.f_code.co_filename.startswith(PKG_DIR):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _relocated(msg: Any) -> None:
+    """Warn again, under the real filters, from where NumPy would have: the
+    user's line that called dagrt if the warning names dagrt's code, else
+    the line it names (a user's callback, NumPy's own ``stacklevel``)."""
+    frame: Any = sys._getframe(1)
+    if msg.filename.startswith(PKG_DIR):
+        while frame is not None and not frame.f_code.co_filename.startswith(PKG_DIR):
+            frame = frame.f_back  # (below the warning machinery and NumPy: dagrt)
+        while frame is not None and frame.f_code.co_filename.startswith(PKG_DIR):
+            frame = frame.f_back  # below dagrt: the user's frame
+        filename, lineno = (msg.filename, msg.lineno) if frame is None else \
+            (frame.f_code.co_filename, frame.f_lineno)
+    else:
+        filename, lineno = msg.filename, msg.lineno
+        while frame is not None and (frame.f_code.co_filename != filename
+                                     or frame.f_lineno != lineno):
+            frame = frame.f_back
+    globals_ = None if frame is None else frame.f_globals
+    _LOCAL.busy = True
+    try:
+        warnings.warn_explicit(
+            msg.message, msg.category, filename, lineno,
+            None if globals_ is None else globals_.get("__name__", "<string>"),
+            None if globals_ is None else globals_.setdefault("__warningregistry__", {}),
+            globals_, msg.source)
+    finally:
+        _LOCAL.busy = False
+
+
 def _get_show(module: types.ModuleType) -> Any:
+    if getattr(_LOCAL, "relocate", False):
+        _LOCAL.relocate = False
+        return _relocated
     values = module.__dict__
     state = STATE.get()
     if state is None or (state.showwarning is values["showwarning"]

@@ -1,13 +1,18 @@
-"""Fork safety of the engine: fork with nothing in flight.
+"""The engine's life in the process: fork with nothing in flight; at exit,
+finish what is pending and tell of the errors nobody read.
 
-Imports: nothing from dagrt (the engine is passed in).
+Imports: ``engine.errors``; the engine is passed in.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
+import traceback
 from typing import Any
+
+from .errors import CancelledError
 
 
 def before(engine: Any) -> None:
@@ -49,3 +54,21 @@ def register(engine: Any) -> None:
         os.register_at_fork(before=lambda: before(engine),
                             after_in_parent=lambda: after_in_parent(engine),
                             after_in_child=lambda: after_in_child(engine))
+
+
+def finish(engine: Any) -> None:
+    """At exit: run what is pending (its effects and warnings happen, as they
+    would have in NumPy), tell of the errors no sync point raised, stop."""
+    try:
+        engine.drain()
+    except KeyboardInterrupt:  # Ctrl-C at exit: drop what is queued
+        pass
+    with engine._cond:
+        errors = sorted((seq, id(e), e) for e, _, seq in engine._errors.values()
+                        if not isinstance(e, CancelledError))
+        engine._errors = {}
+    for _, _, exc in errors:
+        print("dagrt: an operation failed and no sync point raised its error:",
+              file=sys.stderr)
+        traceback.print_exception(exc, file=sys.stderr)
+    engine.shutdown()
