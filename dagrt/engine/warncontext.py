@@ -169,7 +169,7 @@ def _relocated(msg: Any) -> None:
             msg.message, msg.category, filename, lineno,
             None if globals_ is None else globals_.get("__name__", "<string>"),
             None if globals_ is None else globals_.setdefault("__warningregistry__", {}),
-            globals_, msg.source)
+            None, msg.source)  # (as ``warnings.warn``: no loader asked for the source)
     finally:
         _LOCAL.busy = False
 
