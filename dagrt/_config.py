@@ -209,6 +209,12 @@ FLAGS: dict[str, Flag] = {
              "connected component: at once when the cluster is idle or someone waits, "
              "else once this many are queued (and four such batches per worker thread "
              "may be pending)."),
+        Flag("cluster_chunk_bytes", 64 << 20, _count(0),
+             "A cluster array larger than this is cut into row blocks of about this "
+             "size (counting 8 bytes an element), spread over the workers: elementwise "
+             "operations run block by block where the blocks are, reductions go to "
+             "dask.array; other operations gather the array into one block first. "
+             "0: never cut."),
         Flag("gpu_streams", 4, _count(1),
              "Compute streams per GPU (each GPU also has one device-to-host and one "
              "host-to-device copy stream)."),

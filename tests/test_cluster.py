@@ -116,6 +116,66 @@ def test_random_programs_match_numpy(on: Any) -> None:
     check()
 
 
+# -- large arrays in row blocks -------------------------------------------------------
+
+CHUNK = 4096  # bytes (counting 8 an element): 512 elements a block
+
+
+def _blocks(cluster: Any, x: Any) -> list[Any]:
+    backend = cluster.backend
+    return backend.root_of(x._data).pieces or []
+
+
+def test_large_arrays_are_cut_into_row_blocks_across_workers(on: Any) -> None:
+    """Elementwise ops run block by block where the blocks are (several
+    workers hold them), reductions go to dask.array, anything else gathers the
+    array first: every value is NumPy's."""
+    def program(xp: Any) -> list[Any]:
+        x = xp.arange(10_000.0)
+        y = xp.ones(10_000, dtype=xp.float32)
+        z = 2 * x + y                    # blocks: both cut alike (by elements)
+        z += xp.sin(x)
+        w = xp.where(z > 5000, z, 0.0)
+        m = xp.ones((3000, 7)) * xp.arange(7.0)   # a row broadcast along the blocks
+        m /= 3
+        out = [z.sum(), z.mean(), z.max(), z.argmax(), w.std(), m.sum(axis=0),
+               m.mean(axis=1), m.min(axis=0, keepdims=True), xp.nansum(w), z[4990:5030],
+               z[::-997], float(z[7777])]
+        z[1:] += z[:-1]                  # NumPy's overlap rule: gathered, then whole
+        out += [z, w, m, y]
+        return out
+
+    runs = dict(on.executor.runs)
+    with dagrt.config(cluster_chunk_bytes=CHUNK):
+        got = program(dagrt)
+        z = dagrt.arange(10_000.0) + 1
+        blocks = _blocks(on, z)
+        assert len(blocks) == 20
+        dagrt.waitall()
+        holders = on.backend.client.who_has([b.version[0] for b in blocks])
+        assert len({w for ws in holders.values() for w in ws}) == 2  # both workers
+    runs = {k: v - runs[k] for k, v in on.executor.runs.items()}
+    assert runs["split"] >= 6 and runs["reduce"] >= 8 and runs["gather"] >= 1, runs
+    assert_same(program(numpy), got, rtol=1e-12)
+
+
+def test_random_programs_on_row_blocks(on: Any) -> None:
+    """The random programs with every (96, 96) array cut into row blocks."""
+    import test_programs as tp
+
+    @settings(max_examples=max(20, PROGRAMS // 4), deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(st.lists(tp.step, min_size=1, max_size=10))
+    def check(program: list[tuple[Any, ...]]) -> None:
+        expected_pool, expected_results = tp.run(numpy, program)
+        with dagrt.config(cluster_chunk_bytes=24 * 96 * 8):  # 4 blocks of 24 rows
+            pool, results = tp.run(dagrt, program)
+        tp._compare(expected_pool + expected_results, pool + results)
+        dagrt.waitall()
+
+    check()
+
+
 # -- errors ----------------------------------------------------------------------------
 
 def test_worker_error_surfaces_at_the_sync_point_with_the_site(on: Any) -> None:

@@ -35,6 +35,14 @@ class Ref:
     dtype: np.dtype
 
 
+@dataclass(frozen=True)
+class Value:
+    """A task argument given to the segment as it is (``index`` from the end:
+    0 is the last), not a root: a value another task computed."""
+
+    index: int
+
+
 @dataclass
 class Record:
     """``call(*args, **kwargs)`` writing ``outs`` (``use_out``: as ``out=``;
@@ -69,14 +77,16 @@ def _view(buffers: Any, ref: Ref) -> np.ndarray:
                       strides=ref.strides)
 
 
-def _bind(x: Any, buffers: dict[int, np.ndarray]) -> Any:
+def _bind(x: Any, buffers: dict[int, np.ndarray], results: tuple[Any, ...]) -> Any:
     t = type(x)
     if t is Ref:
         return _view(buffers, x)
+    if t is Value:
+        return results[-1 - x.index]
     if t is list or t is tuple:
-        return t(_bind(v, buffers) for v in x)
+        return t(_bind(v, buffers, results) for v in x)
     if t is dict:
-        return {k: _bind(v, buffers) for k, v in x.items()}
+        return {k: _bind(v, buffers, results) for k, v in x.items()}
     return x
 
 
@@ -105,8 +115,8 @@ def replay(segment: Segment, *results: Any) -> tuple[list[np.ndarray], list[Any]
                 poisoned[r] = bad
             continue
         try:
-            args = _bind(record.args, buffers)
-            kwargs = _bind(record.kwargs, buffers)
+            args = _bind(record.args, buffers, results)
+            kwargs = _bind(record.kwargs, buffers, results)
             outs = [_view(buffers, o) for o in record.outs]
             if record.use_out:
                 record.call(*args, out=outs[0] if len(outs) == 1 else tuple(outs), **kwargs)
@@ -122,6 +132,27 @@ def replay(segment: Segment, *results: Any) -> tuple[list[np.ndarray], list[Any]
             for r in record.writes:
                 poisoned[r] = exc
     return [buffers[i] for i in segment.written], fetched, errors
+
+
+def piece_array(result: Any, element: int, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """A piece's bytes (element ``element`` of a segment's result) as an array."""
+    return result[0][element].view(dtype).reshape(shape)
+
+
+def gather(sizes: list[int], sources: list[tuple[int, int] | None], *results: Any) -> Any:
+    """One buffer of consecutive pieces, as a segment's result: piece ``i``
+    has ``sizes[i]`` bytes, from element ``sources[i][1]`` of the task's
+    argument ``sources[i][0]`` (None: never written, zeros)."""
+    parts = [np.zeros(size, np.uint8) if source is None else results[source[0]][0][source[1]]
+             for size, source in zip(sizes, sources)]
+    return [np.concatenate(parts) if parts else np.zeros(0, np.uint8)], [], {}
+
+
+def extract_range(ref: Ref, sizes: list[int], sources: list[tuple[int, int] | None],
+                  *results: Any) -> np.ndarray:
+    """The value of ``ref`` in consecutive pieces (``gather``'s arguments;
+    ``ref``'s offset counts from the first of them)."""
+    return extract(gather(sizes, sources, *results), 0, ref)
 
 
 def replay_blob(blob: bytes, *results: Any) -> Any:

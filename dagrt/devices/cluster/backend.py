@@ -1,0 +1,178 @@
+"""A cluster device's backend: shadow storage on the client, the records an
+op's kernel appends, and transfers (see the package's docstring).
+
+Imports: the configuration, ``devices.replay``, ``cluster.chunks``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import mmap
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ... import _config
+from ..device import Device
+from ..replay import Record, Ref, extract
+from . import chunks
+
+
+class _Root:
+    """A root buffer on the cluster: its shadow and its current version, or
+    its pieces (row blocks, each a root of its own: ``cluster_chunks``)."""
+
+    __slots__ = ("key", "nbytes", "address", "version", "shape", "rows", "pieces",
+                 "__weakref__")
+
+    def __init__(self, key: int, nbytes: int, address: int,
+                 shape: tuple[int, ...] = ()) -> None:
+        self.key = key
+        self.nbytes = nbytes
+        self.address = address
+        self.version: tuple[Any, int] | None = None  # (segment future, element)
+        self.shape = shape
+        self.rows: list[int] | None = None  # the pieces' row bounds
+        self.pieces: list[_Root] | None = None
+
+
+class ClusterBackend:
+    """Shadow storage, records and transfers for one Dask client."""
+
+    name = "dask"
+    OutOfMemoryError = MemoryError
+
+    def __init__(self, client: Any, owned: Any, close: Callable[[Device], None]) -> None:
+        self.client = client
+        self._close = close  # the package's ``close`` (the device's executor too)
+        self.owned = owned  # the embedded cluster dagrt started (closed with it)
+        self._keys = itertools.count()
+        self._roots: weakref.WeakValueDictionary[int, _Root] = weakref.WeakValueDictionary()
+        self._maps: dict[int, _Root] = {}  # id(mmap) -> root (kept alive by the shadow)
+        self._lock = threading.Lock()
+
+    # -- shadow storage ------------------------------------------------------------
+    def empty(self, device_id: int, shape: Any, dtype: Any) -> np.ndarray:
+        dtype = np.dtype(dtype)
+        shape = tuple(shape) if np.iterable(shape) else (int(shape),)
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        flags = mmap.MAP_PRIVATE | getattr(mmap, "MAP_ANONYMOUS", 0x20) | \
+            getattr(mmap, "MAP_NORESERVE", 0)
+        memory = mmap.mmap(-1, max(nbytes, 1), flags=flags)
+        data = np.ndarray(shape, dtype, buffer=memory)
+        root = _Root(next(self._keys), nbytes, data.__array_interface__["data"][0], shape)
+        rows = chunks.bounds(shape, _config.get("cluster_chunk_bytes"))
+        if rows is not None:  # a large array: row blocks across the workers
+            row = nbytes // shape[0]
+            root.rows = rows
+            root.pieces = [_Root(next(self._keys), (stop - start) * row, 0)
+                           for start, stop in zip(rows, rows[1:])]
+        with self._lock:
+            self._maps[id(memory)] = root
+        weakref.finalize(memory, self._maps.pop, id(memory), None)
+        return data
+
+    def placeholder(self, device_id: int, shape: Any, dtype: Any) -> np.ndarray:
+        return np.broadcast_to(np.zeros((), dtype), shape)
+
+    def root_of(self, view: np.ndarray) -> _Root | None:
+        base: Any = view
+        while isinstance(base, np.ndarray):
+            base = base.base
+        return self._maps.get(id(base)) if isinstance(base, mmap.mmap) else None
+
+    def ref(self, view: np.ndarray, roots: dict[int, _Root]) -> Ref:
+        """``view`` as a reference to its root (noted in ``roots``, by key)."""
+        root = self.root_of(view)
+        if root is None:
+            raise ValueError("dagrt: a cluster operation got storage that is not the "
+                             "cluster's (a dagrt bug)")
+        roots[root.key] = root
+        return Ref(root.key, view.__array_interface__["data"][0] - root.address,
+                   view.shape, view.strides, view.dtype)
+
+    # -- records --------------------------------------------------------------------
+    def translate(self, func: Any, kwargs: Any = ()) -> Any:
+        return func  # NumPy runs on the workers
+
+    def picklable(self, call: Any) -> bool:
+        return _picklable(call)
+
+    def kernel(self, executor: Any, call: Any, args: Any, kwargs: Any,
+               targets: list[np.ndarray], use_out: bool) -> Any:
+        """The op's kernel: at launch, it appends its record to the open segment."""
+        roots: dict[int, _Root] = {}
+
+        def encode(x: Any) -> Any:
+            t = type(x)
+            if t is np.ndarray and self.root_of(x) is not None:
+                return self.ref(x, roots)
+            if t is list or t is tuple:
+                return t(encode(v) for v in x)
+            if t is dict:
+                return {k: encode(v) for k, v in x.items()}
+            return x
+
+        record_args, record_kwargs = encode(tuple(args)), encode(dict(kwargs))
+        reads = frozenset(roots)
+        outs = tuple(self.ref(t, roots) for t in targets)
+        record = Record(call, record_args, record_kwargs, outs, use_out, reads,
+                        frozenset(o.root for o in outs))
+        return lambda: executor.append(record, roots)
+
+    # -- transfers ------------------------------------------------------------------
+    def to_host(self, array: np.ndarray, out: np.ndarray | None = None,
+                stream: Any = None) -> np.ndarray:
+        """The value of a cluster view (its writes are done): fetched from the
+        worker holding its root's current version."""
+        roots: dict[int, _Root] = {}
+        ref = self.ref(array, roots)
+        root = roots[ref.root]
+        version = root.version
+        if root.pieces is not None:
+            value = chunks.value(self.client, root, ref)
+        elif version is None:  # never written: NumPy's empty, zeros here
+            value = np.zeros(array.shape, array.dtype)
+        else:
+            future, element = version
+            value = self.client.submit(extract, future, element, ref, pure=False).result()
+        if out is not None:
+            out[...] = value
+            return out
+        return value
+
+    def free_cached(self) -> None:
+        pass
+
+    def close(self, device: Device) -> None:
+        self._close(device)
+
+
+_PICKLABLE: dict[Any, bool] = {}
+
+
+def _picklable(call: Any) -> bool:
+    """Whether the op's function can travel to a worker (not a ``frompyfunc``
+    ufunc...); the answer is kept per function."""
+    try:
+        known = _PICKLABLE.get(call)
+    except TypeError:  # unhashable: check each time
+        known = None
+    if known is None:
+        import cloudpickle
+
+        try:
+            cloudpickle.dumps(call)
+            known = True
+        except Exception:
+            known = False
+        if len(_PICKLABLE) > 10_000:
+            _PICKLABLE.clear()
+        try:
+            _PICKLABLE[call] = known
+        except TypeError:
+            pass
+    return known

@@ -1,0 +1,296 @@
+"""Large cluster arrays, in row chunks across the workers.
+
+A root buffer of more than ``cluster_chunk_bytes`` is cut along its first
+axis into pieces (``_Root.pieces``, row bounds ``_Root.rows``; the bounds
+depend on the shape only, as if the elements had 8 bytes, so arrays of one
+shape are cut alike whatever their dtypes). Each piece is a root of its own
+for the segments: its versions live on whichever worker Dask chose.
+
+The executor sends a component's records in runs, in recording order
+(:func:`kind` of each record):
+
+- **split**: an elementwise record (a ufunc, ``where``, a fill, a copy) over whole
+  chunked arrays cut alike, with other operands that broadcast along the
+  rows (scalars, rows, small arrays): one segment per piece, side by side;
+- **reduce**: a reduction over a whole chunked array (``sum``, ``mean``,
+  ``max``, ``std``...): delegated to dask.array (its tree reduction over the
+  pieces); ``x[key]`` with a basic key: only the pieces the view spans
+  travel; the result is written as usual (whole: a large one is not cut);
+- **plain**: anything else. A chunked root such a record touches is gathered
+  first into one buffer on one worker (it stays whole from then on): views,
+  overlaps and every NumPy function keep their semantics, at the price of
+  one worker holding the array.
+
+Imports: ``devices.replay`` (records, the worker side); Dask on use.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from typing import Any
+
+import numpy as np
+
+from ..replay import Record, Ref, Value, extract_range, gather, identity, piece_array
+
+# (name on the record's call) -> dask.array's function of the same meaning
+REDUCTIONS = {np.sum: "sum", np.prod: "prod", np.min: "min", np.max: "max",
+              np.mean: "mean", np.std: "std", np.var: "var", np.any: "any",
+              np.all: "all", np.argmin: "argmin", np.argmax: "argmax",
+              np.nansum: "nansum", np.nanmean: "nanmean", np.nanmax: "nanmax",
+              np.nanmin: "nanmin"}
+_REDUCE_KWARGS = {"axis", "dtype", "keepdims", "ddof"}
+_getitem = operator.getitem
+# NumPy functions (not ufuncs) whose output element depends only on the
+# operands' elements at the same place: split as ufuncs are
+ELEMENTWISE = {np.where, np.clip, np.round, np.around, np.nan_to_num, np.isclose,
+               np.copyto}
+_SPLIT_KWARGS = {"dtype", "casting", "where"}
+
+
+def bounds(shape: tuple[int, ...], chunk_bytes: int) -> list[int] | None:
+    """The row bounds of a root of ``shape`` (None: one piece)."""
+    if not shape or chunk_bytes <= 0:
+        return None
+    row = math.prod(shape[1:]) * 8
+    step = max(1, chunk_bytes // max(row, 1))
+    if shape[0] <= step:
+        return None
+    return list(range(0, shape[0], step)) + [shape[0]]
+
+
+def _refs(x: Any) -> list[Ref]:
+    t = type(x)
+    if t is Ref:
+        return [x]
+    if t is list or t is tuple:
+        return [r for v in x for r in _refs(v)]
+    if t is dict:
+        return [r for v in x.values() for r in _refs(v)]
+    return []
+
+
+def _whole(ref: Ref, root: Any) -> bool:
+    """``ref`` is its chunked root, all of it, in C order."""
+    if ref.offset or ref.shape != root.shape:
+        return False
+    expected, step = [], ref.dtype.itemsize
+    for n in reversed(ref.shape):
+        expected.append(step)
+        step *= n
+    return all(s == e or n == 1 for s, e, n in zip(ref.strides, reversed(expected), ref.shape))
+
+
+def _broadcasts(shape: tuple[int, ...], out: tuple[int, ...]) -> bool:
+    """An operand of ``shape`` is the same for every row block of ``out``."""
+    return len(shape) < len(out) or (len(shape) == len(out) and shape[0] == 1)
+
+
+def kind(record: Record, roots: dict[int, Any]) -> Any:
+    """How to send ``record``: ("split", rows), "reduce" or "plain"."""
+    if not any(root.pieces is not None for root in roots.values()) or record.call is None:
+        return "plain"
+    rows = _split_rows(record, roots)
+    if rows is not None:
+        return ("split", tuple(rows))
+    if _reducible(record, roots) or _basic_getitem(record, roots):
+        return "reduce"
+    return "plain"
+
+
+def _split_rows(record: Record, roots: dict[int, Any]) -> list[int] | None:
+    call = record.call
+    try:
+        listed = call in ELEMENTWISE
+    except TypeError:  # unhashable
+        listed = False
+    elementwise = listed or (type(call) is np.ufunc and call.signature is None) or \
+        getattr(call, "__name__", "") == "identity"
+    if not elementwise or not _SPLIT_KWARGS.issuperset(record.kwargs) or not record.outs:
+        return None
+    first = roots[record.outs[0].root]
+    rows, shape = first.rows, first.shape
+    if rows is None:
+        return None
+    for ref in record.outs:
+        root = roots[ref.root]
+        if root.rows != rows or not _whole(ref, root):
+            return None
+    for ref in _refs((record.args, record.kwargs)):
+        root = roots[ref.root]
+        if root.pieces is not None:
+            if root.rows != rows or not _whole(ref, root):
+                return None
+        elif ref.root in record.writes or not _broadcasts(ref.shape, shape):
+            return None
+    for value in (*record.args, *record.kwargs.values()):
+        if isinstance(value, np.ndarray) and value.ndim and not _broadcasts(value.shape, shape) \
+                and value.shape != shape:
+            return None
+    return rows
+
+
+def split(record: Record, roots: dict[int, Any], piece: int
+          ) -> tuple[Record, dict[int, Any]]:
+    """``record`` on row block ``piece`` of its chunked roots, and the roots
+    that block's segment touches."""
+    used: dict[int, Any] = {}
+    some = next(root for root in roots.values() if root.pieces is not None)
+    start, stop = some.rows[piece], some.rows[piece + 1]
+
+    def cut(x: Any) -> Any:
+        t = type(x)
+        if t is Ref:
+            root = roots[x.root]
+            if root.pieces is None:
+                used[root.key] = root
+                return x
+            part = root.pieces[piece]
+            used[part.key] = part
+            return Ref(part.key, 0, (stop - start, *x.shape[1:]), x.strides, x.dtype)
+        if t is list or t is tuple:
+            return t(cut(v) for v in x)
+        if t is dict:
+            return {k: cut(v) for k, v in x.items()}
+        if t is np.ndarray and x.ndim and x.shape == some.shape:
+            return x[start:stop]  # a host value, copied in: its rows
+        return x
+
+    def key(k: int) -> int:
+        root = roots[k]
+        return k if root.pieces is None else root.pieces[piece].key
+
+    return Record(record.call, cut(record.args), cut(record.kwargs), cut(record.outs),
+                  record.use_out, frozenset(map(key, record.reads)),
+                  frozenset(map(key, record.writes))), used
+
+
+def _reducible(record: Record, roots: dict[int, Any]) -> bool:
+    try:
+        name = REDUCTIONS.get(record.call)
+    except TypeError:
+        return False
+    if name is None or len(record.args) != 1 or type(record.args[0]) is not Ref \
+            or not _REDUCE_KWARGS.issuperset(record.kwargs) or len(record.outs) != 1:
+        return False
+    ref = record.args[0]
+    root = roots[ref.root]
+    return root.pieces is not None and _whole(ref, root)
+
+
+def _basic_getitem(record: Record, roots: dict[int, Any]) -> bool:
+    """``x[key]`` of a chunked root with a basic key (integers, slices): only
+    the blocks the view spans travel."""
+    if record.call is not _getitem or len(record.args) != 2 or len(record.outs) != 1 \
+            or type(record.args[0]) is not Ref or record.kwargs:
+        return False
+    key = record.args[1] if type(record.args[1]) is tuple else (record.args[1],)
+    basic = all(k is None or k is Ellipsis or type(k) in (int, slice) or
+                isinstance(k, np.integer) for k in key)
+    return basic and roots[record.args[0].root].pieces is not None
+
+
+def _view(ref: Ref, key: Any) -> Ref:
+    """The reference of ``view[key]`` (NumPy computes it, touching no memory)."""
+    from numpy.lib.stride_tricks import as_strided
+
+    key = key if type(key) is tuple else (key,)
+    if not any(k is Ellipsis for k in key):
+        key = (*key, Ellipsis)  # a view even where every axis is indexed (no read)
+    base = as_strided(np.zeros(1, ref.dtype), ref.shape, ref.strides)
+    view = base[key]
+    offset = view.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+    return Ref(ref.root, ref.offset + offset, view.shape, view.strides, ref.dtype)
+
+
+def _dask_array(root: Any, dtype: np.dtype) -> Any:
+    """A chunked root as a dask array over its pieces' current versions."""
+    import dask
+    import dask.array as da
+
+    blocks = []
+    for part, start, stop in zip(root.pieces, root.rows, root.rows[1:]):
+        shape = (stop - start, *root.shape[1:])
+        if part.version is None:
+            blocks.append(da.zeros(shape, dtype))
+        else:
+            future, element = part.version
+            blocks.append(da.from_delayed(dask.delayed(piece_array)(future, element, shape,
+                                                                     dtype), shape, dtype))
+    return da.concatenate(blocks, axis=0)
+
+
+def delegate(client: Any, record: Record, roots: dict[int, Any]
+             ) -> tuple[Record, dict[int, Any], Any]:
+    """A reduction as dask.array computes it: the record that writes its value
+    (``Value(0)``: the last task argument), its roots, and the value's future."""
+    import dask.array as da
+
+    ref = record.args[0]
+    if record.call is _getitem:
+        future = _extract(client, roots[ref.root], _view(ref, record.args[1]))
+    else:
+        x = _dask_array(roots[ref.root], ref.dtype)
+        future = client.compute(getattr(da, REDUCTIONS[record.call])(x, **record.kwargs))
+    out = record.outs[0]
+    if roots[out.root].pieces is not None:  # (a large result: whole, on one worker)
+        gather_root(client, roots[out.root])
+    written = Record(identity, (Value(0),), {}, record.outs, False, frozenset(),
+                     record.writes)
+    return written, {out.root: roots[out.root]}, future
+
+
+def _sources(parts: list[Any]) -> tuple[list[tuple[int, int] | None], list[Any]]:
+    futures: list[Any] = []
+    positions: dict[int, int] = {}
+    sources: list[tuple[int, int] | None] = []
+    for part in parts:
+        if part.version is None:
+            sources.append(None)
+            continue
+        future, element = part.version
+        position = positions.get(id(future))
+        if position is None:
+            position = positions[id(future)] = len(futures)
+            futures.append(future)
+        sources.append((position, element))
+    return sources, futures
+
+
+def gather_root(client: Any, root: Any) -> None:
+    """Make a chunked root whole: its pieces' bytes in one buffer, one task."""
+    parts, root.pieces = root.pieces, None
+    root.rows = None
+    if all(part.version is None for part in parts):
+        return
+    sources, futures = _sources(parts)
+    root.version = (client.submit(gather, [p.nbytes for p in parts], sources, *futures,
+                                  pure=False), 0)
+
+
+def value(client: Any, root: Any, ref: Ref) -> np.ndarray:
+    """The value of ``ref`` on a chunked root: only the pieces it spans travel."""
+    if 0 in ref.shape:
+        return np.empty(ref.shape, ref.dtype)
+    return _extract(client, root, ref).result()
+
+
+def _extract(client: Any, root: Any, ref: Ref) -> Any:
+    """A task computing the value of ``ref`` from the pieces it spans."""
+    if 0 in ref.shape:
+        return client.submit(np.empty, ref.shape, ref.dtype, pure=False)
+    itemsize = ref.dtype.itemsize
+    low = ref.offset + sum((n - 1) * s for n, s in zip(ref.shape, ref.strides) if s < 0)
+    high = ref.offset + sum((n - 1) * s for n, s in zip(ref.shape, ref.strides) if s > 0) \
+        + itemsize
+    starts = [0]
+    for part in root.pieces:
+        starts.append(starts[-1] + part.nbytes)
+    first = max(i for i in range(len(root.pieces)) if starts[i] <= low)
+    last = min(i for i in range(len(root.pieces)) if starts[i + 1] >= high)
+    parts = root.pieces[first:last + 1]
+    sources, futures = _sources(parts)
+    shifted = Ref(ref.root, ref.offset - starts[first], ref.shape, ref.strides, ref.dtype)
+    return client.submit(extract_range, shifted, [p.nbytes for p in parts], sources,
+                         *futures, pure=False)

@@ -1,0 +1,255 @@
+"""A cluster device's executor: launched ops join the open segment, sent
+one Dask task per connected component (or per run: ``cluster.chunks``); a
+poller completes the ops when their tasks finish.
+
+Imports: the configuration, ``devices.replay``, ``cluster.backend``,
+``cluster.chunks``.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from ... import _config
+from ..device import Device
+from ..replay import Record, Segment, replay_blob
+from . import chunks
+from .backend import ClusterBackend, _Root
+
+
+class ClusterExecutor:
+    """Fuses launched ops into segments and sends them to the cluster."""
+
+    inline = False
+
+    def __init__(self, device: Device, backend: ClusterBackend, engine: Any) -> None:
+        self.device = device
+        self.backend = backend
+        self.engine = engine
+        self.name = f"{device!r}"
+        self._lock = threading.RLock()
+        self._records: list[tuple[Any, Record, dict[int, _Root]]] = []  # (op, record, roots)
+        self._current: Any = None  # the op being launched
+        self._outs: dict[int, np.ndarray] = {}  # id(fetch record) -> its host output
+        self._in_flight = 0
+        nthreads = backend.client.nthreads()
+        self._threads = max(1, sum(nthreads.values()) or 1)
+        self._workers = sorted(nthreads)  # row block i's home: worker i mod n
+        # The engine's look-ahead bound for this device: four full segments per
+        # worker thread may be pending (outputs take no client memory)
+        self.lookahead_ops = 4 * _config.get("cluster_segment_ops") * self._threads
+        self.lookahead_bytes = _config.get("max_pending_bytes")
+        self._done: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._poller = threading.Thread(target=self._poll, daemon=True,
+                                        name=f"dagrt-{device!r}-poller")
+        self._poller.start()
+        self.segments = 0  # tasks sent (for tests and benchmarks)
+        # records sent by kind, and roots gathered (the same)
+        self.runs = dict.fromkeys(("plain", "split", "reduce", "gather"), 0)
+
+    def submit(self, op: Any) -> list[Any]:
+        """Launch ``op``: its record joins the open segment."""
+        with self._lock:
+            self._current = op
+            try:
+                op.fn()  # -> append()
+                error = None
+            except Exception as exc:
+                error = exc
+            finally:
+                self._current = None
+            if error is not None:
+                op.worker = self.name
+        if error is not None:  # outside our lock: complete takes the engine's
+            return self.engine.complete(op, error, dispatch=False)
+        with self._lock:
+            op.worker = self.name
+            op.t0 = time.perf_counter()
+            if self._worth_sending():
+                self.flush()
+        return self.engine.launched(op)
+
+    def _worth_sending(self) -> bool:
+        """Send the open segment now? When the cluster is idle, or when it is
+        full (fewer ops are not worth a task's fixed cost of milliseconds).
+        Whoever waits sends it at once (``Engine.flushers``)."""
+        n = len(self._records)
+        return n > 0 and (self._in_flight == 0 or n >= _config.get("cluster_segment_ops"))
+
+    def append(self, record: Record, roots: dict[int, _Root]) -> None:
+        self._records.append((self._current, record, roots))
+
+    def fetch(self, array: np.ndarray, out: np.ndarray) -> None:
+        """At launch: a record that reads ``array`` (a cluster view) into the
+        host array ``out`` when its segment completes (``copyto(cpu())``)."""
+        roots: dict[int, _Root] = {}
+        ref = self.backend.ref(array, roots)
+        self.append(Record(None, (ref,), {}, (), False, frozenset(roots), frozenset()),
+                    roots)
+        self._outs[id(self._records[-1][1])] = out
+
+    def flush(self) -> None:
+        """Send the open segment: one task per connected component, or per
+        run of a component that touches chunked roots (``cluster_chunks``)."""
+        with self._lock:
+            records, self._records = self._records, []
+            if not records:
+                return
+            self._in_flight += 1  # flushes, not tasks: one flush's tasks run side by side
+            remaining = [1]  # the tasks sent and not done, and this flush (a latch)
+            for component in _components(records):
+                run: list[tuple[Any, Record, dict[int, _Root]]] = []
+                run_kind: Any = None
+                for entry in component:
+                    kind = chunks.kind(entry[1], entry[2])
+                    if run and kind != run_kind:
+                        self._send_run(run_kind, run, remaining)
+                        run = []
+                    if kind == "plain":  # its chunked roots, whole first
+                        for root in entry[2].values():
+                            if root.pieces is not None:
+                                chunks.gather_root(self.backend.client, root)
+                                self.runs["gather"] += 1
+                    run_kind = kind
+                    run.append(entry)
+                self._send_run(run_kind, run, remaining)
+            remaining[0] -= 1
+            if not remaining[0]:
+                self._in_flight -= 1
+
+    def _send_run(self, kind: Any, run: list[tuple[Any, Record, dict[int, _Root]]],
+                  remaining: list[int]) -> None:
+        self.runs[kind if type(kind) is str else "split"] += len(run)
+        if kind == "plain":
+            self._send(run, remaining)
+            return
+        ops = [op for op, _, _ in run]
+        futures = []
+        if kind == "reduce":
+            for op, record, roots in run:
+                written, own, future = chunks.delegate(self.backend.client, record, roots)
+                futures.append(self._send([(op, written, own)], None, extra=[future]))
+        else:  # one segment per row block, side by side
+            for piece in range(len(kind[1]) - 1):
+                parts = [chunks.split(record, roots, piece) for _, record, roots in run]
+                home = self._workers[piece % len(self._workers)] if self._workers else None
+                futures.append(self._send([(op, record, own) for op, (record, own)
+                                           in zip(ops, parts)], None, home=home))
+        remaining[0] += 1
+        self._done.put((futures, ops, [], remaining))
+
+    def _send(self, records: list[tuple[Any, Record, dict[int, _Root]]],
+              remaining: list[int] | None, extra: list[Any] = (),
+              home: str | None = None) -> Any:
+        """Send ``records`` as one task (preferably on worker ``home``); with
+        ``remaining``, its ops complete when it is done (else the caller sees
+        to that: the task is returned)."""
+        touched: dict[int, _Root] = {}
+        for _, _, own in records:
+            touched.update(own)
+        roots = list(touched.values())
+        futures: list[Any] = []
+        positions: dict[int, int] = {}
+        sources: list[tuple[int, int] | None] = []
+        for root in roots:
+            if root.version is None:
+                sources.append(None)
+                continue
+            future, element = root.version
+            position = positions.get(id(future))
+            if position is None:
+                position = positions[id(future)] = len(futures)
+                futures.append(future)
+            sources.append((position, element))
+        written = sorted({w for _, r, _ in records for w in r.writes})
+        outs = [self._outs.pop(id(record)) for _, record, _ in records if record.call is None]
+        segment = Segment([r.key for r in roots], sources, [r.nbytes for r in roots], written,
+                          [record for _, record, _ in records])
+        ops = [op for op, _, _ in records]
+        self.segments += 1
+        try:  # one opaque blob: Dask need not walk the records
+            import cloudpickle
+
+            blob = cloudpickle.dumps(segment)
+        except Exception as exc:
+            if remaining is None:
+                raise
+            remaining[0] += 1
+            self._done.put((None, ops, exc, remaining))
+            return None
+        future = self.backend.client.submit(
+            replay_blob, blob, *futures, *extra, pure=False,
+            workers=None if home is None else [home], allow_other_workers=home is not None)
+        for element, key in enumerate(written):
+            touched[key].version = (future, element)
+        if remaining is not None:
+            remaining[0] += 1
+            self._done.put((future, ops, outs, remaining))
+        return future
+
+    def _poll(self) -> None:
+        while True:
+            item = self._done.get()
+            if item is None:
+                return
+            future, ops, outs, remaining = item
+            try:
+                if future is None:  # could not be sent
+                    raise outs
+                if type(future) is list:  # a run's tasks (row blocks...): errors of each
+                    errors = {}
+                    for part in future:
+                        for n, exc in part.result()[2].items():
+                            errors.setdefault(n, exc)
+                    fetched = []
+                else:
+                    _, fetched, errors = future.result()
+                for out, value in zip(outs, fetched):
+                    if value is not None:
+                        out[...] = value
+            except BaseException as exc:  # the task itself failed (a lost worker...)
+                errors = dict.fromkeys(range(len(ops)), exc)
+            now = time.perf_counter()
+            with self._lock:
+                remaining[0] -= 1
+                if not remaining[0]:
+                    self._in_flight -= 1
+                if self._worth_sending():
+                    self.flush()
+            for n, op in enumerate(ops):
+                op.t1 = now
+                self.engine.complete(op, errors.get(n))
+
+    def shutdown(self) -> None:
+        self._done.put(None)
+
+    def reset_after_fork(self) -> None:  # pragma: no cover - a client does not survive fork
+        pass
+
+
+def _components(records: list[tuple[Any, Record, dict[int, _Root]]]
+                ) -> list[list[tuple[Any, Record, dict[int, _Root]]]]:
+    """The records grouped by connected component (records sharing a root),
+    each in recording order."""
+    parent: dict[int, int] = {}
+
+    def find(k: int) -> int:
+        while parent.setdefault(k, k) != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    for _, _, roots in records:
+        keys = list(roots)
+        for key in keys[1:]:
+            parent[find(key)] = find(keys[0])
+    groups: dict[int, list[tuple[Any, Record, dict[int, _Root]]]] = {}
+    for entry in records:
+        key = find(next(iter(entry[2]))) if entry[2] else -1
+        groups.setdefault(key, []).append(entry)
+    return list(groups.values())
