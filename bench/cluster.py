@@ -7,10 +7,12 @@ side runs in a fresh process, with the same settings (one BLAS thread).
   (``x = sin(x) * 1.0001``, 1,024 elements), NumPy vs dagrt's threads vs the
   cluster's two worker processes (target <= 0.6 of NumPy), cluster start
   reported apart;
+- B3 an array larger than one worker's memory limit (two workers of
+  ``--memory`` each; the array is 1.5 times that, in row blocks of an eighth
+  of it, at most 64 MiB):
+  ``y = 2*x + 1; y.sum(); y[i]`` checked against NumPy, with the bytes the
+  workers spilled to disk;
 - B5 embedded cluster start and close.
-
-B3 (an array larger than one worker's memory) needs chunking, which the
-cluster device does not have yet: not measured.
 
     python bench/cluster.py [--quick] [--repeat N]
 """
@@ -53,6 +55,34 @@ def _ensemble(xp, chains, steps, **create):
     return time.perf_counter() - t0
 
 
+def spilling(memory: int) -> dict:
+    """B3, in this (fresh) process."""
+    import numpy
+
+    import dagrt
+
+    n = int(1.5 * memory) // 8
+    device = dagrt.cluster(workers=2, memory_limit=memory)
+    t0 = time.perf_counter()
+    with dagrt.config(cluster_chunk_bytes=min(64 << 20, memory // 8)):
+        x = dagrt.ones(n, device=device)
+        y = 2 * x + 1
+        total = float(y.sum())
+        middle = float(y[n // 2])
+    seconds = time.perf_counter() - t0
+    blocks = len(device.backend.root_of(y._data).pieces or [])
+
+    def spilled(dask_worker):  # (on each worker)
+        return getattr(dask_worker.data, "spilled_total", (0, 0))[1]
+
+    disk = sum(device.backend.client.run(spilled).values())
+    device.close()
+    expected = float(numpy.full(n, 3.0).sum())
+    return {"elements": n, "array_bytes": 8 * n, "worker_memory": memory, "blocks": blocks,
+            "seconds": seconds, "spilled_bytes": disk,
+            "correct": total == expected and middle == 3.0}
+
+
 def side(name: str, loop_n: int, steps: int, repeat: int) -> dict:
     """One side, in this (fresh) process: best of ``repeat``."""
     import numpy
@@ -83,9 +113,16 @@ def side(name: str, loop_n: int, steps: int, repeat: int) -> dict:
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--side", help="internal: run one side in this process")
+    p.add_argument("--memory", type=int, default=512 << 20,
+                   help="B3: each worker's memory limit in bytes (default 512 MiB)")
     args = p.parse_args()
     loop_n, steps = (200, 200) if args.quick else (10_000, 2_000)
     repeat = 1 if args.quick else args.repeat
+    memory = args.memory  # (a smaller limit leaves a worker too little room beside
+    # its own ~100 MB: the nanny restarts it, and recomputing the blocks may never end)
+    if args.side == "spilling":
+        print(json.dumps(spilling(memory)))
+        return
     if args.side:
         print(json.dumps(side(args.side, loop_n, steps, repeat)))
         return
@@ -103,7 +140,18 @@ def main() -> None:
               f"{r['ensemble_s']:>11.3f} {r['ensemble_s'] / ref['ensemble_s']:>8.2f}")
     c = results["cluster"]
     print(f"embedded cluster (2 workers): start {c['start_s']:.2f} s, close {c['close_s']:.2f} s")
-    save("cluster", args, {"loop_n": loop_n, "ensemble_steps": steps, **results})
+    cmd = [sys.executable, __file__, "--side", "spilling", "--memory", str(memory)] + \
+        (["--quick"] if args.quick else [])
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
+    spill = json.loads(out.strip().splitlines()[-1])
+    print(f"B3: {spill['array_bytes'] / 2**20:.0f} MiB array on 2 workers of "
+          f"{spill['worker_memory'] / 2**20:.0f} MiB, {spill['blocks']} blocks: "
+          f"{spill['seconds']:.2f} s, {spill['spilled_bytes'] / 2**20:.0f} MiB spilled to disk, "
+          f"{'correct' if spill['correct'] else 'WRONG'}")
+    if not spill["correct"]:
+        raise SystemExit("B3 computed a wrong value")
+    save("cluster", args, {"loop_n": loop_n, "ensemble_steps": steps, **results,
+                           "spilling": spill})
 
 
 if __name__ == "__main__":

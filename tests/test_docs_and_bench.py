@@ -41,7 +41,7 @@ def test_readme_has_the_two_commands() -> None:
 
 
 @pytest.mark.parametrize("script", ["overhead.py", "chain.py", "independent.py", "chunked.py",
-                                    "auto_parallelism.py", "streams.py"])
+                                    "auto_parallelism.py", "streams.py", "cluster.py"])
 def test_benchmark_quick_mode_runs(script: str) -> None:
     result = subprocess.run([sys.executable, str(ROOT / "bench" / script), "--quick",
                              "--no-save"], capture_output=True, text=True, timeout=300,

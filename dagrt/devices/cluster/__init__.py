@@ -52,12 +52,15 @@ _ids = itertools.count()
 _lock = threading.Lock()
 
 
-def cluster(address: Any = None, *, workers: int | None = None) -> Device:
+def cluster(address: Any = None, *, workers: int | None = None,
+            memory_limit: str | int | None = None) -> Device:
     """A Dask cluster as a dagrt device: ``x = dagrt.zeros(n, device=c)``.
 
     - ``dagrt.cluster()``: the embedded cluster, started on first use (local
       worker processes, loopback only, one thread each, ``workers`` of them:
-      the inter-op threads by default); stopped at exit or by ``close``;
+      the inter-op threads by default; ``memory_limit`` per worker, as Dask
+      takes it: ``"2GiB"``, beyond which workers spill to disk); stopped at
+      exit or by ``close``;
     - ``dagrt.cluster("tcp://host:8786")``: an existing Dask scheduler;
     - ``dagrt.cluster(client)``: any ``dask.distributed.Client``.
 
@@ -70,7 +73,7 @@ def cluster(address: Any = None, *, workers: int | None = None) -> Device:
         device = _devices.get(key)
         if device is not None and device.backend is not None:
             return device
-        client, owned = _connect(address, workers)
+        client, owned = _connect(address, workers, memory_limit)
         device = Device("cluster", next(_ids))
         device.backend = ClusterBackend(client, owned, close)
         device.executor = ClusterExecutor(device, device.backend, _engine())
@@ -106,7 +109,8 @@ def _engine() -> Any:
     return ENGINE
 
 
-def _connect(address: Any, workers: int | None) -> tuple[Any, Any]:
+def _connect(address: Any, workers: int | None, memory_limit: str | int | None
+             ) -> tuple[Any, Any]:
     try:
         from distributed import Client
     except ImportError as exc:
@@ -126,7 +130,9 @@ def _connect(address: Any, workers: int | None) -> tuple[Any, Any]:
     scratch = tempfile.mkdtemp(prefix="dagrt-cluster-")
     local = SubprocessCluster(host="127.0.0.1", n_workers=n, threads_per_worker=1,
                               dashboard_address=None, silence_logs=40,
-                              worker_kwargs={"local_directory": scratch})
+                              worker_kwargs={"local_directory": scratch,
+                                             **({} if memory_limit is None else
+                                                {"memory_limit": memory_limit})})
     weakref.finalize(local, shutil.rmtree, scratch, True)
     client = Client(local)
     client.wait_for_workers(n, timeout=120)
