@@ -127,9 +127,10 @@ def _blocks(cluster: Any, x: Any) -> list[Any]:
 
 
 def test_large_arrays_are_cut_into_row_blocks_across_workers(on: Any) -> None:
-    """Elementwise ops run block by block where the blocks are (several
-    workers hold them), reductions go to dask.array, anything else gathers the
-    array first: every value is NumPy's."""
+    """Elementwise ops, products with a whole matrix and reductions within rows
+    run block by block where the blocks are (several workers hold them),
+    reductions across rows go to dask.array, anything else gathers the array
+    first: every value is NumPy's."""
     def program(xp: Any) -> list[Any]:
         x = xp.arange(10_000.0)
         y = xp.ones(10_000, dtype=xp.float32)
@@ -140,7 +141,9 @@ def test_large_arrays_are_cut_into_row_blocks_across_workers(on: Any) -> None:
         m /= 3
         out = [z.sum(), z.mean(), z.max(), z.argmax(), w.std(), m.sum(axis=0),
                m.mean(axis=1), m.min(axis=0, keepdims=True), xp.nansum(w), z[4990:5030],
-               z[::-997], float(z[7777])]
+               z[::-997], float(z[7777]),
+               m @ xp.arange(21.0).reshape(7, 3), m.sum(axis=1), m.argmax(axis=1),
+               (m @ xp.ones(7)).max()]    # blocks times a matrix; within rows
         z[1:] += z[:-1]                  # NumPy's overlap rule: gathered, then whole
         out += [z, w, m, y]
         return out
@@ -155,7 +158,7 @@ def test_large_arrays_are_cut_into_row_blocks_across_workers(on: Any) -> None:
         holders = on.backend.client.who_has([b.version[0] for b in blocks])
         assert len({w for ws in holders.values() for w in ws}) == 2  # both workers
     runs = {k: v - runs[k] for k, v in on.executor.runs.items()}
-    assert runs["split"] >= 6 and runs["reduce"] >= 8 and runs["gather"] >= 1, runs
+    assert runs["split"] >= 10 and runs["reduce"] >= 8 and runs["gather"] >= 1, runs
     assert_same(program(numpy), got, rtol=1e-12)
 
 

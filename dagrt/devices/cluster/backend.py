@@ -26,7 +26,7 @@ class _Root:
     its pieces (row blocks, each a root of its own: ``cluster_chunks``)."""
 
     __slots__ = ("key", "nbytes", "address", "version", "shape", "rows", "pieces",
-                 "__weakref__")
+                 "written", "__weakref__")
 
     def __init__(self, key: int, nbytes: int, address: int,
                  shape: tuple[int, ...] = ()) -> None:
@@ -37,6 +37,14 @@ class _Root:
         self.shape = shape
         self.rows: list[int] | None = None  # the pieces' row bounds
         self.pieces: list[_Root] | None = None
+        self.written = False  # a record writing it was sent (or is about to be)
+
+    def piece(self, nbytes: int) -> _Root:
+        """A new root for one of its row blocks."""
+        return _Root(next(_KEYS), nbytes, 0)
+
+
+_KEYS = itertools.count()  # root keys, unique in the process
 
 
 class ClusterBackend:
@@ -49,7 +57,6 @@ class ClusterBackend:
         self.client = client
         self._close = close  # the package's ``close`` (the device's executor too)
         self.owned = owned  # the embedded cluster dagrt started (closed with it)
-        self._keys = itertools.count()
         self._roots: weakref.WeakValueDictionary[int, _Root] = weakref.WeakValueDictionary()
         self._maps: dict[int, _Root] = {}  # id(mmap) -> root (kept alive by the shadow)
         self._lock = threading.Lock()
@@ -63,12 +70,12 @@ class ClusterBackend:
             getattr(mmap, "MAP_NORESERVE", 0)
         memory = mmap.mmap(-1, max(nbytes, 1), flags=flags)
         data = np.ndarray(shape, dtype, buffer=memory)
-        root = _Root(next(self._keys), nbytes, data.__array_interface__["data"][0], shape)
+        root = _Root(next(_KEYS), nbytes, data.__array_interface__["data"][0], shape)
         rows = chunks.bounds(shape, _config.get("cluster_chunk_bytes"))
         if rows is not None:  # a large array: row blocks across the workers
             row = nbytes // shape[0]
             root.rows = rows
-            root.pieces = [_Root(next(self._keys), (stop - start) * row, 0)
+            root.pieces = [root.piece((stop - start) * row)
                            for start, stop in zip(rows, rows[1:])]
         with self._lock:
             self._maps[id(memory)] = root

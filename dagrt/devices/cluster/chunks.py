@@ -9,9 +9,11 @@ for the segments: its versions live on whichever worker Dask chose.
 The executor sends a component's records in runs, in recording order
 (:func:`kind` of each record):
 
-- **split**: an elementwise record (a ufunc, ``where``, a fill, a copy) over whole
-  chunked arrays cut alike, with other operands that broadcast along the
-  rows (scalars, rows, small arrays): one segment per piece, side by side;
+- **split**: a row-wise record over whole chunked arrays cut alike: an
+  elementwise one (a ufunc, ``where``, a fill, a copy) whose other operands
+  broadcast along the rows (scalars, rows, small arrays), a product of a cut
+  matrix with a whole one, a reduction within rows: one segment per piece,
+  side by side (a fresh output is cut as its inputs are);
 - **reduce**: a reduction over a whole chunked array (``sum``, ``mean``,
   ``max``, ``std``...): delegated to dask.array (its tree reduction over the
   pieces); ``x[key]`` with a basic key: only the pieces the view spans
@@ -88,56 +90,104 @@ def _broadcasts(shape: tuple[int, ...], out: tuple[int, ...]) -> bool:
 
 
 def kind(record: Record, roots: dict[int, Any]) -> Any:
-    """How to send ``record``: ("split", rows), "reduce" or "plain"."""
-    if not any(root.pieces is not None for root in roots.values()) or record.call is None:
-        return "plain"
-    rows = _split_rows(record, roots)
-    if rows is not None:
-        return ("split", tuple(rows))
-    if _reducible(record, roots) or _basic_getitem(record, roots):
-        return "reduce"
-    return "plain"
+    """How to send ``record``: ("split", rows, mode), "reduce" or "plain"."""
+    if any(root.pieces is not None for root in roots.values()) and record.call is not None:
+        split_as = _split_rows(record, roots)
+        if split_as is not None:
+            found = ("split", *split_as)
+        elif _reducible(record, roots) or _basic_getitem(record, roots):
+            found = "reduce"
+        else:
+            found = "plain"
+    else:
+        found = "plain"
+    for key in record.writes:
+        roots[key].written = True
+    return found
 
 
-def _split_rows(record: Record, roots: dict[int, Any]) -> list[int] | None:
+def _mode(record: Record) -> str | None:
+    """How a record splits by rows, if its function can: "elementwise" (each
+    output element from the operands' elements at its place), "matmul" (a
+    block of rows times a whole matrix), "rows" (a reduction within rows)."""
     call = record.call
     try:
         listed = call in ELEMENTWISE
+        reduction = call in REDUCTIONS
     except TypeError:  # unhashable
-        listed = False
-    elementwise = listed or (type(call) is np.ufunc and call.signature is None) or \
-        getattr(call, "__name__", "") == "identity"
-    if not elementwise or not _SPLIT_KWARGS.issuperset(record.kwargs) or not record.outs:
         return None
-    first = roots[record.outs[0].root]
-    rows, shape = first.rows, first.shape
-    if rows is None:
+    if listed or (type(call) is np.ufunc and call.signature is None) or \
+            getattr(call, "__name__", "") == "identity":
+        return "elementwise" if _SPLIT_KWARGS.issuperset(record.kwargs) else None
+    first = record.args[0] if record.args else None
+    if type(first) is not Ref or len(first.shape) < 2:
         return None
-    for ref in record.outs:
+    if call is np.matmul and len(record.args) == 2 and not record.kwargs and \
+            len(first.shape) == 2:
+        return "matmul"
+    if reduction and len(record.args) == 1 and _REDUCE_KWARGS.issuperset(record.kwargs):
+        axis = record.kwargs.get("axis")
+        axes = axis if isinstance(axis, tuple) else (axis,)
+        if axis is not None and all(a % len(first.shape) != 0 for a in axes):
+            return "rows"
+    return None
+
+
+def _split_rows(record: Record, roots: dict[int, Any]) -> tuple[tuple[int, ...], str] | None:
+    mode = _mode(record)
+    if mode is None or not record.outs:
+        return None
+    inputs = _refs((record.args, record.kwargs))
+    chunked = [r for r in inputs if roots[r.root].pieces is not None] or \
+        [r for r in record.outs if roots[r.root].pieces is not None]
+    if not chunked:
+        return None
+    rows = roots[chunked[0].root].rows
+    recut = []
+    for ref in record.outs:  # a fresh output is cut as its inputs are
         root = roots[ref.root]
-        if root.rows != rows or not _whole(ref, root):
+        if root.rows != rows:
+            if root.written or root.version is not None or not ref.shape \
+                    or ref.shape != root.shape or root.shape[0] != rows[-1]:
+                return None
+            recut.append(root)
+        elif not _whole(ref, root):
             return None
-    for ref in _refs((record.args, record.kwargs)):
+    shape = record.outs[0].shape
+    for n, ref in enumerate(inputs):
         root = roots[ref.root]
         if root.pieces is not None:
-            if root.rows != rows or not _whole(ref, root):
+            if root.rows != rows or not _whole(ref, root) or (mode != "elementwise" and n):
                 return None
-        elif ref.root in record.writes or not _broadcasts(ref.shape, shape):
+        elif ref.root in record.writes or (mode == "elementwise"
+                                           and not _broadcasts(ref.shape, shape)):
+            return None
+        elif mode != "elementwise" and not n:
             return None
     for value in (*record.args, *record.kwargs.values()):
-        if isinstance(value, np.ndarray) and value.ndim and not _broadcasts(value.shape, shape) \
-                and value.shape != shape:
+        if isinstance(value, np.ndarray) and value.ndim and mode == "elementwise" and \
+                not _broadcasts(value.shape, shape) and value.shape != shape:
             return None
-    return rows
+    for root in recut:
+        _cut(root, rows)
+    return tuple(rows), mode
 
 
-def split(record: Record, roots: dict[int, Any], piece: int
+def _cut(root: Any, rows: list[int]) -> None:
+    """Cut a root nothing has written yet into row blocks ``rows``."""
+    row = root.nbytes // max(root.shape[0], 1)
+    root.rows = list(rows)
+    root.pieces = [root.piece((stop - start) * row) for start, stop in zip(rows, rows[1:])]
+
+
+def split(record: Record, roots: dict[int, Any], piece: int, mode: str
           ) -> tuple[Record, dict[int, Any]]:
     """``record`` on row block ``piece`` of its chunked roots, and the roots
     that block's segment touches."""
     used: dict[int, Any] = {}
     some = next(root for root in roots.values() if root.pieces is not None)
     start, stop = some.rows[piece], some.rows[piece + 1]
+    shape = record.outs[0].shape
 
     def cut(x: Any) -> Any:
         t = type(x)
@@ -153,7 +203,7 @@ def split(record: Record, roots: dict[int, Any], piece: int
             return t(cut(v) for v in x)
         if t is dict:
             return {k: cut(v) for k, v in x.items()}
-        if t is np.ndarray and x.ndim and x.shape == some.shape:
+        if t is np.ndarray and mode == "elementwise" and x.ndim and x.shape == shape:
             return x[start:stop]  # a host value, copied in: its rows
         return x
 

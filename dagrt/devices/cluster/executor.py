@@ -136,7 +136,7 @@ class ClusterExecutor:
                 futures.append(self._send([(op, written, own)], None, extra=[future]))
         else:  # one segment per row block, side by side
             for piece in range(len(kind[1]) - 1):
-                parts = [chunks.split(record, roots, piece) for _, record, roots in run]
+                parts = [chunks.split(record, roots, piece, kind[2]) for _, record, roots in run]
                 home = self._workers[piece % len(self._workers)] if self._workers else None
                 futures.append(self._send([(op, record, own) for op, (record, own)
                                            in zip(ops, parts)], None, home=home))
