@@ -254,7 +254,8 @@ def cluster(r: dict[str, Any]) -> list[str]:
             "| side | B1 per op | / NumPy | B2 | / NumPy |", "| --- | --- | --- | --- | --- |",
             *rows, "",
             f"Embedded cluster (2 worker processes): start {c['start_s']:.2f} s, close "
-            f"{c['close_s']:.2f} s, reported apart from B2.", "", f"_{stamp(r)}_", "",
+            f"{c['close_s']:.2f} s, reported apart from B2.", "", *_spilling(x),
+            f"_{stamp(r)}_", "",
             "On this 2-core VM the client, the Dask scheduler and the two workers share "
             "two cores, and a task's round trip costs milliseconds: the cluster loses to "
             "NumPy on both by two to three orders of magnitude, and both targets are "
@@ -267,6 +268,18 @@ def cluster(r: dict[str, Any]) -> list[str]:
             "The cluster device is for arrays and programs that outgrow one machine, not "
             "for small ops; making its recording path as cheap as the host's is open "
             "work.", ""]
+
+
+def _spilling(x: dict[str, Any]) -> list[str]:
+    b3 = x.get("spilling")
+    if b3 is None:
+        return []
+    mib = 1 << 20
+    return [f"B3, an array larger than one worker's memory: {b3['array_bytes'] / mib:.0f} MiB "
+            f"(`y = 2*x + 1; y.sum(); y[i]`) on two workers with a memory limit of "
+            f"{b3['worker_memory'] / mib:.0f} MiB each, in {b3['blocks']} row blocks: "
+            f"{b3['seconds']:.1f} s, {b3['spilled_bytes'] / mib:.0f} MiB spilled to disk by "
+            f"Dask on the way, {'correct' if b3['correct'] else 'WRONG'}.", ""]
 
 
 SECTIONS = {"overhead": overhead, "chain": chain, "independent": independent,
