@@ -291,21 +291,24 @@ def delegate(client: Any, record: Record, roots: dict[int, Any]
     return written, {out.root: roots[out.root]}, future
 
 
-def _sources(parts: list[Any]) -> tuple[list[tuple[int, int] | None], list[Any]]:
+def sources(parts: list[Any]) -> tuple[list[tuple[int, int] | None], list[Any]]:
+    """Where each root's current version comes from among a task's arguments
+    (``Segment.sources``: argument number and element, None if never
+    written), and those arguments (each result once)."""
     futures: list[Any] = []
     positions: dict[int, int] = {}
-    sources: list[tuple[int, int] | None] = []
+    where: list[tuple[int, int] | None] = []
     for part in parts:
         if part.version is None:
-            sources.append(None)
+            where.append(None)
             continue
         future, element = part.version
         position = positions.get(id(future))
         if position is None:
             position = positions[id(future)] = len(futures)
             futures.append(future)
-        sources.append((position, element))
-    return sources, futures
+        where.append((position, element))
+    return where, futures
 
 
 def gather_root(client: Any, root: Any) -> None:
@@ -314,8 +317,8 @@ def gather_root(client: Any, root: Any) -> None:
     root.rows = None
     if all(part.version is None for part in parts):
         return
-    sources, futures = _sources(parts)
-    root.version = (client.submit(gather, [p.nbytes for p in parts], sources, *futures,
+    where, futures = sources(parts)
+    root.version = (client.submit(gather, [p.nbytes for p in parts], where, *futures,
                                   pure=False), 0)
 
 
@@ -340,7 +343,7 @@ def _extract(client: Any, root: Any, ref: Ref) -> Any:
     first = max(i for i in range(len(root.pieces)) if starts[i] <= low)
     last = min(i for i in range(len(root.pieces)) if starts[i + 1] >= high)
     parts = root.pieces[first:last + 1]
-    sources, futures = _sources(parts)
+    where, futures = sources(parts)
     shifted = Ref(ref.root, ref.offset - starts[first], ref.shape, ref.strides, ref.dtype)
-    return client.submit(extract_range, shifted, [p.nbytes for p in parts], sources,
+    return client.submit(extract_range, shifted, [p.nbytes for p in parts], where,
                          *futures, pure=False)

@@ -153,19 +153,7 @@ class ClusterExecutor:
         for _, _, own in records:
             touched.update(own)
         roots = list(touched.values())
-        futures: list[Any] = []
-        positions: dict[int, int] = {}
-        sources: list[tuple[int, int] | None] = []
-        for root in roots:
-            if root.version is None:
-                sources.append(None)
-                continue
-            future, element = root.version
-            position = positions.get(id(future))
-            if position is None:
-                position = positions[id(future)] = len(futures)
-                futures.append(future)
-            sources.append((position, element))
+        sources, futures = chunks.sources(roots)
         written = sorted({w for _, r, _ in records for w in r.writes})
         outs = [self._outs.pop(id(record)) for _, record, _ in records if record.call is None]
         segment = Segment([r.key for r in roots], sources, [r.nbytes for r in roots], written,
