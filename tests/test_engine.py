@@ -422,6 +422,28 @@ def test_oversubscription_warning_names_the_numbers() -> None:
             f"oversubscribe {cores} cores") in warning[0]
 
 
+def test_flags_are_the_users_while_an_overlapping_write_is_pending() -> None:
+    """NumPy makes the output of an overlapping in-place op read-only while it
+    writes back through a copy; ``x.flags.writeable`` read meanwhile (a
+    program deciding whether to write) is the user's flag, as in NumPy after
+    the call (found by the long random-program run)."""
+    def case(xp: Any) -> Any:
+        p = xp.ones((1000, 1000)) * 2
+        t = p.T
+        xp.add(t, p, t)              # t and p overlap: a write-back on a worker
+        seen = [t.flags.writeable]
+        while xp is dagrt and ENGINE.pending and len(seen) < 10**6:
+            seen.append(t.flags.writeable)  # (while the kernel runs)
+        if t.flags.writeable:
+            t[5:67] = 34 / 7
+        return p, all(seen)
+    with dagrt.config(engine="threaded", inline_bytes=0, fuse=False):  # (one whole op)
+        for _ in range(5):
+            expected, got = case(numpy), case(dagrt)
+            assert got[1] and expected[1]
+            numpy.testing.assert_array_equal(got[0].asnumpy(), expected[0])
+
+
 def test_pending_reader_of_a_read_only_view_reads_the_value_at_recording() -> None:
     """A read-only view (``flags.writeable = False``, ``broadcast_to``) read by a
     pending op must not see later writes to its base (item 4 of the

@@ -82,9 +82,17 @@ class ndarray(Methods):
     nbytes = property(lambda self: self._data.nbytes, doc="Bytes of the elements.")
     itemsize = property(lambda self: self._data.itemsize, doc="Bytes per element.")
     strides = property(lambda self: self._data.strides, doc="Bytes per step per axis.")
-    flags = property(lambda self: self._data.flags if type(self._data) is _NP
-                     else DeviceFlags(self._data.flags), doc="Memory layout flags.")
     base = property(lambda self: self._base, doc="The array this is a view of, or None.")
+
+    @property
+    def flags(self) -> Any:
+        """Memory layout flags."""
+        data = self._data
+        if type(data) is not _NP:
+            return DeviceFlags(data.flags)
+        if not data.flags.writeable and self._var.nw:
+            writeable(self)  # (not NumPy's transient read-only flag of a write-back)
+        return data.flags
 
     @property
     def device(self) -> Device:
