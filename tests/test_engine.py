@@ -444,6 +444,20 @@ def test_flags_are_the_users_while_an_overlapping_write_is_pending() -> None:
             numpy.testing.assert_array_equal(got[0].asnumpy(), expected[0])
 
 
+def test_setting_a_flag_follows_the_writes_recorded_before() -> None:
+    def case(xp: Any) -> Any:
+        a = xp.ones((1000, 1000))
+        a += a * 3                   # pending on a worker
+        a.flags.writeable = False    # after the write, as in NumPy
+        a.flags["WRITEABLE"] = False
+        return a, a.flags.writeable, repr(a.flags) == repr(numpy.ones(1).flags) or None
+    with dagrt.config(engine="threaded", inline_bytes=0, fuse=False):
+        expected, got = case(numpy), case(dagrt)
+    assert got[1] is expected[1] is False
+    numpy.testing.assert_array_equal(got[0].asnumpy(), expected[0])
+    assert repr(got[0].flags) == repr(expected[0].flags)
+
+
 def test_pending_reader_of_a_read_only_view_reads_the_value_at_recording() -> None:
     """A read-only view (``flags.writeable = False``, ``broadcast_to``) read by a
     pending op must not see later writes to its base (item 4 of the

@@ -88,11 +88,7 @@ class ndarray(Methods):
     def flags(self) -> Any:
         """Memory layout flags."""
         data = self._data
-        if type(data) is not _NP:
-            return DeviceFlags(data.flags)
-        if not data.flags.writeable and self._var.nw:
-            writeable(self)  # (not NumPy's transient read-only flag of a write-back)
-        return data.flags
+        return HostFlags(self) if type(data) is _NP else DeviceFlags(data.flags)
 
     @property
     def device(self) -> Device:
@@ -380,6 +376,47 @@ def wrap(data: Any) -> ndarray:
     a._var = Var()
     a._base = None
     return a
+
+
+class HostFlags:
+    """NumPy's flags of a host array, as NumPy's are after every call before:
+    ``writeable`` is the user's, not the read-only flag NumPy holds while an
+    overlapping in-place op writes back on a worker; setting a flag
+    (``writeable = False``) first waits for the writes recorded before."""
+
+    __slots__ = ("_array",)
+
+    def __init__(self, array: ndarray) -> None:
+        object.__setattr__(self, "_array", array)
+
+    def _flags(self) -> Any:
+        a = self._array
+        if not a._data.flags.writeable and a._var.nw:
+            writeable(a)
+        return a._data.flags
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._flags(), name)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._flags()[key]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._array.wait_to_read()
+        setattr(self._array._data.flags, name, value)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._array.wait_to_read()
+        self._array._data.flags[key] = value
+
+    def __eq__(self, other: object) -> bool:
+        return bool(self._flags() == (other._flags() if isinstance(other, HostFlags)
+                                      else other))
+
+    __hash__ = None  # type: ignore[assignment]  (as NumPy's)
+
+    def __repr__(self) -> str:
+        return repr(self._flags())
 
 
 class DeviceFlags:
