@@ -409,12 +409,6 @@ class HostFlags:
         self._array.wait_to_read()
         self._array._data.flags[key] = value
 
-    def __eq__(self, other: object) -> bool:
-        return bool(self._flags() == (other._flags() if isinstance(other, HostFlags)
-                                      else other))
-
-    __hash__ = None  # type: ignore[assignment]  (as NumPy's)
-
     def __repr__(self) -> str:
         return repr(self._flags())
 
