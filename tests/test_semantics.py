@@ -382,6 +382,12 @@ def test_warning_state_is_per_context_and_restored() -> None:
         assert warnings.filters[0][0] == "ignore"
     assert (warnings.filters, warnings.showwarning) == before
     assert warnings.__dict__["filters"] is warnings.filters
+    # Python code inside dagrt's package reads the real filters too (the
+    # warning machinery alone is handed another list, to raise warnings again)
+    from dagrt.engine.graph import PKG_DIR
+    exec(compile("import warnings\nwith warnings.catch_warnings():\n"
+                 "    warnings.simplefilter('ignore')\n", PKG_DIR + "inside.py", "exec"))
+    assert warnings.filters is before[0]
 
 
 def test_deferred_warnings_name_the_recording_line_once_per_line(tmp_path: Any) -> None:

@@ -38,6 +38,7 @@ given to ``install``.
 from __future__ import annotations
 
 import contextvars
+import dis
 import functools
 import sys
 import threading
@@ -80,14 +81,16 @@ def _deliver(showwarning: Any, impl: Any, msg: Any) -> None:
 
 
 _LOCAL = threading.local()  # .relocate: show the next warning from the user's line
+_READS = {dis.opmap[op] for op in ("LOAD_ATTR", "LOAD_METHOD") if op in dis.opmap}
 _ALWAYS = [("always", None, Warning, None, 0)]  # (stores nothing in dagrt's registries)
 
 
 def _field(name: str) -> property:
     def get(module: types.ModuleType) -> Any:
-        if name == "filters" and _raised_in_dagrt():
-            _LOCAL.relocate = True
-            return _ALWAYS
+        if name == "filters":
+            _LOCAL.relocate = relocate = _raised_in_dagrt()
+            if relocate:
+                return _ALWAYS
         state = STATE.get()
         return module.__dict__[name] if state is None else getattr(state, name)
 
@@ -136,6 +139,8 @@ def _raised_in_dagrt() -> bool:
     if getattr(_LOCAL, "busy", False) or threading.current_thread().name.startswith("dagrt-"):
         return False
     frame = sys._getframe(2)
+    if frame.f_code.co_code[frame.f_lasti] in _READS:
+        return False  # Python code reading ``warnings.filters`` (``catch_warnings``)
     for _ in range(4):
         if frame is None:
             return False
