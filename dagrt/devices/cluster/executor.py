@@ -40,6 +40,8 @@ class ClusterExecutor:
         nthreads = backend.client.nthreads()
         self._threads = max(1, sum(nthreads.values()) or 1)
         self._workers = sorted(nthreads)  # row block i's home: worker i mod n
+        self._workers_at = time.monotonic()  # (asked again at most every second:
+        # a lost worker comes back under another address)
         # The engine's look-ahead bound for this device: four full segments per
         # worker thread may be pending (outputs take no client memory)
         self.lookahead_ops = 4 * _config.get("cluster_segment_ops") * self._threads
@@ -135,6 +137,9 @@ class ClusterExecutor:
                 written, own, future = chunks.delegate(self.backend.client, record, roots)
                 futures.append(self._send([(op, written, own)], None, extra=[future]))
         else:  # one segment per row block, side by side
+            if time.monotonic() - self._workers_at > 1.0:
+                self._workers = sorted(self.backend.client.nthreads())
+                self._workers_at = time.monotonic()
             for piece in range(len(kind[1]) - 1):
                 parts = [chunks.split(record, roots, piece, kind[2]) for _, record, roots in run]
                 home = self._workers[piece % len(self._workers)] if self._workers else None
