@@ -156,7 +156,9 @@ def test_large_arrays_are_cut_into_row_blocks_across_workers(on: Any) -> None:
         assert len(blocks) == 20
         dagrt.waitall()
         holders = on.backend.client.who_has([b.version[0] for b in blocks])
-        assert len({w for ws in holders.values() for w in ws}) == 2  # both workers
+        assert {w for ws in holders.values() for w in ws}  # (where Dask kept them:
+        # the placement is a hint that work stealing may override)
+    assert len([w for w in on.executor.homes if w is not None]) == 2  # both workers asked
     runs = {k: v - runs[k] for k, v in on.executor.runs.items()}
     assert runs["split"] >= 10 and runs["reduce"] >= 8 and runs["gather"] >= 1, runs
     assert_same(program(numpy), got, rtol=1e-12)

@@ -53,6 +53,7 @@ class ClusterExecutor:
         self.segments = 0  # tasks sent (for tests and benchmarks)
         # records sent by kind, and roots gathered (the same)
         self.runs = dict.fromkeys(("plain", "split", "reduce", "gather"), 0)
+        self.homes: dict[str | None, int] = {}  # row-block segments by the worker asked
 
     def submit(self, op: Any) -> list[Any]:
         """Launch ``op``: its record joins the open segment."""
@@ -143,6 +144,7 @@ class ClusterExecutor:
             for piece in range(len(kind[1]) - 1):
                 parts = [chunks.split(record, roots, piece, kind[2]) for _, record, roots in run]
                 home = self._workers[piece % len(self._workers)] if self._workers else None
+                self.homes[home] = self.homes.get(home, 0) + 1
                 futures.append(self._send([(op, record, own) for op, (record, own)
                                            in zip(ops, parts)], None, home=home))
         remaining[0] += 1
