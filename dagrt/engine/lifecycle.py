@@ -59,10 +59,11 @@ def register(engine: Any) -> None:
 def finish(engine: Any) -> None:
     """At exit: run what is pending (its effects and warnings happen, as they
     would have in NumPy), tell of the errors no sync point raised, stop."""
-    try:
-        engine.drain()
-    except KeyboardInterrupt:  # Ctrl-C at exit: drop what is queued
-        pass
+    if getattr(sys, "last_value", None) is None:  # (not dying of an error or Ctrl-C:
+        try:                                      # then a kernel may be stuck)
+            engine.drain()
+        except KeyboardInterrupt:  # Ctrl-C at exit: drop what is queued
+            pass
     with engine._cond:
         errors = sorted((seq, id(e), e) for e, _, seq in engine._errors.values()
                         if not isinstance(e, CancelledError))
