@@ -9,13 +9,15 @@ a profile). Published peers: cuNumeric ~48x slower than NumPy on the first
 loop, MXNet 30-60 us per op, dask.array several hundred x. dagrt's target:
 every pattern within 2x of NumPy.
 
-NumPy and dagrt each run in a fresh process, with the same settings: the
-malloc thresholds ``import dagrt`` sets (given to NumPy's process through
-glibc's environment variables) and one BLAS thread on both sides; the
-processes alternate (``--rounds``, NumPy then dagrt each round) so that a
-machine whose speed drifts slows both alike. Each pattern is timed
-``--repeat`` times per process; the table shows the best time of each side,
-dagrt / NumPy of the best times, and the spread (worst / best) of each side.
+NumPy and dagrt each run in a fresh process (one per side for the whole
+run), with the same settings: the malloc thresholds ``import dagrt`` sets
+(given to NumPy's process through glibc's environment variables) and one
+BLAS thread on both sides. Each pattern is timed ``--rounds`` x ``--repeat``
+times on each side, the two sides taking turns run by run (NumPy first, then
+dagrt first...), so that a machine whose speed drifts (a shared VM's speed
+changes by 2x within seconds) slows both alike. The table shows the best
+time of each side, dagrt / NumPy of the best times, and the spread (worst /
+best) of each side.
 
     python bench/overhead.py [--quick] [--repeat N] [--rounds N]
 """
@@ -178,55 +180,77 @@ PATTERNS: dict[str, tuple[Callable[[Any, int], float | None], int]] = {
 }
 
 
-def run_side(side: str, scale: float, repeat: int) -> dict[str, list[float]]:
-    """Time every pattern in this process, under ``side`` (numpy or dagrt)."""
+def serve(side: str) -> None:
+    """A side's process: import NumPy or dagrt, then run the patterns the
+    driver names on stdin (``name<TAB>n``), answering each with its time."""
     if side == "numpy":
         import numpy as xp
     else:
         import dagrt as xp
-    times: dict[str, list[float]] = {}
-    for name, (pattern, n) in PATTERNS.items():
-        n = max(1, int(n * scale))
-        pattern(xp, max(1, n // 10))  # warm up (caches, the cost model)
-        runs = []
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            own = pattern(xp, n)  # a pattern may time itself (the profiled loop)
-            if side == "dagrt":
-                xp.waitall()
-            runs.append(own if own is not None else time.perf_counter() - t0)
-        times[name] = runs
-    return times
+    print("ready", flush=True)
+    for line in sys.stdin:
+        name, n = line.rstrip("\n").split("\t")
+        pattern = PATTERNS[name][0]
+        t0 = time.perf_counter()
+        own = pattern(xp, int(n))  # a pattern may time itself (the profiled loop)
+        if side == "dagrt":
+            xp.waitall()
+        print(json.dumps(own if own is not None else time.perf_counter() - t0), flush=True)
 
 
-def in_fresh_process(side: str, scale: float, repeat: int) -> dict[str, list[float]]:
-    env = dict(os.environ, **SAME_SETTINGS)
-    out = subprocess.run([sys.executable, __file__, "--side", side, "--scale", str(scale),
-                          "--repeat", str(repeat)], env=env, check=True,
-                         capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+class Side:
+    """One side (numpy or dagrt) in its own fresh process, under SAME_SETTINGS."""
+
+    def __init__(self, side: str) -> None:
+        self.proc = subprocess.Popen([sys.executable, __file__, "--side", side],
+                                     env=dict(os.environ, **SAME_SETTINGS), text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert self.proc.stdout is not None and self.proc.stdout.readline() == "ready\n"
+
+    def run(self, name: str, n: int) -> float:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(f"{name}\t{n}\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"the {name!r} pattern failed (its traceback is above)")
+        return float(json.loads(line))
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait()
 
 
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--side", choices=("numpy", "dagrt"), help=argparse.SUPPRESS)
     p.add_argument("--scale", type=float, default=1.0, help="multiply every loop count")
-    p.add_argument("--rounds", type=int, default=3,
-                   help="fresh processes per side, alternating NumPy and dagrt")
+    p.add_argument("--rounds", type=int, default=5,
+                   help="timed runs per pattern and side, the sides alternating")
     args = p.parse_args()
-    scale = 0.02 if args.quick else args.scale
-    repeat = 1 if args.quick else args.repeat
     if args.side:
-        print(json.dumps(run_side(args.side, scale, repeat)))
+        serve(args.side)
         return
-    # Rounds alternate the two sides, so that a machine whose speed drifts
-    # (a shared VM) slows both alike; each side keeps its best time.
+    scale = 0.02 if args.quick else args.scale
+    rounds = 1 if args.quick else args.rounds * args.repeat
+    # Each side runs in its own process for the whole benchmark; every pattern
+    # is timed on the two sides in turn (NumPy first, then dagrt first, ...),
+    # so that a machine whose speed drifts (a shared VM) slows both alike.
+    sides = {"numpy": Side("numpy"), "dagrt": Side("dagrt")}
     numpy_t: dict[str, list[float]] = {}
     dagrt_t: dict[str, list[float]] = {}
-    for _ in range(1 if args.quick else args.rounds):
-        for side, times in (("numpy", numpy_t), ("dagrt", dagrt_t)):
-            for name, runs in in_fresh_process(side, scale, repeat).items():
-                times.setdefault(name, []).extend(runs)
+    for name, (_, n) in PATTERNS.items():
+        n = max(1, int(n * scale))
+        for side in sides.values():
+            side.run(name, max(1, n // 10))  # warm up (caches, the cost model)
+        for r in range(rounds):
+            order = ("numpy", "dagrt") if r % 2 == 0 else ("dagrt", "numpy")
+            for which in order:
+                t = sides[which].run(name, n)
+                (numpy_t if which == "numpy" else dagrt_t).setdefault(name, []).append(t)
+    for side in sides.values():
+        side.close()
     print(f"{'pattern':45} {'numpy':>9} {'dagrt':>9} {'ratio':>6}   spread np / dagrt")
     rows = {}
     for name in PATTERNS:
@@ -242,7 +266,7 @@ def main() -> None:
         import dagrt
 
         cunumeric_loop(dagrt, 200)
-    save("overhead", args, {"repeat": repeat, "rounds": args.rounds, "scale": scale,
+    save("overhead", args, {"runs": rounds, "scale": scale,
                             "settings": SAME_SETTINGS,
                             "patterns": rows, "worst_ratio": worst})
 

@@ -17,7 +17,8 @@ import numpy as np
 from numpy.lib.array_utils import normalize_axis_tuple
 
 from .array.ndarray import ndarray
-from .array.record import new_array, record
+from .array.operands import new_array
+from .array.record import record
 from .ops import creation, rules, shapes
 from .ops import fallback as _fallback
 from .ops.args import as_dagrt, eager_call

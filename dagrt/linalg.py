@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from .array.ndarray import ndarray
-from .array.record import new_array, record
+from .array.operands import new_array
+from .array.record import record
 from .ops import fallback as _fallback
 from .ops.args import as_dagrt
 from .ops.methods import IMPLEMENTATIONS

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from .array.ndarray import ndarray, wrap
-from .array.record import new_array, operand, record, shape_of
+from .array.operands import new_array, operand, shape_of
+from .array.record import record
 from .array.transfer import to_device
 from .devices.registry import device_arg
 from .ops import fallback as _fallback

@@ -493,7 +493,8 @@ def test_kernels_that_record_and_wait_do_not_hang() -> None:
     """A kernel that records dagrt ops and waits for them, on every worker at
     once: each waiting worker secedes so another can run what it waits for
     (item 8 of the adversarial findings: both workers used to wait forever)."""
-    from dagrt.array.record import new_array, record
+    from dagrt.array.operands import new_array
+    from dagrt.array.record import record
 
     big = dagrt.ones(100_000)
 

@@ -302,7 +302,8 @@ def test_writing_a_poisoned_array_whole_clears_it(engine: str, deferred: None) -
 
 
 def test_system_exit_in_a_kernel_fails_the_op_and_keeps_the_workers(noinline: None) -> None:
-    from dagrt.array.record import new_array, record
+    from dagrt.array.operands import new_array
+    from dagrt.array.record import record
 
     def leave(x: Any) -> Any:
         raise SystemExit(3)
@@ -316,7 +317,8 @@ def test_system_exit_in_a_kernel_fails_the_op_and_keeps_the_workers(noinline: No
 
 
 def test_keyboard_interrupt_in_a_serial_op_is_raised_once() -> None:
-    from dagrt.array.record import new_array, record
+    from dagrt.array.operands import new_array
+    from dagrt.array.record import record
 
     def interrupted(x: Any) -> Any:
         raise KeyboardInterrupt

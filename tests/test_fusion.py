@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 import dagrt
 from dagrt.array import fusion
+from dagrt.array.ndarray import var_of
 
 UFUNC2 = ["add", "subtract", "multiply", "maximum", "true_divide", "hypot", "arctan2"]
 UFUNC1 = ["sin", "exp", "negative", "sqrt", "absolute", "square", "log1p"]
@@ -329,7 +330,7 @@ def test_a_member_independent_of_a_failed_input_is_computed(
             release.wait(5)
             raise ValueError("the input's op failed")
 
-        ENGINE.push(Op(fail, (), (bad._var,), "failing", None))  # writes bad, later
+        ENGINE.push(Op(fail, (), (var_of(bad),), "failing", None))  # writes bad, later
         x = bad * 2        # the group's first op: waits for the failing op
         y = good + 1       # independent of it, same group
         z = x + y          # reads x: fails too
@@ -393,7 +394,7 @@ def test_a_group_never_waits_for_what_its_first_op_does_not() -> None:
             dagrt.waitall()
             from dagrt.engine.scheduler import ENGINE
 
-            ENGINE.push(Op(gate.wait, (), (g._var,), "slow", None))  # g pending until the gate
+            ENGINE.push(Op(gate.wait, (), (var_of(g),), "slow", None))  # g pending until the gate
             y = x * 2
             z = g + 1  # waits for the gate
             w = y + 3

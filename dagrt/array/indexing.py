@@ -11,6 +11,7 @@ array never gets here (``ndarray.__getitem__``/``__setitem__`` do it at once).
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from typing import Any
@@ -18,8 +19,10 @@ from typing import Any
 import numpy as np
 
 from ..ops import rules
-from .ndarray import ndarray, view_of, writeable
-from .record import NO_KWARGS, evaluate, nbytes_of, new_array, operand, placement, record, shape_of
+from .flags import writeable
+from .ndarray import ndarray, view_of
+from .operands import nbytes_of, new_array, operand, placement, shape_of
+from .record import NO_KWARGS, evaluate, record
 
 _BASIC = (int, slice, type(None), type(Ellipsis), np.integer)
 _ALL = slice(None)
@@ -68,11 +71,13 @@ def _index_array(key: Any) -> bool:
 
 
 def getitem(self: ndarray, key: Any) -> ndarray:
-    if _index_array(key):
-        return _gather(self, key)
-    if type(key) is str or type(key) is list and key and all(type(k) is str for k in key):
+    t = type(key)
+    if (t is ndarray and key._data.dtype.kind in "iu") or (
+            t is np.ndarray and key.dtype.kind in "iu"):
+        return _gather(self, key)  # ``x[idx]``: the common fancy index
+    if t is str or t is list and key and all(type(k) is str for k in key):
         return view_of(self, self._data[key])  # fields of a structured array: a view
-    key = key if type(key) is tuple else (key,)
+    key = key if t is tuple else (key,)
     if _is_basic(key):
         if self._data.dtype.kind == "O" and _element(self, key):
             return self._value()[key]  # an object array's element is the object itself
@@ -86,17 +91,20 @@ def getitem(self: ndarray, key: Any) -> ndarray:
 
 def _gather(self: ndarray, key: Any) -> Any:
     """``self[key]`` with index arrays (or an all-integer key on pending storage)."""
-    def plan() -> list[ndarray]:
-        meta = _meta_key(key if type(key) is tuple else (key,))
-        return [new_array(rules.zero_bytes(self.shape)[meta].shape, self.dtype,
-                          (self, *_on_devices(key)))]
-
     data = self._data
-    rows = data.nbytes // data.shape[0] if data.ndim and data.shape[0] else 8
-    work = (nbytes_of(key) if type(key) is tuple else key._data.nbytes if type(key) is ndarray
-            else key.nbytes) // 8 * rows  # index bytes / 8 (~ elements) * bytes per row
-    return record("getitem", operator.getitem, (self, key), NO_KWARGS, plan, None, False,
-                  work)[0]
+    t = type(key)
+    # work: index elements (~ index bytes / 8) * bytes per row
+    work = (key._data.size if t is ndarray else key.size if t is np.ndarray
+            else nbytes_of(key) // 8) * (data.nbytes // data.shape[0]
+                                         if data.ndim and data.shape[0] else 8)
+    return record("getitem", operator.getitem, (self, key), NO_KWARGS,
+                  functools.partial(_gather_plan, self, key), None, False, work)[0]
+
+
+def _gather_plan(self: ndarray, key: Any) -> list[ndarray]:
+    meta = _meta_key(key if type(key) is tuple else (key,))
+    return [new_array(rules.zero_bytes(self.shape)[meta].shape, self.dtype,
+                      (self, *_on_devices(key)))]
 
 
 def _same_memory(target: Any, value: Any, self: ndarray) -> bool:

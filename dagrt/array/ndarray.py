@@ -27,9 +27,10 @@ import numpy as np
 
 from .. import _config
 from ..devices.device import CPU, Device
-from ..engine.graph import Var
+from ..engine.graph import FRESH, Var
 from ..engine.scheduler import ENGINE
 from ..ops.table import adopt
+from .flags import DeviceFlags, HostFlags, writeable
 from .methods import IMPL, Methods
 
 _new = object.__new__
@@ -199,27 +200,30 @@ class ndarray(Methods):
         return operator.index(self._host())
 
     def __len__(self) -> int:
-        if not self._data.ndim:
-            raise TypeError("len() of unsized object")
-        return self._data.shape[0]
+        return len(self._data)  # a 0-d array: NumPy's TypeError
 
     # -- element access: no op, no temporary when nothing is pending ----------
     def __getitem__(self, key: Any) -> Any:
-        """``x[key]``. An element of a ready host array is read at once (NumPy's
-        scalar, as in NumPy) and integer keys that leave axes make a view;
-        every other key goes to the recording path (``array.indexing``)."""
+        """``x[key]``. Basic keys (integers, slices, ``None``, ``...``) make a
+        view at once; an element of a ready host array is read at once (NumPy's
+        scalar, as in NumPy); every other key goes to the recording path
+        (``array.indexing``)."""
         t = type(key)
-        if t is int:
-            n = 1
-        elif t is tuple:
+        if t is slice:
+            return view_of(self, self._data[key])
+        data = self._data
+        if t is tuple:
+            ints = True
             for k in key:
                 if type(k) is not int:
-                    return IMPL["getitem"](self, key)
-            n = len(key)
-        else:
+                    if type(k) is not slice and k is not None and k is not Ellipsis:
+                        return IMPL["getitem"](self, key)
+                    ints = False
+            if not ints or len(key) < data.ndim:  # basic: NumPy makes a view
+                return view_of(self, data[key])
+        elif t is not int:
             return IMPL["getitem"](self, key)
-        data = self._data
-        if n < data.ndim:
+        elif data.ndim > 1:
             return view_of(self, data[key])
         var = self._var
         if var.nw or var.error is not None or var.device is not None:
@@ -256,7 +260,7 @@ class ndarray(Methods):
             return (self[i] for i in range(data.shape[0]))
         if data.ndim > 1:  # rows: views, made at once
             return (view_of(self, row) for row in data)
-        return _elements(self._var, data)
+        return _elements(self, data)
 
     def __contains__(self, value: Any) -> bool:
         return bool((self == value).any())
@@ -355,12 +359,14 @@ for _name, _attr in list(vars(ndarray).items()):  # NumPy's signatures (inspect.
         adopt(_attr, getattr(_NP, _name))
 
 
-def _elements(var: Var, data: np.ndarray) -> Iterator[Any]:
+def _elements(a: ndarray, data: np.ndarray) -> Iterator[Any]:
     """The elements of a 1-d host array, each read once nothing writes it."""
-    for i in range(data.shape[0]):
+    for i, value in enumerate(data):  # (NumPy's iterator reads as it goes)
+        var = a._var  # (an op the loop records may give ``a`` its own)
         if var.nw or var.error is not None:
             ENGINE.wait(var)
-        yield data[i]
+            value = data[i]
+        yield value
 
 
 def _from_numpy(data: np.ndarray) -> ndarray:
@@ -373,82 +379,19 @@ def wrap(data: Any) -> ndarray:
         data = np.asarray(data)
     a = _new(ndarray)
     a._data = data
-    a._var = Var()
+    a._var = FRESH
     a._base = None
     return a
 
 
-class HostFlags:
-    """NumPy's flags of a host array, as NumPy's are after every call before:
-    ``writeable`` is the user's, not the read-only flag NumPy holds while an
-    overlapping in-place op writes back on a worker; setting a flag
-    (``writeable = False``) first waits for the writes recorded before."""
-
-    __slots__ = ("_array",)
-
-    def __init__(self, array: ndarray) -> None:
-        object.__setattr__(self, "_array", array)
-
-    def _flags(self) -> Any:
-        a = self._array
-        if not a._data.flags.writeable and a._var.nw:
-            writeable(a)
-        return a._data.flags
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._flags(), name)
-
-    def __getitem__(self, key: str) -> Any:
-        return self._flags()[key]
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        self._array.wait_to_read()
-        setattr(self._array._data.flags, name, value)
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._array.wait_to_read()
-        self._array._data.flags[key] = value
-
-    def __repr__(self) -> str:
-        return repr(self._flags())
-
-
-class DeviceFlags:
-    """NumPy's ``flags`` of a device array, from CuPy's three (a device array
-    is always writeable: CuPy has no read-only arrays)."""
-
-    __slots__ = ("c_contiguous", "f_contiguous", "owndata")
-    writeable = aligned = True
-
-    def __init__(self, flags: Any) -> None:
-        for name in self.__slots__:
-            object.__setattr__(self, name, bool(getattr(flags, name)))
-
-    def __getitem__(self, name: str) -> bool:
-        return bool(getattr(self, {"C": "c_contiguous", "F": "f_contiguous"}.get(
-            name, name).lower().replace("writable", "writeable")))
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise ValueError(f"cannot set flags.{name} of a device array: CuPy arrays have "
-                         f"no read-only or layout flags to set")
-
-    def __repr__(self) -> str:
-        return "\n".join(f"  {n.upper()} : {getattr(self, n)}" for n in (
-            "c_contiguous", "f_contiguous", "owndata", "writeable", "aligned"))
-
-
-def writeable(a: ndarray) -> bool:
-    """``a`` may be written, as the user set it. A kernel running now on a
-    worker may be holding NumPy's read-only flag on the storage for a moment
-    (an overlapping in-place op writes back through a copy): then wait for the
-    pending writes and look again."""
-    flags = a._data.flags
-    if getattr(flags, "writeable", True):
-        return True
-    if a._var.nw:
-        a.wait_to_read()
-        return bool(a._data.flags.writeable)
-    return False
+def var_of(a: ndarray) -> Var:
+    """The state of ``a``'s root buffer, for an op that uses it: a new array
+    shares ``FRESH`` until then (only roots do: ``view_of`` gives the base
+    its own first)."""
+    var = a._var
+    if var is FRESH:
+        var = a._var = Var()
+    return var
 
 
 def view_of(base: ndarray, data: np.ndarray) -> ndarray:
@@ -458,7 +401,8 @@ def view_of(base: ndarray, data: np.ndarray) -> ndarray:
         data.flags.writeable = True  # read-only only while a kernel wrote back
     a = _new(ndarray)
     a._data = data
-    a._var = base._var
+    var = base._var
+    a._var = var if var is not FRESH else var_of(base)
     a._base = base if base._base is None else base._base
     return a
 

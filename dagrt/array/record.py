@@ -32,21 +32,22 @@ import contextvars
 import functools
 import operator
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from .. import _config, _log
-from ..devices.device import CPU, Device
+from ..devices.device import Device
 from ..devices.replay import identity
 from ..engine import warncontext
-from ..engine.graph import Op, Site, Var, recording_site, user_frame
+from ..engine.graph import FRESH, Op, Site, Var, quick_site, recording_site, user_frame
 from ..engine.policy import POLICY
 from ..engine.scheduler import ENGINE
 from . import chunks, fusion
+from .flags import writeable
 from .fusion import Fusable, fusable
-from .ndarray import _NP, _new, evaluate, ndarray, stand_for_scalars, wrap, wrap_result, writeable
+from .ndarray import _NP, _new, evaluate, ndarray, stand_for_scalars, var_of, wrap_result
 from .sites import caller_at
 
 Plan = Callable[[], list[ndarray]]
@@ -91,14 +92,8 @@ def record(name: str, call: Callable[..., Any], args: Sequence[Any],
                 if var.n or var.error is not None or var.device is not None:
                     values = None
                     break
-        if also and not idle(also):
-            values = None
-        if kwargs and values is not None:
-            kw = host_values(kwargs.values())
-            if kw is None:
-                values = None
-            else:
-                kwargs = dict(zip(kwargs, kw))
+        if (also or kwargs) and values is not None:
+            values, kwargs = _now_too(values, kwargs, also)
     if values is None:  # to the scheduler
         fresh = outs is None
         outs = plan()
@@ -107,33 +102,55 @@ def record(name: str, call: Callable[..., Any], args: Sequence[Any],
         _defer(name, call, args, kwargs, outs, use_out, work, also,
                partial or "where" in kwargs)
         return outs
-    # Now, in the calling thread.
-    timed = ENGINE.observers or work > POLICY.small
-    if timed:
-        t0 = time.perf_counter()
-        c0 = time.thread_time() if ENGINE.observers else 0.0
-    # NumPy's errors raise here, at the call, as in NumPy (values' errors too)
-    if outs is None:
-        result = call(*values, **kwargs) if kwargs else call(*values)
-    elif use_out:
+    # Now, in the calling thread; NumPy's errors raise here, at the call, as
+    # in NumPy (values' errors too).
+    if ENGINE.observers or work > POLICY.small:
+        return _timed(name, call, args, values, kwargs, plan, outs, use_out, work)
+    if outs is not None:
+        if use_out and not kwargs and len(outs) == 1:
+            call(*values, out=outs[0]._data)
+        else:
+            _write(call, values, kwargs, outs, use_out)
+        return outs
+    result = call(*values, **kwargs) if kwargs else call(*values)
+    if type(result) is _NP and result.base is None and not CHECK_PLANS:
+        new = _new(ndarray)  # wrap(), inlined: the hottest line
+        new._data, new._var, new._base = result, FRESH, None
+        return [new]
+    return _wrap_now(name, plan, result)
+
+
+def _now_too(values: list[Any], kwargs: dict[str, Any],
+             also: Sequence[ndarray]) -> tuple[list[Any] | None, dict[str, Any]]:
+    """The rest of the predicate, for ops with other buffers or keywords:
+    ``values`` (None if the op must be deferred) and the keywords' host values."""
+    if also and not idle(also):
+        return None, kwargs
+    if kwargs:
+        kw = host_values(kwargs.values())
+        if kw is None:
+            return None, kwargs
+        kwargs = dict(zip(kwargs, kw))
+    return values, kwargs
+
+
+def _write(call: Callable[..., Any], values: list[Any], kwargs: dict[str, Any],
+           outs: list[ndarray], use_out: bool) -> None:
+    """Run an op with given outputs now: ``call`` writes their storage."""
+    if use_out:
         call(*values, out=outs[0]._data if len(outs) == 1 else
              tuple(o._data for o in outs), **kwargs)
     else:
         _assign([o._data for o in outs], call(*values, **kwargs))
-    if outs is None:
-        if type(result) is _NP and result.base is None:
-            new = _new(ndarray)  # wrap(), inlined: the hottest line
-            new._data, new._var, new._base = result, Var(), None
-            outs = [new]
-        else:
-            # NumPy's scalar stays as it is: a value that is ready needs no
-            # laziness (``x.sum()`` is a numpy.float64, as in NumPy).
-            outs = list(wrap_result(result)) if isinstance(result, tuple) \
-                else [wrap_result(result)]
-        if CHECK_PLANS:
-            check_plan(name, plan, outs)
-    if timed:
-        _timed(name, args, outs, work, t0, c0)
+
+
+def _wrap_now(name: str, plan: Plan, result: Any) -> list[Any]:
+    """The outputs of an op run now: NumPy's scalar stays as it is (a value
+    that is ready needs no laziness: ``x.sum()`` is a numpy.float64, as in
+    NumPy); a view of an input is copied (as ``wrap_result`` does)."""
+    outs = list(wrap_result(result)) if isinstance(result, tuple) else [wrap_result(result)]
+    if CHECK_PLANS:
+        check_plan(name, plan, outs)
     return outs
 
 
@@ -166,17 +183,24 @@ def check_plan(name: str, plan: Plan, outs: Sequence[Any]) -> None:
         raise AssertionError(f"dagrt: {name} made {made} now, its plan says {planned}")
 
 
-def _timed(name: str, args: Sequence[Any], outs: list[ndarray], work: int, t0: float,
-           c0: float) -> None:
+def _timed(name: str, call: Callable[..., Any], args: Sequence[Any], values: list[Any],
+           kwargs: dict[str, Any], plan: Plan, outs: list[ndarray] | None, use_out: bool,
+           work: int) -> list[Any]:
     """An op run now that the cost model admitted (keep its estimate current)
     or that observers watch (a slice on the caller's track)."""
+    t0 = time.perf_counter()
+    if outs is not None:
+        _write(call, values, kwargs, outs, use_out)
+    else:
+        outs = _wrap_now(name, plan, call(*values, **kwargs))
     t1 = time.perf_counter()
     if work > POLICY.small:
         POLICY.costs.observe(name, work, t1 - t0)
         if _log.DEBUG:
             _log.debug("{} ran now: predicted cheaper than a hand-off", name)
-    if ENGINE.observers:
-        _show(name, args, outs, t0, t1, time.thread_time() - c0)
+    if ENGINE.observers:  # (its CPU time is its wall time: it ran in this thread, and
+        _show(name, args, outs, t0, t1)  # a thread_time() call costs more than it)
+    return outs
 
 
 def host_values(args: Any) -> list[Any] | None:
@@ -224,12 +248,13 @@ def check_writeable(outs: list[ndarray]) -> None:
             raise ValueError("assignment destination is read-only")
 
 
-def _show(name: str, args: Sequence[Any], outs: list[Any], t0: float, t1: float,
-          cpu: float) -> None:
+def _show(name: str, args: Sequence[Any], outs: list[Any], t0: float, t1: float) -> None:
+    """Show observers an op run now (its reads may repeat and include what it
+    writes: the recorder sorts that out when asked, not in the loop)."""
     out = outs[0] if outs else None
     if type(out) is ndarray:
-        writes = (out._var,) if len(outs) == 1 else \
-            tuple({o._var: None for o in outs if type(o) is ndarray})
+        writes = (var_of(out),) if len(outs) == 1 else \
+            tuple({var_of(o): None for o in outs if type(o) is ndarray})
         data = out._data
         shape, dtype = data.shape, data.dtype
     else:
@@ -238,14 +263,10 @@ def _show(name: str, args: Sequence[Any], outs: list[Any], t0: float, t1: float,
     for a in args:
         t = type(a)
         if t is ndarray:
-            var = a._var
-            if var not in writes and var not in reads:
-                reads.append(var)
+            reads.append(var_of(a))
         elif t is list or t is tuple:
-            for var in dict.fromkeys(_vars(a)):
-                if var not in writes and var not in reads:
-                    reads.append(var)
-    ENGINE.ran_now(name, reads, writes, recording_site(), shape, dtype, t0, t1, cpu)
+            reads += _vars(a)
+    ENGINE.ran_now(name, reads, writes, quick_site(), shape, dtype, t0, t1, t1 - t0)
 
 
 def _vars(args: Sequence[Any]) -> list[Var]:
@@ -257,7 +278,7 @@ def _vars(args: Sequence[Any]) -> list[Var]:
 def _poison(name: str, exc: Exception, outs: list[ndarray]) -> None:
     """A kernel run now failed on its values: its outputs carry the error,
     which surfaces at the next sync point, as it would from a worker."""
-    op = Op(None, (), tuple(o._var for o in outs), name, recording_site())  # type: ignore[arg-type]
+    op = Op(None, (), tuple(var_of(o) for o in outs), name, recording_site())  # type: ignore[arg-type]
     ENGINE.fail(op, exc)
 
 
@@ -296,7 +317,7 @@ def _defer(name: str, call: Callable[..., Any], args: Sequence[Any], kwargs: dic
     if device is None and fuse is None and work >= 2 * chunks.BLOCK_BYTES > 0:  # in blocks?
         kernel = chunks.chunked(name, call, values, kw, targets, kernel) or kernel
     nbytes = sum(t.nbytes for t in targets)
-    push(name, kernel, reads, [o._var for o in (*outs, *also)], nbytes,
+    push(name, kernel, reads, [var_of(o) for o in (*outs, *also)], nbytes,
          {"shape": targets[0].shape, "dtype": targets[0].dtype}
          if targets and ENGINE.observers else None, device, work=work or nbytes,
          covers=() if partial else [o._var for o in outs if _whole(o)], site=site,
@@ -367,7 +388,7 @@ def resolve(x: Any, reads: list[Var], snapshot: bool) -> Any:
     read); snapshot NumPy arrays the user could still mutate."""
     t = type(x)
     if t is ndarray:
-        reads.append(x._var)
+        reads.append(var_of(x))
         return x._data
     if t is _NP:
         return x.copy() if snapshot and x.flags.writeable else x
@@ -376,124 +397,9 @@ def resolve(x: Any, reads: list[Var], snapshot: bool) -> Any:
         for v in x:  # (a loop, not a generator: the arguments of every deferred op)
             tv = type(v)
             if tv is ndarray:
-                reads.append(v._var)
+                reads.append(var_of(v))
                 values.append(v._data)
             else:
                 values.append(v if tv is int or tv is float else resolve(v, reads, snapshot))
         return values if t is list else tuple(values)
     return x
-
-
-# Operands that pass ``operand`` unchanged (by exact type: the common case).
-PASS = (ndarray, _NP, int, float, bool, complex)
-
-
-def operand(x: Any) -> Any:
-    """Scalars and arrays pass; lists and other array-likes become NumPy arrays."""
-    if x is None or type(x) in PASS or isinstance(x, (int, float, complex, np.generic, str)):
-        return x
-    if isinstance(x, ndarray):
-        return x
-    return np.asarray(x)
-
-
-def shape_of(x: Any) -> tuple[int, ...]:
-    """``np.shape(x)`` without syncing a dagrt array (NumPy's function would
-    dispatch to ``__array_function__`` and wait for the value)."""
-    return x.shape if isinstance(x, (ndarray, _NP)) else np.shape(x)
-
-
-def nbytes_of(args: Sequence[Any]) -> int:
-    """The bytes of the arrays among ``args`` (one level of lists): the work
-    estimate of ops whose cost follows their inputs."""
-    total = 0
-    for a in args:
-        t = type(a)
-        if t is ndarray or t is _NP:
-            total += a.nbytes
-        elif t is list or t is tuple:
-            total += nbytes_of(a)
-    return total
-
-
-# -- new storage ------------------------------------------------------------------
-
-def placement(args: Any) -> Device | None:
-    """The device of the dagrt arrays among ``args`` (one level of lists):
-    None for host memory. Arrays on two devices in one op are an error."""
-    device: Device | None = None
-    host = False
-    for a in _arrays(args):
-        d = a._var.device if isinstance(a, ndarray) else None  # a NumPy array: host
-        if d is None:
-            host = True
-        elif device is None:
-            device = d
-        elif d is not device:
-            _mixed(device, d)
-    if device is not None and host:
-        _mixed(CPU, device)
-    return device
-
-
-def _arrays(args: Any) -> Iterator[Any]:
-    for a in args:
-        if isinstance(a, (ndarray, np.ndarray)):
-            yield a
-        elif type(a) is list or type(a) is tuple:
-            yield from _arrays(a)
-
-
-def _mixed(a: Device, b: Device) -> None:
-    raise ValueError(f"operands are on different devices, {a!r} and {b!r}: copy one first, "
-                     f"e.g. x.copyto(dagrt.{b!r}) or x.copyto(dagrt.cpu())")
-
-
-def new_array(shape: Any, dtype: Any, like: Any = (),
-              order: str | tuple[int, ...] | None = "C",
-              device: Device | None = None) -> ndarray:
-    """A new array whose storage a pending operation will fill, on the device
-    of the arrays in ``like`` (or on ``device``). ``order``: "C", "F", or the
-    axes from outermost to innermost in memory (``rules.k_order``; None: C)."""
-    if device is None and like:
-        device = placement(like)
-    if device is None:
-        return wrap(_in_order(np.empty, shape, dtype, order))
-    backend = device.backend
-    if backend is None:
-        from ..devices.registry import num_gpus
-
-        raise RuntimeError(
-            f"no {device!r}: dagrt sees {num_gpus()} GPU(s) (CuPy missing or no CUDA "
-            f"device). Install dagrt[cuda12] on a machine with a GPU, or use dagrt.cpu().")
-    error, order = None, order if device.kind == "gpu" else None  # (a cluster's: C)
-    empty = functools.partial(backend.empty, device.id)
-    try:
-        data = _in_order(empty, shape, dtype, order)
-    except backend.OutOfMemoryError:  # free the device pool's cached blocks, retry once
-        backend.free_cached(device.id)
-        try:
-            data = _in_order(empty, shape, dtype, order)
-        except backend.OutOfMemoryError as exc:  # surfaces at the next sync point
-            data, error = backend.placeholder(device.id, shape, dtype), exc
-    a = _new(ndarray)
-    a._data = data
-    a._var = Var(device)
-    a._base = None
-    if error is not None:  # (the op meant to fill ``a`` reports its own error instead)
-        error.allocation = a._var  # type: ignore[attr-defined]
-        ENGINE.fail(Op(None, (), (a._var,), "allocate", recording_site(),  # type: ignore[arg-type]
-                       device=device), error)
-    return a
-
-
-def _in_order(empty: Callable[..., Any], shape: Any, dtype: Any,
-              order: str | tuple[int, ...] | None) -> Any:
-    """``empty(shape, dtype[, "C" or "F"])`` in ``order`` (another axis order
-    is a transposed view of a C allocation: NumPy and CuPy allocate C or F)."""
-    if type(order) is tuple:
-        if order == tuple(range(len(order) - 1, -1, -1)):
-            return empty(shape, dtype, "F")
-        data = empty([shape[i] for i in order], dtype)
-        return data.transpose(tuple(np.argsort(order)))
-    return empty(shape, dtype, order) if order else empty(shape, dtype)

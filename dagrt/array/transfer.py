@@ -17,8 +17,9 @@ from ..devices.registry import as_device
 from ..devices.replay import identity
 from ..engine.graph import Var
 from ..ops import rules
-from .ndarray import _new, ndarray
-from .record import new_array, push, resolve
+from .ndarray import _new, ndarray, var_of
+from .operands import new_array
+from .record import push, resolve
 
 
 class _ToDevice:
@@ -98,7 +99,7 @@ def to_device(a: ndarray, device: Any, copy: bool = False) -> ndarray:
     else:  # device -> another device
         kernel = lambda: _copy_between(src, out=out._data)  # noqa: E731
         lane = ""
-    push(f"copy to {target!r}", kernel, reads, [out._var], out.nbytes,
+    push(f"copy to {target!r}", kernel, reads, [var_of(out)], out.nbytes,
          {"shape": a.shape, "dtype": a.dtype}, device=target, lane=lane)
     return out
 

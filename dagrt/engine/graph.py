@@ -34,12 +34,17 @@ class Var:
     __slots__ = ("n", "nw", "last_writer", "readers", "error", "device", "__weakref__")
 
     def __init__(self, device: Any = None) -> None:
-        self.n = 0
-        self.nw = 0
+        self.n = self.nw = 0
         self.last_writer: Op | None = None
-        self.readers: list[Op] = []
         self.error: BaseException | None = None
         self.device = device  # None: host memory
+        self.readers: list[Op] | tuple[()] = ()  # (a list made on first use)
+
+
+FRESH = Var()
+"""The state every new host array made now shares until an op uses it (a
+``Var`` made for each would cost more than the small op that made the
+array): never written; ``array.ndarray.var_of`` gives the array its own."""
 
 
 class Op:
@@ -165,15 +170,55 @@ Site = tuple[CodeType, int]
 def user_frame() -> FrameType | None:
     """The frame of the first caller outside the dagrt package."""
     frame = sys._getframe(2)
-    while frame is not None and frame.f_code.co_filename.startswith(PKG_DIR):
+    while frame is not None:
+        code = frame.f_code
+        if id(code) not in _OWN_CODE:
+            if not code.co_filename.startswith(PKG_DIR):
+                return frame
+            _OWN_CODE[id(code)] = code
         frame = frame.f_back
-    return frame
+    return None
+
+
+# The package's code objects met so far, by id (cheaper than a file name test
+# per frame, or than hashing a code object; held, so that no id is reused).
+_OWN_CODE: dict[int, CodeType] = {}
 
 
 def recording_site() -> Site | None:
     """The code and instruction of the first caller outside the dagrt package."""
     frame = user_frame()
     return None if frame is None else (frame.f_code, frame.f_lasti)
+
+
+def quick_site() -> Site | None:
+    """:func:`recording_site` for the ops a profile sees run now, in a loop:
+    the user's frame found last time, if it is at the same depth again (one
+    ``sys._getframe``; walking the frames between makes Python create an
+    object for each, which costs more than the op). A frame of the user's
+    own between them (a callback of a NumPy function calling dagrt) at that
+    very depth would be missed: the profile would name its caller's line."""
+    depth, frame_id, code = _LAST_SITE
+    try:
+        frame: FrameType | None = sys._getframe(depth)
+    except ValueError:
+        frame = None
+    if frame is None or id(frame) != frame_id or frame.f_code is not code:
+        frame, depth = sys._getframe(1), 1
+        while frame is not None:
+            code = frame.f_code
+            if id(code) not in _OWN_CODE:
+                if not code.co_filename.startswith(PKG_DIR):
+                    break
+                _OWN_CODE[id(code)] = code
+            frame, depth = frame.f_back, depth + 1
+        if frame is None:
+            return None
+        _LAST_SITE[:] = depth, id(frame), frame.f_code  # (not the frame: its locals)
+    return frame.f_code, frame.f_lasti
+
+
+_LAST_SITE: list[Any] = [1, 0, None]
 
 
 def site_location(site: Site | None) -> tuple[str, int, str] | None:
@@ -248,6 +293,8 @@ def link(op: Op) -> int:
     If a predecessor whose outputs ``op`` depends on already failed, or a
     buffer it reads (or writes in part) is poisoned, ``op`` inherits the error.
     """
+    if FRESH in op.writes or FRESH in op.reads:
+        raise AssertionError(f"dagrt: {op.name} uses FRESH (an array's own Var: var_of)")
     for var in (*op.reads, *op.writes):
         if var.error is not None and op.error is None and (
                 var in op.reads or var not in op.covers):  # a poisoned buffer
@@ -269,14 +316,17 @@ def link(op: Op) -> int:
         var.n += 1
         readers = var.readers
         n = len(readers)
+        if not n:
+            var.readers = [op]
+            continue
         if n >= 64 and not n & (n - 1):  # read many times between writes: at 64,
             readers[:] = [r for r in readers if not r.done]  # 128, 256... (amortized)
-        readers.append(op)
+        readers.append(op)  # type: ignore[union-attr]
     for var in op.writes:
         var.n += 1
         var.nw += 1
         var.last_writer = op
-        var.readers = []
+        var.readers = ()
     op.deps = deps
     return deps
 
@@ -293,7 +343,7 @@ def unlink(op: Op) -> list[Op]:
     for var in op.reads:
         var.n -= 1
         if var.n == 0:
-            var.readers = []
+            var.readers = ()
             var.last_writer = None
     for var in op.writes:
         var.n -= 1
@@ -303,7 +353,7 @@ def unlink(op: Op) -> list[Op]:
         elif var in op.covers:  # overwritten whole: its old poison is gone
             var.error = None
         if var.n == 0:
-            var.readers = []
+            var.readers = ()
             var.last_writer = None
     ready = []
     for dep in op.dependents:

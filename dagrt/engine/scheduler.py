@@ -44,7 +44,7 @@ from .. import _config, _log
 from . import lifecycle, warncontext
 from .errors import CancelledError, annotate, rethrow
 from .executors import SerialExecutor, ThreadedExecutor
-from .graph import Op, Site, Var, fuse_group, link, release_early, unlink
+from .graph import FRESH, Op, Site, Var, fuse_group, link, release_early, unlink
 from .policy import POLICY
 
 _WARNED: set[tuple[int, int]] = set()  # oversubscribing configurations warned about
@@ -262,6 +262,8 @@ class Engine:
     def fail(self, op: Op, exc: Exception) -> None:
         """Record ``op``, run inline outside the scheduler, as failed with ``exc``."""
         annotate(exc, op)
+        if FRESH in op.writes:
+            raise AssertionError(f"dagrt: {op.name} fails FRESH (an array's own Var: var_of)")
         op.error, op.error_origin, op.done = exc, op, True
         op.seq = next(self._seq)
         with self._cond:

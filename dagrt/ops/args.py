@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from ..array.ndarray import ndarray, wrap
-from ..array.record import operand, placement, wrap_result
+from ..array.operands import operand, placement
+from ..array.record import wrap_result
 from ..array.transfer import on_device
 from .table import Row
 

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from ..array.ndarray import ndarray, wrap
-from ..array.record import evaluate, new_array, record, wrap_result
+from ..array.operands import new_array
+from ..array.record import evaluate, record, wrap_result
 from ..array.transfer import to_device
 from ..devices.registry import device_arg
 from . import rules

@@ -17,8 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from ..array.ndarray import _NP, ndarray, writeable
-from ..array.record import NO_KWARGS, PASS, new_array, placement, record, shape_of
+from ..array.flags import writeable
+from ..array.ndarray import _NP, ndarray
+from ..array.operands import PASS, new_array, placement, shape_of
+from ..array.record import NO_KWARGS, record
 from . import rules
 from .args import as_dagrt, eager_call, operand
 
@@ -165,8 +167,9 @@ def _plan(func: Any, args: tuple[Any, ...], out: tuple[Any, ...] | None,
 # square, reciprocal, sqrt (whose results differ from power's for complex).
 _FAST_POWER = {(int, 2): np.square, (int, -1): np.reciprocal, (float, 0.5): np.sqrt}
 # References to a temporary operand inside an operator: the caller's stack,
-# the generated method's frame, the operator's frame, getrefcount's argument.
-_TEMPORARY_REFS = 4
+# the operator's frame, getrefcount's argument (the operator is the method
+# itself: ``array.methods.register``).
+_TEMPORARY_REFS = 3
 
 
 def make_operator(ufunc: np.ufunc, variant: str) -> Any:

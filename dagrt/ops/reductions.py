@@ -16,7 +16,8 @@ import numpy as np
 from numpy.lib.array_utils import normalize_axis_tuple
 
 from ..array.ndarray import ndarray, view_of
-from ..array.record import new_array, record, shape_of
+from ..array.operands import new_array, shape_of
+from ..array.record import record
 from . import rules
 from .args import as_dagrt, bind, eager_call
 from .table import Row

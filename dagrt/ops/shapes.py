@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from ..array.ndarray import ndarray, view_of, wrap
-from ..array.record import evaluate, host_values, nbytes_of, new_array, record
+from ..array.operands import nbytes_of, new_array
+from ..array.record import evaluate, host_values, record
 from ..devices.replay import identity
 from . import rules
 from .args import PY_SCALARS, as_dagrt, bind, eager_call

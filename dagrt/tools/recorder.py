@@ -88,6 +88,7 @@ class Recorder:
             for entry in log[len(done):]:
                 if type(entry) is tuple:
                     seq, name, reads, writes, site, shape, dtype, t0, t1, cpu = entry
+                    reads = [v for v in dict.fromkeys(reads) if v not in writes]
                     entry = RanNow(reads, writes, name, site, shape, dtype, t0, t1, cpu)
                     entry.seq = seq
                 done.append(entry)

@@ -1,0 +1,134 @@
+"""Operands and new storage: what the recording path's callers need before
+they record (``operand``, ``shape_of``, ``nbytes_of``), the device an op
+runs on (``placement``, which raises NumPy-style at the recording line for
+mixed devices) and the storage of a deferred op's outputs (``new_array``).
+
+Imports: the engine, the devices, ``array.ndarray``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..devices.device import CPU, Device
+from ..engine.graph import Op, Var, recording_site
+from ..engine.scheduler import ENGINE
+from .ndarray import _NP, _new, ndarray, wrap
+
+# Operands that pass ``operand`` unchanged (by exact type: the common case).
+PASS = (ndarray, _NP, int, float, bool, complex)
+
+
+def operand(x: Any) -> Any:
+    """Scalars and arrays pass; lists and other array-likes become NumPy arrays."""
+    if x is None or type(x) in PASS or isinstance(x, (int, float, complex, np.generic, str)):
+        return x
+    if isinstance(x, ndarray):
+        return x
+    return np.asarray(x)
+
+
+def shape_of(x: Any) -> tuple[int, ...]:
+    """``np.shape(x)`` without syncing a dagrt array (NumPy's function would
+    dispatch to ``__array_function__`` and wait for the value)."""
+    return x.shape if isinstance(x, (ndarray, _NP)) else np.shape(x)
+
+
+def nbytes_of(args: Sequence[Any]) -> int:
+    """The bytes of the arrays among ``args`` (one level of lists): the work
+    estimate of ops whose cost follows their inputs."""
+    total = 0
+    for a in args:
+        t = type(a)
+        if t is ndarray or t is _NP:
+            total += a.nbytes
+        elif t is list or t is tuple:
+            total += nbytes_of(a)
+    return total
+
+
+# -- new storage ------------------------------------------------------------------
+
+def placement(args: Any) -> Device | None:
+    """The device of the dagrt arrays among ``args`` (one level of lists):
+    None for host memory. Arrays on two devices in one op are an error."""
+    device: Device | None = None
+    host = False
+    for a in _arrays(args):
+        d = a._var.device if isinstance(a, ndarray) else None  # a NumPy array: host
+        if d is None:
+            host = True
+        elif device is None:
+            device = d
+        elif d is not device:
+            _mixed(device, d)
+    if device is not None and host:
+        _mixed(CPU, device)
+    return device
+
+
+def _arrays(args: Any) -> Iterator[Any]:
+    for a in args:
+        if isinstance(a, (ndarray, np.ndarray)):
+            yield a
+        elif type(a) is list or type(a) is tuple:
+            yield from _arrays(a)
+
+
+def _mixed(a: Device, b: Device) -> None:
+    raise ValueError(f"operands are on different devices, {a!r} and {b!r}: copy one first, "
+                     f"e.g. x.copyto(dagrt.{b!r}) or x.copyto(dagrt.cpu())")
+
+
+def new_array(shape: Any, dtype: Any, like: Any = (),
+              order: str | tuple[int, ...] | None = "C",
+              device: Device | None = None) -> ndarray:
+    """A new array whose storage a pending operation will fill, on the device
+    of the arrays in ``like`` (or on ``device``). ``order``: "C", "F", or the
+    axes from outermost to innermost in memory (``rules.k_order``; None: C)."""
+    if device is None and like:
+        device = placement(like)
+    if device is None:
+        return wrap(_in_order(np.empty, shape, dtype, order))
+    backend = device.backend
+    if backend is None:
+        from ..devices.registry import num_gpus
+
+        raise RuntimeError(
+            f"no {device!r}: dagrt sees {num_gpus()} GPU(s) (CuPy missing or no CUDA "
+            f"device). Install dagrt[cuda12] on a machine with a GPU, or use dagrt.cpu().")
+    error, order = None, order if device.kind == "gpu" else None  # (a cluster's: C)
+    empty = functools.partial(backend.empty, device.id)
+    try:
+        data = _in_order(empty, shape, dtype, order)
+    except backend.OutOfMemoryError:  # free the device pool's cached blocks, retry once
+        backend.free_cached(device.id)
+        try:
+            data = _in_order(empty, shape, dtype, order)
+        except backend.OutOfMemoryError as exc:  # surfaces at the next sync point
+            data, error = backend.placeholder(device.id, shape, dtype), exc
+    a = _new(ndarray)
+    a._data = data
+    a._var = Var(device)
+    a._base = None
+    if error is not None:  # (the op meant to fill ``a`` reports its own error instead)
+        error.allocation = a._var  # type: ignore[attr-defined]
+        ENGINE.fail(Op(None, (), (a._var,), "allocate", recording_site(),  # type: ignore[arg-type]
+                       device=device), error)
+    return a
+
+
+def _in_order(empty: Callable[..., Any], shape: Any, dtype: Any,
+              order: str | tuple[int, ...] | None) -> Any:
+    """``empty(shape, dtype[, "C" or "F"])`` in ``order`` (another axis order
+    is a transposed view of a C allocation: NumPy and CuPy allocate C or F)."""
+    if type(order) is tuple:
+        if order == tuple(range(len(order) - 1, -1, -1)):
+            return empty(shape, dtype, "F")
+        data = empty([shape[i] for i in order], dtype)
+        return data.transpose(tuple(np.argsort(order)))
+    return empty(shape, dtype, order) if order else empty(shape, dtype)
