@@ -1,6 +1,7 @@
 """Write docs/benchmarks.md from the latest results in bench/results/*.json.
 
-    python bench/overhead.py && python bench/chain.py && python bench/independent.py && \\
+    python bench/overhead.py && python bench/instructions.py && python bench/chain.py && \\
+    python bench/independent.py && \\
     python bench/chunked.py && \\
     python bench/auto_parallelism.py && python bench/streams.py && \\
     python bench/examples.py && python bench/cluster.py && python bench/report.py
@@ -30,7 +31,8 @@ def stamp(record: dict[str, Any]) -> str:
 def overhead(r: dict[str, Any]) -> list[str]:
     x = r["results"]
     rows = [f"| {name} | {p['numpy_s'] * 1e3:.1f} ms | {p['dagrt_s'] * 1e3:.1f} ms | "
-            f"**{p['ratio']:.2f}** | {p['numpy_spread']:.2f} / {p['dagrt_spread']:.2f} |"
+            f"**{p['ratio']:.2f}** | {p.get('best_ratio', p['ratio']):.2f} | "
+            f"{p['numpy_spread']:.2f} / {p['dagrt_spread']:.2f} |"
             for name, p in x["patterns"].items()]
     return [
         "## Small-op overhead (`bench/overhead.py`)", "",
@@ -41,49 +43,50 @@ def overhead(r: dict[str, Any]) -> list[str]:
         "the first loop under `dagrt.profile`. Published peers on the first loop: "
         "cuNumeric about 48x slower than NumPy, MXNet 30-60 us per op, dask.array "
         "several hundred x. Target: every pattern within 2x of NumPy (3x at most).", "",
-        "NumPy and dagrt each run in a fresh process under the same settings "
-        f"({', '.join(f'`{k}={v}`' for k, v in x['settings'].items())}), "
-        f"alternating for {x.get('rounds', 1)} rounds (loop counts x{x['scale']:g}); "
-        f"each pattern is timed {x['repeat']} time(s) per process: best time, "
-        "dagrt / NumPy of the best times, and the spread (worst / best) of each side.",
-        "", "    python bench/overhead.py "
-        f"--repeat {x['repeat']} --rounds {x.get('rounds', 1)} --scale {x['scale']:g}", "",
-        "| pattern | NumPy | dagrt | dagrt / NumPy | spread NumPy / dagrt |",
-        "| --- | --- | --- | --- | --- |", *rows, "",
+        "NumPy and dagrt each run in a fresh process (one per side for the whole run) "
+        f"under the same settings ({', '.join(f'`{k}={v}`' for k, v in x['settings'].items())}); "
+        f"each pattern runs {x.get('runs', 1)} times per side (loop counts "
+        f"x{x['scale']:g}), the sides taking turns run by run. Ratio: the median of "
+        "each dagrt run over the NumPy run next to it in time (this VM's speed drifts by "
+        "up to 2x within seconds: the spreads); best: the ratio of the best times.",
+        "", "    python bench/overhead.py", "",
+        "| pattern | NumPy | dagrt | dagrt / NumPy | best / best | spread NumPy / dagrt |",
+        "| --- | --- | --- | --- | --- | --- |", *rows, "",
         f"Worst ratio: **{x['worst_ratio']:.2f}**. _{stamp(r)}_", "",
         "Before the one recording path (commit 689b8eb, the same benchmark at a "
         "quarter of the loop counts, 2026-12-02) the ratios were, in the order of "
-        "the table: 2.2, 131, 58, 124, 105, 57, 6.5, 20, 17, 23, 6.2, 4.9 and 149. "
-        "Now every op goes through one path whose hot part is a few checks and "
-        "NumPy's own call, and reading or writing an element of a ready array is "
-        "not an op at all. What is left is CPython's cost of the layers an op "
-        "crosses (the generated method, the kind's function, the recording path, a "
-        "new array object): about 1.5-4 us per op on this VM, where NumPy's own "
-        "small ops take 0.2-3 us. The target (2x) is met by the patterns whose "
-        "NumPy calls are not tiny (small reductions, `linalg.solve`, mandelbrot); "
-        "element access (a Python-level `__getitem__`/`__setitem__` against "
-        "NumPy's C slots) and loops of sub-microsecond NumPy calls (fancy "
-        "indexing of 5 elements, 8x8 matmul, `where`/`concatenate` on 10 "
-        "elements, random draws of 10) are not there yet: see the closing note of "
-        "issue 8. This VM's "
-        "speed drifts by up to 2x within a run (the spreads above), so the table "
-        "takes each side's best over many fresh processes; still, read the "
-        "ratios as +-30%: other runs of the same command gave 1.4-3.2 for the "
-        "element-access rows.", "",
-        "Because timings drift, per-op cost is also counted in CPU instructions, "
-        "which do not (valgrind's callgrind, the difference between 2200 and 200 "
-        "iterations of one statement, divided by 2000; NumPy, and dagrt at "
-        "commit 6a56857 and now, 2026-12-02):", "",
-        "| statement | NumPy | dagrt before | dagrt now | now / NumPy |",
-        "| --- | --- | --- | --- | --- |",
-        "| `x += 2*y` (1024 float64) | 13.8 k | 41.8 k | 38.1 k | 2.8 |",
-        "| `x[idx]` (5 indices) | 2.4 k | 21.7 k | 18.1 k | 7.4 |",
-        "| `m[3, 4] = 1.0` | 1.2 k | 5.1 k | 4.0 k | 3.3 |",
-        "| `np.random.normal(size=10)` | 9.5 k | 44.8 k | 36.5 k | 3.9 |",
-        "| `x += 2*y` under `dagrt.profile` | 13.8 k | (not counted) | 90.1 k | 6.5 |", "",
-        "The largest single saving: `ndarray` no longer defines `__getattr__` "
-        "(NumPy's remaining attributes are generated into the mixin), which made "
-        "every `x._data` read take the slow attribute path.", ""]
+        "the table: 2.2, 131, 58, 124, 105, 57, 6.5, 20, 17, 23, 6.2, 4.9 and 149; at "
+        "the start of the ninth session (commit 4bed47e): 3.3, 1.9, 3.1, 2.1, 2.8, 6.5, "
+        "1.8, 3.8, 3.0, 3.8, 1.7, 1.7 and 14.2. Every op goes through one path whose "
+        "hot part is a few checks and NumPy's own call; reading or writing an "
+        "element, a slice, a row of a ready array is not an op at all. What is left "
+        "is CPython's cost of the layers an op crosses (the method, the kind's "
+        "function, the recording path, a new array object): counted in instructions "
+        "below, 7,000-14,000 per op, where NumPy's own small ops take 800-7,000. The "
+        "2x target is met where NumPy's calls are not tiny (small reductions, "
+        "`linalg.solve`, mandelbrot, builtin `sum`); it is not where each NumPy call "
+        "is a few hundred nanoseconds (5-element fancy indexing: about 6x; an "
+        "element write from Python against NumPy's C slot: about 3x), nor under a "
+        "profile, which records every op's buffers, site and times (about 5-7x). "
+        "Getting there needs the recording path out of the interpreter "
+        "(compiled, as mypyc or Cython would), not more Python: see the closing "
+        "note of issue 8.", ""]
+
+
+def instructions(r: dict[str, Any]) -> list[str]:
+    x = r["results"]
+    rows = [f"| `{stmt}` | {p['what']} | {p['numpy']:,.0f} | {p['dagrt']:,.0f} | "
+            f"**{p['ratio']:.2f}** |" for stmt, p in x["statements"].items()]
+    return [
+        "## Per-op cost in instructions (`bench/instructions.py`)", "",
+        "Time on this VM drifts; instructions do not. Each statement runs in a fresh "
+        "process per side under valgrind's callgrind, 200 times to warm up and then "
+        f"{x['n']} times inside `itertools.starmap`, the only code counted; the count "
+        "per execution (NumPy and dagrt on the same arrays, the overhead benchmark's "
+        "settings; `p(x, y)` is `x += 2 * y` run under `dagrt.profile` on dagrt's side):",
+        "", "    python bench/instructions.py", "",
+        "| statement | stands for | NumPy | dagrt | dagrt / NumPy |",
+        "| --- | --- | --- | --- | --- |", *rows, "", f"_{stamp(r)}_", ""]
 
 
 def sides_table(x: dict[str, Any], base: str) -> list[str]:
@@ -282,8 +285,8 @@ def _spilling(x: dict[str, Any]) -> list[str]:
             f"Dask on the way, {'correct' if b3['correct'] else 'WRONG'}.", ""]
 
 
-SECTIONS = {"overhead": overhead, "chain": chain, "independent": independent,
-            "chunked": chunked,
+SECTIONS = {"overhead": overhead, "instructions": instructions, "chain": chain,
+            "independent": independent, "chunked": chunked,
             "auto_parallelism": auto_parallelism, "streams": streams, "examples": examples,
             "cluster": cluster}
 

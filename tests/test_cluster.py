@@ -246,7 +246,7 @@ def test_backpressure_bounds_pending_ops(on: Any) -> None:
         def on_push(self, op: Any) -> None:
             seen.append(ENGINE.pending)
 
-        def on_ran(self, *op: Any) -> None:
+        def on_ran(self, entry: Any) -> None:
             pass
 
         def on_span(self, *span: Any) -> None:

@@ -36,7 +36,7 @@ class _Watch:
         self.max_pending = max(self.max_pending, ENGINE.pending)
         self.max_bytes = max(self.max_bytes, ENGINE.pending_bytes)
 
-    def on_ran(self, *op: Any) -> None:  # an op run now, in the calling thread
+    def on_ran(self, entry: Any) -> None:  # an op run now, in the calling thread
         pass
 
     def on_span(self, *span: Any) -> None:  # a sync wait, a stall, an annotation

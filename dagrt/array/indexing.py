@@ -89,6 +89,20 @@ def getitem(self: ndarray, key: Any) -> ndarray:
     return _gather(self, _convert(key, evaluate_masks=True))
 
 
+def getitem_array(self: ndarray, key: ndarray) -> Any:
+    """``self[key]`` for a dagrt array ``key`` (``x[idx]``, ``x[mask]``)."""
+    if key._data.dtype.kind in "iu":
+        return _gather(self, key)
+    return getitem(self, key)
+
+
+def setitem_array(self: ndarray, key: ndarray, value: Any) -> None:
+    """``self[key] = value`` for a dagrt array ``key``."""
+    if key._data.dtype.kind in "iu" and self._data.dtype.kind != "O":
+        return _scatter(self, key, value)
+    return setitem(self, key, value)
+
+
 def _gather(self: ndarray, key: Any) -> Any:
     """``self[key]`` with index arrays (or an all-integer key on pending storage)."""
     data = self._data
@@ -130,15 +144,7 @@ def _element(self: ndarray, key: tuple[Any, ...]) -> bool:
 
 def setitem(self: ndarray, key: Any, value: Any) -> None:
     if _index_array(key) and self._data.dtype.kind != "O":  # x[idx] = value
-        t = type(value)
-        if t is list or t is tuple:  # a sequence takes the destination's dtype, as in NumPy
-            value = np.asarray(value, self.dtype)
-        elif t is not float and t is not int and t is not ndarray:
-            value = operand(value)
-        record("setitem", _setitem_kernel, (key, value), NO_KWARGS,
-               lambda: _check(self, (key,), value), [self], True,
-               key._data.nbytes if type(key) is ndarray else key.nbytes, (), True)
-        return None
+        return _scatter(self, key, value)
     if type(key) is str or type(key) is list and key and all(type(k) is str for k in key):
         return setitem(getitem(self, key), Ellipsis, value)  # fields of a structured array
     key = key if type(key) is tuple else (key,)
@@ -164,6 +170,18 @@ def setitem(self: ndarray, key: Any, value: Any) -> None:
     record("setitem", _setitem_kernel, (key, value), {},
            lambda: _check(self, key, value), [self], work=work, partial=not all(
                k is Ellipsis or (type(k) is slice and k == _ALL) for k in key))
+
+
+def _scatter(self: ndarray, key: Any, value: Any) -> None:
+    """``self[idx] = value``, ``idx`` an integer index array."""
+    t = type(value)
+    if t is list or t is tuple:  # a sequence takes the destination's dtype, as in NumPy
+        value = np.asarray(value, self.dtype)
+    elif t is not float and t is not int and t is not ndarray:
+        value = operand(value)
+    record("setitem", _setitem_kernel, (key, value), NO_KWARGS,
+           functools.partial(_check, self, (key,), value), [self], True,
+           key._data.nbytes if type(key) is ndarray else key.nbytes, (), True)
 
 
 def _on_devices(key: Any) -> list[ndarray]:

@@ -221,6 +221,8 @@ class ndarray(Methods):
                     ints = False
             if not ints or len(key) < data.ndim:  # basic: NumPy makes a view
                 return view_of(self, data[key])
+        elif t is ndarray:
+            return IMPL["getitem ndarray"](self, key)  # x[idx]: no other test first
         elif t is not int:
             return IMPL["getitem"](self, key)
         elif data.ndim > 1:
@@ -236,9 +238,11 @@ class ndarray(Methods):
         is an op, for the graph's hazards); everything else is recorded
         (``array.indexing``)."""
         var = self._var
-        if not var.n and var.error is None and var.device is None and (
+        t = type(key)
+        if t is ndarray:
+            return IMPL["setitem ndarray"](self, key, value)  # x[idx] = v: no other test first
+        if (var is FRESH or not var.n and var.error is None and var.device is None) and (
                 type(value) in _PLAIN or isinstance(value, _SCALARS)) and not ENGINE.observers:
-            t = type(key)
             if t is int:
                 if self._data.ndim == 1:
                     self._data[key] = value
@@ -259,7 +263,7 @@ class ndarray(Methods):
         if self._var.device is not None:
             return (self[i] for i in range(data.shape[0]))
         if data.ndim > 1:  # rows: views, made at once
-            return (view_of(self, row) for row in data)
+            return _rows(self, data)
         return _elements(self, data)
 
     def __contains__(self, value: Any) -> bool:
@@ -357,6 +361,19 @@ class ndarray(Methods):
 for _name, _attr in list(vars(ndarray).items()):  # NumPy's signatures (inspect.signature)
     if callable(_attr) and _name != "__init__" and hasattr(_NP, _name):
         adopt(_attr, getattr(_NP, _name))
+
+
+def _rows(a: ndarray, data: np.ndarray) -> Iterator[ndarray]:
+    """The rows of a host array: views (``view_of``, inlined)."""
+    var = var_of(a)
+    base = a if a._base is None else a._base
+    for row in data:
+        if var.nw:  # (a kernel writing back may hold the read-only flag)
+            yield view_of(a, row)
+            continue
+        view = _new(ndarray)
+        view._data, view._var, view._base = row, var, base
+        yield view
 
 
 def _elements(a: ndarray, data: np.ndarray) -> Iterator[Any]:

@@ -187,7 +187,10 @@ def _timed(name: str, call: Callable[..., Any], args: Sequence[Any], values: lis
            kwargs: dict[str, Any], plan: Plan, outs: list[ndarray] | None, use_out: bool,
            work: int) -> list[Any]:
     """An op run now that the cost model admitted (keep its estimate current)
-    or that observers watch (a slice on the caller's track)."""
+    or that observers watch: a slice on the caller's track, with its buffers
+    (its reads may repeat and include what it writes: the recorder sorts that
+    out when asked, not here; its CPU time is its wall time, as it ran in this
+    thread and a ``thread_time()`` call costs more than it)."""
     t0 = time.perf_counter()
     if outs is not None:
         _write(call, values, kwargs, outs, use_out)
@@ -198,8 +201,24 @@ def _timed(name: str, call: Callable[..., Any], args: Sequence[Any], values: lis
         POLICY.costs.observe(name, work, t1 - t0)
         if _log.DEBUG:
             _log.debug("{} ran now: predicted cheaper than a hand-off", name)
-    if ENGINE.observers:  # (its CPU time is its wall time: it ran in this thread, and
-        _show(name, args, outs, t0, t1)  # a thread_time() call costs more than it)
+    if not ENGINE.observers:
+        return outs
+    out = outs[0] if outs else None
+    if type(out) is ndarray:
+        writes = (var_of(out),) if len(outs) == 1 else \
+            tuple({var_of(o): None for o in outs if type(o) is ndarray})
+        data = out._data
+        shape, dtype = data.shape, data.dtype
+    else:
+        writes, shape, dtype = (), None, None
+    reads: list[Var] = []
+    for a in args:
+        t = type(a)
+        if t is ndarray:
+            reads.append(var_of(a))
+        elif t is list or t is tuple:
+            resolve(a, reads, False)
+    ENGINE.ran_now(name, quick_site(), shape, dtype, t0, t1, writes, reads)
     return outs
 
 
@@ -246,33 +265,6 @@ def check_writeable(outs: list[ndarray]) -> None:
     for out in outs:
         if out._var.error is None and not writeable(out):
             raise ValueError("assignment destination is read-only")
-
-
-def _show(name: str, args: Sequence[Any], outs: list[Any], t0: float, t1: float) -> None:
-    """Show observers an op run now (its reads may repeat and include what it
-    writes: the recorder sorts that out when asked, not in the loop)."""
-    out = outs[0] if outs else None
-    if type(out) is ndarray:
-        writes = (var_of(out),) if len(outs) == 1 else \
-            tuple({var_of(o): None for o in outs if type(o) is ndarray})
-        data = out._data
-        shape, dtype = data.shape, data.dtype
-    else:
-        writes, shape, dtype = (), None, None
-    reads: list[Var] = []
-    for a in args:
-        t = type(a)
-        if t is ndarray:
-            reads.append(var_of(a))
-        elif t is list or t is tuple:
-            reads += _vars(a)
-    ENGINE.ran_now(name, reads, writes, quick_site(), shape, dtype, t0, t1, t1 - t0)
-
-
-def _vars(args: Sequence[Any]) -> list[Var]:
-    reads: list[Var] = []
-    resolve(args, reads, False)
-    return reads
 
 
 def _poison(name: str, exc: Exception, outs: list[ndarray]) -> None:

@@ -219,16 +219,17 @@ class Engine:
             ready = [op for op in held if op.deps == 0 and not op.done]
         self.dispatch(ready)
 
-    def ran_now(self, name: str, reads: list[Var], writes: tuple[Var, ...],
-                site: Site | None, shape: Any, dtype: Any, t0: float, t1: float,
-                cpu: float) -> None:
+    def ran_now(self, name: str, site: Site | None, shape: Any, dtype: Any, t0: float,
+                t1: float, writes: tuple[Var, ...], reads: list[Var]) -> None:
         """Show observers an op that the recording path ran in the calling
         thread, done: a slice on the caller's track, and its buffers for the
-        graph (``on_ran(seq, name, reads, writes, site, shape, dtype, t0, t1,
-        cpu)``; see ``engine.graph.RanNow``)."""
-        seq = next(self._seq)  # atomic: no lock
+        graph, as one flat tuple ``(seq, name, site, shape, dtype, t0, t1,
+        len(writes), *writes, *reads)`` (one object per op for the garbage
+        collector to walk in a long profile; a recorder's ``on_ran`` is
+        ``list.append`` itself; see ``engine.graph.RanNow``)."""
+        entry = (next(self._seq), name, site, shape, dtype, t0, t1, len(writes), *writes, *reads)
         for observer in self.observers:
-            observer.on_ran(seq, name, reads, writes, site, shape, dtype, t0, t1, cpu)
+            observer.on_ran(entry)
 
     def observe(self, name: str, t0: float) -> None:
         """Show observers that the calling thread was blocked in the runtime

@@ -83,7 +83,9 @@ def build() -> dict[str, Callable[..., Any]]:
     register({f"ndarray.{name}": impl for name, impl in methods.METHODS.items()})
     register({row.name: elementwise.make_operator(row.func, row.variant)
               for row in ROWS if row.kind == "operator"})
-    register({"getitem": indexing.getitem, "setitem": indexing.setitem})
+    register({"getitem": indexing.getitem, "setitem": indexing.setitem,
+              "getitem ndarray": indexing.getitem_array,
+              "setitem ndarray": indexing.setitem_array})
     for name, impl in functions.items():
         numpy_func = getattr(np, name, None)
         if callable(numpy_func) and not isinstance(numpy_func, (np.ufunc, type)):

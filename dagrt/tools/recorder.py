@@ -54,8 +54,8 @@ class Recorder:
     """Collects the operations pushed while active (their edges are derived
     at the end, by ``engine.graph.hazards``).
 
-    ``on_push`` is ``list.append`` itself: about 0.1 us per op. An op run
-    now (``on_ran``) is kept as a plain tuple, expanded by ``ops``.
+    ``on_push`` and ``on_ran`` are ``list.append`` itself: about 0.1 us per
+    op. An op run now is kept as the engine's plain tuple, expanded by ``ops``.
     """
 
     def __init__(self) -> None:
@@ -63,6 +63,7 @@ class Recorder:
         self._expanded: list[Any] = []
         self.spans: list[tuple[str, str, float, float, int]] = []
         self.on_push = self._log.append
+        self.on_ran = self._log.append
         self.active = False
         self.t_start = 0.0
         self.t_stop = 0.0
@@ -70,9 +71,10 @@ class Recorder:
     def on_push(self, op: Op) -> None:  # replaced per instance by _log.append
         self._log.append(op)
 
-    def on_ran(self, *op: Any) -> None:
-        """An op run now: ``(seq, name, reads, writes, site, shape, dtype, t0, t1, cpu)``."""
-        self._log.append(op)
+    def on_ran(self, entry: tuple[Any, ...]) -> None:  # replaced per instance by _log.append
+        """An op run now: ``(seq, name, site, shape, dtype, t0, t1, len(writes),
+        *writes, *reads)`` (``engine.scheduler.Scheduler.ran_now``)."""
+        self._log.append(entry)
 
     def on_span(self, name: str, category: str, t0: float, t1: float, thread: int) -> None:
         """A span of a thread outside the ops: the runtime blocking it (a sync
@@ -87,9 +89,11 @@ class Recorder:
         if len(done) != len(log):
             for entry in log[len(done):]:
                 if type(entry) is tuple:
-                    seq, name, reads, writes, site, shape, dtype, t0, t1, cpu = entry
-                    reads = [v for v in dict.fromkeys(reads) if v not in writes]
-                    entry = RanNow(reads, writes, name, site, shape, dtype, t0, t1, cpu)
+                    seq, name, site, shape, dtype, t0, t1, n = entry[:8]
+                    writes = entry[8:8 + n]
+                    reads = [v for v in dict.fromkeys(entry[8 + n:]) if v not in writes]
+                    # (its CPU time is its wall time: it ran in the calling thread)
+                    entry = RanNow(reads, writes, name, site, shape, dtype, t0, t1, t1 - t0)
                     entry.seq = seq
                 done.append(entry)
         return done
