@@ -99,13 +99,14 @@ class _Stream:
                       for k, v in kwargs.items() if v is not None}
         else:
             kwargs = {}
+        plain = True  # every parameter a Python float or int
         for p in params:
             if type(p) is not float and type(p) is not int:
-                params = tuple(map(operand, params))
+                params, plain = tuple(map(operand, params)), False
                 break
         shape = _size(size)
         arrays = []
-        if params or kwargs:
+        if not plain or kwargs:
             arrays = [p for p in (*params, *kwargs.values())
                       if isinstance(p, (ndarray, np.ndarray)) and p.dtype != object]
             if shape is None and arrays and method not in _NO_BROADCAST:

@@ -44,7 +44,9 @@ def nbytes_of(args: Sequence[Any]) -> int:
     total = 0
     for a in args:
         t = type(a)
-        if t is ndarray or t is _NP:
+        if t is ndarray:
+            total += a._data.nbytes
+        elif t is _NP:
             total += a.nbytes
         elif t is list or t is tuple:
             total += nbytes_of(a)

@@ -92,8 +92,18 @@ def record(name: str, call: Callable[..., Any], args: Sequence[Any],
                 if var.n or var.error is not None or var.device is not None:
                     values = None
                     break
-        if (also or kwargs) and values is not None:
-            values, kwargs = _now_too(values, kwargs, also)
+        if also and values is not None:
+            for o in also:  # idle(also), inlined
+                var = o._var
+                if var.n or var.error is not None or var.device is not None:
+                    values = None
+                    break
+        if kwargs and values is not None:
+            kw = host_values(kwargs.values())
+            if kw is None:
+                values = None
+            else:
+                kwargs = dict(zip(kwargs, kw))
     if values is None:  # to the scheduler
         fresh = outs is None
         outs = plan()
@@ -118,20 +128,6 @@ def record(name: str, call: Callable[..., Any], args: Sequence[Any],
         new._data, new._var, new._base = result, FRESH, None
         return [new]
     return _wrap_now(name, plan, result)
-
-
-def _now_too(values: list[Any], kwargs: dict[str, Any],
-             also: Sequence[ndarray]) -> tuple[list[Any] | None, dict[str, Any]]:
-    """The rest of the predicate, for ops with other buffers or keywords:
-    ``values`` (None if the op must be deferred) and the keywords' host values."""
-    if also and not idle(also):
-        return None, kwargs
-    if kwargs:
-        kw = host_values(kwargs.values())
-        if kw is None:
-            return None, kwargs
-        kwargs = dict(zip(kwargs, kw))
-    return values, kwargs
 
 
 def _write(call: Callable[..., Any], values: list[Any], kwargs: dict[str, Any],
