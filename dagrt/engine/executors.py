@@ -163,7 +163,8 @@ class ThreadedExecutor:
         self.threads = max(1, threads)
         self.intra_op_threads = intra_op_threads
         self._blas = _BlasLimit(intra_op_threads)
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()  # (``with``: cheaper than the Condition's own)
+        self._cond = threading.Condition(self._lock)
         self._ready: list[Op] = []
         self._workers: list[threading.Thread] = []
         self._idle = 0
@@ -174,7 +175,7 @@ class ThreadedExecutor:
         self._jobs: list[_Job] = []  # shares of a running kernel, for idle workers
 
     def submit(self, op: Op) -> None:
-        with self._cond:
+        with self._lock:
             heapq.heappush(self._ready, op)
             if self._idle:
                 self._cond.notify()
@@ -197,14 +198,14 @@ class ThreadedExecutor:
     def secede(self) -> None:
         """The calling worker is about to wait on other operations: let another
         worker take its place (one starts if work is queued and none is idle)."""
-        with self._cond:
+        with self._lock:
             self._seceded += 1
             if self._ready and not self._idle and \
                     len(self._workers) < self.threads + self._seceded:
                 self._start_worker()
 
     def rejoin(self) -> None:
-        with self._cond:
+        with self._lock:
             self._seceded -= 1
 
     @property
@@ -218,7 +219,7 @@ class ThreadedExecutor:
         common source the caller arranged); return every call's result, the
         caller's first. Idle workers take shares before ready ops."""
         job = _Job(work)
-        with self._cond:
+        with self._lock:
             helpers = min(most, self._idle)
             if helpers:
                 self._cond.notify(helpers)
@@ -229,7 +230,7 @@ class ThreadedExecutor:
         try:
             results = [work()]
         finally:
-            with self._cond:  # shares not taken by now are not needed
+            with self._lock:  # shares not taken by now are not needed
                 self._jobs = [j for j in self._jobs if j is not job]
                 while job.running:
                     self._cond.wait()
@@ -288,7 +289,7 @@ class ThreadedExecutor:
                     self._busy -= 1
 
     def shutdown(self) -> None:
-        with self._cond:
+        with self._lock:
             self._stop = True
             self._ready.clear()
             self._jobs.clear()
@@ -307,7 +308,8 @@ class ThreadedExecutor:
     def reset_after_fork(self) -> None:
         """In a forked child the workers do not exist: forget them, and give
         BLAS back the thread count it had before the limit."""
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._workers = []
         self._ready = []
         self._jobs = []

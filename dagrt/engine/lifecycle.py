@@ -41,7 +41,8 @@ def after_in_parent(engine: Any) -> None:
 
 
 def after_in_child(engine: Any) -> None:
-    engine._cond = threading.Condition(threading.Lock())
+    engine._lock = threading.Lock()
+    engine._cond = threading.Condition(engine._lock)
     engine._pool_lock = threading.Lock()
     engine._fork_pool = None
     engine._waiters = 0
@@ -64,7 +65,7 @@ def finish(engine: Any) -> None:
             engine.drain()
         except KeyboardInterrupt:  # Ctrl-C at exit: drop what is queued
             pass
-    with engine._cond:
+    with engine._lock:
         errors = sorted((seq, id(e), e) for e, _, seq in engine._errors.values()
                         if not isinstance(e, CancelledError))
         engine._errors = {}

@@ -55,7 +55,10 @@ class Engine:
     """One scheduler for every device; executors differ, the contract does not."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        # ``with self._lock`` where nothing waits or notifies: a Condition's
+        # own ``with`` is two Python calls more, on every op
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._pool_lock = threading.Lock()
         self._fork_pool: ThreadedExecutor | None = None  # held across a fork
         self.pending = 0
@@ -152,7 +155,7 @@ class Engine:
             max_ops = min(max_ops, getattr(executor, "lookahead_ops", self._lookahead * workers))
             ahead_bytes = min(max_bytes, getattr(executor, "lookahead_bytes",
                                                  self._lookahead_bytes * workers))
-        with self._cond:
+        with self._lock:
             stalled = 0.0
             while True:
                 if own:
@@ -203,7 +206,7 @@ class Engine:
         failed alone has ``op.fuse.error`` set by the kernel (and
         ``op.fuse.origin``, the member it comes from). A leader that inherited
         an error still runs the kernel: the other members may not have."""
-        with self._cond:
+        with self._lock:
             held, self._held, self._held_bytes = self._held, [], 0
             if not held:
                 return
@@ -243,7 +246,7 @@ class Engine:
     def launched(self, op: Op) -> list[Op]:
         """A device executor enqueued ``op`` and recorded its event: return the
         same-device operations that only need to follow it on the device."""
-        with self._cond:
+        with self._lock:
             return release_early(op)
 
     def complete(self, op: Op, exc: BaseException | None = None,
@@ -267,7 +270,7 @@ class Engine:
             raise AssertionError(f"dagrt: {op.name} fails FRESH (an array's own Var: var_of)")
         op.error, op.error_origin, op.done = exc, op, True
         op.seq = next(self._seq)
-        with self._cond:
+        with self._lock:
             self._errors[id(exc)] = (exc, threading.get_ident(), op.seq)
             for var in op.writes:
                 var.error = exc
@@ -289,7 +292,7 @@ class Engine:
                     self.observe("sync wait", t0)
         if var.error is not None:
             error = var.error
-            with self._cond:
+            with self._lock:
                 self._errors.pop(id(error), None)
             raise rethrow(error)
 
@@ -297,7 +300,7 @@ class Engine:
         """Block until every pending operation is done; errors stay for the next
         sync point or ``waitall``."""
         if self.pending:
-            with self._cond:
+            with self._lock:
                 while self.pending:
                     self._wait_locked()
 
@@ -308,7 +311,7 @@ class Engine:
         forgets every error."""
         t0 = time.perf_counter()
         self._block(lambda: self.pending)
-        with self._cond:
+        with self._lock:
             while self.pending:
                 self._wait_locked()
             if not raise_errors:
@@ -331,7 +334,7 @@ class Engine:
         after = self._progress_after
         shown = after and self.progress and ThreadedExecutor.current() is None
         deadline = time.perf_counter() + after if shown else None
-        with self._cond:
+        with self._lock:
             while busy():
                 if deadline is not None and time.perf_counter() >= deadline:
                     break
@@ -367,7 +370,7 @@ class Engine:
         """Operations the calling thread recorded that have not started do not
         run: their outputs carry ``CancelledError``. Running ones finish."""
         self.flush()  # (held ops are fused apart from the ops recorded after)
-        with self._cond:
+        with self._lock:
             self._cancel_locked(threading.get_ident())
 
     def _cancel_locked(self, thread: int) -> None:
@@ -429,7 +432,7 @@ class Engine:
             ready = self._finish(op)
             if threading.current_thread() is not threading.main_thread():
                 return ready  # a worker: the op failed, the worker goes on
-            with self._cond:  # the caller sees it now: not again at waitall
+            with self._lock:  # the caller sees it now: not again at waitall
                 self._errors.pop(id(exc), None)
             self.dispatch(ready)  # dependents finish, with the error
             raise
@@ -441,7 +444,7 @@ class Engine:
         return self._finish(op)
 
     def _finish(self, op: Op) -> list[Op]:
-        with self._cond:
+        with self._lock:
             if op.error is not None:
                 if op.error_origin is op:
                     self._errors[id(op.error)] = (op.error, op.thread, op.seq)
@@ -475,7 +478,7 @@ class Engine:
             # Swap pools with nothing in flight: an op another thread records
             # meanwhile waits for the lock, then goes to the new pool. Errors
             # stay for their sync points.
-            with self._cond:
+            with self._lock:
                 while self.pending:
                     self._wait_locked()
                 with self._pool_lock:
