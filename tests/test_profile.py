@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
 import numpy
@@ -499,3 +500,32 @@ def test_python_m_dagrt_info() -> None:
     assert "(default)" in lines["DAGRT_ENGINE"]
     assert "unknown" in lines["DAGRT_TYPO"]
     assert set(lines) >= {f.env for f in dagrt._config.FLAGS.values()}
+
+
+def _helper(a: Any) -> Any:
+    return a + 1.0  # HELPER LINE
+
+
+def test_profile_names_each_small_op_s_own_line() -> None:
+    """Ops run now are shown at their own recording line, in a loop and in a
+    helper the loop calls, whose op is as deep in the stack as the loop's
+    ``x.sum()`` (the site found last time is reused only when the frame there
+    runs the same code and was called from dagrt)."""
+    source = Path(__file__).read_text().splitlines()
+
+    def line_of(mark: str) -> int:
+        return next(i for i, line in enumerate(source, 1) if line.endswith(mark))
+    with dagrt.profile() as prof:
+        x = dagrt.ones(5)
+        for _ in range(4):
+            s = x.sum()  # SUM LINE
+            x = _helper(x)
+            y = x - 3.0  # LOOP LINE
+    lines: dict[str, set[int]] = {}
+    for op in prof.ops:
+        if op.site is not None:
+            lines.setdefault(op.name, set()).add(op.site[1])
+    assert lines["sum"] == {line_of("# SUM LINE")}
+    assert lines["add"] == {line_of("# HELPER LINE")}
+    assert lines["subtract"] == {line_of("# LOOP LINE")}
+    assert float(y[0]) == 2.0 and float(s) == 5.0 + 5 * 3

@@ -193,17 +193,20 @@ def recording_site() -> Site | None:
 
 def quick_site() -> Site | None:
     """:func:`recording_site` for the ops a profile sees run now, in a loop:
-    the user's frame found last time, if it is at the same depth again (one
-    ``sys._getframe``; walking the frames between makes Python create an
-    object for each, which costs more than the op). A frame of the user's
-    own between them (a callback of a NumPy function calling dagrt) at that
-    very depth would be missed: the profile would name its caller's line."""
-    depth, frame_id, code = _LAST_SITE
+    if the frame at the depth where the user's frame was found last time
+    runs the same code, and the frame it called is dagrt's, it is taken as
+    it is (two ``sys._getframe``; walking all the frames between makes
+    Python create an object for each, which costs more than the op). A
+    frame of the user's own deeper between them (a callback of a NumPy
+    function calling dagrt) at that very depth would be missed: the profile
+    would name its caller's line."""
+    depth, code = _LAST_SITE
     try:
         frame: FrameType | None = sys._getframe(depth)
     except ValueError:
         frame = None
-    if frame is None or id(frame) != frame_id or frame.f_code is not code:
+    if frame is None or frame.f_code is not code or \
+            id(sys._getframe(depth - 1).f_code) not in _OWN_CODE:
         frame, depth = sys._getframe(1), 1
         while frame is not None:
             code = frame.f_code
@@ -214,11 +217,11 @@ def quick_site() -> Site | None:
             frame, depth = frame.f_back, depth + 1
         if frame is None:
             return None
-        _LAST_SITE[:] = depth, id(frame), frame.f_code  # (not the frame: its locals)
+        _LAST_SITE[:] = depth, frame.f_code  # (not the frame: its locals)
     return frame.f_code, frame.f_lasti
 
 
-_LAST_SITE: list[Any] = [1, 0, None]
+_LAST_SITE: list[Any] = [1, None]
 
 
 def site_location(site: Site | None) -> tuple[str, int, str] | None:
