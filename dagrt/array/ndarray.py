@@ -76,14 +76,15 @@ class ndarray(Methods):
         self._base = None
 
     # -- metadata: known at once -------------------------------------------
-    shape = property(lambda self: self._data.shape, doc="Tuple of dimensions.")
-    dtype = property(lambda self: self._data.dtype, doc="Data type of elements.")
-    ndim = property(lambda self: self._data.ndim, doc="Number of dimensions.")
-    size = property(lambda self: self._data.size, doc="Number of elements.")
-    nbytes = property(lambda self: self._data.nbytes, doc="Bytes of the elements.")
-    itemsize = property(lambda self: self._data.itemsize, doc="Bytes per element.")
-    strides = property(lambda self: self._data.strides, doc="Bytes per step per axis.")
-    base = property(lambda self: self._base, doc="The array this is a view of, or None.")
+    # (``attrgetter``: read in C, no Python call; ``x.shape`` is in many loops)
+    shape = property(operator.attrgetter("_data.shape"), doc="Tuple of dimensions.")
+    dtype = property(operator.attrgetter("_data.dtype"), doc="Data type of elements.")
+    ndim = property(operator.attrgetter("_data.ndim"), doc="Number of dimensions.")
+    size = property(operator.attrgetter("_data.size"), doc="Number of elements.")
+    nbytes = property(operator.attrgetter("_data.nbytes"), doc="Bytes of the elements.")
+    itemsize = property(operator.attrgetter("_data.itemsize"), doc="Bytes per element.")
+    strides = property(operator.attrgetter("_data.strides"), doc="Bytes per step per axis.")
+    base = property(operator.attrgetter("_base"), doc="The array this is a view of, or None.")
 
     @property
     def flags(self) -> Any:
