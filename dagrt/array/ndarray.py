@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import html
 import operator
+import threading
 import types
 import weakref
 from collections.abc import Iterator
@@ -405,11 +406,18 @@ def wrap(data: Any) -> ndarray:
 def var_of(a: ndarray) -> Var:
     """The state of ``a``'s root buffer, for an op that uses it: a new array
     shares ``FRESH`` until then (only roots do: ``view_of`` gives the base
-    its own first)."""
+    its own first). Once per array, under a lock: two threads recording ops
+    on the same new array must give it one state, not one each."""
     var = a._var
     if var is FRESH:
-        var = a._var = Var()
+        with _FRESH_LOCK:
+            var = a._var
+            if var is FRESH:
+                var = a._var = Var()
     return var
+
+
+_FRESH_LOCK = threading.Lock()
 
 
 def view_of(base: ndarray, data: np.ndarray) -> ndarray:
