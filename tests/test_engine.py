@@ -627,3 +627,26 @@ def test_an_application_blas_limit_is_kept_after_dagrt_ran() -> None:
         dagrt.waitall()
         time.sleep(0.3)
         assert blas() == before
+
+
+def test_new_arrays_get_one_state_when_threads_use_them_at_once() -> None:
+    """A new array shares ``FRESH`` until an op uses it; threads that record
+    on it at the same moment give it one state, so their ops stay ordered."""
+    from dagrt.array.ndarray import var_of
+    from dagrt.engine.graph import FRESH
+
+    for _ in range(20):
+        a = dagrt.ones(3)
+        assert a._var is FRESH
+        start = threading.Barrier(8)
+        seen: list[Any] = []
+
+        def use(a: Any = a, start: Any = start, seen: list[Any] = seen) -> None:
+            start.wait()
+            seen.append(var_of(a))
+        threads = [threading.Thread(target=use) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(seen) == 8 and all(v is a._var for v in seen) and a._var is not FRESH
