@@ -7,7 +7,7 @@
     waitall()         block until nothing is pending, then raise the first
                       error not yet reported, once
 
-State (all guarded by one lock/condition, ``_cond``):
+State (all guarded by one lock, ``_lock``, and its condition ``_cond``):
 
 - the graph itself lives on ``Var`` and ``Op`` objects (see ``engine.graph``);
 - ``pending`` / ``pending_bytes`` count unfinished operations and the bytes of
