@@ -92,12 +92,8 @@ def record(name: str, call: Callable[..., Any], args: Sequence[Any],
                 if var.n or var.error is not None or var.device is not None:
                     values = None
                     break
-        if also and values is not None:
-            for o in also:  # idle(also), inlined
-                var = o._var
-                if var.n or var.error is not None or var.device is not None:
-                    values = None
-                    break
+        if also and values is not None and not idle(also):
+            values = None
         if kwargs and values is not None:
             kw = host_values(kwargs.values())
             if kw is None:
