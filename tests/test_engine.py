@@ -650,3 +650,66 @@ def test_new_arrays_get_one_state_when_threads_use_them_at_once() -> None:
         for t in threads:
             t.join()
         assert len(seen) == 8 and all(v is a._var for v in seen) and a._var is not FRESH
+
+
+def test_a_worker_runs_next_the_op_its_own_op_made_ready() -> None:
+    """Work-first: the successor an op makes ready runs next on the same
+    worker (its inputs are still in that core's cache), before older ready
+    ops waiting in the shared queue."""
+    from dagrt.array.record import record
+
+    started = threading.Event()
+    event = threading.Event()
+    order: list[str] = []
+
+    def head(x: Any) -> Any:
+        started.set()
+        event.wait(60)
+        return x
+
+    def step(x: Any, name: str) -> Any:
+        order.append(name)
+        return x + 1
+
+    def op(name: str, a: Any) -> Any:
+        out = dagrt.empty(100)
+        record("step", step, (a, name), {}, lambda: [out], [out], use_out=False)
+        return out
+
+    with dagrt.config(engine="threaded", inline_bytes=0, inter_op_threads=1):
+        a = dagrt.empty(100)
+        record("head", head, (dagrt.zeros(100),), {}, lambda: [a], [a], use_out=False)
+        assert started.wait(60)  # the one worker is in ``head``
+        others = [op(f"other{i}", dagrt.zeros(100)) for i in range(3)]  # ready, queued
+        for i in range(3):
+            a = op(f"chain{i}", a)  # each waits for the one before
+        event.set()
+        dagrt.waitall()
+    assert order == ["chain0", "chain1", "chain2", "other0", "other1", "other2"]
+    assert float(a[0]) == 3.0 and all(float(o[0]) == 1.0 for o in others)
+
+
+def test_a_kernel_shared_with_idle_workers_is_costed_as_on_one_worker() -> None:
+    """The cost model predicts an op's time in the caller: a kernel whose
+    work idle workers shared (a chunked op, a fused chain) reports its time
+    times the workers that ran it, else it would look cheap and run alone in
+    the caller next time."""
+    from dagrt.array.record import record
+    from dagrt.engine.executors import ThreadedExecutor
+    from dagrt.engine.policy import POLICY
+
+    def kernel(x: Any) -> Any:
+        pool = ThreadedExecutor.current()
+        assert pool is not None
+        ran = pool.share(lambda: time.sleep(0.05), 1)
+        assert len(ran) == 2  # this worker and one helper
+        return x
+
+    with dagrt.config(engine="threaded", inline_bytes=0, inter_op_threads=2):
+        dagrt.waitall()
+        out = dagrt.empty(100)
+        record("shared kernel", kernel, (dagrt.zeros(100),), {}, lambda: [out], [out],
+               use_out=False, work=1000)
+        dagrt.waitall()
+    seconds = POLICY.costs.rates["shared kernel"] * 1000
+    assert 0.095 < seconds < 1.0, seconds

@@ -124,6 +124,33 @@ def test_chain_is_one_kernel_with_dead_temporaries() -> None:
     # every result but the last (x) is a temporary nothing sees: never written
     # (arrays this small are not elided: each op has its own result)
     assert fusion.STATS["dead"] - before["dead"] == 14
+    # a dead temporary's scratch block is free again after its last reader:
+    # the whole chain passes through two blocks, whatever its length
+    assert fusion.STATS["scratch"] - before["scratch"] == 2
+
+
+def test_independent_chains_are_kernels_of_their_own() -> None:
+    """Chains recorded interleaved that share only what they read become one
+    kernel each (run side by side on the workers), with NumPy's values."""
+    x0 = numpy.random.default_rng(1).random(5000)
+
+    def program(xp: Any) -> list[Any]:
+        x = xp.asarray(x0)
+        a, b, c = x + 1, x * 2, xp.sqrt(x)
+        for _ in range(3):  # three chains, one step of each in turn
+            a = xp.exp(a) * 0.5
+            b = xp.sin(b) - 0.25
+            c = xp.cos(c) + x
+        return [a, b, c]
+
+    expected = program(numpy)
+    before = dict(fusion.STATS)
+    with engine_config("fused"):
+        got = [y.asnumpy() for y in program(dagrt)]
+    for e, g in zip(expected, got):
+        numpy.testing.assert_array_equal(g, e)
+    assert fusion.STATS["groups"] - before["groups"] == 3
+    assert fusion.STATS["ops"] - before["ops"] == 21
 
 
 def test_default_thresholds_fuse_large_chains() -> None:
@@ -170,13 +197,13 @@ def test_a_member_that_raises_fails_alone_with_what_reads_it() -> None:
             else:
                 state = dagrt.errstate(divide="raise")
             with state:
-                fine = x + 2
-                y = dagrt.log(x) + 1  # log raises; the sum reads it
-                also_fine = x * 3
+                fine = x + 2  # (one chain: every op uses what the first wrote)
+                y = dagrt.log(fine - 2) + 1  # log raises; the sum reads it
+                also_fine = fine * 3 - 6
             error = FloatingPointError if setting == "errstate" else RuntimeWarning
             with pytest.raises(error, match="divide by zero encountered in log") as info:
                 y.asnumpy()
-            assert fusion.STATS["ops"] - before == 4
+            assert fusion.STATS["ops"] - before == 6
             assert any("test_fusion.py" in note and str(y_line) in note
                        for note in info.value.__notes__)
             numpy.testing.assert_array_equal(fine.asnumpy(), numpy.full(4000, 2.0))
@@ -197,7 +224,7 @@ def test_a_failed_fused_kernel_fails_every_member_and_the_runtime_goes_on(
         monkeypatch.setattr(fusion._Plan, "_blocks", broken)
         x = dagrt.ones(4000)
         y = x * 2
-        z = dagrt.sqrt(x) + 1  # independent of y, in the same group
+        z = dagrt.sqrt(y) + 1  # reads y: in the same group
         with pytest.raises(MemoryError):
             y.asnumpy()
         with pytest.raises(MemoryError):

@@ -125,9 +125,9 @@ _SCALARS = (int, float, complex, np.generic)
 _MODES = ("ignore", "warn", "raise")
 
 
-# What fusion did (groups run as one kernel, ops in them, outputs never written):
-# for tests and the docs' figures.
-STATS = {"groups": 0, "ops": 0, "dead": 0}
+# What fusion did (groups run as one kernel, ops in them, outputs never written,
+# scratch blocks these used): for tests and the docs' figures.
+STATS = {"groups": 0, "ops": 0, "dead": 0, "scratch": 0}
 
 
 def _refresh() -> None:
@@ -230,15 +230,47 @@ class _Group:
         they were recorded)."""
         if not self.ok:
             return []
-        if len(self.ops) == 1 and self.ops[0].fuse.ufunc.__name__ in MEMORY_BOUND:
-            return []  # alone, it would only share the memory bandwidth
-        plan = _Plan(self.ops, self.shape, self.modes)
-        if plan.blocks < MIN_BLOCKS:
-            return []
-        STATS["groups"] += 1
-        STATS["ops"] += len(self.ops)
-        STATS["dead"] += len(plan.scratch)
-        return [(self.ops, plan.run)]
+        kernels = []
+        for ops in _components(self.ops):
+            if len(ops) == 1 and ops[0].fuse.ufunc.__name__ in MEMORY_BOUND:
+                continue  # alone, it would only share the memory bandwidth
+            plan = _Plan(ops, self.shape, self.modes)
+            if plan.blocks < MIN_BLOCKS:
+                continue
+            STATS["groups"] += 1
+            STATS["ops"] += len(ops)
+            STATS["dead"] += plan.dead
+            STATS["scratch"] += len(plan.scratch)
+            kernels.append((ops, plan.run))
+        return kernels
+
+
+def _components(ops: list[Op]) -> list[list[Op]]:
+    """The independent chains of a run of ops, each in push order: two ops are
+    connected when one writes a buffer the other uses (reading the same input
+    does not connect them). Each chain is a kernel of its own, so independent
+    chains run on different workers, each with a working set of a few blocks.
+    (Every dependency between two members connects them, so a chain's outside
+    predecessors were all pushed before the run began: no cycle.)"""
+    written = {id(v) for op in ops for v in op.writes}
+    parent: dict[int, int] = {}
+
+    def find(k: int) -> int:
+        root = parent.setdefault(k, k)
+        while root != parent[root]:
+            root = parent[root]
+        while parent[k] != root:
+            parent[k], k = root, parent[k]
+        return root
+
+    for i, op in enumerate(ops):
+        for v in (*op.writes, *op.reads):
+            if id(v) in written:
+                parent[find(~i)] = find(id(v))  # (ops' keys: ~index, never an id)
+    chains: dict[int, list[Op]] = {}
+    for i, op in enumerate(ops):
+        chains.setdefault(find(~i), []).append(op)
+    return list(chains.values())
 
 
 class _Plan:
@@ -252,7 +284,8 @@ class _Plan:
         self.specs = specs
         self.works = [op.work for op in ops]  # (before the leader's is cleared)
         self.modes = modes
-        dead = _dead(ops)
+        dead = dict(_dead(ops))  # key -> target
+        dead_at = {_where(t): key for key, t in dead.items()}
         arrays = [a for s in specs for a in (*s.targets, *s.values)
                   if type(a) is np.ndarray and a.ndim]
         itemsize = max(a.itemsize for a in arrays)
@@ -266,26 +299,40 @@ class _Plan:
         self.rows = rows
         self.step = max(1, BLOCK_BYTES // (itemsize * max(inner, 1)))
         self.blocks = -(-rows // self.step)
+        self.dead = len(dead)
         # Each block's operands form one table, each distinct array sliced
         # once per block: blocks of arrays, then scratch blocks, then whole
         # arrays and scalars; a member names its operands by their places.
+        # A dead output lives in a scratch block from the member that writes
+        # it to the last that reads it; the block is then free for the next
+        # (so a long chain's blocks stay few, and in the cache).
         self.blocked: list[np.ndarray] = []  # arrays cut along the blocked axis
-        self.scratch: list[tuple[tuple[int, ...], np.dtype]] = []  # dead outputs
+        self.scratch: list[np.dtype] = []  # scratch blocks, by dtype
         self.whole: list[Any] = []  # broadcast operands and scalars, as they are
+        self.block_shape = block_shape
         places: dict[int, int] = {}  # id(array) -> its index in ``blocked``
-        scratch_of: dict[int, int] = {}
+        scratch_of: dict[int, int] = {}  # dead key -> its scratch block now
+        free: dict[np.dtype, list[int]] = {}
         ndim = len(shape)
+        keys = {id(a): dead_at.get(_where(a)) for s in specs for a in (*s.targets, *s.values)
+                if type(a) is np.ndarray and a.ndim} if dead else {}
+        last = {keys[id(a)]: j for j, s in enumerate(specs) for a in (*s.values, *s.targets)
+                if keys.get(id(a)) is not None}
 
         def slot(a: Any) -> tuple[int, int]:
             if type(a) is not np.ndarray or not a.ndim:
                 self.whole.append(a)
                 return WHOLE, len(self.whole) - 1
-            for i, t in dead:
-                if _same(a, t):
-                    if i not in scratch_of:
-                        scratch_of[i] = len(self.scratch)
-                        self.scratch.append(((self.step, *block_shape), t.dtype))
-                    return SCRATCH, scratch_of[i]
+            key = keys.get(id(a))
+            if key is not None:
+                if key not in scratch_of:  # (its first use writes it)
+                    spare = free.get(a.dtype)
+                    if spare:
+                        scratch_of[key] = spare.pop()
+                    else:
+                        scratch_of[key] = len(self.scratch)
+                        self.scratch.append(a.dtype)
+                return SCRATCH, scratch_of[key]
             if not flat and not (a.ndim == ndim and a.shape[0] == rows):
                 self.whole.append(a)  # broadcast along the blocked axis
                 return WHOLE, len(self.whole) - 1
@@ -294,8 +341,14 @@ class _Plan:
                 self.blocked.append(a.reshape(-1) if flat else a)
             return BLOCK, places[id(a)]
 
-        spans = [(s.ufunc, [slot(v) for v in s.values], [slot(t) for t in s.targets], s.kw)
-                 for s in specs]
+        spans = []
+        for j, s in enumerate(specs):
+            spans.append((s.ufunc, [slot(v) for v in s.values], [slot(t) for t in s.targets],
+                          s.kw))
+            for key in {keys.get(id(a)) for a in (*s.values, *s.targets)}:
+                if key is not None and last[key] == j:  # its block is free again
+                    index = scratch_of.pop(key)
+                    free.setdefault(self.scratch[index], []).append(index)
         # places in the per-block table: blocked arrays, scratch blocks, whole values
         base = {BLOCK: 0, SCRATCH: len(self.blocked),
                 WHOLE: len(self.blocked) + len(self.scratch)}
@@ -317,9 +370,11 @@ class _Plan:
             flags = pool.share(lambda: self._blocks(counter), min(pool.threads, self.blocks) - 1)
         else:
             flags = [self._blocks(counter)]
-        # The cost model learns each member's share of the time (by work), so
-        # that ops it finds cheap run in the caller again, unheld.
-        seconds = time.perf_counter() - t0
+        # The cost model learns each member's share of the time (by work) the
+        # kernel took on one worker (its time times the workers that ran
+        # blocks), so that ops it finds cheap run in the caller again, unheld
+        # (a share of the time on several workers would make them look cheap).
+        seconds = (time.perf_counter() - t0) * len(flags)
         total = sum(self.works) or 1
         for op, work in zip(self.ops, self.works):
             POLICY.costs.observe(op.name, work, seconds * work / total)
@@ -355,7 +410,8 @@ class _Plan:
         """Take blocks from ``counter`` until none is left; return the
         floating-point error flags each member raised."""
         step, rows, nblocks = self.step, self.rows, self.blocks
-        scratch = [np.empty(shape, dtype) for shape, dtype in self.scratch]
+        shape = (step, *self.block_shape)
+        scratch = [np.empty(shape, dtype) for dtype in self.scratch]
         flags = [0] * len(self.members)
         current = [0]  # the member running (NumPy reports after each call)
 
@@ -394,6 +450,11 @@ def _report(spec: Fusable, seen: int, modes: dict[str, str]) -> None:
                 spec.at(warnings.warn, (message, RuntimeWarning), {})
             elif modes[category] == "raise":
                 raise FloatingPointError(message)
+
+
+def _where(a: np.ndarray) -> tuple[Any, ...]:
+    """What makes two views the same view (``_same``), as a dictionary key."""
+    return a.__array_interface__["data"][0], a.shape, a.strides, a.dtype
 
 
 def _dead(ops: list[Op]) -> list[tuple[int, np.ndarray]]:

@@ -7,7 +7,11 @@ The scheduler picks the executor; executors know nothing of the graph.
 
 - :class:`SerialExecutor` runs the operation at once in the calling thread.
 - :class:`ThreadedExecutor` keeps a ready queue ordered by age (oldest first) and a pool of
-  daemon worker threads, started on first use. While its workers are busy,
+  daemon worker threads, started on first use. Work-first: of the ops that
+  a worker's op made ready, the worker runs one itself next, without the
+  queue (its inputs are still in that core's cache, and the chain stays on
+  one core instead of bouncing between them); the others go to the queue
+  for idle workers. While its workers are busy,
   and until they have been idle for ``BLAS_RESTORE_S``, BLAS/OpenMP pools are
   limited to ``intra_op_threads`` with threadpoolctl, for every thread of the
   process: the workers run ops side by side, and an op run in the caller
@@ -175,6 +179,9 @@ class ThreadedExecutor:
         self._jobs: list[_Job] = []  # shares of a running kernel, for idle workers
 
     def submit(self, op: Op) -> None:
+        if _WORKER.__dict__.get("finishing") is self and _WORKER.next is None:
+            _WORKER.next = op  # the worker that made it ready runs it next
+            return
         with self._lock:
             heapq.heappush(self._ready, op)
             if self._idle:
@@ -234,9 +241,20 @@ class ThreadedExecutor:
                 self._jobs = [j for j in self._jobs if j is not job]
                 while job.running:
                     self._cond.wait()
+        _WORKER.helped = getattr(_WORKER, "helped", 0) + len(job.results) + len(job.errors)
         if job.errors:
             raise job.errors[0]
         return results + job.results
+
+    @staticmethod
+    def helped() -> int:
+        """How many shares other workers ran for the calling thread's kernels
+        since the last call (the cost model scales a shared kernel's time by
+        the workers that ran it: its time alone, as a caller would take)."""
+        count = getattr(_WORKER, "helped", 0)
+        if count:
+            _WORKER.helped = 0
+        return count
 
     def _help(self, job: _Job) -> None:
         """Run one share of ``job`` (caller holds the lock; released meanwhile)."""
@@ -281,9 +299,17 @@ class ThreadedExecutor:
                 if self._busy == 0:
                     self._blas.apply()
                 self._busy += 1
-            op.worker = name
             try:
-                self._dispatch(self._run(op))
+                while op is not None:  # an op, then the one it made ready (submit)
+                    op.worker = name
+                    _WORKER.next = None
+                    ready = self._run(op)
+                    _WORKER.finishing = self
+                    try:
+                        self._dispatch(ready)
+                    finally:
+                        _WORKER.finishing = None
+                    op = _WORKER.next
             finally:
                 with cond:
                     self._busy -= 1

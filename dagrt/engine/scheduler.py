@@ -164,9 +164,11 @@ class Engine:
                     pending = self.pending - len(self._held) - self._device_queued
                     pending_bytes = self.pending_bytes - self._held_bytes - \
                         self._device_queued_bytes
-                if not pending or (pending < max_ops and (
+                if (not pending or (pending < max_ops and (
                         pending_bytes + op.nbytes <= (
-                            ahead_bytes if pending >= workers else max_bytes))):
+                            ahead_bytes if pending >= workers else max_bytes)))) and (
+                        own or not self.pending  # held ops count in the total
+                        or self.pending_bytes + op.nbytes <= self._max_bytes):
                     break
                 stalled = stalled or time.perf_counter()
                 self._wait_locked()
@@ -388,11 +390,9 @@ class Engine:
             leader = op.fused_into
             if leader is not None and leader is not op:  # computed by its group's kernel
                 failed = op.fuse.error
-                if op.error is not None:
-                    pass
-                elif not leader.fuse.ran:  # the kernel failed, or never ran: all failed
+                if op.error is None and not leader.fuse.ran:  # the kernel failed: all fail
                     op.error, op.error_origin = leader.error, leader.error_origin
-                elif failed is not None:  # this op's own error, or a member's it read
+                elif op.error is None and failed is not None:  # its own, or one it read
                     if op.fuse.origin is op:
                         annotate(failed, op)
                     op.error, op.error_origin = failed, op.fuse.origin
@@ -439,8 +439,9 @@ class Engine:
         op.t1 = time.perf_counter()
         if observed:
             op.cpu = time.thread_time() - c0
+        helpers = ThreadedExecutor.helped()  # a kernel shared with idle workers
         if op.error is None:
-            self.costs.observe(op.name, op.work, op.t1 - op.t0)
+            self.costs.observe(op.name, op.work, (op.t1 - op.t0) * (1 + helpers))
         return self._finish(op)
 
     def _finish(self, op: Op) -> list[Op]:
