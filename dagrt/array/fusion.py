@@ -111,10 +111,9 @@ def fusable(call: Any, values: Sequence[Any], kw: dict[str, Any],
                 return None
         elif not isinstance(v, _SCALARS) or isinstance(v, np.object_):
             return None
-    modes: dict[str, str] = {k: str(v) for k, v in np.geterr().items()}
-    for mode in modes.values():
-        if mode not in _MODES:  # "call", "print", "log": run as recorded
-            return None
+    modes = _error_modes()
+    if modes is None:  # "call", "print", "log": run as recorded
+        return None
     refs = tuple(weakref.ref(o) if o._base is None else None for o in outs)
     # (its warnings under the recording context's filters: engine.warncontext)
     at = functools.partial(contextvars.copy_context().run, at)
@@ -123,6 +122,26 @@ def fusable(call: Any, values: Sequence[Any], kw: dict[str, Any],
 
 _SCALARS = (int, float, complex, np.generic)
 _MODES = ("ignore", "warn", "raise")
+# NumPy's error state is a context variable whose value is a new object per
+# ``np.errstate``: modes are read once per value (``np.geterr()`` costs).
+_STATE = getattr(getattr(np, "_core", None), "_ufunc_config", None)
+_STATE_VAR = getattr(_STATE, "_extobj_contextvar", None)
+_LAST_MODES: tuple[Any, dict[str, str] | None] = (object(), None)
+
+
+def _error_modes() -> dict[str, str] | None:
+    """``np.geterr()`` as text, or None if a mode is not one fusion keeps."""
+    global _LAST_MODES
+    state = _STATE_VAR.get() if _STATE_VAR is not None else None
+    last = _LAST_MODES
+    if state is not None and last[0] is state:
+        return last[1]
+    modes: dict[str, str] | None = {k: str(v) for k, v in np.geterr().items()}
+    if any(mode not in _MODES for mode in modes.values()):  # type: ignore[union-attr]
+        modes = None
+    if state is not None:
+        _LAST_MODES = (state, modes)
+    return modes
 
 
 # What fusion did (groups run as one kernel, ops in them, outputs never written,
@@ -246,12 +265,11 @@ class _Group:
 
 
 def _components(ops: list[Op]) -> list[list[Op]]:
-    """The independent chains of a run of ops, each in push order: two ops are
-    connected when one writes a buffer the other uses (reading the same input
-    does not connect them). Each chain is a kernel of its own, so independent
-    chains run on different workers, each with a working set of a few blocks.
-    (Every dependency between two members connects them, so a chain's outside
-    predecessors were all pushed before the run began: no cycle.)"""
+    """The independent chains of a run of ops, in push order: two ops are
+    connected when one writes a buffer the other uses (not by reading the same
+    input). Each is a kernel of its own, on its own worker, with its own few
+    blocks in the cache. (Every dependency between members connects them: no
+    cycle through a chain's outside predecessors, all pushed before the run.)"""
     written = {id(v) for op in ops for v in op.writes}
     parent: dict[int, int] = {}
 
@@ -296,20 +314,17 @@ class _Plan:
         else:
             rows, inner = shape[0], math.prod(shape[1:])
             block_shape = shape[1:]
-        self.rows = rows
+        self.rows, self.block_shape, self.dead = rows, block_shape, len(dead)
         self.step = max(1, BLOCK_BYTES // (itemsize * max(inner, 1)))
         self.blocks = -(-rows // self.step)
-        self.dead = len(dead)
         # Each block's operands form one table, each distinct array sliced
         # once per block: blocks of arrays, then scratch blocks, then whole
         # arrays and scalars; a member names its operands by their places.
         # A dead output lives in a scratch block from the member that writes
-        # it to the last that reads it; the block is then free for the next
-        # (so a long chain's blocks stay few, and in the cache).
+        # it to the last that reads it, then the block serves the next one.
         self.blocked: list[np.ndarray] = []  # arrays cut along the blocked axis
         self.scratch: list[np.dtype] = []  # scratch blocks, by dtype
         self.whole: list[Any] = []  # broadcast operands and scalars, as they are
-        self.block_shape = block_shape
         places: dict[int, int] = {}  # id(array) -> its index in ``blocked``
         scratch_of: dict[int, int] = {}  # dead key -> its scratch block now
         free: dict[np.dtype, list[int]] = {}
@@ -327,10 +342,8 @@ class _Plan:
             if key is not None:
                 if key not in scratch_of:  # (its first use writes it)
                     spare = free.get(a.dtype)
-                    if spare:
-                        scratch_of[key] = spare.pop()
-                    else:
-                        scratch_of[key] = len(self.scratch)
+                    scratch_of[key] = spare.pop() if spare else len(self.scratch)
+                    if scratch_of[key] == len(self.scratch):
                         self.scratch.append(a.dtype)
                 return SCRATCH, scratch_of[key]
             if not flat and not (a.ndim == ndim and a.shape[0] == rows):
@@ -343,8 +356,7 @@ class _Plan:
 
         spans = []
         for j, s in enumerate(specs):
-            spans.append((s.ufunc, [slot(v) for v in s.values], [slot(t) for t in s.targets],
-                          s.kw))
+            spans.append((s.ufunc, [slot(v) for v in s.values], [slot(t) for t in s.targets], s.kw))
             for key in {keys.get(id(a)) for a in (*s.values, *s.targets)}:
                 if key is not None and last[key] == j:  # its block is free again
                     index = scratch_of.pop(key)
