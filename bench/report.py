@@ -132,9 +132,10 @@ def chain(r: dict[str, Any]) -> list[str]:
         "`sin` makes this chain compute-bound: fused on one worker it runs at NumPy's "
         "speed (next to sin, writing and reading back the temporaries costs NumPy "
         "little), and the gain is the second core, as for numexpr, whose C evaluator "
-        "reaches the same figure. Across runs dagrt measured 0.50-0.55, at most 0.02 from "
-        "numexpr in the same run (and below it in the latest runs): the 0.5 target is at "
-        "this machine's limit for two cores.", ""]
+        "reaches the same figure. Across runs on 2026-12-02 dagrt measured 0.50-0.55, at "
+        "most 0.02 from numexpr in the same run; on 2026-12-03, with the VM 2.5-3x slower "
+        "and its spreads up to 2x, 0.57-0.71 against numexpr's 0.49-0.56 in the same "
+        "runs: the 0.5 target is at this machine's limit for two cores.", ""]
 
 
 def independent(r: dict[str, Any]) -> list[str]:
@@ -229,20 +230,21 @@ def examples(r: dict[str, Any]) -> list[str]:
             "Against NumPy given the same malloc thresholds the earlier figures (0.35-0.80 "
             "against NumPy as installed) mostly measured those thresholds. kmeans and "
             "monte_carlo, with independent work per step, are faster than tuned NumPy; "
-            "heat, mandelbrot and mlp are not, and miss their targets (mlp varies most: "
-            "1.2-1.5 across runs). Their operations take 0.04-1 ms on arrays of 1-4 MB: "
-            "the cost model runs them in the calling thread, one at a time as in NumPy, "
-            "plus dagrt's recording cost (heat: about 13,000 operations, 13% over NumPy). "
-            "Deferring them does not pay on 2 cores, measured: heat with every op deferred "
-            "takes 0.8-1.0 s (0.5 s in NumPy) although its four plates are independent. "
-            "Recording a deferred op costs about 18 us of Python in the recording thread, "
-            "and a worker's op needs the GIL around its NumPy call, so 40 us operations "
-            "handed to workers one by one spend as much in hand-offs as in work: the same "
-            "stencil written by hand on two Python threads with one queue item per "
-            "operation takes 0.75 s, and 0.31 s with one item per plate and step. Fusion "
-            "does not reach them either (only deferred operations are held). mlp also "
-            "loses to OpenBLAS's threads: tuned NumPy's best is two BLAS threads, and "
-            "dagrt limits BLAS to one thread while its workers are busy.", ""]
+            "heat and mlp are not, and miss their targets; mandelbrot is near 1.0 (it was "
+            "1.5-1.65 in the same day's runs before fused groups were cut into their "
+            "independent chains and workers ran the op their op made ready: its four "
+            "views had been one kernel, each block passing through all four, with every "
+            "block's ufunc calls contending for the GIL). heat: an op whose input is held "
+            "for fusion cannot run now, so once its first steps are deferred (kinds the "
+            "cost model has not measured yet) every later op is deferred and fused too, "
+            "and pays the recording cost of a deferred op (about 125 us of Python on a "
+            "slow day of this VM, for 11,200 ops of about 0.2 ms), while its fused blocks "
+            "of strided 398x398 views run no faster than NumPy's whole-array calls; run "
+            "in the caller instead it is about 13% over NumPy. Either way the Python "
+            "cost per op is what is left: the same stencil written by hand on two Python "
+            "threads took 0.75 s with one queue item per operation and 0.31 s with one "
+            "per plate and step (NumPy: 0.5 s; measured in an earlier session). mlp also loses to OpenBLAS's threads: tuned NumPy's best is two BLAS "
+            "threads, and dagrt limits BLAS to one thread while its workers are busy.", ""]
 
 
 def cluster(r: dict[str, Any]) -> list[str]:
@@ -309,7 +311,10 @@ def main() -> None:
              "`--trace` writes a Chrome trace and a timeline picture to `bench/results/`. "
              "This page is generated from `bench/results/*.json` by `python bench/report.py` "
              "(see its docstring for the full command); the machine is the project's "
-             "2-core VM, whose timings vary by 10-30% from run to run.", ""]
+             "2-core VM, whose timings vary by 10-30% from run to run, and from day to "
+             "day by more: on 2026-12-03 it ran 2.5-3x slower than on 2026-12-02 (NumPy's "
+             "own times in each table show which day a section was measured). Compare "
+             "ratios, not times across sections.", ""]
     for name, section in SECTIONS.items():
         record = load(name)
         if record is not None:
