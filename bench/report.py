@@ -239,12 +239,13 @@ def examples(r: dict[str, Any]) -> list[str]:
             "cost model has not measured yet) every later op is deferred and fused too, "
             "and pays the recording cost of a deferred op (about 125 us of Python on a "
             "slow day of this VM, for 11,200 ops of about 0.2 ms), while its fused blocks "
-            "of strided 398x398 views run no faster than NumPy's whole-array calls; run "
-            "in the caller instead it is about 13% over NumPy. Either way the Python "
-            "cost per op is what is left: the same stencil written by hand on two Python "
-            "threads took 0.75 s with one queue item per operation and 0.31 s with one "
-            "per plate and step (NumPy: 0.5 s; measured in an earlier session). mlp also loses to OpenBLAS's threads: tuned NumPy's best is two BLAS "
-            "threads, and dagrt limits BLAS to one thread while its workers are busy.", ""]
+            "of strided 398x398 views run no faster than NumPy's whole-array calls (run "
+            "in the caller instead, an earlier session measured 13% over NumPy). Either "
+            "way the Python cost per op is what is left: the same stencil written by hand "
+            "on two Python threads took 0.75 s with one queue item per operation and "
+            "0.31 s with one per plate and step (NumPy: 0.5 s; an earlier session). mlp "
+            "also loses to OpenBLAS's threads: tuned NumPy's best is two BLAS threads, and "
+            "dagrt limits BLAS to one thread while its workers are busy.", ""]
 
 
 def cluster(r: dict[str, Any]) -> list[str]:
