@@ -241,7 +241,7 @@ class ThreadedExecutor:
                 self._jobs = [j for j in self._jobs if j is not job]
                 while job.running:
                     self._cond.wait()
-        _WORKER.helped = getattr(_WORKER, "helped", 0) + len(job.results) + len(job.errors)
+        _WORKER.helped = _WORKER.__dict__.get("helped", 0) + len(job.results) + len(job.errors)
         if job.errors:
             raise job.errors[0]
         return results + job.results
