@@ -27,9 +27,13 @@ import dagrt
 from dagrt.engine.scheduler import ENGINE
 
 pytest.importorskip("distributed")
+# (Hypothesis warns when the global ``random`` state changes while it draws an
+# example: the Dask client's thread picks workers with ``random.choice`` when
+# it gathers a result, at any time.)
 pytestmark = pytest.mark.filterwarnings("ignore::dagrt.FallbackWarning",
                                         "ignore::DeprecationWarning",
-                                        "ignore::ResourceWarning")
+                                        "ignore::ResourceWarning",
+                                        "ignore::hypothesis.errors.HypothesisDeprecationWarning")
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAMS = int(os.environ.get("DAGRT_CLUSTER_PROGRAMS", "200"))
 
@@ -164,6 +168,42 @@ def test_large_arrays_are_cut_into_row_blocks_across_workers(on: Any) -> None:
     assert_same(program(numpy), got, rtol=1e-12)
 
 
+def test_products_factorizations_and_row_functions_of_row_blocks(on: Any) -> None:
+    """``X.T @ X``, ``qr``, ``svd`` and ``norm`` of a matrix in row blocks are
+    dask.array's blocked algorithms (no worker gathers the matrix); FFTs,
+    sorts and cumulative sums along the other axes run block by block.
+    Values are NumPy's (to rounding; factors up to the signs LAPACK leaves
+    free)."""
+    h = numpy.random.default_rng(0).standard_normal((3000, 7))
+    with dagrt.config(cluster_chunk_bytes=CHUNK):
+        x = dagrt.asarray(h)
+        assert len(_blocks(on, x)) > 1
+        dagrt.waitall()
+        runs = dict(on.executor.runs)
+        gram, dot = x.T @ x, dagrt.dot(x.T, x)
+        q, r = dagrt.linalg.qr(x)
+        u, s, vt = dagrt.linalg.svd(x, full_matrices=False)
+        norm = dagrt.linalg.norm(x)
+        rows = [dagrt.fft.fft(x, axis=1), dagrt.fft.rfft(x), dagrt.sort(x, axis=1),
+                dagrt.argsort(x), dagrt.cumsum(x, axis=1)]
+        got = [a.asnumpy() for a in (gram, dot, q, r, u, s, vt, norm)]
+    runs = {k: v - runs[k] for k, v in on.executor.runs.items()}
+    assert runs["reduce"] == 5 and runs["split"] == 5 and runs["gather"] == 0, runs
+    numpy.testing.assert_allclose(got[0], h.T @ h, rtol=1e-12)
+    numpy.testing.assert_allclose(got[1], h.T @ h, rtol=1e-12)
+    q, r, u, s, vt, norm = got[2:8]
+    numpy.testing.assert_allclose(q @ r, h, atol=1e-12)
+    numpy.testing.assert_allclose(q.T @ q, numpy.eye(7), atol=1e-12)
+    numpy.testing.assert_allclose(numpy.abs(r), numpy.abs(numpy.linalg.qr(h)[1]), atol=1e-10)
+    numpy.testing.assert_allclose(s, numpy.linalg.svd(h, compute_uv=False), rtol=1e-12)
+    numpy.testing.assert_allclose((u * s) @ vt, h, atol=1e-12)
+    numpy.testing.assert_allclose(norm, numpy.linalg.norm(h), rtol=1e-12)
+    want = [numpy.fft.fft(h, axis=1), numpy.fft.rfft(h), numpy.sort(h, axis=1),
+            numpy.argsort(h), numpy.cumsum(h, axis=1)]
+    for a, b in zip(rows, want):
+        assert_same(b, a)
+
+
 def test_random_programs_on_row_blocks(on: Any) -> None:
     """The random programs with every (96, 96) array cut into row blocks."""
     import test_programs as tp
@@ -262,6 +302,57 @@ def test_backpressure_bounds_pending_ops(on: Any) -> None:
     finally:
         ENGINE.observers.remove(watch)
     assert max(seen) <= 20
+
+
+def test_at_the_look_ahead_bound_segments_stay_large(on: Any) -> None:
+    """Four independent chains recorded faster than the cluster runs them:
+    a backpressure stall waits for the tasks in flight, it does not send the
+    open segment (sending at each stall sent one task per op: 2 ms an op)."""
+    executor = on.executor
+    with dagrt.config(max_pending=64):
+        xs = [dagrt.ones(256) * (i + 1) for i in range(4)]
+        dagrt.waitall()
+        before = executor.segments
+        for _ in range(150):
+            xs = [dagrt.sin(x) * 1.0001 for x in xs]
+        got = [x.asnumpy() for x in xs]
+    want = [numpy.ones(256) * (i + 1) for i in range(4)]
+    for _ in range(150):
+        want = [numpy.sin(x) * 1.0001 for x in want]
+    for a, b in zip(got, want):
+        numpy.testing.assert_array_equal(a, b)
+    ops = 4 * 150 * 2
+    assert executor.segments - before <= ops / 8, executor.segments - before
+
+
+def test_segment_results_stay_on_the_workers(on: Any, monkeypatch: Any) -> None:
+    """The client gathers a segment's summary (fetched values, errors), never
+    the new versions it wrote: only sync points move array bytes."""
+    from distributed import Future
+
+    gathered = []
+    result = Future.result
+
+    def spy(self: Any, *args: Any, **kwargs: Any) -> Any:
+        gathered.append(str(self.key))
+        return result(self, *args, **kwargs)
+
+    monkeypatch.setattr(Future, "result", spy)
+    x = dagrt.ones(100_000)
+    for _ in range(20):
+        x = x * 1.5 + 1
+    with dagrt.config(cluster_chunk_bytes=CHUNK * 16):
+        y = dagrt.ones(100_000) * 2  # row blocks too
+    value = float(x[7]) + float(y.sum())
+    assert value == numpy.float64(_chain_value()) + 200_000.0
+    assert gathered and not [k for k in gathered if k.startswith("replay_blob")], gathered
+
+
+def _chain_value() -> float:
+    x = numpy.ones(1)
+    for _ in range(20):
+        x = x * 1.5 + 1
+    return float(x[0])
 
 
 def test_transfers_and_waitall(on: Any) -> None:

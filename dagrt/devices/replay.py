@@ -155,6 +155,12 @@ def extract_range(ref: Ref, sizes: list[int], sources: list[tuple[int, int] | No
     return extract(gather(sizes, sources, *results), 0, ref)
 
 
+def summary(result: Any) -> tuple[list[Any], dict[int, BaseException]]:
+    """A segment's fetched values and errors, without its buffers: what the
+    client gathers (the new versions stay on the workers)."""
+    return result[1], result[2]
+
+
 def replay_blob(blob: bytes, *results: Any) -> Any:
     """:func:`replay` of a pickled segment (the task's argument)."""
     return replay(pickle.loads(blob), *results)

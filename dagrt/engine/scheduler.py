@@ -171,7 +171,7 @@ class Engine:
                         or self.pending_bytes + op.nbytes <= self._max_bytes):
                     break
                 stalled = stalled or time.perf_counter()
-                self._wait_locked()
+                self._wait_locked(stall=True)
             op.seq = self._last_seq = next(self._seq)
             op.thread = threading.get_ident()
             if not fuse:
@@ -349,7 +349,8 @@ class Engine:
             self.cancel()
             raise
 
-    def _wait_locked(self) -> None:
+    def _wait_locked(self, stall: bool = False) -> None:
+        """Wait for a completion (``stall``: backpressure, not a sync point)."""
         if self._held:  # held ops run only once sent on: send them, then wait
             self._cond.release()
             try:
@@ -357,8 +358,8 @@ class Engine:
             finally:
                 self._cond.acquire()
             return  # (the caller tests its condition again)
-        for flush in self.flushers:  # batched device work: send it, then wait
-            flush()
+        for waiting in self.flushers:  # batched device work: send it, then wait
+            waiting(stall)
         self._waiters += 1
         try:
             self._cond.wait(_POLL)

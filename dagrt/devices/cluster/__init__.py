@@ -78,7 +78,7 @@ def cluster(address: Any = None, *, workers: int | None = None,
         device.backend = ClusterBackend(client, owned, close)
         device.executor = ClusterExecutor(device, device.backend, _engine())
         _devices[key] = device
-        _engine().flushers.append(device.executor.flush)
+        _engine().flushers.append(device.executor.waiting)
         return device
 
 
@@ -94,8 +94,8 @@ def close(device: Device) -> None:
         backend, executor = device.backend, device.executor
         if executor is None:
             return
-        if executor.flush in engine.flushers:
-            engine.flushers.remove(executor.flush)
+        if executor.waiting in engine.flushers:
+            engine.flushers.remove(executor.waiting)
         executor.shutdown()
         device.backend = device.executor = None
     backend.client.close()

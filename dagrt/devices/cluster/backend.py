@@ -7,8 +7,8 @@ Imports: the configuration, ``devices.replay``, ``cluster.chunks``.
 from __future__ import annotations
 
 import itertools
+import math
 import mmap
-import threading
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -45,6 +45,9 @@ class _Root:
 
 
 _KEYS = itertools.count()  # root keys, unique in the process
+# Shadow memory: reserved, never touched, never counted against the commit limit
+_SHADOW = mmap.MAP_PRIVATE | getattr(mmap, "MAP_ANONYMOUS", 0x20) | \
+    getattr(mmap, "MAP_NORESERVE", 0)
 
 
 class ClusterBackend:
@@ -59,37 +62,42 @@ class ClusterBackend:
         self.owned = owned  # the embedded cluster dagrt started (closed with it)
         self._roots: weakref.WeakValueDictionary[int, _Root] = weakref.WeakValueDictionary()
         self._maps: dict[int, _Root] = {}  # id(mmap) -> root (kept alive by the shadow)
-        self._lock = threading.Lock()
 
     # -- shadow storage ------------------------------------------------------------
     def empty(self, device_id: int, shape: Any, dtype: Any) -> np.ndarray:
         dtype = np.dtype(dtype)
         shape = tuple(shape) if np.iterable(shape) else (int(shape),)
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        flags = mmap.MAP_PRIVATE | getattr(mmap, "MAP_ANONYMOUS", 0x20) | \
-            getattr(mmap, "MAP_NORESERVE", 0)
-        memory = mmap.mmap(-1, max(nbytes, 1), flags=flags)
+        nbytes = math.prod(shape) * dtype.itemsize
+        memory = mmap.mmap(-1, max(nbytes, 1), flags=_SHADOW)
         data = np.ndarray(shape, dtype, buffer=memory)
         root = _Root(next(_KEYS), nbytes, data.__array_interface__["data"][0], shape)
-        rows = chunks.bounds(shape, _config.get("cluster_chunk_bytes"))
-        if rows is not None:  # a large array: row blocks across the workers
-            row = nbytes // shape[0]
-            root.rows = rows
-            root.pieces = [root.piece((stop - start) * row)
-                           for start, stop in zip(rows, rows[1:])]
-        with self._lock:
-            self._maps[id(memory)] = root
-        weakref.finalize(memory, self._maps.pop, id(memory), None)
+        chunk_bytes = _config.get("cluster_chunk_bytes")
+        if math.prod(shape) * 8 > chunk_bytes:  # a large array (as ``bounds`` counts
+            # it): row blocks across the workers
+            rows = chunks.bounds(shape, chunk_bytes)
+            if rows is not None:
+                row = nbytes // shape[0]
+                root.rows = rows
+                root.pieces = [root.piece((stop - start) * row)
+                               for start, stop in zip(rows, rows[1:])]
+        key = id(memory)
+        self._maps[key] = root  # (one dict store: atomic under the GIL)
+        weakref.finalize(memory, self._maps.pop, key, None)
         return data
 
     def placeholder(self, device_id: int, shape: Any, dtype: Any) -> np.ndarray:
         return np.broadcast_to(np.zeros((), dtype), shape)
 
     def root_of(self, view: np.ndarray) -> _Root | None:
-        base: Any = view
-        while isinstance(base, np.ndarray):
-            base = base.base
-        return self._maps.get(id(base)) if isinstance(base, mmap.mmap) else None
+        base: Any = view.base
+        maps = self._maps
+        while base is not None:  # (a view's base is its root array, whose base
+            # is the mmap: two steps)
+            root = maps.get(id(base))  # (a live mmap's id: no other object's)
+            if root is not None:
+                return root
+            base = getattr(base, "base", None)
+        return None
 
     def ref(self, view: np.ndarray, roots: dict[int, _Root]) -> Ref:
         """``view`` as a reference to its root (noted in ``roots``, by key)."""
@@ -112,20 +120,25 @@ class ClusterBackend:
                targets: list[np.ndarray], use_out: bool) -> Any:
         """The op's kernel: at launch, it appends its record to the open segment."""
         roots: dict[int, _Root] = {}
+        refs: dict[int, Ref] = {}  # id(view) -> its ref (an op reads and writes x)
 
         def encode(x: Any) -> Any:
             t = type(x)
-            if t is np.ndarray and self.root_of(x) is not None:
-                return self.ref(x, roots)
+            if t is np.ndarray:
+                ref = refs.get(id(x))
+                if ref is None and self.root_of(x) is not None:
+                    ref = refs[id(x)] = self.ref(x, roots)
+                return x if ref is None else ref
             if t is list or t is tuple:
-                return t(encode(v) for v in x)
+                return t([encode(v) for v in x])
             if t is dict:
                 return {k: encode(v) for k, v in x.items()}
             return x
 
-        record_args, record_kwargs = encode(tuple(args)), encode(dict(kwargs))
+        record_args = encode(tuple(args))
+        record_kwargs = encode(dict(kwargs)) if kwargs else {}
         reads = frozenset(roots)
-        outs = tuple(self.ref(t, roots) for t in targets)
+        outs = tuple(encode(t) for t in targets)
         record = Record(call, record_args, record_kwargs, outs, use_out, reads,
                         frozenset(o.root for o in outs))
         return lambda: executor.append(record, roots)

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from ..replay import Record, Ref, Value, extract_range, gather, identity, piece_array
+from ..replay import Record, Ref, Value, extract, extract_range, gather, identity, piece_array
 
 # (name on the record's call) -> dask.array's function of the same meaning
 REDUCTIONS = {np.sum: "sum", np.prod: "prod", np.min: "min", np.max: "max",
@@ -49,6 +49,22 @@ _getitem = operator.getitem
 ELEMENTWISE = {np.where, np.clip, np.round, np.around, np.nan_to_num, np.isclose,
                np.copyto}
 _SPLIT_KWARGS = {"dtype", "casting", "where"}
+# Functions of each row on its own along the axes they are given (their
+# defaults here): split by rows as reductions within rows are, when axis 0 is
+# not among those axes (None: all of them)
+_F = np.fft
+ALONG_AXES = {np.sort: -1, np.argsort: -1, np.cumsum: None, np.cumprod: None,
+              _F.fft: -1, _F.ifft: -1, _F.rfft: -1, _F.irfft: -1, _F.hfft: -1,
+              _F.ihfft: -1, _F.fft2: (-2, -1), _F.ifft2: (-2, -1), _F.rfft2: (-2, -1),
+              _F.irfft2: (-2, -1), _F.fftn: None, _F.ifftn: None, _F.rfftn: None,
+              _F.irfftn: None}
+_ALONG_KWARGS = {"axis", "axes", "n", "s", "norm", "kind", "stable", "dtype"}
+# Products and linear algebra that dask.array computes over the row blocks:
+# (function) -> (its positional arguments after the matrix, as NumPy's
+# defaults or the reduced forms dask.array computes)
+PRODUCTS = {np.matmul, np.dot}
+LINALG = {np.linalg.qr: [(), ("reduced",)], np.linalg.svd: [(False, True, False)],
+          np.linalg.norm: [(), (None, None, False)]}
 
 
 def bounds(shape: tuple[int, ...], chunk_bytes: int) -> list[int] | None:
@@ -95,7 +111,8 @@ def kind(record: Record, roots: dict[int, Any]) -> Any:
         split_as = _split_rows(record, roots)
         if split_as is not None:
             found = ("split", *split_as)
-        elif _reducible(record, roots) or _basic_getitem(record, roots):
+        elif _reducible(record, roots) or _basic_getitem(record, roots) or \
+                _algebra(record, roots):
             found = "reduce"
         else:
             found = "plain"
@@ -125,6 +142,14 @@ def _mode(record: Record) -> str | None:
     if call is np.matmul and len(record.args) == 2 and not record.kwargs and \
             len(first.shape) == 2:
         return "matmul"
+    along = ALONG_AXES.get(call, 0) if not reduction else 0
+    if along != 0 and len(record.args) == 1 and _ALONG_KWARGS.issuperset(record.kwargs):
+        axes = record.kwargs.get("axes", record.kwargs.get("axis", along))
+        axes = axes if isinstance(axes, tuple) else (axes,)
+        ndim = len(first.shape)
+        if None not in axes and all(a % ndim != 0 for a in axes):
+            return "rows"
+        return None
     if reduction and len(record.args) == 1 and _REDUCE_KWARGS.issuperset(record.kwargs):
         axis = record.kwargs.get("axis")
         axes = axis if isinstance(axis, tuple) else (axis,)
@@ -229,6 +254,36 @@ def _reducible(record: Record, roots: dict[int, Any]) -> bool:
     return root.pieces is not None and _whole(ref, root)
 
 
+def _transposed(ref: Ref, root: Any) -> bool:
+    """``ref`` is the transpose of its whole (C-ordered) 2-D chunked root."""
+    return len(root.shape) == 2 and not ref.offset and ref.shape == root.shape[::-1] and \
+        ref.strides == (ref.dtype.itemsize, root.shape[1] * ref.dtype.itemsize)
+
+
+def _algebra(record: Record, roots: dict[int, Any]) -> bool:
+    """A product of matrices (one of them chunked, whole or transposed:
+    ``X.T @ X``), or ``qr``, ``svd``, ``norm`` of a whole chunked matrix:
+    dask.array's blocked algorithms."""
+    call, args = record.call, record.args
+    try:
+        product, linalg = call in PRODUCTS, LINALG.get(call)
+    except TypeError:
+        return False
+    if record.kwargs or not args or not all(type(a) is Ref for a in args[:1 + product]):
+        return False
+    if product:
+        if len(args) != 2 or any(len(a.shape) != 2 for a in args):
+            return False
+        chunked = [roots[a.root] for a in args if roots[a.root].pieces is not None]
+        return bool(chunked) and all(
+            _whole(a, roots[a.root]) or _transposed(a, roots[a.root])
+            for a in args if roots[a.root].pieces is not None)
+    ref = args[0]
+    return linalg is not None and tuple(args[1:]) in linalg and len(ref.shape) == 2 and \
+        roots[ref.root].pieces is not None and _whole(ref, roots[ref.root]) and \
+        ref.dtype.kind == "f"
+
+
 def _basic_getitem(record: Record, roots: dict[int, Any]) -> bool:
     """``x[key]`` of a chunked root with a basic key (integers, slices): only
     the blocks the view spans travel."""
@@ -271,24 +326,50 @@ def _dask_array(root: Any, dtype: np.dtype) -> Any:
     return da.concatenate(blocks, axis=0)
 
 
-def delegate(client: Any, record: Record, roots: dict[int, Any]
-             ) -> tuple[Record, dict[int, Any], Any]:
-    """A reduction as dask.array computes it: the record that writes its value
-    (``Value(0)``: the last task argument), its roots, and the value's future."""
+def _operand(ref: Ref, roots: dict[int, Any]) -> Any:
+    """``ref`` as a dask array: a chunked root (or its transpose) over its
+    pieces, anything else as one block."""
+    import dask
     import dask.array as da
 
-    ref = record.args[0]
-    if record.call is _getitem:
-        future = _extract(client, roots[ref.root], _view(ref, record.args[1]))
+    root = roots[ref.root]
+    if root.pieces is not None:
+        x = _dask_array(root, ref.dtype)
+        return x if _whole(ref, root) else x.T
+    if root.version is None:
+        return da.zeros(ref.shape, ref.dtype)
+    future, element = root.version
+    return da.from_delayed(dask.delayed(extract)(future, element, ref), ref.shape, ref.dtype)
+
+
+def delegate(client: Any, record: Record, roots: dict[int, Any]
+             ) -> tuple[Record, dict[int, Any], list[Any]]:
+    """A reduction, a product or a factorization as dask.array computes it:
+    the record that writes its values (``Value``s: the last task arguments),
+    its roots, and the values' futures, one per output."""
+    import dask.array as da
+
+    ref, call = record.args[0], record.call
+    if call is _getitem:
+        futures = [_extract(client, roots[ref.root], _view(ref, record.args[1]))]
+    elif call in PRODUCTS:
+        a, b = (_operand(r, roots) for r in record.args)
+        futures = [client.compute(da.matmul(a, b))]
+    elif call is np.linalg.qr:
+        futures = client.compute(list(da.linalg.qr(_operand(ref, roots))))
+    elif call is np.linalg.svd:
+        futures = client.compute(list(da.linalg.svd(_operand(ref, roots))))
+    elif call is np.linalg.norm:
+        futures = [client.compute(da.linalg.norm(_operand(ref, roots)))]
     else:
         x = _dask_array(roots[ref.root], ref.dtype)
-        future = client.compute(getattr(da, REDUCTIONS[record.call])(x, **record.kwargs))
-    out = record.outs[0]
-    if roots[out.root].pieces is not None:  # (a large result: whole, on one worker)
-        gather_root(client, roots[out.root])
-    written = Record(identity, (Value(0),), {}, record.outs, False, frozenset(),
-                     record.writes)
-    return written, {out.root: roots[out.root]}, future
+        futures = [client.compute(getattr(da, REDUCTIONS[call])(x, **record.kwargs))]
+    own = {out.root: roots[out.root] for out in record.outs}  # (whole: the executor
+    # made them so before the records after this one were sorted)
+    n = len(futures)
+    written = Record(identity, tuple(Value(n - 1 - i) for i in range(n)), {}, record.outs,
+                     False, frozenset(), record.writes)
+    return written, own, futures
 
 
 def sources(parts: list[Any]) -> tuple[list[tuple[int, int] | None], list[Any]]:
@@ -311,15 +392,17 @@ def sources(parts: list[Any]) -> tuple[list[tuple[int, int] | None], list[Any]]:
     return where, futures
 
 
-def gather_root(client: Any, root: Any) -> None:
-    """Make a chunked root whole: its pieces' bytes in one buffer, one task."""
+def gather_root(client: Any, root: Any) -> bool:
+    """Make a chunked root whole: its pieces' bytes in one buffer, one task
+    (none for a root nothing wrote yet: False)."""
     parts, root.pieces = root.pieces, None
     root.rows = None
     if all(part.version is None for part in parts):
-        return
+        return False
     where, futures = sources(parts)
     root.version = (client.submit(gather, [p.nbytes for p in parts], where, *futures,
                                   pure=False), 0)
+    return True
 
 
 def value(client: Any, root: Any, ref: Ref) -> np.ndarray:

@@ -8,6 +8,7 @@ Imports: the configuration, ``devices.replay``, ``cluster.backend``,
 
 from __future__ import annotations
 
+import pickle
 import queue
 import threading
 import time
@@ -17,7 +18,7 @@ import numpy as np
 
 from ... import _config
 from ..device import Device
-from ..replay import Record, Segment, replay_blob
+from ..replay import Record, Segment, replay_blob, summary
 from . import chunks
 from .backend import ClusterBackend, _Root
 
@@ -84,6 +85,14 @@ class ClusterExecutor:
         n = len(self._records)
         return n > 0 and (self._in_flight == 0 or n >= _config.get("cluster_segment_ops"))
 
+    def waiting(self, stall: bool) -> None:
+        """Someone waits (``Engine.flushers``): send the open segment, unless
+        the wait is a backpressure stall while tasks are in flight (their
+        completion makes room and sends it, full: sending it now would
+        send ever smaller segments, one task per op at the bound)."""
+        if not (stall and self._in_flight):
+            self.flush()
+
     def append(self, record: Record, roots: dict[int, _Root]) -> None:
         self._records.append((self._current, record, roots))
 
@@ -113,11 +122,14 @@ class ClusterExecutor:
                     if run and kind != run_kind:
                         self._send_run(run_kind, run, remaining)
                         run = []
-                    if kind == "plain":  # its chunked roots, whole first
-                        for root in entry[2].values():
-                            if root.pieces is not None:
-                                chunks.gather_root(self.backend.client, root)
-                                self.runs["gather"] += 1
+                    if kind == "plain" or kind == "reduce":  # its chunked roots
+                        # (a delegated record's outputs) whole first, before
+                        # the next records are sorted by what they touch
+                        for key, root in entry[2].items():
+                            if root.pieces is not None and (
+                                    kind == "plain" or key in entry[1].writes):
+                                self.runs["gather"] += chunks.gather_root(
+                                    self.backend.client, root)
                     run_kind = kind
                     run.append(entry)
                 self._send_run(run_kind, run, remaining)
@@ -135,8 +147,8 @@ class ClusterExecutor:
         futures = []
         if kind == "reduce":
             for op, record, roots in run:
-                written, own, future = chunks.delegate(self.backend.client, record, roots)
-                futures.append(self._send([(op, written, own)], None, extra=[future]))
+                written, own, values = chunks.delegate(self.backend.client, record, roots)
+                futures.append(self._send([(op, written, own)], None, extra=values))
         else:  # one segment per row block, side by side
             if time.monotonic() - self._workers_at > 1.0:
                 self._workers = sorted(self.backend.client.nthreads())
@@ -155,7 +167,9 @@ class ClusterExecutor:
               home: str | None = None) -> Any:
         """Send ``records`` as one task (preferably on worker ``home``); with
         ``remaining``, its ops complete when it is done (else the caller sees
-        to that: the task is returned)."""
+        to that: the task's ``summary`` is returned). The client gathers only
+        the summary (fetched values, errors): the new versions stay on the
+        workers."""
         touched: dict[int, _Root] = {}
         for _, _, own in records:
             touched.update(own)
@@ -168,9 +182,7 @@ class ClusterExecutor:
         ops = [op for op, _, _ in records]
         self.segments += 1
         try:  # one opaque blob: Dask need not walk the records
-            import cloudpickle
-
-            blob = cloudpickle.dumps(segment)
+            blob = _dumps(segment)
         except Exception as exc:
             if remaining is None:
                 raise
@@ -182,10 +194,11 @@ class ClusterExecutor:
             workers=None if home is None else [home], allow_other_workers=home is not None)
         for element, key in enumerate(written):
             touched[key].version = (future, element)
+        status = self.backend.client.submit(summary, future, pure=False)
         if remaining is not None:
             remaining[0] += 1
-            self._done.put((future, ops, outs, remaining))
-        return future
+            self._done.put((status, ops, outs, remaining))
+        return status
 
     def _poll(self) -> None:
         while True:
@@ -199,11 +212,11 @@ class ClusterExecutor:
                 if type(future) is list:  # a run's tasks (row blocks...): errors of each
                     errors = {}
                     for part in future:
-                        for n, exc in part.result()[2].items():
+                        for n, exc in part.result()[1].items():
                             errors.setdefault(n, exc)
                     fetched = []
                 else:
-                    _, fetched, errors = future.result()
+                    fetched, errors = future.result()
                 for out, value in zip(outs, fetched):
                     if value is not None:
                         out[...] = value
@@ -225,6 +238,22 @@ class ClusterExecutor:
 
     def reset_after_fork(self) -> None:  # pragma: no cover - a client does not survive fork
         pass
+
+
+def _dumps(segment: Segment) -> bytes:
+    """The segment, pickled: by the standard pickle (three times faster than
+    cloudpickle), unless it names something of ``__main__`` (a worker has
+    another) or the standard pickle cannot take it (a lambda, a local
+    function): then cloudpickle, which sends those by value."""
+    try:
+        blob = pickle.dumps(segment, protocol=5)
+        if b"__main__" not in blob:
+            return blob
+    except Exception:
+        pass
+    import cloudpickle
+
+    return cloudpickle.dumps(segment)
 
 
 def _components(records: list[tuple[Any, Record, dict[int, _Root]]]
