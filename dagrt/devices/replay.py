@@ -70,6 +70,7 @@ class Segment:
     nbytes: list[int]
     written: list[int]
     records: list[Record]
+    name: str = ""  # its task's key: its summary is kept under it (``take_summaries``)
 
 
 def _view(buffers: Any, ref: Ref) -> np.ndarray:
@@ -155,15 +156,26 @@ def extract_range(ref: Ref, sizes: list[int], sources: list[tuple[int, int] | No
     return extract(gather(sizes, sources, *results), 0, ref)
 
 
-def summary(result: Any) -> tuple[list[Any], dict[int, BaseException]]:
-    """A segment's fetched values and errors, without its buffers: what the
-    client gathers (the new versions stay on the workers)."""
-    return result[1], result[2]
+# A worker's summaries of the segments it ran (fetched values, errors), by
+# task key, until the client takes them: the client learns how a segment went
+# without gathering its result (the new versions stay where they are)
+_SUMMARIES: dict[str, tuple[list[Any], dict[int, BaseException]]] = {}
 
 
 def replay_blob(blob: bytes, *results: Any) -> Any:
-    """:func:`replay` of a pickled segment (the task's argument)."""
-    return replay(pickle.loads(blob), *results)
+    """:func:`replay` of a pickled segment (the task's argument); its summary
+    is kept for :func:`take_summaries`."""
+    segment = pickle.loads(blob)
+    result = replay(segment, *results)
+    if segment.name:
+        _SUMMARIES[segment.name] = (result[1], result[2])
+    return result
+
+
+def take_summaries(names: list[str]) -> dict[str, Any]:
+    """The summaries of the segments ``names`` this worker ran (run on each
+    worker by ``Client.run``), forgotten here."""
+    return {name: _SUMMARIES.pop(name) for name in names if name in _SUMMARIES}
 
 
 def identity(*values: Any) -> Any:

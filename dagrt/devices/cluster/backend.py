@@ -26,7 +26,7 @@ class _Root:
     its pieces (row blocks, each a root of its own: ``cluster_chunks``)."""
 
     __slots__ = ("key", "nbytes", "address", "version", "shape", "rows", "pieces",
-                 "written", "__weakref__")
+                 "written", "alive", "unsent", "parent", "__weakref__")
 
     def __init__(self, key: int, nbytes: int, address: int,
                  shape: tuple[int, ...] = ()) -> None:
@@ -38,10 +38,19 @@ class _Root:
         self.rows: list[int] | None = None  # the pieces' row bounds
         self.pieces: list[_Root] | None = None
         self.written = False  # a record writing it was sent (or is about to be)
+        # Its shadow lives (a client array can read it), and the records made
+        # that touch it and are not sent yet: a segment returns a root it
+        # writes only if either holds (a dead temporary's buffer stays on
+        # no worker)
+        self.alive = True
+        self.unsent = 0
+        self.parent: _Root | None = None  # (of a row block)
 
     def piece(self, nbytes: int) -> _Root:
         """A new root for one of its row blocks."""
-        return _Root(next(_KEYS), nbytes, 0)
+        piece = _Root(next(_KEYS), nbytes, 0)
+        piece.parent = self
+        return piece
 
 
 _KEYS = itertools.count()  # root keys, unique in the process
@@ -82,8 +91,13 @@ class ClusterBackend:
                                for start, stop in zip(rows, rows[1:])]
         key = id(memory)
         self._maps[key] = root  # (one dict store: atomic under the GIL)
-        weakref.finalize(memory, self._maps.pop, key, None)
+        weakref.finalize(memory, self._forget, key)
         return data
+
+    def _forget(self, key: int) -> None:
+        root = self._maps.pop(key, None)
+        if root is not None:
+            root.alive = False
 
     def placeholder(self, device_id: int, shape: Any, dtype: Any) -> np.ndarray:
         return np.broadcast_to(np.zeros((), dtype), shape)
@@ -141,6 +155,7 @@ class ClusterBackend:
         outs = tuple(encode(t) for t in targets)
         record = Record(call, record_args, record_kwargs, outs, use_out, reads,
                         frozenset(o.root for o in outs))
+        executor.hold(roots)
         return lambda: executor.append(record, roots)
 
     # -- transfers ------------------------------------------------------------------

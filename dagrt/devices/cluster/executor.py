@@ -12,13 +12,14 @@ import pickle
 import queue
 import threading
 import time
+import uuid
 from typing import Any
 
 import numpy as np
 
 from ... import _config
 from ..device import Device
-from ..replay import Record, Segment, replay_blob, summary
+from ..replay import Record, Segment, replay_blob, take_summaries
 from . import chunks
 from .backend import ClusterBackend, _Root
 
@@ -93,6 +94,12 @@ class ClusterExecutor:
         if not (stall and self._in_flight):
             self.flush()
 
+    def hold(self, roots: dict[int, _Root]) -> None:
+        """A record touching ``roots`` was made (sent later: ``flush``)."""
+        with self._lock:
+            for root in roots.values():
+                root.unsent += 1
+
     def append(self, record: Record, roots: dict[int, _Root]) -> None:
         self._records.append((self._current, record, roots))
 
@@ -101,6 +108,7 @@ class ClusterExecutor:
         host array ``out`` when its segment completes (``copyto(cpu())``)."""
         roots: dict[int, _Root] = {}
         ref = self.backend.ref(array, roots)
+        self.hold(roots)
         self.append(Record(None, (ref,), {}, (), False, frozenset(roots), frozenset()),
                     roots)
         self._outs[id(self._records[-1][1])] = out
@@ -140,6 +148,9 @@ class ClusterExecutor:
     def _send_run(self, kind: Any, run: list[tuple[Any, Record, dict[int, _Root]]],
                   remaining: list[int]) -> None:
         self.runs[kind if type(kind) is str else "split"] += len(run)
+        for _, _, roots in run:  # (the runs after this one still hold theirs)
+            for root in roots.values():
+                root.unsent -= 1
         if kind == "plain":
             self._send(run, remaining)
             return
@@ -167,18 +178,26 @@ class ClusterExecutor:
               home: str | None = None) -> Any:
         """Send ``records`` as one task (preferably on worker ``home``); with
         ``remaining``, its ops complete when it is done (else the caller sees
-        to that: the task's ``summary`` is returned). The client gathers only
-        the summary (fetched values, errors): the new versions stay on the
-        workers."""
+        to that: the task is returned). The client never gathers its result:
+        it takes the summary (fetched values, errors) the worker kept
+        (``_summaries``); the new versions stay on the workers."""
         touched: dict[int, _Root] = {}
         for _, _, own in records:
             touched.update(own)
         roots = list(touched.values())
         sources, futures = chunks.sources(roots)
-        written = sorted({w for _, r, _ in records for w in r.writes})
+        written = []  # (a root nothing can read after this segment: not returned)
+        for key in sorted({w for _, r, _ in records for w in r.writes}):
+            root = touched[key]
+            owner = root.parent or root  # (a row block lives as its array does)
+            if owner.alive or owner.unsent:
+                written.append(key)
+            else:
+                root.version = None
         outs = [self._outs.pop(id(record)) for _, record, _ in records if record.call is None]
+        name = f"dagrt-segment-{uuid.uuid4().hex}"
         segment = Segment([r.key for r in roots], sources, [r.nbytes for r in roots], written,
-                          [record for _, record, _ in records])
+                          [record for _, record, _ in records], name)
         ops = [op for op, _, _ in records]
         self.segments += 1
         try:  # one opaque blob: Dask need not walk the records
@@ -190,15 +209,14 @@ class ClusterExecutor:
             self._done.put((None, ops, exc, remaining))
             return None
         future = self.backend.client.submit(
-            replay_blob, blob, *futures, *extra, pure=False,
+            replay_blob, blob, *futures, *extra, key=name,
             workers=None if home is None else [home], allow_other_workers=home is not None)
         for element, key in enumerate(written):
             touched[key].version = (future, element)
-        status = self.backend.client.submit(summary, future, pure=False)
         if remaining is not None:
             remaining[0] += 1
-            self._done.put((status, ops, outs, remaining))
-        return status
+            self._done.put((future, ops, outs, remaining))
+        return future
 
     def _poll(self) -> None:
         while True:
@@ -211,12 +229,12 @@ class ClusterExecutor:
                     raise outs
                 if type(future) is list:  # a run's tasks (row blocks...): errors of each
                     errors = {}
-                    for part in future:
-                        for n, exc in part.result()[1].items():
+                    for summary in self._summaries(future):
+                        for n, exc in summary[1].items():
                             errors.setdefault(n, exc)
                     fetched = []
                 else:
-                    fetched, errors = future.result()
+                    fetched, errors = self._summaries([future])[0]
                 for out, value in zip(outs, fetched):
                     if value is not None:
                         out[...] = value
@@ -232,6 +250,25 @@ class ClusterExecutor:
             for n, op in enumerate(ops):
                 op.t1 = now
                 self.engine.complete(op, errors.get(n))
+
+    def _summaries(self, futures: list[Any]) -> list[Any]:
+        """The summaries of finished segments, from the workers that ran them
+        (a task that failed as a whole raises its error). A summary lost
+        with its worker comes back when Dask has run the segment again."""
+        from distributed import wait
+
+        client, found = self.backend.client, {}
+        while True:
+            wait(futures)
+            for future in futures:
+                if future.status == "error":
+                    raise future.exception()
+            missing = [f.key for f in futures if f.key not in found]
+            for summaries in client.run(take_summaries, missing).values():
+                found.update(summaries)
+            if all(f.key in found for f in futures):
+                return [found[f.key] for f in futures]
+            time.sleep(0.01)
 
     def shutdown(self) -> None:
         self._done.put(None)
