@@ -272,17 +272,26 @@ def cluster(r: dict[str, Any]) -> list[str]:
             f"{c['close_s']:.2f} s, reported apart from B2.", "", *_spilling(x),
             f"_{stamp(r)}_", "",
             "On this 2-core VM the client, the Dask scheduler and the two workers share "
-            "two cores, and a task's round trip costs milliseconds: the cluster loses to "
-            "NumPy on both by two to three orders of magnitude, and both targets are "
-            "missed. Against one Dask task per operation (about 5-10 ms each here) the "
-            "batching brings one chain (B1) to the figure above, most of it the client's "
-            "recording of each operation (shadow storage, records, the engine's graph: "
-            "about 100 us) and the segments' latency; four independent chains (B2) split "
-            "into four smaller tasks per send and pay the task cost more often (about "
-            f"{c['ensemble_s'] / (8 * x['ensemble_steps']) * 1e3:.1f} ms per operation). "
-            "The cluster device is for arrays and programs that outgrow one machine, not "
-            "for small ops; making its recording path as cheap as the host's is open "
-            "work.", ""]
+            "two cores. Both targets are missed, and B2's cannot be met by a client that "
+            "records each operation: 0.6 of NumPy leaves "
+            f"{0.6 * ref['ensemble_s'] / (8 * x['ensemble_steps']) * 1e6:.1f} us to record "
+            "each of B2's operations, while an operation that goes through dagrt's "
+            "scheduler costs "
+            f"{x['threads-inline0']['ensemble_s'] / (8 * x['ensemble_steps']) * 1e6:.0f} us "
+            "even on its own threads (the row 'every op scheduled'), and recording one for "
+            "the cluster about 100-150 us (shadow storage, the record, the engine's graph; "
+            "measured with Dask replaced by an in-process stand-in). What the cluster does: operations "
+            "are sent in segments of up to 256, one Dask task per independent chain; a "
+            "backpressure stall waits for the tasks in flight instead of sending what is "
+            "open (at the bound it used to send one task per operation: B2 took 33.8 s, "
+            "2.1 ms an operation, on 2026-12-02); the client never gathers a segment's "
+            "result (it takes the segment's summary from the worker), and a segment keeps "
+            "only the buffers something can still read (B3 spilled 1.8 GB and took 10.3 s "
+            "before). The rest of the cost per operation is the client's recording, slowed "
+            "further by sharing the two cores with the scheduler and the workers. The "
+            "cluster device is for arrays and programs that outgrow one machine, not for "
+            "small ops; a recording path as cheap as the host's inline one (about 3 us) is "
+            "open work.", ""]
 
 
 def _spilling(x: dict[str, Any]) -> list[str]:
