@@ -255,14 +255,13 @@ class ClusterExecutor:
         """The summaries of finished segments, from the workers that ran them
         (a task that failed as a whole raises its error). A summary lost
         with its worker comes back when Dask has run the segment again."""
-        from distributed import wait
-
         client, found = self.backend.client, {}
         while True:
-            wait(futures)
-            for future in futures:
-                if future.status == "error":
-                    raise future.exception()
+            for future in futures:  # (waits, on the future's own client, without
+                # gathering its result)
+                error = future.exception()
+                if error is not None:
+                    raise error
             missing = [f.key for f in futures if f.key not in found]
             for summaries in client.run(take_summaries, missing).values():
                 found.update(summaries)
