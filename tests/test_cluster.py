@@ -204,6 +204,21 @@ def test_products_factorizations_and_row_functions_of_row_blocks(on: Any) -> Non
         assert_same(b, a)
 
 
+def test_a_matrix_in_blocks_wider_than_tall_is_factorized_whole(on: Any) -> None:
+    """dask's QR takes tall-and-skinny blocks only: blocks of 10 rows of a
+    40 x 300 matrix are gathered and factorized by NumPy instead."""
+    h = numpy.random.default_rng(1).standard_normal((40, 300))
+    with dagrt.config(cluster_chunk_bytes=8 * 300 * 10):
+        x = dagrt.asarray(h)
+        assert len(_blocks(on, x)) == 4
+        dagrt.waitall()
+        runs = dict(on.executor.runs)
+        q, r = dagrt.linalg.qr(x)
+        assert_same(numpy.linalg.qr(h), (q, r), rtol=1e-12)
+    assert on.executor.runs["gather"] - runs["gather"] == 1
+    assert on.executor.runs["reduce"] == runs["reduce"]
+
+
 def test_random_programs_on_row_blocks(on: Any) -> None:
     """The random programs with every (96, 96) array cut into row blocks."""
     import test_programs as tp

@@ -279,9 +279,13 @@ def _algebra(record: Record, roots: dict[int, Any]) -> bool:
             _whole(a, roots[a.root]) or _transposed(a, roots[a.root])
             for a in args if roots[a.root].pieces is not None)
     ref = args[0]
-    return linalg is not None and tuple(args[1:]) in linalg and len(ref.shape) == 2 and \
-        roots[ref.root].pieces is not None and _whole(ref, roots[ref.root]) and \
-        ref.dtype.kind == "f"
+    root = roots[ref.root]
+    if linalg is None or tuple(args[1:]) not in linalg or len(ref.shape) != 2 or \
+            root.pieces is None or not _whole(ref, root) or ref.dtype.kind != "f":
+        return False
+    # dask's QR and SVD (TSQR) take tall-and-skinny blocks only
+    return call is np.linalg.norm or all(b - a >= ref.shape[1]
+                                         for a, b in zip(root.rows, root.rows[1:]))
 
 
 def _basic_getitem(record: Record, roots: dict[int, Any]) -> bool:
