@@ -69,7 +69,6 @@ class ClusterBackend:
         self.client = client
         self._close = close  # the package's ``close`` (the device's executor too)
         self.owned = owned  # the embedded cluster dagrt started (closed with it)
-        self._roots: weakref.WeakValueDictionary[int, _Root] = weakref.WeakValueDictionary()
         self._maps: dict[int, _Root] = {}  # id(mmap) -> root (kept alive by the shadow)
 
     # -- shadow storage ------------------------------------------------------------
