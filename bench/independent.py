@@ -36,6 +36,11 @@ def run_side(side: str, n: int, repeat: int) -> dict[str, Any]:
 
     host = [numpy.random.default_rng(i).random(n) for i in range(CHAINS)]
     if side == "numpy + Python threads":
+        import sys
+
+        from dagrt import _config
+        sys.setswitchinterval(_config.get("switch_interval"))  # as dagrt's workers run
+
         def once() -> list[Any]:
             out: list[Any] = [None] * CHAINS
 

@@ -701,7 +701,7 @@ def test_a_kernel_shared_with_idle_workers_is_costed_as_on_one_worker() -> None:
     def kernel(x: Any) -> Any:
         pool = ThreadedExecutor.current()
         assert pool is not None
-        ran = pool.share(lambda: time.sleep(0.05), 1)
+        ran = pool.share(lambda: spin(0.05), 1)
         assert len(ran) == 2  # this worker and one helper
         return x
 
@@ -713,3 +713,88 @@ def test_a_kernel_shared_with_idle_workers_is_costed_as_on_one_worker() -> None:
         dagrt.waitall()
     seconds = POLICY.costs.rates["shared kernel"] * 1000
     assert 0.095 < seconds < 1.0, seconds
+
+
+def spin(seconds: float) -> None:
+    """Use ``seconds`` of this thread's CPU time."""
+    c0 = time.thread_time()
+    while time.thread_time() - c0 < seconds:
+        pass
+
+
+def test_the_cost_model_learns_cpu_time_not_waits() -> None:
+    """A kernel's time waiting (for the GIL, which a worker needs each time
+    NumPy returns, or here asleep) is not its cost: a cost model that learnt
+    it took small ops for large ones and kept them off the calling thread."""
+    from dagrt.array.record import record
+    from dagrt.engine.policy import POLICY
+
+    def kernel(x: Any) -> Any:
+        time.sleep(0.1)
+        return x
+
+    with dagrt.config(engine="threaded", inline_bytes=0):
+        out = dagrt.empty(100)
+        record("sleepy kernel", kernel, (dagrt.zeros(100),), {}, lambda: [out], [out],
+               use_out=False, work=1000)
+        dagrt.waitall()
+    assert POLICY.costs.rates["sleepy kernel"] * 1000 < 0.05
+
+
+def test_the_switch_interval_is_lowered_while_workers_run() -> None:
+    """While dagrt's workers are busy the interpreter hands the GIL over every
+    ``switch_interval`` seconds (a worker's kernel needs it back each time
+    NumPy returns), and gets its own interval back once they are idle; an
+    application's lower interval is left alone."""
+    import sys
+
+    from dagrt.engine.graph import Op, Var
+
+    dagrt.waitall()
+    time.sleep(0.3)  # workers idle: the interval is the process's own again
+    before = sys.getswitchinterval()
+    for mine, expected in ((5e-3, 2e-4), (1e-5, 1e-5)):
+        sys.setswitchinterval(mine)
+        try:
+            seen: list[float] = []
+            with dagrt.config(engine="threaded", switch_interval=2e-4):
+                ENGINE.push(Op(lambda seen=seen: seen.append(sys.getswitchinterval()), (),
+                               (Var(),), "probe", None))
+                dagrt.waitall()
+                time.sleep(0.3)
+                assert seen[0] == pytest.approx(expected, rel=0.01)
+                assert sys.getswitchinterval() == pytest.approx(mine, rel=0.01)
+        finally:
+            sys.setswitchinterval(before)
+    with pytest.raises(ValueError, match="at least 0"):
+        dagrt.config(switch_interval=-1).__enter__()
+
+
+def test_a_small_op_waits_for_a_running_kernel_about_to_finish() -> None:
+    """An op the policy would run now, whose input a kernel running on a
+    worker is predicted to finish within ``inline_us``, waits for it and
+    runs now (else each of its dependents would go to the workers too);
+    one whose input is predicted to take longer goes to the scheduler."""
+    from dagrt.array.record import record
+    from dagrt.engine.policy import POLICY
+
+    started = threading.Event()
+
+    def kernel(x: Any) -> Any:
+        started.set()
+        time.sleep(0.05)
+        return x + 1
+
+    with dagrt.config(engine="threaded", inline_us=1000):
+        for name, rate, pushed in (("quick probe", 1e-12, 0), ("long probe", 1.0, 1)):
+            POLICY.costs.rates[name] = rate
+            started.clear()
+            x = dagrt.empty(100)
+            record(name, kernel, (dagrt.zeros(100),), {}, lambda x=x: [x], [x],
+                   use_out=False, work=10 ** 6)
+            assert started.wait(60)
+            before = ENGINE.ops_pushed
+            y = x * 2.0  # 800 bytes: admitted by the policy
+            assert ENGINE.ops_pushed - before == pushed, name
+            assert (y.asnumpy() == 2.0).all()
+    dagrt.waitall()

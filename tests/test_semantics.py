@@ -465,6 +465,26 @@ def test_warnings_as_numpys(tmp_path: Any, size: str) -> None:
     assert outputs[1] == outputs[0]
 
 
+def test_a_line_warns_once_when_workers_warn_from_it_at_once(tmp_path: Any) -> None:
+    """Workers that warn from one line at the same moment show NumPy's
+    once-per-line warning once (the registry check and its update are not
+    atomic in CPython's warning machinery: dagrt's worker threads dedupe)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "warns.py"
+    # (a fused group of the three ops of a loop, cut into independent chains
+    # that run on both workers at once)
+    lines = "".join(f"a = np.log(x)\nb = np.log(x)\nfor _ in range(3):\n"
+                    f"    c = np.log(x)  # {i}\nnp.waitall()\n" for i in range(10))
+    script.write_text(f"import dagrt as np\nx = np.zeros(400_000)\n{lines}")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            timeout=120, check=True, env={**__import__("os").environ,
+                                                          "DAGRT_INLINE_BYTES": "0"})
+    assert result.stderr.count("RuntimeWarning: divide by zero encountered in log") == 30, \
+        result.stderr
+
+
 # -- layout of deferred outputs ------------------------------------------------------------
 
 def _layout(a: Any) -> tuple[bool, bool, list[int]]:

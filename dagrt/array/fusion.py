@@ -375,16 +375,16 @@ class _Plan:
         scheduler gives each op), as if each had run by itself."""
         counter = itertools.count()
         pool = ThreadedExecutor.current()
-        t0 = time.perf_counter()
+        c0 = time.thread_time()
         if pool is not None and self.blocks > 1:
             flags = pool.share(lambda: self._blocks(counter), min(pool.threads, self.blocks) - 1)
         else:
             flags = [self._blocks(counter)]
-        # The cost model learns each member's share of the time (by work) the
-        # kernel took on one worker (its time times the workers that ran
+        # The cost model learns each member's share of the CPU time (by work)
+        # the kernel took on one worker (its time times the workers that ran
         # blocks), so that ops it finds cheap run in the caller again, unheld
         # (a share of the time on several workers would make them look cheap).
-        seconds = (time.perf_counter() - t0) * len(flags)
+        seconds = (time.thread_time() - c0) * len(flags)
         total = sum(self.works) or 1
         for op, work in zip(self.ops, self.works):
             POLICY.costs.observe(op.name, work, seconds * work / total)

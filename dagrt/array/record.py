@@ -41,6 +41,7 @@ from .. import _config, _log
 from ..devices.device import Device
 from ..devices.replay import identity
 from ..engine import warncontext
+from ..engine.executors import ThreadedExecutor
 from ..engine.graph import FRESH, Op, Site, Var, quick_site, recording_site, user_frame
 from ..engine.policy import POLICY
 from ..engine.scheduler import ENGINE
@@ -57,18 +58,20 @@ NO_KWARGS: dict[str, Any] = {}  # an op without keywords (never mutated)
 def record(name: str, call: Callable[..., Any], args: Sequence[Any],
            kwargs: dict[str, Any], plan: Plan, outs: list[ndarray] | None = None,
            use_out: bool = True, work: int = 0, also: Sequence[ndarray] = (),
-           partial: bool = False) -> Any:
+           partial: bool = False, waited: bool = False) -> Any:
     """Record ``call(*args, **kwargs)``; return its outputs (a list: the new
     arrays, or ``outs`` when the op writes given outputs).
 
     ``work`` is the op's size in bytes for the policy and the cost model (the
     same estimate whichever way the op runs). ``also``: other buffers the op
     writes besides its outputs (a random generator's state). ``partial``: the
-    op writes only part of its outputs (setitem), so it keeps their poison."""
+    op writes only part of its outputs (setitem), so it keeps their poison.
+    ``waited``: the op waited for the kernels it depends on (``_settle``)."""
     # The predicate: the policy admits the work, every input is ready on the
     # host, and nothing pending uses the outputs.
     values: list[Any] | None = None
-    if work <= POLICY.small or POLICY.admits(name, work):
+    admitted = work <= POLICY.small or POLICY.admits(name, work)
+    if admitted:
         values = []
         for a in args:  # host_values(args), inlined: the hottest loop
             t = type(a)
@@ -101,6 +104,9 @@ def record(name: str, call: Callable[..., Any], args: Sequence[Any],
             else:
                 kwargs = dict(zip(kwargs, kw))
     if values is None:  # to the scheduler
+        if admitted and not waited and _settle(args, outs):
+            return record(name, call, args, kwargs, plan, outs, use_out, work, also, partial,
+                          waited=True)
         fresh = outs is None
         outs = plan()
         if fresh and not outs[0]._data.ndim:  # where NumPy returns a scalar
@@ -124,6 +130,35 @@ def record(name: str, call: Callable[..., Any], args: Sequence[Any],
         new._data, new._var, new._base = result, FRESH, None
         return [new]
     return _wrap_now(name, plan, result)
+
+
+def _settle(args: Sequence[Any], outs: list[ndarray] | None) -> bool:
+    """Wait for the kernels running on workers that an op the policy admits
+    waits on, if they are about to finish (``POLICY.costs.finishing``), for
+    at most twice the run-now limit; True if they finished. (Not in a
+    worker, whose kernel records, nor on devices.)"""
+    if ThreadedExecutor.current() is not None:
+        return False
+    ops: list[Op] = []
+    for a in args:
+        t = type(a)
+        for x in (a,) if t is ndarray else a if t is list or t is tuple else ():
+            if type(x) is ndarray:
+                var = x._var
+                if var.device is not None:
+                    return False
+                if var.nw and var.last_writer is not None:
+                    ops.append(var.last_writer)
+    for o in outs or ():
+        var = o._var
+        if var.device is not None:
+            return False
+        if var.n:
+            ops.extend(op for op in (var.last_writer, *var.readers)
+                       if op is not None and not op.done)
+    limit = POLICY.costs.limit
+    return bool(ops) and POLICY.costs.finishing(ops, time.perf_counter()) and \
+        ENGINE.settle(ops, 2 * limit)  # (a kernel that waits for something uses no CPU)
 
 
 def _write(call: Callable[..., Any], values: list[Any], kwargs: dict[str, Any],
@@ -182,7 +217,9 @@ def _timed(name: str, call: Callable[..., Any], args: Sequence[Any], values: lis
     or that observers watch: a slice on the caller's track, with its buffers
     (its reads may repeat and include what it writes: the recorder sorts that
     out when asked, not here; its CPU time is its wall time, as it ran in this
-    thread and a ``thread_time()`` call costs more than it)."""
+    thread and a ``thread_time()`` call costs more than it). The cost model
+    learns the op's CPU time, as from a worker (``Engine._run``)."""
+    c0 = time.thread_time()
     t0 = time.perf_counter()
     if outs is not None:
         _write(call, values, kwargs, outs, use_out)
@@ -190,7 +227,7 @@ def _timed(name: str, call: Callable[..., Any], args: Sequence[Any], values: lis
         outs = _wrap_now(name, plan, call(*values, **kwargs))
     t1 = time.perf_counter()
     if work > POLICY.small:
-        POLICY.costs.observe(name, work, t1 - t0)
+        POLICY.costs.observe(name, work, time.thread_time() - c0)
         if _log.DEBUG:
             _log.debug("{} ran now: predicted cheaper than a hand-off", name)
     if not ENGINE.observers:

@@ -18,6 +18,8 @@ The scheduler picks the executor; executors know nothing of the graph.
   meanwhile must not oversubscribe the cores either. (Restoring the thread
   count at once whenever the pool went idle cost the mlp example 20%:
   OpenBLAS's threads woke for the caller's small products between bursts.)
+  The interpreter's switch interval is lowered the same way (``_BusyLimits``):
+  a worker's kernel needs the GIL back each time NumPy returns.
   A limit the application set itself is left alone. A worker whose kernel
   waits on dagrt operations itself (a kernel that records and syncs) leaves
   the pool's count while it waits (``secede``/``rejoin``, as Dask's workers
@@ -32,6 +34,7 @@ Imports nothing from dagrt but the log.
 from __future__ import annotations
 
 import heapq
+import sys
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -68,17 +71,30 @@ class SerialExecutor:
         pass
 
 
-class _BlasLimit:
-    """Limits BLAS/OpenMP thread pools to ``threads`` while dagrt workers run.
+class _BusyLimits:
+    """What the process runs under while dagrt workers run: BLAS/OpenMP thread
+    pools limited to ``threads``, and the interpreter's switch interval
+    lowered to ``switch`` seconds.
 
-    A limit the application set itself (``threadpool_limits(1)``) is left as
-    it is: ``apply`` only lowers a count above ``threads`` and ``restore``
-    only gives back a count dagrt set and nobody changed since."""
+    A limit the application set itself (``threadpool_limits(1)``, a lower
+    ``sys.setswitchinterval``) is left as it is: ``apply`` only lowers a value
+    above dagrt's and ``restore`` only gives back a value dagrt set and
+    nobody changed since.
 
-    def __init__(self, threads: int) -> None:
+    The switch interval: a worker's kernel drops the GIL inside NumPy and
+    needs it back when NumPy returns. While the recording thread runs Python
+    (it records the next ops), CPython hands the GIL back only when the
+    holder has run a whole switch interval (5 ms by default): a 0.3 ms
+    kernel then took up to 5 ms, and the cost model learnt it as slow. Two
+    threads of ``X @ W`` beside one running Python took 10x their CPU time
+    at 5 ms, 1.8x at 50 us (2 cores)."""
+
+    def __init__(self, threads: int, switch: float = 0.0) -> None:
         self.threads = threads
+        self.switch = switch  # seconds; 0: leave the interpreter's interval
         self._libs: list[Any] | None = None
         self._saved: list[tuple[Any, int]] = []  # (library, its count before apply)
+        self._saved_switch = self._set_switch = 0.0
         self.active = False
 
     def _controllers(self) -> list[Any]:
@@ -101,6 +117,11 @@ class _BlasLimit:
                     _set_threads(lib, self.threads)
                     if id(lib) not in saved:
                         self._saved.append((lib, count))
+            current = sys.getswitchinterval()
+            if self.switch and current > self.switch:
+                self._saved_switch = current
+                sys.setswitchinterval(self.switch)
+                self._set_switch = sys.getswitchinterval()  # (kept in whole microseconds)
             self.active = True
 
     def restore(self) -> None:
@@ -113,6 +134,9 @@ class _BlasLimit:
                     else:
                         _set_threads(lib, count)
             self._saved = kept
+            if self._saved_switch and sys.getswitchinterval() == self._set_switch:
+                sys.setswitchinterval(self._saved_switch)
+            self._saved_switch = 0.0
             self.active = False
 
 
@@ -161,12 +185,13 @@ class ThreadedExecutor:
     name = "threaded"
 
     def __init__(self, run: RunFn, dispatch: DispatchFn, threads: int,
-                 intra_op_threads: int) -> None:
+                 intra_op_threads: int, switch_interval: float = 0.0) -> None:
         self._run = run
         self._dispatch = dispatch
         self.threads = max(1, threads)
         self.intra_op_threads = intra_op_threads
-        self._blas = _BlasLimit(intra_op_threads)
+        self.settings = (threads, intra_op_threads, switch_interval)  # as configured
+        self._blas = _BusyLimits(intra_op_threads, switch_interval)
         self._lock = threading.Lock()  # (``with``: cheaper than the Condition's own)
         self._cond = threading.Condition(self._lock)
         self._ready: list[Op] = []

@@ -94,7 +94,7 @@ class Op:
         # does not inherit their poison, and its success clears it.
         self.covers: tuple[Var, ...] = ()
         self.thread = 0  # the recording thread (its barrier reports this op's error)
-        self.cpu = 0.0  # the kernel's thread CPU seconds (measured while observed)
+        self.cpu = 0.0  # the kernel's thread CPU seconds (what the cost model learns)
         # Fusion (see ``Engine.flush``): what a fuser needs to know of an
         # elementwise op (None: not fusable; ``error``, ``origin`` and
         # ``release()`` are all the engine uses), whether it is held in the fusion

@@ -55,8 +55,7 @@ class Engine:
     """One scheduler for every device; executors differ, the contract does not."""
 
     def __init__(self) -> None:
-        # ``with self._lock`` where nothing waits or notifies: a Condition's
-        # own ``with`` is two Python calls more, on every op
+        # ``with self._lock`` where nothing waits: the Condition's own costs more
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._pool_lock = threading.Lock()
@@ -66,20 +65,17 @@ class Engine:
         self._device_queued = self._device_queued_bytes = 0  # own-budget executors'
         self._seq = itertools.count(1)  # op numbers, in push order
         self._waiters = 0
-        # id(error) -> (error, recording thread, op number): ids, as an
-        # exception class may define __eq__ or refuse hashing
+        # id(error) -> (error, recording thread, op number) (ids: errors may not hash)
         self._errors: dict[int, tuple[BaseException, int, int]] = {}
         self.serial = SerialExecutor(self._run, self.dispatch)
         self._threaded: ThreadedExecutor | None = None
         self.observers: list[Any] = []  # profilers and graph recorders
         self.ops_pushed = 0
         self._last_seq = 0  # the last op pushed
-        # recording thread -> the last of its ops cancelled (those not started yet
-        # do not run: ``cancel``)
+        # recording thread -> the last of its ops cancelled (not started: not run)
         self._cancelled: dict[int, int] = {}
-        # ``progress(until)`` shows a bar while a sync point waits for ``until()``
-        # to be false, once it has waited ``progress_after`` seconds (set above
-        # the engine: ``api``)
+        # ``progress(until)`` shows a bar while a sync point waits for ``until()``,
+        # once it has waited ``progress_after`` seconds (set above the engine: ``api``)
         self.progress: Any = None
         # devices that batch launched ops (the cluster): sent before anyone waits
         self.flushers: list[Any] = []
@@ -110,7 +106,8 @@ class Engine:
                           f"{inter * intra} threads oversubscribe {cores} cores",
                           RuntimeWarning, stacklevel=4)
         _log.debug("threaded executor: {} workers x {} BLAS threads", inter, intra)
-        return ThreadedExecutor(self._run, self.dispatch, inter, intra)
+        return ThreadedExecutor(self._run, self.dispatch, inter, intra,
+                                _config.get("switch_interval"))
 
     def executor_for(self, op: Op) -> Any:
         device = op.device
@@ -226,12 +223,10 @@ class Engine:
 
     def ran_now(self, name: str, site: Site | None, shape: Any, dtype: Any, t0: float,
                 t1: float, writes: tuple[Var, ...], reads: list[Var]) -> None:
-        """Show observers an op that the recording path ran in the calling
-        thread, done: a slice on the caller's track, and its buffers for the
-        graph, as one flat tuple ``(seq, name, site, shape, dtype, t0, t1,
-        len(writes), *writes, *reads)`` (one object per op for the garbage
-        collector to walk in a long profile; a recorder's ``on_ran`` is
-        ``list.append`` itself; see ``engine.graph.RanNow``)."""
+        """Show observers an op the recording path ran in the calling thread: a
+        slice on the caller's track and its buffers, as one flat tuple ``(seq,
+        name, site, shape, dtype, t0, t1, len(writes), *writes, *reads)`` (one
+        object per op for the garbage collector; see ``engine.graph.RanNow``)."""
         entry = (next(self._seq), name, site, shape, dtype, t0, t1, len(writes), *writes, *reads)
         for observer in self.observers:
             observer.on_ran(entry)
@@ -246,8 +241,8 @@ class Engine:
             observer.on_span(name, "runtime", t0, t1, thread)
 
     def launched(self, op: Op) -> list[Op]:
-        """A device executor enqueued ``op`` and recorded its event: return the
-        same-device operations that only need to follow it on the device."""
+        """A device executor enqueued ``op`` (and its event): return the ops of
+        its device that only need to follow it there."""
         with self._lock:
             return release_early(op)
 
@@ -299,12 +294,10 @@ class Engine:
             raise rethrow(error)
 
     def drain(self) -> None:
-        """Block until every pending operation is done; errors stay for the next
-        sync point or ``waitall``."""
-        if self.pending:
-            with self._lock:
-                while self.pending:
-                    self._wait_locked()
+        """Block until nothing is pending; errors stay for a sync point or ``waitall``."""
+        with self._lock:
+            while self.pending:
+                self._wait_locked()
 
     def waitall(self, *, raise_errors: bool = True) -> None:
         """Block until every pending operation is done; raise the first error
@@ -330,6 +323,15 @@ class Engine:
         if errors:
             raise rethrow(errors[0][2])  # the first recorded
 
+    def settle(self, ops: list[Op], timeout: float) -> bool:
+        """Wait at most ``timeout`` seconds until ``ops`` are done; whether they
+        are (their errors are for their dependents: not raised here)."""
+        deadline = time.perf_counter() + timeout
+        with self._lock:
+            while not all(op.done for op in ops) and (left := deadline - time.perf_counter()) > 0:
+                self._wait_locked(timeout=left)
+            return all(op.done for op in ops)
+
     def _block(self, busy: Any) -> None:
         """Wait while ``busy()`` (a sync point); once that has taken
         ``progress_after`` seconds, show progress until it is over."""
@@ -349,8 +351,9 @@ class Engine:
             self.cancel()
             raise
 
-    def _wait_locked(self, stall: bool = False) -> None:
-        """Wait for a completion (``stall``: backpressure, not a sync point)."""
+    def _wait_locked(self, stall: bool = False, timeout: float = _POLL) -> None:
+        """Wait for a completion, at most ``timeout`` seconds (``stall``:
+        backpressure, not a sync point)."""
         if self._held:  # held ops run only once sent on: send them, then wait
             self._cond.release()
             try:
@@ -362,7 +365,7 @@ class Engine:
             waiting(stall)
         self._waiters += 1
         try:
-            self._cond.wait(_POLL)
+            self._cond.wait(timeout)
         except KeyboardInterrupt:  # Ctrl-C at a sync point: drop what is queued
             self._cancel_locked(threading.get_ident())
             raise
@@ -416,8 +419,7 @@ class Engine:
         if cancelled and op.seq <= cancelled.get(op.thread, 0):
             op.error = CancelledError(f"{op.where()} was cancelled before it ran")
             return self._finish(op)  # (not an error for waitall: the user cancelled)
-        observed = self.observers
-        c0 = time.thread_time() if observed else 0.0
+        c0 = time.thread_time()
         op.t0 = time.perf_counter()
         try:
             op.fn()  # type: ignore[misc]
@@ -438,11 +440,9 @@ class Engine:
             self.dispatch(ready)  # dependents finish, with the error
             raise
         op.t1 = time.perf_counter()
-        if observed:
-            op.cpu = time.thread_time() - c0
-        helpers = ThreadedExecutor.helped()  # a kernel shared with idle workers
-        if op.error is None:
-            self.costs.observe(op.name, op.work, (op.t1 - op.t0) * (1 + helpers))
+        op.cpu, helped = time.thread_time() - c0, ThreadedExecutor.helped()
+        if op.error is None:  # CPU time (not GIL waits), times the workers that shared it
+            self.costs.observe(op.name, op.work, op.cpu * (1 + helped))
         return self._finish(op)
 
     def _finish(self, op: Op) -> list[Op]:
@@ -475,8 +475,8 @@ class Engine:
         pending work and drop the pool (a new one starts on demand)."""
         self.refresh()
         pool = self._threaded
-        if pool is not None and (pool.threads != _config.get("inter_op_threads")
-                                 or pool.intra_op_threads != _config.get("intra_op_threads")):
+        if pool is not None and pool.settings != tuple(_config.get(k) for k in (
+                "inter_op_threads", "intra_op_threads", "switch_interval")):
             # Swap pools with nothing in flight: an op another thread records
             # meanwhile waits for the lock, then goes to the new pool. Errors
             # stay for their sync points.

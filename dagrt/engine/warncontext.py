@@ -42,6 +42,7 @@ import dis
 import functools
 import sys
 import threading
+import time
 import types
 import warnings
 from collections.abc import Callable
@@ -187,8 +188,43 @@ def _get_show(module: types.ModuleType) -> Any:
     state = STATE.get()
     if state is None or (state.showwarning is values["showwarning"]
                          and state._showwarnmsg_impl is values["_showwarnmsg_impl"]):
-        return values["_showwarnmsg"]
-    return functools.partial(_deliver, state.showwarning, state._showwarnmsg_impl)
+        show = values["_showwarnmsg"]
+    else:
+        show = functools.partial(_deliver, state.showwarning, state._showwarnmsg_impl)
+    if threading.current_thread().name.startswith("dagrt-"):
+        return functools.partial(_once, show)
+    return show
+
+
+_SHOWN: dict[tuple[int, Any, Any], tuple[dict[Any, Any], float]] = {}
+_SHOWN_LOCK = threading.Lock()
+_RACE_S = 0.05  # a warning a worker showed this recently for a registry entry
+
+
+def _once(show: Any, msg: Any) -> None:
+    """Show ``msg`` from a worker unless another worker has just shown it for
+    the same registry entry. The C warning machinery checks a location's
+    ``__warningregistry__`` and sets it with Python code between (the
+    properties above, where the interpreter may switch threads), so two
+    workers warning from one line at once both passed the check and NumPy's
+    once-per-line warning was shown twice. An entry set means the filter's
+    action was not ``always``: that warning shows once."""
+    frame: Any = sys._getframe(1)
+    while frame is not None and (frame.f_code.co_filename != msg.filename
+                                 or frame.f_lineno != msg.lineno):
+        frame = frame.f_back
+    registry = None if frame is None else frame.f_globals.get("__warningregistry__")
+    key = (str(msg.message), msg.category, msg.lineno)
+    if registry is not None and registry.get(key) is True:
+        now = time.perf_counter()
+        with _SHOWN_LOCK:
+            seen = _SHOWN.get((id(registry), *key))
+            if seen is not None and seen[0] is registry and now - seen[1] < _RACE_S:
+                return
+            if len(_SHOWN) > 4096:
+                _SHOWN.clear()
+            _SHOWN[(id(registry), *key)] = (registry, now)
+    show(msg)
 
 
 def _set_show(module: types.ModuleType, value: Any) -> None:
