@@ -135,7 +135,8 @@ def chain(r: dict[str, Any]) -> list[str]:
         "reaches the same figure. Across runs on 2026-12-02 dagrt measured 0.50-0.55, at "
         "most 0.02 from numexpr in the same run; on 2026-12-03, with the VM 2.5-3x slower "
         "and its spreads up to 2x, 0.57-0.71 against numexpr's 0.49-0.56 in the same "
-        "runs: the 0.5 target is at this machine's limit for two cores.", ""]
+        "runs; in the run above (twelfth session) 0.46 against numexpr's 0.48: the 0.5 "
+        "target is at this machine's limit for two cores, met in some runs.", ""]
 
 
 def independent(r: dict[str, Any]) -> list[str]:
@@ -227,10 +228,38 @@ def examples(r: dict[str, Any]) -> list[str]:
             f"Geometric mean of dagrt / tuned: **{x['geomean']:.2f}**. _{stamp(r)}_", "",
             "Each run is a fresh process because NumPy's own times depend on the "
             "process's heap history (mandelbrot: 0.6 s warm, 2.4 s fresh).", "",
+            "Runs differ more than their spreads say: in one run of the twelfth session, "
+            "an hour before the table above on the same code, kmeans measured 1.29, mlp "
+            "1.90, heat 1.64, mandelbrot 2.72 and monte_carlo 0.98 (geometric mean 1.61); "
+            "mandelbrot and kmeans rerun at once, 0.91 and 0.75. dagrt's time, not NumPy's, "
+            "swings: whether a chain of small ops runs in the caller or on the workers "
+            "depends on timing (below), and the two regimes differ by up to 2.5x.", "",
+            "What limits mlp and heat (measured in the twelfth session; see the closing "
+            "note of issue 9): their ops are mid-sized (mlp: 7,257 ops, 0.37 ms each on "
+            "average under NumPy; heat: 11,200 of about 0.2 ms) and in chains. Once one op "
+            "of a chain goes to a worker, the next finds its input pending and goes there "
+            "too, and so on: of mlp's ops that could not run now, 4,997 of 5,505 waited for "
+            "an input whose own writer was still waiting for its inputs. A deferred op "
+            "costs 150-250 us of Python in the recording thread and about 100 us in a "
+            "worker, as much as the op itself, so on two cores such a chain cannot gain. "
+            "Three things made it worse, fixed in that session: CPython's 5 ms switch "
+            "interval (a worker's kernel waited up to 5 ms for the GIL each time NumPy "
+            "returned while the recording thread ran Python: mlp's ops took 2-3x their CPU "
+            "time; dagrt now lowers the interval to 50 us while its workers run), a cost "
+            "model that learnt those waits as the ops' cost (0.4 ms additions looked like "
+            "3 ms ones and were kept on the workers; it now learns CPU time), and small ops "
+            "that went to the workers only because their input's kernel was a moment from "
+            "finishing (they now wait for it). Run by itself, interleaved with the code "
+            "before these changes, mlp took 4.35 s on average over 5 runs (3.3-5.8 s) "
+            "against 4.7 s (2.9-6.8 s) before, NumPy with two BLAS threads 2.3-2.7 s. "
+            "Running such chains in the caller "
+            "whenever their ops are small would make dagrt NumPy's equal there; running "
+            "them on the workers with a profit needs the per-op recording cost cut by 10x "
+            "(the native core of issue 8).", "",
             "Against NumPy given the same malloc thresholds the earlier figures (0.35-0.80 "
             "against NumPy as installed) mostly measured those thresholds. kmeans and "
             "monte_carlo, with independent work per step, are faster than tuned NumPy; "
-            "heat and mlp are not, and miss their targets; mandelbrot is near 1.0 (1.5-3.1 "
+            "heat and mlp were not, and missed their targets; mandelbrot is near 1.0 (1.5-3.1 "
             "earlier the same day, before fused groups were cut into their independent "
             "chains, workers ran the op their op made ready, and the cost model learnt a "
             "shared kernel at its time on one worker; the runs' noise cannot tell which "
