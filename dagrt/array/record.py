@@ -218,15 +218,16 @@ def _timed(name: str, call: Callable[..., Any], args: Sequence[Any], values: lis
     (its reads may repeat and include what it writes: the recorder sorts that
     out when asked, not here; its CPU time is its wall time, as it ran in this
     thread and a ``thread_time()`` call costs more than it). The cost model
-    learns the op's CPU time, as from a worker (``Engine._run``)."""
-    c0 = time.thread_time()
+    learns the CPU time of an op it admitted, as from a worker (``Engine._run``)."""
+    learn = work > POLICY.small
+    c0 = time.thread_time() if learn else 0.0
     t0 = time.perf_counter()
     if outs is not None:
         _write(call, values, kwargs, outs, use_out)
     else:
         outs = _wrap_now(name, plan, call(*values, **kwargs))
     t1 = time.perf_counter()
-    if work > POLICY.small:
+    if learn:
         POLICY.costs.observe(name, work, time.thread_time() - c0)
         if _log.DEBUG:
             _log.debug("{} ran now: predicted cheaper than a hand-off", name)

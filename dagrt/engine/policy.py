@@ -33,10 +33,10 @@ from .. import _config
 
 class CostModel:
     """How long each kind of op takes per byte of work, learnt from the CPU
-    time of the kernels that ran (exponential moving average). An op predicted to take less than
-    ``limit`` seconds is cheaper to run at once in the recording thread than
-    to hand to a worker; ops never seen yet go to the scheduler, which
-    measures them."""
+    time of the kernels that ran (exponential moving average). An op
+    predicted to take less than ``limit`` seconds is cheaper to run at once
+    in the recording thread than to hand to a worker; ops never seen yet go
+    to the scheduler, which measures them."""
 
     def __init__(self) -> None:
         self.rates: dict[str, float] = {}

@@ -324,8 +324,7 @@ class Engine:
             raise rethrow(errors[0][2])  # the first recorded
 
     def settle(self, ops: list[Op], timeout: float) -> bool:
-        """Wait at most ``timeout`` seconds until ``ops`` are done; whether they
-        are (their errors are for their dependents: not raised here)."""
+        """Wait at most ``timeout`` s for ``ops`` (errors not raised); whether they are done."""
         deadline = time.perf_counter() + timeout
         with self._lock:
             while not all(op.done for op in ops) and (left := deadline - time.perf_counter()) > 0:
@@ -354,23 +353,24 @@ class Engine:
     def _wait_locked(self, stall: bool = False, timeout: float = _POLL) -> None:
         """Wait for a completion, at most ``timeout`` seconds (``stall``:
         backpressure, not a sync point)."""
-        if self._held:  # held ops run only once sent on: send them, then wait
-            self._cond.release()
-            try:
-                self.flush()
-            finally:
-                self._cond.acquire()
-            return  # (the caller tests its condition again)
-        for waiting in self.flushers:  # batched device work: send it, then wait
-            waiting(stall)
-        self._waiters += 1
         try:
-            self._cond.wait(timeout)
-        except KeyboardInterrupt:  # Ctrl-C at a sync point: drop what is queued
+            if self._held:  # held ops run only once sent on: send them, then wait
+                self._cond.release()
+                try:
+                    self.flush()
+                finally:
+                    self._cond.acquire()
+                return  # (the caller tests its condition again)
+            for waiting in self.flushers:  # batched device work: send it, then wait
+                waiting(stall)
+            self._waiters += 1
+            try:
+                self._cond.wait(timeout)
+            finally:
+                self._waiters -= 1
+        except KeyboardInterrupt:  # Ctrl-C while waiting: drop what is queued
             self._cancel_locked(threading.get_ident())
             raise
-        finally:
-            self._waiters -= 1
 
     def cancel(self) -> None:
         """Operations the calling thread recorded that have not started do not

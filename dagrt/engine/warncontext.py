@@ -196,7 +196,7 @@ def _get_show(module: types.ModuleType) -> Any:
     return show
 
 
-_SHOWN: dict[tuple[int, Any, Any], tuple[dict[Any, Any], float]] = {}
+_SHOWN: dict[tuple[Any, ...], tuple[dict[Any, Any], float]] = {}  # (registry id, *key)
 _SHOWN_LOCK = threading.Lock()
 _RACE_S = 0.05  # a warning a worker showed this recently for a registry entry
 
