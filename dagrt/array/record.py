@@ -156,9 +156,8 @@ def _settle(args: Sequence[Any], outs: list[ndarray] | None) -> bool:
         if var.n:
             ops.extend(op for op in (var.last_writer, *var.readers)
                        if op is not None and not op.done)
-    limit = POLICY.costs.limit
     return bool(ops) and POLICY.costs.finishing(ops, time.perf_counter()) and \
-        ENGINE.settle(ops, 2 * limit)  # (a kernel that waits for something uses no CPU)
+        ENGINE.settle(ops, 2 * POLICY.costs.limit)  # (a kernel that waits uses no CPU)
 
 
 def _write(call: Callable[..., Any], values: list[Any], kwargs: dict[str, Any],

@@ -189,7 +189,6 @@ class ThreadedExecutor:
         self._run = run
         self._dispatch = dispatch
         self.threads = max(1, threads)
-        self.intra_op_threads = intra_op_threads
         self.settings = (threads, intra_op_threads, switch_interval)  # as configured
         self._blas = _BusyLimits(intra_op_threads, switch_interval)
         self._lock = threading.Lock()  # (``with``: cheaper than the Condition's own)

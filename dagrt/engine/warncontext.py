@@ -165,9 +165,7 @@ def _relocated(msg: Any) -> None:
             (frame.f_code.co_filename, frame.f_lineno)
     else:
         filename, lineno = msg.filename, msg.lineno
-        while frame is not None and (frame.f_code.co_filename != filename
-                                     or frame.f_lineno != lineno):
-            frame = frame.f_back
+        frame = _frame_at(frame, filename, lineno)
     globals_ = None if frame is None else frame.f_globals
     _LOCAL.busy = True
     try:
@@ -178,6 +176,14 @@ def _relocated(msg: Any) -> None:
             None, msg.source)  # (as ``warnings.warn``: no loader asked for the source)
     finally:
         _LOCAL.busy = False
+
+
+def _frame_at(frame: Any, filename: str, lineno: int) -> Any:
+    """``frame`` or the first frame below it running ``filename:lineno``."""
+    while frame is not None and (frame.f_code.co_filename != filename
+                                 or frame.f_lineno != lineno):
+        frame = frame.f_back
+    return frame
 
 
 def _get_show(module: types.ModuleType) -> Any:
@@ -209,10 +215,7 @@ def _once(show: Any, msg: Any) -> None:
     workers warning from one line at once both passed the check and NumPy's
     once-per-line warning was shown twice. An entry set means the filter's
     action was not ``always``: that warning shows once."""
-    frame: Any = sys._getframe(1)
-    while frame is not None and (frame.f_code.co_filename != msg.filename
-                                 or frame.f_lineno != msg.lineno):
-        frame = frame.f_back
+    frame = _frame_at(sys._getframe(1), msg.filename, msg.lineno)
     registry = None if frame is None else frame.f_globals.get("__warningregistry__")
     key = (str(msg.message), msg.category, msg.lineno)
     if registry is not None and registry.get(key) is True:
