@@ -45,6 +45,7 @@ _memory.tune()
 _log.setup()
 globals().update(_FUNCTIONS)
 globals().update({_name: getattr(_np, _name) for _name in _NUMPY_NAMES})
+from .ops.elementwise import ufunc as ufunc  # noqa: E402  (NumPy's and dagrt's ufuncs)
 
 _install_submodules()  # import dagrt.ma, dagrt.polynomial...: NumPy's own
 from . import linalg as linalg  # noqa: E402  (numpy.linalg.inv(d) stays lazy: it registers itself)

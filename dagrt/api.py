@@ -34,7 +34,7 @@ NUMPY_NAMES = [name for name in (
     "complexfloating", "inexact", "longdouble", "clongdouble", "half", "single",
     "double", "byte", "short", "intc", "longlong", "ubyte", "ushort", "uintc",
     "ulonglong", "csingle", "cdouble", "set_printoptions", "get_printoptions",
-    "printoptions", "broadcast_shapes", "ufunc", "seterr", "geterr", "isscalar",
+    "printoptions", "broadcast_shapes", "seterr", "geterr", "isscalar",
     "issubdtype", "promote_types", "AxisError", "__config__") if hasattr(np, name)]
 
 # Resolved on first use (``import dagrt`` stays quick): name -> (module, attribute).

@@ -163,3 +163,199 @@ INDEX_TRICKS = {"mgrid": lambda xp: xp.mgrid[0:3, 0:4],
 def test_index_tricks_return_dagrt_arrays(case: str, engine: str) -> None:
     """``np.mgrid[...]`` and friends give dagrt arrays, not NumPy's."""
     assert_same(INDEX_TRICKS[case](numpy), INDEX_TRICKS[case](dagrt))
+
+
+# -- found by NumPy's own test files (tests/numpy_suite.py, thirteenth session) ---------------
+
+def test_flags_compare_equal(engine: str) -> None:
+    """``a.flags == b.flags`` compares every flag, as NumPy's flags objects do."""
+    a, b = dagrt.ones((3, 4)), dagrt.zeros((3, 4))
+    assert a.flags == b.flags and a.flags == numpy.ones((3, 4)).flags
+    assert not (a.flags == a.T.flags) and a.flags != a.T.flags
+    with pytest.raises(TypeError):
+        hash(a.flags)
+
+
+def test_numpy_out_returns_it(engine: str) -> None:
+    """A ufunc given a NumPy array as ``out=`` (keyword or positional) returns
+    that array, not a tuple; ``x.choose(c, out=o)`` returns ``o``."""
+    for xp in (numpy, dagrt):
+        a = numpy.linspace(-1, 1, 12).reshape(3, 4)
+        out = numpy.empty((3, 4))
+        assert xp.clip(a, -0.5, 0.6, out=out) is out
+        assert xp.add(a, 1, out) is out and xp.add(a, 1, out=out) is out
+        q, r = xp.divmod(a, 0.3, out=(numpy.empty((3, 4)), numpy.empty((3, 4))))
+        assert type(q) is numpy.ndarray and type(r) is numpy.ndarray
+        sel = xp.less(a, -0.5) + 2 * xp.greater(a, 0.6)
+        o = xp.zeros((3, 4))
+        assert sel.choose((a, -0.5, 0.6), out=o) is o
+        numpy.testing.assert_array_equal(numpy.asarray(o), numpy.clip(a, -0.5, 0.6))
+
+
+def test_eager_result_that_is_an_input_is_it(engine: str) -> None:
+    """An eager function returning its input (``np.require``) returns the same
+    dagrt array, not a second one on the same buffer whose writes the first
+    does not see as dependencies."""
+    a = dagrt.arange(6.0)
+    assert dagrt.require(a, None, ["C"]) is a
+    assert dagrt.asarray_chkfinite(a) is a
+    big = dagrt.ones(200_000)
+    same = dagrt.require(big, None, ["A"])
+    big *= 3  # may run on a worker
+    same[0] = 7.0  # must wait for it
+    assert float(big[0]) == 7.0 and float(big[1]) == 3.0
+
+
+def test_clip_arguments_as_numpy() -> None:
+    """``np.clip``'s missing bound and ``min=``/``max=`` rules; ``x.clip(2)``."""
+    for xp in (numpy, dagrt):
+        arr = xp.arange(5)
+        numpy.testing.assert_array_equal(numpy.asarray(xp.clip(arr, min=2, max=3)),
+                                         [2, 2, 2, 3, 3])
+        with pytest.raises(TypeError, match="missing 1 required positional argument: 'a_max'"):
+            xp.clip(arr, 2)
+        with pytest.raises(TypeError, match="missing 1 required positional argument: 'a_min'"):
+            xp.clip(arr, a_max=2)
+        with pytest.raises(ValueError, match="Passing `min` or `max`"):
+            xp.clip(arr, 1, 3, min=2)
+    assert_same(numpy.arange(5).clip(2), dagrt.arange(5).clip(2))
+    assert_same(numpy.clip(numpy.arange(5), None, None), dagrt.clip(dagrt.arange(5), None, None))
+
+
+def test_astype_function_as_numpy() -> None:
+    """``np.astype`` takes arrays and scalars, not lists (NumPy's TypeError)."""
+    assert_same(numpy.astype(numpy.arange(4), numpy.uint8),
+                dagrt.astype(dagrt.arange(4), numpy.uint8))
+    a = dagrt.arange(4.0)
+    assert dagrt.astype(a, a.dtype, copy=False) is a
+    assert dagrt.astype(numpy.int64(10), numpy.float64) == numpy.float64(10)
+    with pytest.raises(TypeError, match="Input should be a NumPy array"):
+        dagrt.astype([1, 2], numpy.float64)
+
+
+def test_out_ellipsis(engine: str) -> None:
+    """``out=...`` gives arrays, never scalars; positional ``...`` is NumPy's error."""
+    for one in (1, dagrt.array(1)):
+        assert type(dagrt.add(one, 2, out=...)) is dagrt.ndarray
+        assert type(dagrt.add.reduce(one, out=...)) is dagrt.ndarray
+        assert all(type(r) is dagrt.ndarray for r in dagrt.divmod(one, 2, out=...))
+    with pytest.raises(TypeError, match=r"out=\.\.\. is only allowed as a keyword"):
+        dagrt.add(1, 2, ...)
+
+
+@pytest.mark.parametrize("dtype", ["V3", "V1"])
+def test_ones_of_void_dtype(dtype: str) -> None:
+    """``np.ones(n, "V3")`` fills with NumPy's unsafe cast of 1 (``b"\\x01\\0\\0"``)."""
+    assert_same(numpy.ones(2, dtype), dagrt.ones(2, dtype), exact=True)
+    assert_same(numpy.full(2, 7, dtype), dagrt.full(2, 7, dtype), exact=True)
+
+
+OBJECT_SETITEM = {
+    "rows_of_lists": lambda a: a.__setitem__(slice(None), [[1] for _ in range(4)]),
+    "one_list_broadcast": lambda a: a.__setitem__(slice(None), [[1, 2]]),
+    "slice_of_lists": lambda a: a.__setitem__(slice(1, 3), [[1, 2], [3]]),
+    "fancy_lists": lambda a: a.__setitem__([0, 2], [[1, 2], [3, 4]]),
+    "plain_values": lambda a: a.__setitem__(slice(None), [1, 2, 3, 4]),
+}
+
+
+@pytest.mark.parametrize("case", list(OBJECT_SETITEM))
+def test_object_setitem_of_nested_lists(case: str, engine: str) -> None:
+    """Sequences below an object destination's dimensions are its elements."""
+    def program(xp: Any) -> Any:
+        a = xp.empty(4, object)
+        OBJECT_SETITEM[case](a)
+        return [repr(v) for v in a.tolist()]
+    assert program(numpy) == program(dagrt)
+
+
+def test_cumulative_include_initial(engine: str) -> None:
+    """``cumulative_sum(include_initial=True)`` is one longer along its axis,
+    deferred or not, into ``out=`` too."""
+    def program(xp: Any) -> Any:
+        arr = xp.arange(8).reshape((2, 2, 2))
+        out = xp.zeros((3, 2))
+        xp.cumulative_sum(xp.arange(1, 5).reshape((2, 2)), axis=0, out=out,
+                          include_initial=True)
+        big = xp.ones((300, 400))
+        return (xp.cumulative_sum(arr, axis=1, include_initial=True),
+                xp.cumulative_prod(arr, axis=2, include_initial=True), out,
+                xp.cumulative_sum(xp.arange(5), include_initial=True),
+                xp.cumulative_sum(big, axis=1, include_initial=True))
+    assert_same(program(numpy), program(dagrt))
+
+
+def test_array_method_returning_dagrt_array(engine: str) -> None:
+    """A user's class whose ``__array__`` is written with ``import dagrt as np``
+    (so returns a dagrt array) works wherever NumPy takes an array-like."""
+    def program(xp: Any) -> Any:
+        class Data:
+            def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
+                return xp.array([0, 1, 1, 3, 2, 1, 7], dtype=xp.uint64)
+        d = Data()
+        return (xp.bincount(d), xp.intersect1d(d, d), xp.abs(d), xp.add(d, 1),
+                xp.asarray(d), xp.sum(d), xp.array(d, dtype=float), xp.sort(d))
+    assert_same(program(numpy), program(dagrt))
+
+
+def test_ufunc_type() -> None:
+    """``isinstance(np.add, np.ufunc)`` with ``import dagrt as np``; NumPy's
+    ufuncs are instances too; functions that are no ufuncs in NumPy are not."""
+    assert isinstance(dagrt.add, dagrt.ufunc) and isinstance(numpy.add, dagrt.ufunc)
+    assert not isinstance(dagrt.isposinf, dagrt.ufunc) and not isinstance(dagrt.sum, dagrt.ufunc)
+    assert issubclass(numpy.ufunc, dagrt.ufunc)
+    assert dagrt.ufunc.reduce is numpy.ufunc.reduce
+    with pytest.raises(TypeError):
+        dagrt.ufunc()
+    names = {n for n in dir(numpy) if isinstance(getattr(numpy, n), numpy.ufunc)}
+    names.discard("matmul")  # a function in dagrt (docs/architecture.md)
+    assert names <= {n for n in dir(dagrt) if isinstance(getattr(dagrt, n), dagrt.ufunc)}
+
+
+class _Override:
+    """A type overriding ufuncs (NEP 13), as units libraries do."""
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        return ("override", ufunc.__name__, method)
+
+
+class _OptOut:
+    __array_ufunc__ = None
+
+    def __radd__(self, other: Any) -> str:
+        return "radd"
+
+
+def test_array_ufunc_overrides(engine: str) -> None:
+    """An operand with ``__array_ufunc__`` gets NumPy's dispatch (NEP 13)."""
+    for xp in (numpy, dagrt):
+        a = xp.arange(3.0)
+        assert xp.add(a, _Override()) == ("override", "add", "__call__")
+        assert a + _Override() == ("override", "add", "__call__")
+        assert xp.negative(_Override()) == ("override", "negative", "__call__")
+        assert xp.add.reduce(_Override()) == ("override", "add", "reduce")
+        assert a + _OptOut() == "radd"
+        with pytest.raises(TypeError, match="does not support ufuncs"):
+            xp.add(a, _OptOut())
+
+
+def test_creation_keywords_and_conj(engine: str) -> None:
+    """``np.array(object=...)``, ``np.asarray(a=...)``; ``x.conj()`` of a real
+    array is ``x`` itself, of a string array NumPy's TypeError."""
+    for xp in (numpy, dagrt):
+        assert xp.array(object=[1, 2]).tolist() == [1, 2]
+        assert xp.asarray(a=[1, 2]).tolist() == xp.asanyarray(a=[1, 2]).tolist() == [1, 2]
+        a = xp.ones(4, "i2")
+        assert a.conj() is a and a.conjugate() is a
+        assert xp.conj(a) is not a
+        with pytest.raises(TypeError, match="cannot conjugate non-numeric dtype"):
+            xp.ones(3, "S").conj()
+    assert_same(numpy.array([1 + 2j]).conj(), dagrt.array([1 + 2j]).conj())
+
+
+def test_ones_of_generic_datetime() -> None:
+    """``np.ones(n, "M8")``: NumPy's unsafe cast of 1 (generic units)."""
+    assert_same(numpy.ones(3, "M8").view("i8"), dagrt.ones(3, "M8").view("i8"), exact=True)
+    assert_same(numpy.full(2, 3.7, int), dagrt.full(2, 3.7, int))
+    with pytest.raises(ValueError):
+        dagrt.full(3, "abc", float)

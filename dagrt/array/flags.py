@@ -44,6 +44,11 @@ class HostFlags:
     def __repr__(self) -> str:
         return repr(self._flags())
 
+    def __eq__(self, other: object) -> bool:  # NumPy's: equal when every flag is
+        return self._flags() == (other._flags() if isinstance(other, HostFlags) else other)
+
+    __hash__ = None  # type: ignore[assignment]  # (unhashable, as NumPy's)
+
 
 class DeviceFlags:
     """NumPy's ``flags`` of a device array, from CuPy's three (a device array
@@ -63,6 +68,12 @@ class DeviceFlags:
     def __setattr__(self, name: str, value: Any) -> None:
         raise ValueError(f"cannot set flags.{name} of a device array: CuPy arrays have "
                          f"no read-only or layout flags to set")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, DeviceFlags) and all(
+            getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return "\n".join(f"  {n.upper()} : {getattr(self, n)}" for n in (

@@ -153,13 +153,20 @@ def setitem(self: ndarray, key: Any, value: Any) -> None:
         record("setitem", _setitem_kernel, (key, value), {}, lambda: [self], [self],
                partial=True)
         return
+    basic = _is_basic(key)
     if (type(value) is list or type(value) is tuple) and self.dtype.kind != "O":
         # NumPy converts a sequence to the destination's dtype (a tuple may be
         # one structured element; an int8 destination rejects 300)
         value = np.asarray(value, self.dtype)
+    elif type(value) is list or type(value) is tuple:
+        # an object destination: nested sequences below its dimensions are
+        # elements (``objs[:] = [[1], [2]]`` stores two lists)
+        key = key if basic else _convert(key, evaluate_masks=False)
+        ndim = (self._data[key] if basic else rules.zero_bytes(self.shape)[_meta_key(key)]).ndim
+        value = np.array(evaluate(value), dtype=object, ndmax=max(ndim, 1))
     else:
         value = operand(value)
-    if _is_basic(key):
+    if basic:
         target = self._data[key]
         if _same_memory(target, value, self):
             return  # ``a[i:j] += b`` ends with ``a[i:j] = <that view>``: nothing to copy

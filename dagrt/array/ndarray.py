@@ -452,14 +452,36 @@ def evaluate(x: Any, quiet: bool = False) -> Any:
     return x
 
 
-def wrap_result(result: Any) -> Any:
-    """Wrap NumPy results of an eager call as dagrt arrays (recursively)."""
+def wrap_result(result: Any, inputs: Any = ()) -> Any:
+    """Wrap NumPy results of an eager call as dagrt arrays (recursively).
+    ``inputs``: the call's arguments; a result that is an input's storage is
+    that input (``np.require(a) is a``), one that shares its memory a view of
+    it, as in NumPy (not a second, untracked array on the same buffer)."""
     if isinstance(result, np.ndarray):
-        # a view (of an input, or of NumPy's temporary): a copy, keeping its layout
+        if inputs:
+            for a in _host_arrays(inputs, []):
+                if result is a._data:
+                    return a
+                if np.may_share_memory(result, a._data):
+                    return view_of(a, result)
+        # a view of NumPy's temporary: a copy, keeping its layout
         return wrap(result.copy(order="K") if not result.flags.owndata else result)
     if isinstance(result, tuple):
-        return type(result)(*map(wrap_result, result)) if hasattr(result, "_fields") \
-            else tuple(map(wrap_result, result))
+        return type(result)(*(wrap_result(r, inputs) for r in result)) \
+            if hasattr(result, "_fields") else tuple(wrap_result(r, inputs) for r in result)
     if isinstance(result, list):
-        return [wrap_result(r) for r in result]
+        return [wrap_result(r, inputs) for r in result]
     return result
+
+
+def _host_arrays(x: Any, found: list[ndarray]) -> list[ndarray]:
+    """The host dagrt arrays in ``x`` (nested in lists, tuples, dicts)."""
+    if type(x) is ndarray:
+        if x._var.device is None:
+            found.append(x)
+    elif isinstance(x, (list, tuple)):
+        for v in x:
+            _host_arrays(v, found)
+    elif isinstance(x, dict):
+        _host_arrays(list(x.values()), found)
+    return found

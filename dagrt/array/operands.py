@@ -29,6 +29,17 @@ def operand(x: Any) -> Any:
         return x
     if isinstance(x, ndarray):
         return x
+    return from_array_method(x)
+
+
+def from_array_method(x: Any) -> Any:
+    """``np.asarray(x)``, except that an object whose ``__array__`` returns a
+    dagrt array (user code written with ``import dagrt as np``) gives that
+    array: NumPy refuses an ``__array__`` that returns no NumPy array."""
+    if type(x) is not _NP and hasattr(type(x), "__array__"):
+        result = x.__array__()
+        if isinstance(result, ndarray):
+            return result
     return np.asarray(x)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..array.ndarray import ndarray, wrap
-from ..array.operands import operand, placement
+from ..array.operands import from_array_method, operand, placement
 from ..array.record import wrap_result
 from ..array.transfer import on_device
 from .table import Row
@@ -19,7 +19,10 @@ PY_SCALARS = (int, float, bool, complex)
 
 
 def as_dagrt(x: Any) -> ndarray:
-    return x if type(x) is ndarray else wrap(np.asarray(x))
+    if type(x) is ndarray:
+        return x
+    x = from_array_method(x)
+    return x if type(x) is ndarray else wrap(x)
 
 
 def bind(row: Row, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -41,6 +44,8 @@ def eager_call(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             isinstance(a, ndarray) and a._var.device is not None for a in args[:2]):
         return _device_overlap(func, *args, **kwargs)
     out = kwargs.get("out")
+    if out is Ellipsis:  # ``out=...``: NumPy returns arrays, not scalars
+        out = None
     outs = out if isinstance(out, tuple) else (out,)
     if any(isinstance(o, ndarray) and o._var.device is not None for o in outs):
         # a device's out=: NumPy writes a host array, sent to it
@@ -62,7 +67,9 @@ def eager_call(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     if out is not None:
         return out
     device = placement(args)  # computed on the host; its results go back there
-    return wrap_result(result) if device is None else on_device(wrap_result(result), device)
+    if device is not None:
+        return on_device(wrap_result(result), device)
+    return wrap_result(result, (args, kwargs))
 
 
 def _device_overlap(func: Any, a: Any, b: Any, **kwargs: Any) -> bool:
@@ -97,11 +104,21 @@ def host_arguments(x: Any, copies: list[tuple[ndarray, Any, Any]]) -> Any:
         host = x._host()
         copies.append((x, host, host.copy()))
         return host
-    if isinstance(x, (list, tuple)) and any(isinstance(v, (ndarray, list, tuple)) for v in x):
+    if isinstance(x, (list, tuple)) and any(
+            isinstance(v, (ndarray, list, tuple)) or _array_method(v) for v in x):
         return type(x)(host_arguments(v, copies) for v in x)
     if isinstance(x, dict):
         return {k: host_arguments(v, copies) for k, v in x.items()}
+    if _array_method(x):
+        result = x.__array__()  # (NumPy refuses an ``__array__`` giving a dagrt array)
+        return host_arguments(result, copies) if isinstance(result, ndarray) else x
     return x
+
+
+def _array_method(x: Any) -> bool:
+    """``x`` is an array-like of the user's, with an ``__array__`` method."""
+    return type(x) is not np.ndarray and not isinstance(x, np.generic) and hasattr(
+        type(x), "__array__")
 
 
 def write_back(copies: list[tuple[ndarray, Any, Any]]) -> None:

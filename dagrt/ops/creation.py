@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..array.ndarray import ndarray, wrap
-from ..array.operands import new_array
+from ..array.operands import from_array_method, new_array
 from ..array.record import evaluate, record, wrap_result
 from ..array.transfer import to_device
 from ..devices.registry import device_arg
@@ -60,7 +60,14 @@ def _fill(out: ndarray, fill_value: Any) -> ndarray:
     """Record filling the new array ``out`` with ``fill_value``."""
     if isinstance(fill_value, ndarray):
         fill_value = fill_value._host()
-    np.array(fill_value, dtype=out.dtype)  # NumPy's errors at the call ('abc' as float)
+    if np.ndim(fill_value) == 0:
+        # NumPy fills with ``copyto(casting="unsafe")`` (``ones(2, "V3")`` holds
+        # b"\x01\0\0", ``ones(2, "M8")`` the epoch's next day); its errors raise here
+        value = np.empty((), out.dtype)
+        np.copyto(value, fill_value, casting="unsafe")
+        fill_value = value
+    else:
+        np.array(fill_value, dtype=out.dtype)  # NumPy's errors at the call ('abc' as float)
     return record("full", identity, (fill_value,), {}, lambda: [out], [out], use_out=False,
                   work=out.nbytes)[0]
 
@@ -88,20 +95,23 @@ def ones_like(a: Any, dtype: Any = None, order: str = "K", subok: bool = True,
     return full_like(a, 1, dtype, order, subok, shape, device=device)
 
 
-def array(obj: Any, dtype: Any = None, *, copy: bool | None = True, order: str = "K",
+def array(object: Any, dtype: Any = None, *, copy: bool | None = True, order: str = "K",
           subok: bool = True, ndmin: int = 0, ndmax: int = 0, like: Any = None,
           device: Any = None, ctx: Any = None) -> ndarray:
     """Implementation of numpy.array; dagrt arrays inside lists are evaluated."""
     target = device_arg(device, ctx)
     if ndmax:  # NumPy >= 2.4: nested sequences below ndmax stay objects
-        result = wrap(np.array(evaluate_nested(obj), dtype=dtype, copy=copy, order=order,
+        result = wrap(np.array(evaluate_nested(object), dtype=dtype, copy=copy, order=order,
                                ndmin=ndmin, ndmax=ndmax))
     else:
-        result = _array(obj, dtype, copy, order, ndmin)
+        result = _array(object, dtype, copy, order, ndmin)
     return to_device(result, target) if target is not result._var.device else result
 
 
 def _array(obj: Any, dtype: Any, copy: bool | None, order: str, ndmin: int) -> ndarray:
+    if not isinstance(obj, (ndarray, np.ndarray, np.generic, list, tuple)) and hasattr(
+            type(obj), "__array__"):
+        obj = from_array_method(obj)  # (its ``__array__`` may return a dagrt array)
     if isinstance(obj, ndarray):
         if (copy is False or copy is None) and (dtype is None or obj.dtype == dtype) \
                 and obj.ndim >= ndmin and _has_order(obj, order):
@@ -124,20 +134,20 @@ def _has_order(a: ndarray, order: Any) -> bool:
                                          else flags.f_contiguous)
 
 
-def asarray(obj: Any, dtype: Any = None, order: Any = None, *, copy: bool | None = None,
+def asarray(a: Any, dtype: Any = None, order: Any = None, *, copy: bool | None = None,
             device: Any = None, like: Any = None, ctx: Any = None) -> ndarray:
     """Implementation of numpy.asarray: shares memory with a NumPy input, as
     NumPy does (write to it through NumPy only when dagrt is not using it)."""
-    if isinstance(obj, ndarray) and (dtype is None or obj.dtype == dtype) and not copy \
-            and _has_order(obj, order):
-        return obj
-    if type(obj) is np.ndarray and not copy:
+    if isinstance(a, ndarray) and (dtype is None or a.dtype == dtype) and not copy \
+            and _has_order(a, order):
+        return a
+    if type(a) is np.ndarray and not copy:
         # A view of the user's array: same memory, and ``data.base`` marks the
         # storage as not dagrt's own (temporaries never elide into it).
-        data = wrap((obj if dtype is None else obj.astype(dtype, copy=False)).view())
+        data = wrap((a if dtype is None else a.astype(dtype, copy=False)).view())
         target = device_arg(device, ctx)
         return to_device(data, target) if target is not None else data
-    return array(obj, dtype, copy=True if copy else None, order=order or "K",
+    return array(a, dtype, copy=True if copy else None, order=order or "K",
                  device=device, ctx=ctx)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..array.flags import writeable
-from ..array.ndarray import _NP, ndarray
+from ..array.ndarray import _NP, ndarray, wrap
 from ..array.operands import PASS, new_array, placement, shape_of
 from ..array.record import NO_KWARGS, record
 from . import rules
@@ -90,9 +90,17 @@ def elementwise(func: Any, args: tuple[Any, ...], out: Any = None,
     if out is not None:
         out = _normalize_out(out, nout)
         if out is not None and not all(isinstance(o, ndarray) or o is None for o in out):
-            return eager_call(func, args, dict(kwargs, out=out))
+            if type(func) is np.ufunc and any(map(foreign, (*args, *out))):
+                return func(*args, out=out, **kwargs)  # NEP 13: NumPy dispatches
+            result = eager_call(func, args, dict(kwargs, out=out))  # NumPy's out=
+            return result[0] if nout == 1 else result
     for a in args:
         if type(a) not in PASS:
+            if type(func) is np.ufunc and any(map(foreign, args)):
+                # NEP 13: an operand overrides ufuncs (``__array_ufunc__``):
+                # NumPy's ufunc dispatches to it (dagrt's arrays then defer)
+                return func(*args, **kwargs) if out is None else func(*args, out=out,
+                                                                       **kwargs)
             args = tuple(map(operand, args))
             break
 
@@ -108,6 +116,16 @@ def elementwise(func: Any, args: tuple[Any, ...], out: Any = None,
     outs = record(getattr(func, "__name__", "elementwise"), func, args, kwargs, plan, outs,
                   use_out and (work > 0 or _has_array(args)), work)
     return outs[0] if nout == 1 else tuple(outs)
+
+
+def foreign(x: Any) -> bool:
+    """``x``'s type overrides NumPy's ufuncs (NEP 13's ``__array_ufunc__``, or
+    opts out with None) and is no array of NumPy's or dagrt's."""
+    t = type(x)
+    if t in PASS or isinstance(x, (np.generic, str)):
+        return False
+    override = getattr(t, "__array_ufunc__", _NP.__array_ufunc__)
+    return override is not _NP.__array_ufunc__
 
 
 def _has_array(args: tuple[Any, ...]) -> bool:
@@ -252,6 +270,8 @@ def make_operator(ufunc: np.ufunc, variant: str) -> Any:
             if fast is not None:
                 return elementwise(fast, (self,), self if inplace else None)
         if t is not ndarray and t is not float and t is not int:
+            if not inplace and getattr(t, "__array_ufunc__", 0) is None:
+                return NotImplemented  # NEP 13: ``other`` opts out of NumPy's binops
             return elementwise(ufunc, (other, self) if reflected else (self, other),
                                self if inplace else None)
         data = self._data
@@ -303,12 +323,61 @@ def where(condition: Any, x: Any = None, y: Any = None) -> Any:
     return elementwise(np.where, (condition, x, y), use_out=False)
 
 
-def clip(a: Any, a_min: Any = None, a_max: Any = None, out: Any = None, *,
-         min: Any = None, max: Any = None, **kwargs: Any) -> Any:
-    """Implementation of numpy.clip (elementwise)."""
-    lo = a_min if a_min is not None else min
-    hi = a_max if a_max is not None else max
-    return elementwise(np.clip, (a, lo, hi), out, kwargs)
+def clip(a: Any, a_min: Any = np._NoValue, a_max: Any = np._NoValue, out: Any = None, *,
+         min: Any = np._NoValue, max: Any = np._NoValue, **kwargs: Any) -> Any:
+    """Implementation of numpy.clip (elementwise), with NumPy's argument checks."""
+    if a_min is np._NoValue and a_max is np._NoValue:
+        a_min = None if min is np._NoValue else min
+        a_max = None if max is np._NoValue else max
+    elif a_min is np._NoValue:
+        raise TypeError("clip() missing 1 required positional argument: 'a_min'")
+    elif a_max is np._NoValue:
+        raise TypeError("clip() missing 1 required positional argument: 'a_max'")
+    elif min is not np._NoValue or max is not np._NoValue:
+        raise ValueError("Passing `min` or `max` keyword argument when `a_min` and "
+                         "`a_max` are provided is forbidden.")
+    return elementwise(np.clip, (a, a_min, a_max), out, kwargs)
+
+
+def clip_method(self: Any, min: Any = None, max: Any = None, out: Any = None,
+                **kwargs: Any) -> Any:
+    """Return an array whose values are limited to ``[min, max]``."""
+    return elementwise(np.clip, (self, min, max), out, kwargs)
+
+
+def _arrays(result: Any) -> Any:
+    """``result`` (or each of a tuple) as an array: NumPy's scalar becomes a 0-d one."""
+    if isinstance(result, tuple):
+        return tuple(map(_arrays, result))
+    return wrap(np.asarray(result)) if isinstance(result, np.generic) else result
+
+
+class _UfuncType(type):
+    """``isinstance(f, dagrt.ufunc)`` holds for NumPy's ufuncs and dagrt's."""
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return isinstance(obj, np.ufunc) or (
+            type(obj) is Ufunc and type(obj.__wrapped_numpy__) is np.ufunc)
+
+    def __subclasscheck__(cls, sub: Any) -> bool:
+        return issubclass(sub, np.ufunc)
+
+    def __getattr__(cls, name: str) -> Any:  # ``np.ufunc.reduce``: NumPy's descriptors
+        return getattr(np.ufunc, name)
+
+
+class ufunc(metaclass=_UfuncType):  # noqa: N801  (NumPy's name)
+    """The type of ufuncs (``dagrt.ufunc``): NumPy's ufuncs and dagrt's
+    recorded ones (``Ufunc``, but not those standing for NumPy functions that
+    are no ufuncs, ``isposinf``) are instances of it, so ``isinstance(np.add,
+    np.ufunc)`` holds with ``import dagrt as np``. Like NumPy's, it cannot be
+    instantiated directly."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("cannot create 'dagrt.ufunc' instances")
+
+
+ufunc.__module__ = "dagrt"
 
 
 class Ufunc:
@@ -331,6 +400,10 @@ class Ufunc:
                 raise TypeError("cannot specify 'out' as both a positional and "
                                 "keyword argument")
             args, out = args[:self._nin], args[self._nin:]
+            if any(o is Ellipsis for o in out):
+                raise TypeError("out=... is only allowed as a keyword argument.")
+        elif out is Ellipsis:  # NumPy >= 2: arrays, never scalars
+            return _arrays(elementwise(self.__wrapped_numpy__, args, None, kwargs))
         return elementwise(self.__wrapped_numpy__, args, out, kwargs)
 
     def __getattr__(self, name: str) -> Any:
@@ -379,4 +452,5 @@ def _ufunc_methods(wrapper: Any, func: np.ufunc) -> None:
     wrapper.outer = outer
 
 
-__all__ = ["Ufunc", "elementwise", "make_operator", "where", "clip"]
+__all__ = ["Ufunc", "ufunc", "foreign", "elementwise", "make_operator", "where", "clip",
+           "clip_method"]

@@ -51,7 +51,7 @@ def eager_function(qualname: str, func: Callable[..., Any], warn: bool = True
         write_back(copies)  # np.copyto(d, ...), np.put(d, ...) on a device
         if isinstance(out, ndarray):
             return out
-        return wrap_result(result) if not copies else \
+        return wrap_result(result, (args, kwargs)) if not copies else \
             on_device(wrap_result(result), copies[0][0]._var.device)
 
     fallback.__dagrt_fallback__ = True  # type: ignore[attr-defined]

@@ -22,7 +22,7 @@ from ..array.ndarray import ndarray, view_of
 from ..array.record import evaluate, record, wrap_result
 from . import shapes
 from .args import eager_call, operand
-from .elementwise import elementwise
+from .elementwise import clip_method, elementwise, foreign
 from .reductions import contraction
 from .table import ROWS
 
@@ -124,9 +124,8 @@ def _getattr(self: ndarray, name: str) -> Any:
         data = _storage(self)
         result = getattr(data, name)(*evaluate(args, quiet=True),
                                      **{k: evaluate(v, quiet=True) for k, v in kwargs.items()})
-        if isinstance(result, np.ndarray) and np.may_share_memory(result, data):
-            return view_of(self, result)
-        return wrap_result(result)
+        # ``x.choose(c, out=o)`` returns ``o``; a view of ``x`` is a view of it
+        return wrap_result(result, (self, args, kwargs))
     method.__name__ = name
     return method
 
@@ -161,6 +160,9 @@ def _dlpack_device(self: ndarray) -> Any:
 
 def _ufunc_method(self: ndarray, ufunc: np.ufunc, method: str, *inputs: Any,
                   **kwargs: Any) -> Any:
+    out = kwargs.get("out")
+    if any(map(foreign, (*inputs, *(out if type(out) is tuple else (out,))))):
+        return NotImplemented  # NEP 13: another operand's override decides
     if method == "__call__":
         return elementwise(ufunc, inputs, kwargs.pop("out", None), kwargs)
     return eager_call(getattr(ufunc, method), inputs, kwargs)
@@ -170,7 +172,8 @@ def _array_function(self: ndarray, func: Any, types: Any, args: Any, kwargs: Any
     impl = IMPLEMENTATIONS.get(func)
     if impl is not None:
         return impl(*args, **kwargs)
-    return wrap_result(func(*evaluate(args), **{k: evaluate(v) for k, v in kwargs.items()}))
+    return wrap_result(func(*evaluate(args), **{k: evaluate(v) for k, v in kwargs.items()}),
+                       (args, kwargs))
 
 
 def _matmul(self: ndarray, other: Any) -> Any:
@@ -194,13 +197,25 @@ def _imatmul(self: ndarray, other: Any) -> ndarray:
     return self
 
 
-def _conj(self: ndarray) -> Any:
-    return elementwise(np.conjugate, (self,))
+def _conj(self: ndarray, out: Any = None) -> Any:
+    """The complex conjugate; a real array is its own (``a.conj() is a``, as
+    NumPy's method: not a copy, unlike ``np.conj(a)``)."""
+    kind = self.dtype.kind
+    if kind in "cOV":
+        return elementwise(np.conjugate, (self,), out)
+    if kind not in "biuf":
+        raise TypeError("cannot conjugate non-numeric dtype")
+    if out is None:
+        return self
+    eager_call(np.copyto, (out, self), {})  # (NumPy assigns with same_kind casting)
+    return out
 
 
 METHODS: dict[str, Callable[..., Any]] = {
     "reshape": reshape, "transpose": transpose, "copy": _copy, "flatten": flatten,
-    "view": view, "fill": fill, "resize": resize, "sort": sort, "conj": _conj,
+    "view": view, "fill": fill, "resize": resize, "sort": sort, "clip": clip_method,
+    "astype": shapes.astype,
+    "conj": _conj,
     "conjugate": _conj, "flat": _flat, "flat=": _set_flat, "real=": _set_real,
     "imag=": _set_imag, "__getattr__": _getattr, "copyto": transfer.copyto,
     "to_device": transfer.to_device_method, "as_in_context": transfer.to_device_method,

@@ -28,7 +28,7 @@ CUSTOM: dict[str, Callable[..., Any]] = {
     "ones_like": creation.ones_like, "array": creation.array, "asarray": creation.asarray,
     "asanyarray": creation.asarray, "ascontiguousarray": creation.ascontiguousarray,
     "asfortranarray": creation.asfortranarray, "copy": shapes.copy_array,
-    "astype": shapes.astype, "where": elementwise.where, "clip": elementwise.clip,
+    "astype": shapes.astype_function, "where": elementwise.where, "clip": elementwise.clip,
     "append": shapes.append, "block": shapes.block, "shape": creation.shape,
     "ndim": creation.ndim, "size": creation.size,
 }

@@ -236,6 +236,10 @@ def _shaped_plan(row: Row, a: ndarray, args: tuple[Any, ...], kwargs: dict[str, 
         shape = a.shape
     elif meta.ndim == 1 and meta.size == meta_in.size:
         shape = (a.size,)
+    elif meta.ndim == meta_in.ndim and [m - i for m, i in zip(meta.shape, meta_in.shape)
+                                        if m != i] == [1]:
+        # ``cumulative_sum(include_initial=True)``: one more along its axis
+        shape = tuple(n + m - i for n, m, i in zip(a.shape, meta.shape, meta_in.shape))
     else:  # pragma: no cover - a parameter changed the shape
         raise ValueError(f"{row.name}: a parameter changed the output's shape")
     # NumPy computes some integer results differently when given out= (round
@@ -300,6 +304,16 @@ def astype(a: Any, dtype: Any, order: str = "K", casting: str = "unsafe",
                       lambda: [out], [out], use_out=False, work=out.nbytes)[0]
     return record("astype", identity, (a,), {}, lambda: [out], [out], use_out=False,
                   work=out.nbytes)[0]
+
+
+def astype_function(x: Any, dtype: Any, /, *, copy: bool = True, device: Any = None) -> Any:
+    """Implementation of numpy.astype (an array or a scalar, not a list)."""
+    if not (isinstance(x, (ndarray, np.ndarray)) or np.isscalar(x)):
+        raise TypeError(f"Input should be a NumPy array or scalar. It is a {type(x)} instead.")
+    if not isinstance(x, (ndarray, np.ndarray)):
+        return x.astype(dtype, copy=copy)  # NumPy's scalar (a Python one has none)
+    result = astype(x, dtype, copy=copy)
+    return result if device is None else result.to_device(device)
 
 
 def _astype_kernel(a: Any, dtype: Any, **kwargs: Any) -> Any:

@@ -147,11 +147,13 @@ _EAGER_METHODS = {"nonzero", "searchsorted", "take", "put", "trace", "argpartiti
 CUSTOM = {"reshape": False, "ravel": True, "full": False, "ones": False,
           "full_like": False, "ones_like": False, "array": False, "asarray": False,
           "asanyarray": False, "ascontiguousarray": False, "asfortranarray": False,
-          "copy": False, "astype": True, "where": False, "clip": True, "append": False,
+          "copy": False, "astype": False, "where": False, "clip": False, "append": False,
           "block": False, "shape": False, "ndim": False, "size": False}
-# ``ndarray`` methods with no function of the same meaning: ops/methods.py.
+# ``ndarray`` methods with no function of the same meaning (``x.clip(2)`` is
+# valid, ``np.clip(x, 2)`` is not; ``np.astype`` rejects lists): ops/methods.py.
 METHODS = ["reshape", "transpose", "copy", "flatten", "view", "fill", "resize", "sort",
-           "conj", "conjugate", "copyto", "to_device", "as_in_context", "as_in_ctx",
+           "clip", "astype", "conj", "conjugate", "copyto", "to_device", "as_in_context",
+           "as_in_ctx",
            "__matmul__", "__rmatmul__", "__imatmul__", "__divmod__", "__rdivmod__",
            "__array_ufunc__", "__array_function__", "__array_namespace__",
            "__dlpack__", "__dlpack_device__"]
