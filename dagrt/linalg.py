@@ -132,14 +132,16 @@ def pinv(a: Any, rcond: Any = None, hermitian: bool = False, **kwargs: Any) -> n
     return _lazy("pinv", np.linalg.pinv, (a,), shape, _float_type(a.dtype), call)
 
 
-def _uplo(UPLO: str) -> None:  # noqa: N803 (NumPy's name)
+def _uplo(UPLO: str) -> str:  # noqa: N803 (NumPy's name)
+    UPLO = UPLO.upper()  # noqa: N806  (NumPy takes "l" and "u" too)
     if UPLO not in ("L", "U"):
         raise ValueError("UPLO argument must be 'L' or 'U'")
+    return UPLO
 
 
 def eigvalsh(a: Any, UPLO: str = "L") -> ndarray:
     """Implementation of numpy.linalg.eigvalsh (lazy)."""
-    _uplo(UPLO)
+    UPLO = _uplo(UPLO)  # noqa: N806
     a = as_dagrt(a)
     _square(a, "eigvalsh")
     dtype = np.linalg.eigvalsh(np.eye(2, dtype=a.dtype)).dtype
@@ -147,8 +149,8 @@ def eigvalsh(a: Any, UPLO: str = "L") -> ndarray:
 
 
 def eigh(a: Any, UPLO: str = "L") -> Any:
-    _uplo(UPLO)
     """Implementation of numpy.linalg.eigh (lazy): (eigenvalues, eigenvectors)."""
+    UPLO = _uplo(UPLO)  # noqa: N806
     a = as_dagrt(a)
     _square(a, "eigh")
     w, v = np.linalg.eigh(np.eye(2, dtype=a.dtype))

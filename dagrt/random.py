@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import math
 import operator
+import types
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from .array.record import record
 from .array.transfer import to_device
 from .devices.registry import device_arg
 from .ops import fallback as _fallback
+from .ops.table import public
 
 _VALIDATE_RS = np.random.RandomState(0)
 _VALIDATE_GEN = np.random.default_rng(0)
@@ -376,6 +378,7 @@ def seed(seed: Any = None) -> None:
             _seed_device(state._var.device, state, seed)
 
 
+seed = public(seed, np.random.seed, __name__, "seed")  # (not bound on a class, as NumPy's)
 rand = _global.rand
 randn = _global.randn
 random_sample = random = ranf = sample = _global.random_sample
@@ -400,5 +403,7 @@ def __getattr__(name: str) -> Any:
         value = _global._stream.eager(name, f"numpy.random.{name}")
     else:
         value = _fallback.resolve(np.random, ".random", name)
+    if type(value) is types.FunctionType:
+        value = public(value, getattr(np.random, name, None), __name__, name)
     globals()[name] = value
     return value

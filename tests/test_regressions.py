@@ -359,3 +359,26 @@ def test_ones_of_generic_datetime() -> None:
     assert_same(numpy.full(2, 3.7, int), dagrt.full(2, 3.7, int))
     with pytest.raises(ValueError):
         dagrt.full(3, "abc", float)
+
+
+def test_functions_on_a_class_and_pickled() -> None:
+    """As NumPy's functions, dagrt's are not bound as methods when stored on a
+    class (``class T: array = np.array``), and pickle by their public name."""
+    import pickle
+
+    for xp in (numpy, dagrt):
+        class Model:
+            array, zeros, arange, asarray = xp.array, xp.zeros, xp.arange, xp.asarray
+            total = xp.sum  # NumPy's Python functions and dispatchers bind
+
+            def double(self, x: Any) -> Any:
+                return 2 * x
+        m = Model()
+        assert m.array([1, 2]).tolist() == [1, 2] and m.zeros(2).shape == (2,)
+        assert m.arange(3).tolist() == m.asarray([0, 1, 2]).tolist()
+        with pytest.raises(TypeError):
+            m.total(m.array([1, 2]))
+    for f in (dagrt.sum, dagrt.array, dagrt.concatenate, dagrt.unique, dagrt.linalg.solve,
+              dagrt.fft.fft, dagrt.polyfit):
+        assert pickle.loads(pickle.dumps(f)) is f
+    assert dagrt.sum.__name__ == "sum" and "numpy.sum" in dagrt.sum.__doc__

@@ -22,6 +22,7 @@ from ..array.ndarray import ndarray
 from ..array.record import evaluate, wrap_result
 from ..array.transfer import on_device
 from .args import host_arguments, write_back
+from .table import public
 
 
 class FallbackWarning(UserWarning):
@@ -70,7 +71,7 @@ def resolve(module: types.ModuleType, prefix: str, name: str) -> Any:
     if isinstance(obj, (type, types.ModuleType)) or not callable(obj) \
             or type(obj).__name__ == "PytestTester":
         return obj
-    return eager_function(f"numpy{prefix}.{name}", obj)
+    return public(eager_function(f"numpy{prefix}.{name}", obj), obj, f"dagrt{prefix}", name)
 
 
 def _report() -> None:

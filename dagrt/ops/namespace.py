@@ -10,6 +10,7 @@ Imports: every op kind.
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +20,7 @@ from ..array import indexing
 from ..array.methods import register
 from . import creation, elementwise, methods, reductions, shapes
 from .args import eager_call
-from .table import ROWS, Row, adopt
+from .table import ROWS, Row, adopt, public
 
 # Hand-written functions (rows of kind "custom"), by name.
 CUSTOM: dict[str, Callable[..., Any]] = {
@@ -90,7 +91,8 @@ def build() -> dict[str, Callable[..., Any]]:
         numpy_func = getattr(np, name, None)
         if callable(numpy_func) and not isinstance(numpy_func, (np.ufunc, type)):
             methods.IMPLEMENTATIONS[numpy_func] = impl
-    return functions
+    return {name: public(f, getattr(np, name, None), "dagrt", name)
+            if type(f) is types.FunctionType else f for name, f in functions.items()}
 
 
 FUNCTIONS = build()

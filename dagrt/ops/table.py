@@ -28,7 +28,9 @@ layer may read it.
 
 from __future__ import annotations
 
+import functools
 import inspect
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,13 +82,47 @@ def adopt(function: Callable[..., Any], numpy_func: Any) -> Callable[..., Any]:
 
 def adopt_all(namespace: dict[str, Any], numpy_module: Any) -> None:
     """:func:`adopt` for every public function defined in a module
-    (``namespace`` is its ``globals()``) that ``numpy_module`` also has."""
+    (``namespace`` is its ``globals()``) that ``numpy_module`` also has, and
+    make it a :class:`Function` there."""
     module = namespace["__name__"]
     for name, function in list(namespace.items()):
-        if (not name.startswith("_") and callable(function)
-                and getattr(function, "__module__", None) == module
-                and hasattr(numpy_module, name)):
-            adopt(function, getattr(numpy_module, name))
+        if (not name.startswith("_") and type(function) is types.FunctionType
+                and function.__module__ == module and hasattr(numpy_module, name)):
+            numpy_func = getattr(numpy_module, name)
+            namespace[name] = public(adopt(function, numpy_func), numpy_func, module, name)
+
+
+def public(function: Callable[..., Any], numpy_func: Any, module: str, name: str) -> Any:
+    """The public object for ``function``, exported as ``module.name`` in
+    place of ``numpy_func``: it pickles by that name, and it binds as a
+    method when stored on a class exactly when NumPy's does (NumPy's
+    built-ins, ``np.array`` ``np.zeros``..., do not; its Python functions
+    and array-function dispatchers, ``np.sum``..., do)."""
+    if numpy_func is not None and not hasattr(type(numpy_func), "__get__"):
+        return Function(function, module, name)
+    function.__module__, function.__qualname__ = module, name
+    return function
+
+
+class Function(functools.partial):  # type: ignore[type-arg]
+    """A public dagrt function standing for a NumPy built-in: called as the
+    function it wraps, but not bound as a method when stored on a class
+    (``class T: array = np.array`` then ``self.array(x)``), and pickled by
+    its public name."""
+
+    def __new__(cls, function: Callable[..., Any], module: str, name: str) -> Function:
+        self = super().__new__(cls, function)
+        self.__dict__.update({k: v for k, v in vars(function).items()})
+        self.__name__, self.__qualname__, self.__module__ = name, name, module
+        self.__doc__ = function.__doc__
+        self.__wrapped__ = function
+        return self
+
+    def __repr__(self) -> str:
+        return f"<function {self.__module__}.{self.__name__}>"
+
+    def __reduce__(self) -> str:
+        return self.__name__
 
 
 UFUNCS = sorted(name for name, obj in vars(np).items() if isinstance(obj, np.ufunc)) + [
