@@ -382,3 +382,57 @@ def test_functions_on_a_class_and_pickled() -> None:
               dagrt.fft.fft, dagrt.polyfit):
         assert pickle.loads(pickle.dumps(f)) is f
     assert dagrt.sum.__name__ == "sum" and "numpy.sum" in dagrt.sum.__doc__
+
+
+def test_astype_to_generic_datetime(engine: str) -> None:
+    """``strings.astype("M")``: the unit comes from the values, as in NumPy."""
+    def program(xp: Any) -> Any:
+        m = xp.array(["1970-01-01"] * 9).reshape((3, 3))
+        m[0, 0] = "1970-01-12"
+        r = m.astype("M")
+        return (r.view("i8"), str(r.dtype), xp.count_nonzero(r, axis=0),
+                str(xp.array(["2020-01-01T10"], object).astype("M").dtype))
+    assert_same(program(numpy), program(dagrt))
+
+
+FOREIGN = {
+    "sum": lambda xp, a: xp.sum(a),
+    "cumsum": lambda xp, a: xp.cumsum(a),
+    "sort": lambda xp, a: xp.sort(a),
+    "exp": lambda xp, a: xp.exp(a),
+    "concatenate": lambda xp, a: xp.concatenate([a, a]),
+    "matmul": lambda xp, a: a.reshape(1000, 200) @ xp.ones((200, 1)),
+    "norm": lambda xp, a: xp.linalg.norm(a),
+    "take": lambda xp, a: xp.take(a, [0, 1]),
+}
+
+
+@pytest.mark.parametrize("case", list(FOREIGN))
+def test_numpy_input_changed_after_the_call(case: str, engine: str) -> None:
+    """A NumPy array given to a dagrt function may be changed by NumPy code
+    right after the call: the result is the one of the values at the call, as
+    in NumPy (deferred or not)."""
+    def program(xp: Any) -> Any:
+        a = numpy.linspace(0.0, 1.0, 200_000)
+        result = FOREIGN[case](xp, a)
+        a[:] = 5.0
+        return result
+    with dagrt.config(inline_bytes=0, inline_us=0):
+        assert_same(program(numpy), program(dagrt))
+
+
+def test_numpy_memory_written_through_asarray(engine: str) -> None:
+    """Writes through ``dagrt.asarray(a)`` (in place, ``out=``, setitem) are in
+    ``a`` when the call returns, as in NumPy."""
+    with dagrt.config(inline_bytes=0, inline_us=0):
+        a = numpy.ones(300_000)
+        d = dagrt.asarray(a)
+        d += 1
+        assert a[0] == 2.0
+        dagrt.multiply(d, 3, out=d)
+        assert a[-1] == 6.0
+        d[10:] = dagrt.arange(300_000.0)[10:]
+        assert a[11] == 11.0 and a[0] == 6.0
+        b = numpy.zeros(300_000)
+        dagrt.array(b, copy=None)[...] = 7
+        assert b[5] == 7.0

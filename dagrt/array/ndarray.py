@@ -28,7 +28,7 @@ import numpy as np
 
 from .. import _config
 from ..devices.device import CPU, Device
-from ..engine.graph import FRESH, Var
+from ..engine.graph import FRESH, ForeignVar, Var
 from ..engine.scheduler import ENGINE
 from ..ops.table import adopt
 from .flags import DeviceFlags, HostFlags, writeable
@@ -400,6 +400,14 @@ def wrap(data: Any) -> ndarray:
     a._data = data
     a._var = FRESH
     a._base = None
+    return a
+
+
+def wrap_foreign(data: np.ndarray, implicit: bool) -> ndarray:
+    """A dagrt array on memory the user holds as a NumPy array (no copy);
+    ``implicit``: not handed to dagrt by the user (see ``ForeignVar``)."""
+    a = wrap(data)
+    a._var = ForeignVar(implicit)
     return a
 
 

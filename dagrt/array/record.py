@@ -42,7 +42,7 @@ from ..devices.device import Device
 from ..devices.replay import identity
 from ..engine import warncontext
 from ..engine.executors import ThreadedExecutor
-from ..engine.graph import FRESH, Op, Site, Var, quick_site, recording_site, user_frame
+from ..engine.graph import FRESH, ForeignVar, Op, Site, Var, quick_site, recording_site, user_frame
 from ..engine.policy import POLICY
 from ..engine.scheduler import ENGINE
 from . import chunks, fusion
@@ -338,11 +338,15 @@ def _defer(name: str, call: Callable[..., Any], args: Sequence[Any], kwargs: dic
     if device is None and fuse is None and work >= 2 * chunks.BLOCK_BYTES > 0:  # in blocks?
         kernel = chunks.chunked(name, call, values, kw, targets, kernel) or kernel
     nbytes = sum(t.nbytes for t in targets)
-    push(name, kernel, reads, [var_of(o) for o in (*outs, *also)], nbytes,
+    writes = [var_of(o) for o in (*outs, *also)]
+    push(name, kernel, reads, writes, nbytes,
          {"shape": targets[0].shape, "dtype": targets[0].dtype}
          if targets and ENGINE.observers else None, device, work=work or nbytes,
          covers=() if partial else [o._var for o in outs if _whole(o)], site=site,
          fuse=fuse)
+    for var in (*reads, *writes):  # memory NumPy code holds: done before returning
+        if type(var) is ForeignVar and (var.implicit or var in writes):
+            ENGINE.wait(var, writes_only=False)
 
 
 def _assign_result(targets: list[np.ndarray], at: Any, call: Callable[..., Any],

@@ -41,6 +41,20 @@ class Var:
         self.readers: list[Op] | tuple[()] = ()  # (a list made on first use)
 
 
+class ForeignVar(Var):
+    """A root buffer the user also holds as a NumPy array: NumPy code may read
+    it right after a call, so an operation that writes it is done before its
+    call returns. ``implicit``: the user did not hand it to dagrt (``np.sum(a)``
+    of a NumPy ``a``, unlike ``dagrt.asarray(a)``) and may change it right
+    after: operations that read it are done before their call returns too."""
+
+    __slots__ = ("implicit",)
+
+    def __init__(self, implicit: bool) -> None:
+        super().__init__()
+        self.implicit = implicit
+
+
 FRESH = Var()
 """The state every new host array made now shares until an op uses it (a
 ``Var`` made for each would cost more than the small op that made the

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..array.ndarray import ndarray, wrap
+from ..array.ndarray import ndarray, wrap, wrap_foreign
 from ..array.operands import from_array_method, operand, placement
 from ..array.record import wrap_result
 from ..array.transfer import on_device
@@ -21,8 +21,11 @@ PY_SCALARS = (int, float, bool, complex)
 def as_dagrt(x: Any) -> ndarray:
     if type(x) is ndarray:
         return x
+    held = not isinstance(x, (list, tuple, int, float, complex, bool, np.generic))
     x = from_array_method(x)
-    return x if type(x) is ndarray else wrap(x)
+    if type(x) is ndarray:
+        return x
+    return wrap_foreign(x, True) if held and isinstance(x, np.ndarray) else wrap(x)
 
 
 def bind(row: Row, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..array.ndarray import ndarray, wrap
+from ..array.ndarray import ndarray, wrap, wrap_foreign
 from ..array.operands import from_array_method, new_array
 from ..array.record import evaluate, record, wrap_result
 from ..array.transfer import to_device
@@ -123,8 +123,10 @@ def _array(obj: Any, dtype: Any, copy: bool | None, order: str, ndmin: int) -> n
             and len({x.shape for x in obj}) == 1 and ndmin <= obj[0].ndim + 1:
         result = movement(_STACK, list(obj), (), {})
         return astype(result, dtype) if dtype is not None else result
-    return wrap(np.array(evaluate_nested(obj), dtype=dtype, copy=copy, order=order,
-                         ndmin=ndmin))
+    data = np.array(evaluate_nested(obj), dtype=dtype, copy=copy, order=order, ndmin=ndmin)
+    if copy is not True and isinstance(obj, np.ndarray) and np.may_share_memory(data, obj):
+        return wrap_foreign(data.view(), False)  # (``copy=None``: the user's memory)
+    return wrap(data)
 
 
 def _has_order(a: ndarray, order: Any) -> bool:
@@ -144,7 +146,8 @@ def asarray(a: Any, dtype: Any = None, order: Any = None, *, copy: bool | None =
     if type(a) is np.ndarray and not copy:
         # A view of the user's array: same memory, and ``data.base`` marks the
         # storage as not dagrt's own (temporaries never elide into it).
-        data = wrap((a if dtype is None else a.astype(dtype, copy=False)).view())
+        data = wrap_foreign((a if dtype is None else a.astype(dtype, copy=False)).view(),
+                            False)
         target = device_arg(device, ctx)
         return to_device(data, target) if target is not None else data
     return array(a, dtype, copy=True if copy else None, order=order or "K",

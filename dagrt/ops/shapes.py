@@ -291,9 +291,12 @@ def astype(a: Any, dtype: Any, order: str = "K", casting: str = "unsafe",
     dtype = np.dtype(dtype)
     if not copy and dtype == a.dtype:
         return a
+    if (dtype.itemsize == 0 and dtype.kind in "SUV" and a.dtype.kind == "O") or (
+            dtype.kind in "mM" and a.dtype.kind in "SUO"
+            and np.datetime_data(dtype)[0] == "generic"):
+        # the size or unit comes from the values: NumPy's own, on them
+        return eager_call(_astype_kernel, (a, dtype), {"casting": casting})
     if dtype.itemsize == 0 and dtype.kind in "SUV":  # 'U': the size the cast needs
-        if a.dtype.kind == "O":  # from the values: NumPy's own, on them
-            return eager_call(_astype_kernel, (a, dtype), {"casting": casting})
         dtype = np.empty(0, a.dtype).astype(dtype).dtype
     if casting != "same_value" and not np.can_cast(a.dtype, dtype, casting):
         raise TypeError(f"Cannot cast array data from {a.dtype!r} to {dtype!r} "
