@@ -2,7 +2,8 @@
 
 The test files ship inside the NumPy wheel. Each chosen file is copied twice
 into a scratch directory: once as it is (``import numpy as np``) and once with
-that line changed to ``import dagrt as np``; both copies run in one pytest
+that line changed to ``import dagrt as np`` (and ``from numpy import x``,
+``from numpy.linalg import y`` to dagrt's); both copies run in one pytest
 process each, with NumPy's own ``conftest.py``. A test counts against dagrt
 when it passes for NumPy and not for dagrt.
 
@@ -67,6 +68,9 @@ CRASHERS = ["_core/tests/test_multiarray.py::TestTemporaryElide::test_extension_
             "_core/tests/test_multiarray.py::TestTemporaryElide::test_extension_incref_elide_stack"]
 _IMPORT = re.compile(r"^import numpy as np$", re.MULTILINE)
 _TESTING = re.compile(r"^from numpy\.testing import", re.MULTILINE)
+# ``from numpy import array, linalg`` and ``from numpy.linalg import norm``
+# (public modules only): the names come from the module under test too
+_FROM = re.compile(r"^from numpy(\.linalg|\.fft|\.random)? import ", re.MULTILINE)
 
 
 def prepare(root: Path, files: list[str], module: str, testing: str = "dagrt") -> Path:
@@ -87,6 +91,7 @@ def prepare(root: Path, files: list[str], module: str, testing: str = "dagrt") -
         text = src.read_text()
         if module != "numpy":
             text = _IMPORT.sub(f"import {module} as np", text)
+            text = _FROM.sub(lambda m: f"from {module}{m.group(1) or ''} import ", text)
             if testing == "dagrt":
                 text = _TESTING.sub("from dagrt.testing import", text)
         dest.write_text(text)

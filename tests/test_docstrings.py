@@ -66,6 +66,9 @@ KNOWN: dict[str, dict[str, str]] = {
                      "y.a": _SUBCLASS, "z = x.view(np.recarray)": _SUBCLASS,
                      "z.a": _SUBCLASS, "z[0]": _SUBCLASS},
     "ndarray.astype": {'x.astype(int, casting="same_value")': _DEFERRED_ERROR},
+    "ndarray.flat": {"type(x.flat)": (
+        "x.flat is dagrt's iterator around NumPy's (it takes dagrt arrays as indices "
+        "and values; architecture.md, 'Where dagrt differs from NumPy')")},
     "ndarray.resize": {"a.resize((1, 1))": (
         "resize checks references to the storage (NumPy views of it), not to the "
         "dagrt array: `c = a` does not prevent resizing (architecture.md)")},

@@ -436,3 +436,31 @@ def test_numpy_memory_written_through_asarray(engine: str) -> None:
         b = numpy.zeros(300_000)
         dagrt.array(b, copy=None)[...] = 7
         assert b[5] == 7.0
+
+
+def test_flat_iterator_with_dagrt_indices(engine: str) -> None:
+    """``x.flat[mask]``, ``x.flat[idx] = v`` with dagrt arrays; its state."""
+    def program(xp: Any) -> Any:
+        a = xp.arange(12.0).reshape(3, 4) * 1
+        m = (a > 5).ravel()
+        got = [a.flat[m], a.flat[[1, 2]], a.flat[3], a.flat[2:4]]
+        a.flat[m] = 0
+        a.flat[xp.array([0, 1])] = xp.array([7.0, 8.0])
+        f = a.flat
+        next(f)
+        next(f)
+        with pytest.raises(AttributeError):
+            f.index = 10
+        with pytest.raises(TypeError):
+            del f[1]
+        return (*got, a, f.index, f.coords, len(f), f.copy(), xp.array(a.flat))
+    assert_same(program(numpy), program(dagrt))
+
+
+def test_stacking_a_generator_is_numpys_error() -> None:
+    for xp in (numpy, dagrt):
+        for f in (xp.stack, xp.vstack, xp.hstack, xp.dstack, xp.column_stack):
+            with pytest.raises(TypeError, match="must be passed as a"):
+                f(xp.arange(3) for _ in range(2))
+        with pytest.raises(TypeError, match="needs to be a sequence"):
+            xp.concatenate(xp.arange(3) for _ in range(2))

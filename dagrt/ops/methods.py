@@ -79,7 +79,55 @@ def _fill_kernel(value: Any, *, out: Any) -> None:
 
 def _flat(self: ndarray) -> Any:
     """NumPy's flat iterator over the storage, once no pending op uses it."""
-    return _storage(self).flat
+    return FlatIter(self) if self._var.device is None else _storage(self).flat
+
+
+class FlatIter:
+    """``x.flat``: NumPy's flat iterator over the storage (iteration state,
+    ``index``, ``coords``), indexed and assigned with dagrt arrays too
+    (``x.flat[mask] = v``), each access once no pending op uses the storage."""
+
+    __slots__ = ("base", "_flat")
+
+    def __init__(self, array: ndarray) -> None:
+        self.base = array
+        self._flat = array._quiet().flat
+
+    def _it(self) -> Any:
+        self.base._quiet()
+        return self._flat
+
+    def __getitem__(self, key: Any) -> Any:
+        return wrap_result(self._it()[evaluate(key)])
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        it = self._it()
+        it[evaluate(key)] = evaluate(value)
+
+    def __iter__(self) -> FlatIter:
+        return self
+
+    def __next__(self) -> Any:
+        return next(self._it())
+
+    def __len__(self) -> int:
+        return len(self._flat)
+
+    def __delitem__(self, key: Any) -> None:
+        raise TypeError("Cannot delete iterator elements")
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        data = self._it().__array__()  # (NumPy's: read-only for a read-only array)
+        return data if dtype is None else data.astype(dtype, copy=False)
+
+    def copy(self) -> ndarray:
+        """A flattened copy of the array."""
+        return wrap_result(self._it().copy())
+
+    def __getattr__(self, name: str) -> Any:  # index, coords, dtype...
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self._flat, name)
 
 
 def _set_flat(self: ndarray, value: Any) -> None:

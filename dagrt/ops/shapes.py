@@ -104,10 +104,18 @@ def ravel(a: Any, order: str = "C") -> ndarray:
 _MAX_ARRAYS = int(np.iinfo(np.intc).max)
 
 
+_SEQUENCES = {"stack", "vstack", "hstack", "dstack", "column_stack", "row_stack"}
+
+
 def movement(row: Row, first: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Functions that copy their data into a new shape: the shape comes from a
     zero-byte meta call, the dtype from promotion."""
     many = type(first) is list or type(first) is tuple
+    if not many and row.name in _SEQUENCES and not hasattr(first, "__getitem__"):
+        raise TypeError('arrays to stack must be passed as a "sequence" type such as '
+                        'list or tuple.')  # (a generator: NumPy's error)
+    if not many and row.name in ("concatenate", "concat") and not hasattr(first, "__len__"):
+        raise TypeError("The first input argument needs to be a sequence")
     if many and len(first) > _MAX_ARRAYS:
         raise ValueError(f"concatenate() only supports up to {_MAX_ARRAYS} arrays but "
                          f"got {len(first)}.")
