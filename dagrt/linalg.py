@@ -45,7 +45,9 @@ def _lazy(name: str, func: Any, args: tuple[Any, ...], shape: Any,
 
 
 def _float_type(dtype: np.dtype) -> np.dtype:
-    return np.result_type(dtype, np.float64) if dtype.kind in "biu" else dtype
+    """The result type of NumPy's linalg for ``dtype`` (native byte order, as NumPy's)."""
+    return np.result_type(dtype, np.float64) if dtype.kind in "biu" else \
+        dtype.newbyteorder("=")
 
 
 def inv(a: Any) -> ndarray:

@@ -464,3 +464,15 @@ def test_stacking_a_generator_is_numpys_error() -> None:
                 f(xp.arange(3) for _ in range(2))
         with pytest.raises(TypeError, match="needs to be a sequence"):
             xp.concatenate(xp.arange(3) for _ in range(2))
+
+
+def test_linalg_of_big_endian_input_is_native(engine: str) -> None:
+    """NumPy's linalg returns native byte order for a ``>f8`` input, run now
+    or deferred (the plan said ``>f8``: NumPy's test_lapack_endian)."""
+    def program(xp: Any) -> Any:
+        a = xp.array([[5.7998084, -2.1825367], [-2.1825367, 9.85910595]], dtype=">f8")
+        return (xp.linalg.cholesky(a), xp.linalg.inv(a), xp.linalg.det(a),
+                xp.linalg.pinv(a), xp.linalg.cholesky(xp.array(a, dtype="<f8")))
+    for config in ({}, {"inline_bytes": 0, "inline_us": 0}):
+        with dagrt.config(**config):
+            assert_same(program(numpy), program(dagrt), rtol=1e-12)
