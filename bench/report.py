@@ -137,8 +137,9 @@ def chain(r: dict[str, Any]) -> list[str]:
         "reaches the same figure. Across runs on 2026-12-02 dagrt measured 0.50-0.55, at "
         "most 0.02 from numexpr in the same run; on 2026-12-03, with the VM 2.5-3x slower "
         "and its spreads up to 2x, 0.57-0.71 against numexpr's 0.49-0.56 in the same "
-        "runs; in the run above (twelfth session) 0.46 against numexpr's 0.48: the 0.5 "
-        "target is at this machine's limit for two cores, met in some runs.", ""]
+        "runs; in the twelfth session 0.46 against numexpr's 0.48, in the run above "
+        "(thirteenth) 0.55 against 0.49: the 0.5 target is at this machine's limit for "
+        "two cores, met in some runs.", ""]
 
 
 def independent(r: dict[str, Any]) -> list[str]:
@@ -253,7 +254,11 @@ def examples(r: dict[str, Any]) -> list[str]:
             "1.90, heat 1.64, mandelbrot 2.72 and monte_carlo 0.98 (geometric mean 1.61); "
             "mandelbrot and kmeans rerun at once, 0.91 and 0.75. dagrt's time, not NumPy's, "
             "swings: whether a chain of small ops runs in the caller or on the workers "
-            "depends on timing (below), and the two regimes differ by up to 2.5x.", "",
+            "depends on timing (below), and the two regimes differ by up to 2.5x. In the "
+            "thirteenth session two full runs ten minutes apart gave geometric means of "
+            "1.05 and 0.95 (mlp 1.78 and 1.39, heat 1.30 and 1.14); mlp alone, "
+            "interleaved, took 2.58-2.69 s on that session's code and 2.57-2.88 s on the "
+            "twelfth session's.", "",
             "What limits mlp and heat (measured in the twelfth session; see the closing "
             "note of issue 9): their ops are mid-sized (mlp: 7,257 ops, 0.37 ms each on "
             "average under NumPy; heat: 11,200 of about 0.2 ms) and in chains. Once one op "
