@@ -36,11 +36,19 @@ def from_array_method(x: Any) -> Any:
     """``np.asarray(x)``, except that an object whose ``__array__`` returns a
     dagrt array (user code written with ``import dagrt as np``) gives that
     array: NumPy refuses an ``__array__`` that returns no NumPy array."""
-    if type(x) is not _NP and hasattr(type(x), "__array__"):
+    if array_like(x):
         result = x.__array__()
         if isinstance(result, ndarray):
             return result
     return np.asarray(x)
+
+
+def array_like(x: Any) -> bool:
+    """``x`` is a user's array-like with an ``__array__`` method (no array of
+    NumPy's or dagrt's, no NumPy scalar)."""
+    t = type(x)
+    return t is not _NP and t is not ndarray and not isinstance(x, np.generic) and hasattr(
+        t, "__array__")
 
 
 def shape_of(x: Any) -> tuple[int, ...]:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..array.ndarray import ndarray, wrap, wrap_foreign
-from ..array.operands import from_array_method, operand, placement
+from ..array.operands import array_like, from_array_method, operand, placement
 from ..array.record import wrap_result
 from ..array.transfer import on_device
 from .table import Row
@@ -108,20 +108,14 @@ def host_arguments(x: Any, copies: list[tuple[ndarray, Any, Any]]) -> Any:
         copies.append((x, host, host.copy()))
         return host
     if isinstance(x, (list, tuple)) and any(
-            isinstance(v, (ndarray, list, tuple)) or _array_method(v) for v in x):
+            isinstance(v, (ndarray, list, tuple)) or array_like(v) for v in x):
         return type(x)(host_arguments(v, copies) for v in x)
     if isinstance(x, dict):
         return {k: host_arguments(v, copies) for k, v in x.items()}
-    if _array_method(x):
+    if array_like(x):
         result = x.__array__()  # (NumPy refuses an ``__array__`` giving a dagrt array)
         return host_arguments(result, copies) if isinstance(result, ndarray) else x
     return x
-
-
-def _array_method(x: Any) -> bool:
-    """``x`` is an array-like of the user's, with an ``__array__`` method."""
-    return type(x) is not np.ndarray and not isinstance(x, np.generic) and hasattr(
-        type(x), "__array__")
 
 
 def write_back(copies: list[tuple[ndarray, Any, Any]]) -> None:

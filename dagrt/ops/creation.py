@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..array.ndarray import ndarray, wrap, wrap_foreign
-from ..array.operands import from_array_method, new_array
+from ..array.operands import array_like, from_array_method, new_array
 from ..array.record import evaluate, record, wrap_result
 from ..array.transfer import to_device
 from ..devices.registry import device_arg
@@ -109,8 +109,7 @@ def array(object: Any, dtype: Any = None, *, copy: bool | None = True, order: st
 
 
 def _array(obj: Any, dtype: Any, copy: bool | None, order: str, ndmin: int) -> ndarray:
-    if not isinstance(obj, (ndarray, np.ndarray, np.generic, list, tuple)) and hasattr(
-            type(obj), "__array__"):
+    if array_like(obj):
         obj = from_array_method(obj)  # (its ``__array__`` may return a dagrt array)
     if isinstance(obj, ndarray):
         if (copy is False or copy is None) and (dtype is None or obj.dtype == dtype) \
