@@ -232,6 +232,11 @@ FLAGS: dict[str, Flag] = {
              "On glibc, raise malloc's mmap threshold (32 MiB) and trim threshold "
              "(256 MiB) at import, so large arrays freed and reallocated reuse memory "
              "instead of being faulted in again page by page (see dagrt/engine/memory.py)."),
+        Flag("native", True, _parse_bool,
+             "If 1, `dagrt.ndarray` is built on the compiled base class "
+             "(`dagrt/array/_native.c`: the hottest small calls in C) where it was "
+             "built at install; 0: the pure-Python class (same behaviour, slower small "
+             "ops). Read at import."),
         Flag("log_level", "", _text,
              "If set (DEBUG, INFO, WARNING...), enable dagrt's loguru logger and print "
              "its messages at that level to stderr. DEBUG shows scheduling decisions.",

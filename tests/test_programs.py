@@ -104,12 +104,12 @@ def run(xp: Any, program: list[tuple[Any, ...]]) -> tuple[list[Any], list[Any]]:
     return pool, results
 
 
-def _compare(expected: list[Any], got: list[Any]) -> None:
+def _compare(expected: list[Any], got: list[Any], atol: float = 0.0) -> None:
     # in reverse order: the last arrays are the most likely pending
     for e, a in zip(reversed(expected), reversed(got), strict=True):
         have, want = numpy.asarray(a), numpy.asarray(e)
         assert have.dtype == want.dtype and have.shape == want.shape
-        numpy.testing.assert_allclose(have, want, rtol=1e-12, atol=0, equal_nan=True)
+        numpy.testing.assert_allclose(have, want, rtol=1e-12, atol=atol, equal_nan=True)
 
 
 @pytest.mark.parametrize("engine_name", ENGINES)

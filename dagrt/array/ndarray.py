@@ -29,12 +29,29 @@ import numpy as np
 from .. import _config
 from ..devices.device import CPU, Device
 from ..engine.graph import FRESH, ForeignVar, Var
+from ..engine.policy import POLICY
 from ..engine.scheduler import ENGINE
 from ..ops.table import adopt
 from .flags import DeviceFlags, HostFlags, writeable
 from .methods import IMPL, Methods
 
-_new = object.__new__
+
+class _Fields:
+    """An array's fields, in Python: the base class where the compiled one
+    (``array/_native.c``) was not built or ``DAGRT_NATIVE=0``."""
+
+    __slots__ = ("_data", "_var", "_base", "__weakref__")
+
+
+try:
+    if not _config.get("native"):
+        raise ImportError("DAGRT_NATIVE=0")
+    from ._native import Array as _Base
+    from ._native import configure as _configure
+    NATIVE = True
+except ImportError:
+    _Base, NATIVE = _Fields, False  # type: ignore[misc]
+_new = _Base.__new__
 _STATE_COLOURS = {"ready": "green", "pending": "darkorange", "failed": "red"}
 _NP = np.ndarray
 _SCALARS = (int, float, complex, np.generic)
@@ -57,7 +74,7 @@ def stands_for_scalar(a: Any) -> bool:
     return ref is not None and ref() is a
 
 
-class ndarray(Methods):
+class ndarray(_Base, Methods):  # type: ignore[misc, valid-type]
     """A lazily evaluated N-dimensional array with NumPy's semantics.
 
     Operations return new arrays at once; values are computed by the scheduler.
@@ -66,7 +83,7 @@ class ndarray(Methods):
     array.
     """
 
-    __slots__ = ("_data", "_var", "_base", "__weakref__")
+    __slots__ = ()
     __array_priority__ = 100.0
     __hash__ = None  # type: ignore[assignment]
 
@@ -201,11 +218,10 @@ class ndarray(Methods):
     def __index__(self) -> int:
         return operator.index(self._host())
 
-    def __len__(self) -> int:
-        return len(self._data)  # a 0-d array: NumPy's TypeError
-
     # -- element access: no op, no temporary when nothing is pending ----------
-    def __getitem__(self, key: Any) -> Any:
+    # (``x[key]``, ``x[key] = v``, ``len(x)``: the compiled base's slots, which
+    # run the cases below that need no Python call and call these for the rest.)
+    def _getitem(self, key: Any) -> Any:
         """``x[key]``. Basic keys (integers, slices, ``None``, ``...``) make a
         view at once; an element of a ready host array is read at once (NumPy's
         scalar, as in NumPy); every other key goes to the recording path
@@ -234,7 +250,7 @@ class ndarray(Methods):
             return IMPL["getitem"](self, key)
         return data[key]
 
-    def __setitem__(self, key: Any, value: Any) -> None:
+    def _setitem(self, key: Any, value: Any) -> None:
         """``x[key] = value``. One element of an idle host array set to a scalar
         is written at once (unless a profile or graph recorder watches: then it
         is an op, for the graph's hazards); everything else is recorded
@@ -258,7 +274,7 @@ class ndarray(Methods):
                     return
         IMPL["setitem"](self, key, value)
 
-    def __iter__(self) -> Iterator[Any]:
+    def _iter(self) -> Iterator[Any]:
         data = self._data
         if not data.ndim:
             raise TypeError("iteration over a 0-d array")
@@ -344,8 +360,18 @@ class ndarray(Methods):
         (PEP 688): the storage, once no pending op uses it."""
         return memoryview(self._quiet() if self._var.device is None else self._host())
 
-    def __delitem__(self, key: Any) -> None:
-        raise ValueError("cannot delete array elements")
+    def _element(self, i: int) -> Any:
+        """Element ``i`` of a 1-d host array, once nothing writes it (iteration)."""
+        return self._value()[i]
+
+    if not NATIVE:  # the Python base: these slots are the Python methods
+        __getitem__, __setitem__, __iter__ = _getitem, _setitem, _iter
+
+        def __len__(self) -> int:
+            return len(self._data)  # a 0-d array: NumPy's TypeError
+
+        def __delitem__(self, key: Any) -> None:
+            raise ValueError("cannot delete array elements")
 
     def __array_wrap__(self, array: Any, context: Any = None,
                        return_scalar: bool = False) -> Any:
@@ -441,55 +467,5 @@ def view_of(base: ndarray, data: np.ndarray) -> ndarray:
     return a
 
 
-# -- evaluation (eager functions) -------------------------------------------------------
-
-def evaluate(x: Any, quiet: bool = False) -> Any:
-    """Replace dagrt arrays (in lists, tuples, dicts) by their storage once
-    computed; with ``quiet``, once no pending operation uses them (so the
-    caller may also write them, as NumPy functions like ``np.put`` do).
-    Arrays on a device give a host copy of their value."""
-    if isinstance(x, ndarray):
-        if x._var.device is not None:
-            return x._host()
-        return x._quiet() if quiet else x._value()
-    t = type(x)
-    if t is list or t is tuple:
-        return t(evaluate(v, quiet) for v in x)
-    if t is dict:
-        return {k: evaluate(v, quiet) for k, v in x.items()}
-    return x
-
-
-def wrap_result(result: Any, inputs: Any = ()) -> Any:
-    """Wrap NumPy results of an eager call as dagrt arrays (recursively).
-    ``inputs``: the call's arguments; a result that is an input's storage is
-    that input (``np.require(a) is a``), one that shares its memory a view of
-    it, as in NumPy (not a second, untracked array on the same buffer)."""
-    if isinstance(result, np.ndarray):
-        if inputs:
-            for a in _host_arrays(inputs, []):
-                if result is a._data:
-                    return a
-                if np.may_share_memory(result, a._data):
-                    return view_of(a, result)
-        # a view of NumPy's temporary: a copy, keeping its layout
-        return wrap(result.copy(order="K") if not result.flags.owndata else result)
-    if isinstance(result, tuple):
-        return type(result)(*(wrap_result(r, inputs) for r in result)) \
-            if hasattr(result, "_fields") else tuple(wrap_result(r, inputs) for r in result)
-    if isinstance(result, list):
-        return [wrap_result(r, inputs) for r in result]
-    return result
-
-
-def _host_arrays(x: Any, found: list[ndarray]) -> list[ndarray]:
-    """The host dagrt arrays in ``x`` (nested in lists, tuples, dicts)."""
-    if type(x) is ndarray:
-        if x._var.device is None:
-            found.append(x)
-    elif isinstance(x, (list, tuple)):
-        for v in x:
-            _host_arrays(v, found)
-    elif isinstance(x, dict):
-        _host_arrays(list(x.values()), found)
-    return found
+if NATIVE:
+    _configure(ndarray, Methods, FRESH, Var, ENGINE, POLICY, view_of, var_of)

@@ -27,6 +27,7 @@ from .reductions import contraction
 from .table import ROWS
 
 _MATMUL = next(r for r in ROWS if r.name == "matmul")
+_SCALARS = (int, float, complex, np.generic)
 # NumPy function -> dagrt function, for ``__array_function__`` (ops.namespace fills it).
 IMPLEMENTATIONS: dict[Any, Callable[..., Any]] = {}
 
@@ -225,10 +226,14 @@ def _array_function(self: ndarray, func: Any, types: Any, args: Any, kwargs: Any
 
 
 def _matmul(self: ndarray, other: Any) -> Any:
+    if isinstance(other, _SCALARS):  # NumPy's error (converting ``other`` first)
+        return eager_call(np.matmul, (self, other), {})
     return contraction(_MATMUL, (self, other), {})
 
 
 def _rmatmul(self: ndarray, other: Any) -> Any:
+    if isinstance(other, _SCALARS):
+        return eager_call(np.matmul, (other, self), {})
     return contraction(_MATMUL, (other, self), {})
 
 

@@ -1,0 +1,859 @@
+/* dagrt.array._native: the base class of dagrt.ndarray, with the recording
+ * path's run-now case for the hottest small calls in C.
+ *
+ * ``Array`` holds an array's three fields (``_data``: the NumPy storage,
+ * ``_var``: its root buffer's scheduling state, ``_base``) and fills these
+ * type slots: the arithmetic, bitwise and comparison operators, ``@``, unary
+ * ``- + abs ~``, ``x[key]``, ``x[key] = v``, ``len`` and iteration. Each slot first
+ * tests the recording path's predicate for running now (``array.record``):
+ * every dagrt operand is a ready host array (no pending write, no error, not
+ * on a device; the output of an in-place op or setitem also has no pending
+ * read), the op's work is at most ``POLICY.small`` bytes and no profiler
+ * watches. Then it makes NumPy's own call on the storage, so the result,
+ * dtype, warnings and errors are NumPy's at the caller's line, and wraps a
+ * new result as a ready array. In every other case it calls the Python
+ * implementation (the ``Methods`` mixin's operator, or ``ndarray._getitem``,
+ * ``_setitem``): C takes no decision of its own beyond the fast case, whose
+ * tests mirror those of the Python code it short-cuts:
+ *
+ * - binary operators: ``make_operator`` in ``ops.elementwise`` (a same-shape
+ *   array or a scalar operand; both orders),
+ * - ``@``: ``reductions.contraction`` (work: the larger operand times the
+ *   output's last dimension),
+ * - ``x[key]``, ``x[key] = v``, ``len``, ``iter``: ``ndarray._getitem``,
+ *   ``_setitem``, ``_iter``.
+ *
+ * ``configure`` gives the module the Python objects it reads (the ndarray
+ * class, the mixin, ``FRESH``, ``Var``, the engine, the policy, ``view_of``,
+ * ``var_of``);
+ * until then every slot takes the Python path.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#include <numpy/arrayobject.h>
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *data;
+    PyObject *var;
+    PyObject *base;
+    PyObject *weakrefs;
+} Array;
+
+static PyTypeObject ArrayType;
+
+/* Set by configure(). */
+static int configured = 0;
+static PyTypeObject *Exact;       /* dagrt.ndarray: only its instances take the C case */
+static PyObject *Methods;         /* the op table's mixin: the Python operators */
+static PyObject *Fresh;           /* engine.graph.FRESH */
+static PyTypeObject *VarType;     /* engine.graph.Var */
+static PyObject *Engine, *Policy, *ViewOf;
+static Py_ssize_t off_n, off_nw, off_error, off_device;  /* Var's slots */
+static PyObject *s_observers, *s_small, *s_getitem, *s_setitem;
+
+#define SLOT(o, off) (*(PyObject **)((char *)(o) + (off)))
+
+/* -- the predicate ---------------------------------------------------------- */
+
+static int
+is_zero(PyObject *o)
+{
+    return o != NULL && PyLong_CheckExact(o) && PyObject_Not(o) == 1;
+}
+
+/* No pending write, no error, host memory (``var.nw or var.error is not None
+ * or var.device is not None`` is false). */
+static int
+readable(PyObject *var)
+{
+    if (var == Fresh)
+        return 1;
+    if (var == NULL || !PyObject_TypeCheck(var, VarType))
+        return 0;
+    return is_zero(SLOT(var, off_nw)) && SLOT(var, off_error) == Py_None &&
+           SLOT(var, off_device) == Py_None;
+}
+
+/* Readable, and no pending use at all (safe to write). */
+static int
+idle(PyObject *var)
+{
+    return var == Fresh || (readable(var) && is_zero(SLOT(var, off_n)));
+}
+
+/* ``not ENGINE.observers`` */
+static int
+unobserved(void)
+{
+    PyObject *o = PyObject_GetAttr(Engine, s_observers);
+    if (o == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    int r = PyObject_IsTrue(o);
+    Py_DECREF(o);
+    if (r < 0)
+        PyErr_Clear();
+    return r == 0;
+}
+
+/* ``work <= POLICY.small and not ENGINE.observers`` */
+static int
+admits(Py_ssize_t work)
+{
+    PyObject *o = PyObject_GetAttr(Policy, s_small);
+    if (o == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    long long small = PyLong_AsLongLong(o);
+    Py_DECREF(o);
+    if (small == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return work <= small && unobserved();
+}
+
+/* The NumPy storage of a ready host dagrt array (borrowed), else NULL. */
+static PyArrayObject *
+host_storage(PyObject *x)
+{
+    if (!configured || Py_TYPE(x) != Exact)
+        return NULL;
+    Array *a = (Array *)x;
+    if (a->data == NULL || !PyArray_CheckExact(a->data) || !readable(a->var))
+        return NULL;
+    return (PyArrayObject *)a->data;
+}
+
+static int
+is_scalar(PyObject *x)
+{
+    return PyFloat_Check(x) || PyLong_Check(x) || PyComplex_Check(x) ||
+           PyArray_IsScalar(x, Generic);
+}
+
+static int
+same_shape(PyArrayObject *a, PyArrayObject *b)
+{
+    int nd = PyArray_NDIM(a);
+    return nd == PyArray_NDIM(b) &&
+           memcmp(PyArray_DIMS(a), PyArray_DIMS(b), nd * sizeof(npy_intp)) == 0;
+}
+
+/* A new ready dagrt array around a fresh NumPy result (steals ``r``), or
+ * NumPy's scalar; NULL without an error if ``r`` is something else (then
+ * dropped: the caller takes the Python path, which wraps it as it should). */
+static PyObject *
+wrap(PyObject *r)
+{
+    if (r == NULL || PyArray_IsScalar(r, Generic))
+        return r;  /* (``a @ b`` of vectors: NumPy's scalar, as the Python path) */
+    if (!PyArray_CheckExact(r) || PyArray_BASE((PyArrayObject *)r) != NULL) {
+        Py_DECREF(r);
+        return NULL;
+    }
+    Array *a = (Array *)Exact->tp_alloc(Exact, 0);
+    if (a == NULL) {
+        Py_DECREF(r);
+        return NULL;
+    }
+    a->data = r;
+    Py_INCREF(Fresh);
+    a->var = Fresh;
+    Py_INCREF(Py_None);
+    a->base = Py_None;
+    return (PyObject *)a;
+}
+
+/* -- the Python path ---------------------------------------------------------- */
+
+static PyObject *
+not_configured(void)
+{
+    PyErr_SetString(PyExc_RuntimeError, "dagrt: the native module is not configured");
+    return NULL;
+}
+
+static PyObject *
+call2(PyObject *owner, PyObject *name, PyObject *a, PyObject *b)
+{
+    PyObject *f = PyObject_GetAttr(owner, name);
+    if (f == NULL)
+        return NULL;
+    PyObject *args[2] = {a, b};
+    PyObject *r = PyObject_Vectorcall(f, args, 2, NULL);
+    Py_DECREF(f);
+    return r;
+}
+
+/* ``v <op> w`` where one of them is a dagrt array: its forward operator, or
+ * the other's reflected one, as Python's own dispatch would call them. */
+static PyObject *
+python_binary(PyObject *v, PyObject *w, PyObject *forward, PyObject *reflected)
+{
+    if (!configured)
+        return not_configured();
+    if (PyObject_TypeCheck(v, &ArrayType)) {
+        PyObject *r = call2(Methods, forward, v, w);
+        if (r != Py_NotImplemented || !PyObject_TypeCheck(w, &ArrayType) ||
+            Py_TYPE(w) == Py_TYPE(v))
+            return r;
+        Py_DECREF(r);
+    }
+    return call2(Methods, reflected, w, v);
+}
+
+/* -- operators ---------------------------------------------------------------- */
+
+/* NumPy's operator on the storage if the op runs now (NULL, no error: not). */
+static PyObject *
+fast_binary(PyObject *v, PyObject *w, binaryfunc op)
+{
+    PyArrayObject *a = host_storage(v), *b = host_storage(w);
+    if (a == NULL && b == NULL)
+        return NULL;
+    if (a != NULL && b != NULL) {
+        if (!same_shape(a, b))
+            return NULL;
+    }
+    else if (!is_scalar(a != NULL ? w : v))
+        return NULL;
+    PyArrayObject *d = a != NULL ? a : b;
+    Py_ssize_t work = PyArray_NBYTES(d);
+    if (b != NULL && PyArray_NBYTES(b) > work)
+        work = PyArray_NBYTES(b);
+    if (PyArray_NDIM(d) == 0 || !admits(work))
+        return NULL;
+    return wrap(op(a != NULL ? (PyObject *)a : v, b != NULL ? (PyObject *)b : w));
+}
+
+/* ``self <op>= other``: NumPy's in-place operator on the storage. */
+static PyObject *
+fast_inplace(PyObject *self, PyObject *other, binaryfunc op)
+{
+    PyArrayObject *a = host_storage(self), *b;
+    if (a == NULL || PyArray_NDIM(a) == 0 || !idle(((Array *)self)->var))
+        return NULL;
+    if ((b = host_storage(other)) != NULL) {
+        if (!same_shape(a, b))
+            return NULL;
+    }
+    else if (!is_scalar(other))
+        return NULL;
+    if (!admits(PyArray_NBYTES(a)))
+        return NULL;
+    PyObject *r = op((PyObject *)a, b != NULL ? (PyObject *)b : other);
+    if (r == NULL)
+        return NULL;
+    Py_DECREF(r);  /* the storage itself */
+    Py_INCREF(self);
+    return self;
+}
+
+#define BINARY(fname, op, forward, reflected)                                     \
+    static PyObject *s_##forward, *s_##reflected;                                 \
+    static PyObject *fname(PyObject *v, PyObject *w)                             \
+    {                                                                             \
+        PyObject *r = fast_binary(v, w, op);                                      \
+        if (r != NULL || PyErr_Occurred())                                        \
+            return r;                                                             \
+        return python_binary(v, w, s_##forward, s_##reflected);                   \
+    }
+
+#define INPLACE(fname, op, name)                                                  \
+    static PyObject *s_##name;                                                    \
+    static PyObject *fname(PyObject *self, PyObject *other)                      \
+    {                                                                             \
+        PyObject *r = fast_inplace(self, other, op);                              \
+        if (r != NULL || PyErr_Occurred())                                        \
+            return r;                                                             \
+        return configured ? call2(Methods, s_##name, self, other)                 \
+                          : not_configured();                                     \
+    }
+
+BINARY(nb_add, PyNumber_Add, __add__, __radd__)
+BINARY(nb_subtract, PyNumber_Subtract, __sub__, __rsub__)
+BINARY(nb_multiply, PyNumber_Multiply, __mul__, __rmul__)
+BINARY(nb_true_divide, PyNumber_TrueDivide, __truediv__, __rtruediv__)
+BINARY(nb_floor_divide, PyNumber_FloorDivide, __floordiv__, __rfloordiv__)
+BINARY(nb_remainder, PyNumber_Remainder, __mod__, __rmod__)
+BINARY(nb_and, PyNumber_And, __and__, __rand__)
+BINARY(nb_or, PyNumber_Or, __or__, __ror__)
+BINARY(nb_xor, PyNumber_Xor, __xor__, __rxor__)
+BINARY(nb_lshift, PyNumber_Lshift, __lshift__, __rlshift__)
+BINARY(nb_rshift, PyNumber_Rshift, __rshift__, __rrshift__)
+INPLACE(nb_inplace_add, PyNumber_InPlaceAdd, __iadd__)
+INPLACE(nb_inplace_subtract, PyNumber_InPlaceSubtract, __isub__)
+INPLACE(nb_inplace_multiply, PyNumber_InPlaceMultiply, __imul__)
+INPLACE(nb_inplace_true_divide, PyNumber_InPlaceTrueDivide, __itruediv__)
+INPLACE(nb_inplace_floor_divide, PyNumber_InPlaceFloorDivide, __ifloordiv__)
+INPLACE(nb_inplace_remainder, PyNumber_InPlaceRemainder, __imod__)
+INPLACE(nb_inplace_and, PyNumber_InPlaceAnd, __iand__)
+INPLACE(nb_inplace_or, PyNumber_InPlaceOr, __ior__)
+INPLACE(nb_inplace_xor, PyNumber_InPlaceXor, __ixor__)
+INPLACE(nb_inplace_lshift, PyNumber_InPlaceLshift, __ilshift__)
+INPLACE(nb_inplace_rshift, PyNumber_InPlaceRshift, __irshift__)
+
+static PyObject *
+power2(PyObject *a, PyObject *b)
+{
+    return PyNumber_Power(a, b, Py_None);
+}
+
+static PyObject *
+inplace_power2(PyObject *a, PyObject *b)
+{
+    return PyNumber_InPlacePower(a, b, Py_None);
+}
+
+static PyObject *s___pow__, *s___rpow__, *s___ipow__;
+
+/* ``pow(a, b, mod)``: NumPy's operator returns NotImplemented (a TypeError). */
+static PyObject *
+nb_power(PyObject *v, PyObject *w, PyObject *mod)
+{
+    if (mod != Py_None)
+        Py_RETURN_NOTIMPLEMENTED;
+    PyObject *r = fast_binary(v, w, power2);
+    if (r != NULL || PyErr_Occurred())
+        return r;
+    return python_binary(v, w, s___pow__, s___rpow__);
+}
+
+static PyObject *
+nb_inplace_power(PyObject *self, PyObject *other, PyObject *mod)
+{
+    if (mod != Py_None)
+        Py_RETURN_NOTIMPLEMENTED;
+    PyObject *r = fast_inplace(self, other, inplace_power2);
+    if (r != NULL || PyErr_Occurred())
+        return r;
+    return configured ? call2(Methods, s___ipow__, self, other) : not_configured();
+}
+
+/* ``a @ b``: both ready host arrays of at least one dimension. */
+static PyObject *s___matmul__, *s___rmatmul__;
+
+static PyObject *
+nb_matrix_multiply(PyObject *v, PyObject *w)
+{
+    PyArrayObject *a = host_storage(v), *b = host_storage(w);
+    if (a != NULL && b != NULL && PyArray_NDIM(a) > 0 && PyArray_NDIM(b) > 0) {
+        Py_ssize_t work = PyArray_NBYTES(a) > PyArray_NBYTES(b) ? PyArray_NBYTES(a)
+                                                                 : PyArray_NBYTES(b);
+        if (PyArray_NDIM(b) > 1)
+            work *= PyArray_DIM(b, PyArray_NDIM(b) - 1);
+        if (admits(work)) {
+            PyObject *r = wrap(PyNumber_MatrixMultiply((PyObject *)a, (PyObject *)b));
+            if (r != NULL || PyErr_Occurred())
+                return r;
+        }
+    }
+    return python_binary(v, w, s___matmul__, s___rmatmul__);
+}
+
+#define UNARY(fname, op, name)                                                    \
+    static PyObject *s_##name;                                                    \
+    static PyObject *fname(PyObject *self)                                       \
+    {                                                                             \
+        PyArrayObject *a = host_storage(self);                                    \
+        if (a != NULL && PyArray_NDIM(a) > 0 && admits(PyArray_NBYTES(a))) {      \
+            PyObject *r = wrap(op((PyObject *)a));                                \
+            if (r != NULL || PyErr_Occurred())                                    \
+                return r;                                                         \
+        }                                                                         \
+        if (!configured)                                                          \
+            return not_configured();                                              \
+        PyObject *f = PyObject_GetAttr(Methods, s_##name);                        \
+        if (f == NULL)                                                            \
+            return NULL;                                                          \
+        PyObject *r = PyObject_CallOneArg(f, self);                               \
+        Py_DECREF(f);                                                             \
+        return r;                                                                 \
+    }
+
+UNARY(nb_negative, PyNumber_Negative, __neg__)
+UNARY(nb_positive, PyNumber_Positive, __pos__)
+UNARY(nb_absolute, PyNumber_Absolute, __abs__)
+UNARY(nb_invert, PyNumber_Invert, __invert__)
+
+static PyObject *s_compare[6];  /* __lt__ __le__ __eq__ __ne__ __gt__ __ge__ */
+
+static PyObject *
+richcompare(PyObject *v, PyObject *w, int op)
+{
+    PyArrayObject *a = host_storage(v), *b = host_storage(w);
+    if (a != NULL && PyArray_NDIM(a) > 0 &&
+        (b != NULL ? same_shape(a, b) : is_scalar(w)) &&
+        admits(b != NULL && PyArray_NBYTES(b) > PyArray_NBYTES(a) ? PyArray_NBYTES(b)
+                                                                  : PyArray_NBYTES(a))) {
+        PyObject *r = wrap(PyObject_RichCompare((PyObject *)a, b != NULL ? (PyObject *)b : w,
+                                                op));
+        if (r != NULL || PyErr_Occurred())
+            return r;
+    }
+    if (!configured)
+        return not_configured();
+    return call2(Methods, s_compare[op], v, w);  /* (``v`` is ours: Python swaps) */
+}
+
+/* -- element access --------------------------------------------------------- */
+
+/* ``key`` is a tuple of ``nd`` Python ints. */
+static int
+full_index(PyObject *key, int nd)
+{
+    if (!PyTuple_CheckExact(key) || PyTuple_GET_SIZE(key) != nd || nd == 0)
+        return 0;
+    for (int i = 0; i < nd; i++)
+        if (!PyLong_CheckExact(PyTuple_GET_ITEM(key, i)))
+            return 0;
+    return 1;
+}
+
+/* An integer index array (a ready host dagrt array): its storage, else NULL. */
+static PyArrayObject *
+index_array(PyObject *key)
+{
+    PyArrayObject *k = host_storage(key);
+    return k != NULL && PyTypeNum_ISINTEGER(PyArray_TYPE(k)) ? k : NULL;
+}
+
+/* ``self[idx]``'s work (``indexing._gather``): index elements times bytes per row. */
+static Py_ssize_t
+gather_work(PyArrayObject *d, PyArrayObject *k)
+{
+    npy_intp rows = PyArray_NDIM(d) ? PyArray_DIM(d, 0) : 0;
+    return PyArray_SIZE(k) * (rows ? PyArray_NBYTES(d) / rows : 8);
+}
+
+static PyObject *
+subscript(PyObject *self, PyObject *key)
+{
+    Array *a = (Array *)self;
+    if (configured && Py_TYPE(self) == Exact && a->data != NULL && PyArray_CheckExact(a->data)) {
+        int nd = PyArray_NDIM((PyArrayObject *)a->data);
+        int element = PyLong_CheckExact(key) ? nd == 1 : full_index(key, nd);
+        if (element && readable(a->var))
+            return PyObject_GetItem(a->data, key);  /* NumPy's scalar */
+        PyArrayObject *k;
+        if (nd > 0 && (k = index_array(key)) != NULL && readable(a->var) &&
+            admits(gather_work((PyArrayObject *)a->data, k))) {  /* x[idx]: a gather */
+            PyObject *r = wrap(PyObject_GetItem(a->data, (PyObject *)k));
+            if (r != NULL || PyErr_Occurred())
+                return r;
+        }
+        if (PySlice_Check(key) || (PyLong_CheckExact(key) && nd > 1)) {
+            PyObject *view = PyObject_GetItem(a->data, key);
+            if (view == NULL)
+                return NULL;
+            PyObject *r = PyObject_CallFunctionObjArgs(ViewOf, self, view, NULL);
+            Py_DECREF(view);
+            return r;
+        }
+    }
+    if (!configured)
+        return not_configured();
+    return call2((PyObject *)Py_TYPE(self), s_getitem, self, key);
+}
+
+static int
+ass_subscript(PyObject *self, PyObject *key, PyObject *value)
+{
+    Array *a = (Array *)self;
+    if (value == NULL) {
+        PyErr_SetString(PyExc_ValueError, "cannot delete array elements");
+        return -1;
+    }
+    if (configured && Py_TYPE(self) == Exact && a->data != NULL &&
+        PyArray_CheckExact(a->data) && idle(a->var)) {
+        PyArrayObject *d = (PyArrayObject *)a->data, *k, *v = NULL;
+        int nd = PyArray_NDIM(d);
+        if (is_scalar(value) && (PyLong_CheckExact(key) ? nd == 1 : full_index(key, nd)) &&
+            unobserved())
+            return PyObject_SetItem(a->data, key, value);
+        /* x[idx] = v (``indexing._scatter``): a Python number or a ready array */
+        if (nd > 0 && PyArray_TYPE(d) != NPY_OBJECT && (k = index_array(key)) != NULL &&
+            (PyFloat_CheckExact(value) || PyLong_CheckExact(value) ||
+             (v = host_storage(value)) != NULL) && admits(PyArray_NBYTES(k)))
+            return PyObject_SetItem(a->data, (PyObject *)k, v != NULL ? (PyObject *)v : value);
+    }
+    if (!configured) {
+        not_configured();
+        return -1;
+    }
+    PyObject *f = PyObject_GetAttr((PyObject *)Py_TYPE(self), s_setitem);
+    if (f == NULL)
+        return -1;
+    PyObject *r = PyObject_CallFunctionObjArgs(f, self, key, value, NULL);
+    Py_DECREF(f);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+static Py_ssize_t
+length(PyObject *self)
+{
+    Array *a = (Array *)self;
+    if (a->data == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "_data");
+        return -1;
+    }
+    return PyObject_Size(a->data);  /* a 0-d array: NumPy's TypeError */
+}
+
+/* -- iteration -------------------------------------------------------------- */
+
+/* ``for v in x``: NumPy's iterator over the storage. Elements of a 1-d array
+ * are read as the loop goes, each once nothing writes it (``_element`` waits);
+ * the rows of an n-d array are views sharing its state (``var_of``), made by
+ * ``view_of`` while a kernel writes it. ``ndarray._iter`` for the rest. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *array;
+    PyObject *it;    /* NumPy's iterator */
+    PyObject *var;   /* rows: the state the views share; elements: NULL */
+    PyObject *base;  /* rows: the views' base */
+    Py_ssize_t i;
+} Iter;
+
+static PyObject *VarOf, *s_iter, *s_element;
+
+static void
+Iter_dealloc(Iter *self)
+{
+    Py_XDECREF(self->array);
+    Py_XDECREF(self->it);
+    Py_XDECREF(self->var);
+    Py_XDECREF(self->base);
+    PyObject_Free(self);
+}
+
+static PyObject *
+Iter_next(Iter *self)
+{
+    PyObject *item = PyIter_Next(self->it);
+    if (item == NULL)
+        return NULL;
+    Py_ssize_t i = self->i++;
+    if (self->var == NULL) {
+        if (readable(((Array *)self->array)->var))
+            return item;
+        Py_DECREF(item);
+        PyObject *index = PyLong_FromSsize_t(i);
+        if (index == NULL)
+            return NULL;
+        PyObject *r = call2((PyObject *)Exact, s_element, self->array, index);
+        Py_DECREF(index);
+        return r;
+    }
+    if (!is_zero(SLOT(self->var, off_nw))) {  /* (a kernel writing back may hold the
+                                                 read-only flag: view_of) */
+        PyObject *r = PyObject_CallFunctionObjArgs(ViewOf, self->array, item, NULL);
+        Py_DECREF(item);
+        return r;
+    }
+    Array *view = (Array *)Exact->tp_alloc(Exact, 0);
+    if (view == NULL) {
+        Py_DECREF(item);
+        return NULL;
+    }
+    view->data = item;
+    Py_INCREF(self->var);
+    view->var = self->var;
+    Py_INCREF(self->base);
+    view->base = self->base;
+    return (PyObject *)view;
+}
+
+static PyTypeObject IterType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "dagrt.array._native.Iter",
+    .tp_doc = PyDoc_STR("An iterator over a dagrt array."),
+    .tp_basicsize = sizeof(Iter),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_dealloc = (destructor)Iter_dealloc,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)Iter_next,
+};
+
+static PyObject *
+Array_iter(PyObject *self)
+{
+    Array *a = (Array *)self;
+    if (!configured)
+        return not_configured();
+    if (Py_TYPE(self) != Exact || a->data == NULL || !PyArray_CheckExact(a->data) ||
+        PyArray_NDIM((PyArrayObject *)a->data) == 0 || a->var == NULL ||
+        (a->var != Fresh && (!PyObject_TypeCheck(a->var, VarType) ||
+                             SLOT(a->var, off_device) != Py_None)))
+        return PyObject_CallMethodOneArg((PyObject *)Py_TYPE(self), s_iter, self);
+    Iter *iter = PyObject_New(Iter, &IterType);
+    if (iter == NULL)
+        return NULL;
+    iter->array = self;
+    Py_INCREF(self);
+    iter->var = iter->base = NULL;
+    iter->i = 0;
+    iter->it = PyObject_GetIter(a->data);
+    if (iter->it != NULL && PyArray_NDIM((PyArrayObject *)a->data) > 1) {
+        iter->var = PyObject_CallOneArg(VarOf, self);
+        iter->base = a->base == Py_None ? self : a->base;
+        Py_XINCREF(iter->base);
+    }
+    if (iter->it == NULL || (PyArray_NDIM((PyArrayObject *)a->data) > 1 && iter->var == NULL)) {
+        Py_DECREF(iter);
+        return NULL;
+    }
+    return (PyObject *)iter;
+}
+
+/* -- the type ------------------------------------------------------------- */
+
+static PyObject *
+Array_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    return type->tp_alloc(type, 0);  /* the fields are set by __init__ or the caller */
+}
+
+static int
+Array_traverse(Array *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->data);
+    Py_VISIT(self->var);
+    Py_VISIT(self->base);
+    return 0;
+}
+
+static int
+Array_clear(Array *self)
+{
+    Py_CLEAR(self->data);
+    Py_CLEAR(self->var);
+    Py_CLEAR(self->base);
+    return 0;
+}
+
+static void
+Array_dealloc(Array *self)
+{
+    PyObject_GC_UnTrack(self);
+    if (self->weakrefs != NULL)
+        PyObject_ClearWeakRefs((PyObject *)self);
+    Array_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMemberDef Array_members[] = {
+    {"_data", T_OBJECT_EX, offsetof(Array, data), 0, "The NumPy storage."},
+    {"_var", T_OBJECT_EX, offsetof(Array, var), 0, "The root buffer's scheduling state."},
+    {"_base", T_OBJECT_EX, offsetof(Array, base), 0, "The root array of a view, or None."},
+    {NULL},
+};
+
+static PyNumberMethods Array_as_number = {
+    .nb_add = nb_add,
+    .nb_subtract = nb_subtract,
+    .nb_multiply = nb_multiply,
+    .nb_remainder = nb_remainder,
+    .nb_power = nb_power,
+    .nb_negative = nb_negative,
+    .nb_positive = nb_positive,
+    .nb_absolute = nb_absolute,
+    .nb_invert = nb_invert,
+    .nb_lshift = nb_lshift,
+    .nb_rshift = nb_rshift,
+    .nb_and = nb_and,
+    .nb_xor = nb_xor,
+    .nb_or = nb_or,
+    .nb_inplace_add = nb_inplace_add,
+    .nb_inplace_subtract = nb_inplace_subtract,
+    .nb_inplace_multiply = nb_inplace_multiply,
+    .nb_inplace_remainder = nb_inplace_remainder,
+    .nb_inplace_power = nb_inplace_power,
+    .nb_inplace_lshift = nb_inplace_lshift,
+    .nb_inplace_rshift = nb_inplace_rshift,
+    .nb_inplace_and = nb_inplace_and,
+    .nb_inplace_xor = nb_inplace_xor,
+    .nb_inplace_or = nb_inplace_or,
+    .nb_floor_divide = nb_floor_divide,
+    .nb_true_divide = nb_true_divide,
+    .nb_inplace_floor_divide = nb_inplace_floor_divide,
+    .nb_inplace_true_divide = nb_inplace_true_divide,
+    .nb_matrix_multiply = nb_matrix_multiply,
+};
+
+static PyMappingMethods Array_as_mapping = {
+    .mp_length = length,
+    .mp_subscript = subscript,
+    .mp_ass_subscript = ass_subscript,
+};
+
+static PyTypeObject ArrayType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "dagrt.array._native.Array",
+    .tp_doc = PyDoc_STR("The fields and hottest slots of dagrt.ndarray (see the module)."),
+    .tp_basicsize = sizeof(Array),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_new = Array_new,
+    .tp_dealloc = (destructor)Array_dealloc,
+    .tp_traverse = (traverseproc)Array_traverse,
+    .tp_clear = (inquiry)Array_clear,
+    .tp_weaklistoffset = offsetof(Array, weakrefs),
+    .tp_members = Array_members,
+    .tp_as_number = &Array_as_number,
+    .tp_as_mapping = &Array_as_mapping,
+    .tp_richcompare = richcompare,
+    .tp_iter = Array_iter,
+    .tp_hash = PyObject_HashNotImplemented,
+};
+
+/* -- configure ------------------------------------------------------------ */
+
+static int
+slot_offset(PyObject *type, const char *name, Py_ssize_t *offset)
+{
+    PyObject *d = PyObject_GetAttrString(type, name);
+    if (d == NULL)
+        return -1;
+    int ok = Py_IS_TYPE(d, &PyMemberDescr_Type) &&
+             ((PyMemberDescrObject *)d)->d_member->type == T_OBJECT_EX;
+    if (ok)
+        *offset = ((PyMemberDescrObject *)d)->d_member->offset;
+    Py_DECREF(d);
+    if (!ok) {
+        PyErr_Format(PyExc_TypeError, "dagrt: Var.%s is not a slot", name);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+configure(PyObject *module, PyObject *args)
+{
+    PyObject *exact, *methods, *fresh, *var_type, *engine, *policy, *view_of, *var_of;
+    if (!PyArg_ParseTuple(args, "O!OOO!OOOO:configure", &PyType_Type, &exact, &methods,
+                          &fresh, &PyType_Type, &var_type, &engine, &policy, &view_of,
+                          &var_of))
+        return NULL;
+    if (!PyType_IsSubtype((PyTypeObject *)exact, &ArrayType)) {
+        PyErr_SetString(PyExc_TypeError, "dagrt: configure() needs a subclass of Array");
+        return NULL;
+    }
+    if (slot_offset(var_type, "n", &off_n) < 0 || slot_offset(var_type, "nw", &off_nw) < 0 ||
+        slot_offset(var_type, "error", &off_error) < 0 ||
+        slot_offset(var_type, "device", &off_device) < 0)
+        return NULL;
+    Py_INCREF(exact);
+    Py_INCREF(methods);
+    Py_INCREF(fresh);
+    Py_INCREF(var_type);
+    Py_INCREF(engine);
+    Py_INCREF(policy);
+    Py_INCREF(view_of);
+    Py_INCREF(var_of);
+    VarOf = var_of;
+    Exact = (PyTypeObject *)exact;
+    Methods = methods;
+    Fresh = fresh;
+    VarType = (PyTypeObject *)var_type;
+    Engine = engine;
+    Policy = policy;
+    ViewOf = view_of;
+    configured = 1;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"configure", configure, METH_VARARGS,
+     "configure(ndarray, methods, FRESH, Var, engine, policy, view_of, var_of): the objects "
+     "the "
+     "fast paths read; until called, every slot takes the Python path."},
+    {NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "_native",
+    "The base class of dagrt.ndarray: its fields and hottest slots in C.", -1,
+    module_methods,
+};
+
+#define INTERN(var, text)                                 \
+    if ((var = PyUnicode_InternFromString(text)) == NULL) \
+        return NULL;
+
+PyMODINIT_FUNC
+PyInit__native(void)
+{
+    import_array();
+    INTERN(s_observers, "observers");
+    INTERN(s_small, "small");
+    INTERN(s_getitem, "_getitem");
+    INTERN(s_setitem, "_setitem");
+    INTERN(s_iter, "_iter");
+    INTERN(s_element, "_element");
+    INTERN(s___add__, "__add__");
+    INTERN(s___radd__, "__radd__");
+    INTERN(s___sub__, "__sub__");
+    INTERN(s___rsub__, "__rsub__");
+    INTERN(s___mul__, "__mul__");
+    INTERN(s___rmul__, "__rmul__");
+    INTERN(s___truediv__, "__truediv__");
+    INTERN(s___rtruediv__, "__rtruediv__");
+    INTERN(s___floordiv__, "__floordiv__");
+    INTERN(s___rfloordiv__, "__rfloordiv__");
+    INTERN(s___mod__, "__mod__");
+    INTERN(s___rmod__, "__rmod__");
+    INTERN(s___and__, "__and__");
+    INTERN(s___rand__, "__rand__");
+    INTERN(s___or__, "__or__");
+    INTERN(s___ror__, "__ror__");
+    INTERN(s___xor__, "__xor__");
+    INTERN(s___rxor__, "__rxor__");
+    INTERN(s___lshift__, "__lshift__");
+    INTERN(s___rlshift__, "__rlshift__");
+    INTERN(s___rshift__, "__rshift__");
+    INTERN(s___rrshift__, "__rrshift__");
+    INTERN(s___iadd__, "__iadd__");
+    INTERN(s___isub__, "__isub__");
+    INTERN(s___imul__, "__imul__");
+    INTERN(s___itruediv__, "__itruediv__");
+    INTERN(s___ifloordiv__, "__ifloordiv__");
+    INTERN(s___imod__, "__imod__");
+    INTERN(s___iand__, "__iand__");
+    INTERN(s___ior__, "__ior__");
+    INTERN(s___ixor__, "__ixor__");
+    INTERN(s___ilshift__, "__ilshift__");
+    INTERN(s___irshift__, "__irshift__");
+    INTERN(s___pow__, "__pow__");
+    INTERN(s___rpow__, "__rpow__");
+    INTERN(s___ipow__, "__ipow__");
+    INTERN(s___matmul__, "__matmul__");
+    INTERN(s___rmatmul__, "__rmatmul__");
+    INTERN(s___neg__, "__neg__");
+    INTERN(s___pos__, "__pos__");
+    INTERN(s___abs__, "__abs__");
+    INTERN(s___invert__, "__invert__");
+    static const char *compare[6] = {"__lt__", "__le__", "__eq__", "__ne__", "__gt__", "__ge__"};
+    for (int i = 0; i < 6; i++)
+        INTERN(s_compare[i], compare[i]);
+    if (PyType_Ready(&IterType) < 0 || PyType_Ready(&ArrayType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module_def);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&ArrayType);
+    if (PyModule_AddObject(m, "Array", (PyObject *)&ArrayType) < 0) {
+        Py_DECREF(&ArrayType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

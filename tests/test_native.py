@@ -1,0 +1,247 @@
+"""The compiled base class of ``ndarray`` (``dagrt/array/_native.c``).
+
+Its slots run the recording path's run-now case in C (operators, ``@``,
+``x[key]``, ``x[key] = v``, ``len``, iteration) and call the Python path for
+everything else. These tests check that (1) the C case gives NumPy's values,
+dtypes, errors and warnings for every operator, operand kind and dtype,
+(2) it is taken only when the Python path would run the op now (pending
+inputs, pending readers of an output, profiles and large ops take the Python
+path) and (3) the pure-Python base class (``DAGRT_NATIVE=0``) still passes
+the differential tests.
+"""
+
+from __future__ import annotations
+
+import copy
+import gc
+import operator
+import pickle
+import threading
+import warnings
+import weakref
+from pathlib import Path
+from typing import Any
+
+import numpy
+import pytest
+from conftest import gate, run_python
+
+import dagrt
+from dagrt import _config
+from dagrt.array import ndarray as ndarray_module
+from dagrt.array.methods import Methods
+
+pytestmark = pytest.mark.skipif(not _config.get("native"), reason="DAGRT_NATIVE=0")
+
+BINARY = [operator.add, operator.sub, operator.mul, operator.truediv, operator.floordiv,
+          operator.mod, operator.pow, operator.and_, operator.or_, operator.xor,
+          operator.lshift, operator.rshift, operator.lt, operator.le, operator.eq,
+          operator.ne, operator.gt, operator.ge, operator.matmul]
+INPLACE = [operator.iadd, operator.isub, operator.imul, operator.itruediv,
+           operator.ifloordiv, operator.imod, operator.ipow, operator.iand, operator.ior,
+           operator.ixor, operator.ilshift, operator.irshift]
+UNARY = [operator.neg, operator.pos, abs, operator.invert]
+DTYPES = ["bool", "int8", "int64", "uint8", "float32", "float64", "complex128"]
+# The other operand: same shape (``a``), Python scalars, NumPy scalars (both sides).
+OTHERS = ["array", 3, -2, 2.5, 1j, True, numpy.float32(1.5), numpy.int16(7), numpy.uint8(2)]
+
+
+def _values(xp: Any, dtype: str) -> tuple[Any, Any]:
+    a = numpy.array([[1, 2, 3], [4, 5, 6]]).astype(dtype)
+    b = numpy.array([[2, 1, 2], [3, 1, 2]]).astype(dtype)
+    return xp.asarray(a), xp.asarray(b)
+
+
+def _outcome(func: Any) -> Any:
+    """The value (as NumPy: type, dtype, values) or the exception type."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = func()
+        except Exception as exc:  # noqa: BLE001 (compared with NumPy's)
+            return type(exc).__mro__[1] if type(exc).__name__.startswith("_") else type(exc), \
+                [str(w.category) for w in caught]
+    kind = type(result)
+    if isinstance(result, dagrt.ndarray):
+        assert type(result._data) is numpy.ndarray
+        result = result.asnumpy()
+    return (kind, getattr(result, "dtype", None),
+            repr(numpy.asarray(result).tolist()), [str(w.category) for w in caught])
+
+
+def _both(program: Any) -> None:
+    expected, actual = _outcome(lambda: program(numpy)), _outcome(lambda: program(dagrt))
+    if expected[0] is numpy.ndarray:
+        expected = (dagrt.ndarray, *expected[1:])
+    assert actual == expected
+
+
+def test_built() -> None:
+    """The install built the extension (CI has a C compiler: a silent fallback
+    to the Python base would only show as slower small ops)."""
+    assert ndarray_module.NATIVE, "dagrt/array/_native.c was not built at install"
+    assert type(dagrt.ones(2)).__mro__[1].__module__ == "dagrt.array._native"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("op", BINARY, ids=lambda f: f.__name__)
+def test_binary_operators_match_numpy(op: Any, dtype: str) -> None:
+    for other in OTHERS:
+        def forward(xp: Any, other: Any = other) -> Any:
+            a, b = _values(xp, dtype)
+            return op(a, b if isinstance(other, str) else other)
+
+        def reflected(xp: Any, other: Any = other) -> Any:
+            a, b = _values(xp, dtype)
+            return op(b if isinstance(other, str) else other, a)
+        _both(forward)
+        _both(reflected)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("op", INPLACE + UNARY, ids=lambda f: f.__name__)
+def test_inplace_and_unary_operators_match_numpy(op: Any, dtype: str) -> None:
+    if op in UNARY:
+        _both(lambda xp: op(_values(xp, dtype)[0]))
+        return
+    for other in OTHERS:
+        def program(xp: Any, other: Any = other) -> Any:
+            a, b = _values(xp, dtype)
+            c = op(a, b if isinstance(other, str) else other)
+            assert c is a
+            return a
+        _both(program)
+
+
+def test_comparisons_with_other_types_match_numpy() -> None:
+    for other in ["abc", None, [1, 2, 3], (1, 2, 3), numpy.arange(3.0), object()]:
+        for op in BINARY:
+            _both(lambda xp, op=op, other=other: op(xp.arange(3), other))
+
+
+def test_run_now_case_makes_no_python_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small ready operands: NumPy's operator on the storage, not the mixin's."""
+    def boom(*args: Any) -> Any:
+        raise AssertionError("the Python path ran")
+    for name in ("__add__", "__radd__", "__iadd__", "__lt__", "__neg__", "__matmul__"):
+        monkeypatch.setattr(Methods, name, boom)
+    x, y = dagrt.ones(4), dagrt.arange(4.0)
+    x += 2 * y
+    z = -(x + 1) @ y
+    assert z == -40.0 and type(z) is numpy.float64  # [2, 4, 6, 8] @ [0, 1, 2, 3]
+    assert (x < 3).tolist() == [True, False, False, False]
+    with dagrt.config(inline_bytes=0), pytest.raises(AssertionError, match="Python path"):
+        x + 1  # every op to the scheduler: the Python path
+
+
+def test_warnings_name_the_callers_line() -> None:
+    """A value warning of an op run now is NumPy's, at the user's line."""
+    for xp in (numpy, dagrt):
+        x = xp.zeros(3)
+        with pytest.warns(RuntimeWarning, match="divide") as caught:
+            x / 0
+        assert caught[0].filename == __file__
+
+
+def test_errors_and_refusals_match_numpy() -> None:
+    _both(lambda xp: pow(xp.arange(3), 2, 3))
+    _both(lambda xp: xp.arange(3).__delitem__(0))
+    _both(lambda xp: len(xp.zeros(())))
+    _both(lambda xp: iter(xp.zeros(())))
+    _both(lambda xp: xp.arange(3)[5])
+    _both(lambda xp: xp.arange(6).reshape(2, 3)[1, 7])
+    _both(lambda xp: xp.arange(3).__setitem__(5, 1))
+    _both(lambda xp: xp.arange(3).__setitem__(0, 1e300 * 1e300) or 0)
+    _both(lambda xp: xp.arange(3, dtype=xp.int8).__setitem__(0, 1000))
+    _both(lambda xp: xp.ones(3) + xp.ones(4))
+    _both(lambda xp: xp.ones((2, 3)) @ xp.ones((2, 3)))
+
+
+def test_element_access_and_iteration_match_numpy() -> None:
+    def program(xp: Any) -> Any:
+        x = xp.arange(6.0)
+        m = xp.arange(12).reshape(3, 4)
+        m[1, 2] = -1
+        m[2] = 7
+        x[0] = numpy.float32(2.5)
+        x[-1] = True
+        rows = [r * 2 for r in m]
+        total = sum(x) + max(x) + len(m) + m[1, 2] + x[3] + m[0][1]
+        for r in m:
+            r[0] = 9  # a row is a view: writes reach m
+        return [total, *rows, m, x[1:3], m[1]]
+    expected, actual = program(numpy), program(dagrt)
+    assert type(actual[0]) is type(expected[0]) and actual[0] == expected[0]
+    for e, a in zip(expected[1:], actual[1:]):
+        assert isinstance(a, dagrt.ndarray) and a.dtype == e.dtype
+        numpy.testing.assert_array_equal(a.asnumpy(), e)
+
+
+def _later(event: threading.Event) -> threading.Timer:
+    timer = threading.Timer(0.2, event.set)
+    timer.start()
+    return timer
+
+
+@pytest.mark.parametrize("use", ["binary", "inplace", "getitem", "setitem", "iter", "rows"])
+def test_pending_arrays_take_the_python_path(use: str) -> None:
+    """An input still being written, or an output still being read, is not
+    touched before that op finishes (the Python path orders it)."""
+    with dagrt.config(engine="threaded"):
+        base = numpy.arange(6.0)
+        x = dagrt.asarray(base.copy()) if use != "rows" else dagrt.arange(6.0).reshape(2, 3)
+        event = threading.Event()
+        pending = gate(x, event)  # writes ``pending``, reads ``x``, until ``event``
+        timer = _later(event)
+        if use == "binary":
+            result = (pending + 1).asnumpy()
+            numpy.testing.assert_array_equal(result, base + 1)
+        elif use == "inplace":
+            x += 1  # x has a pending reader: it must see the old values
+            numpy.testing.assert_array_equal(pending.asnumpy(), base)
+            numpy.testing.assert_array_equal(x.asnumpy(), base + 1)
+        elif use == "getitem":
+            assert pending[4] == 4.0
+        elif use == "setitem":
+            x[0] = 100.0
+            assert pending.asnumpy()[0] == 0.0 and x[0] == 100.0
+        elif use == "iter":
+            assert list(pending) == base.tolist()
+        else:
+            assert [r.tolist() for r in pending] == [[0, 1, 2], [3, 4, 5]]
+        timer.join()
+
+
+def test_large_and_profiled_ops_take_the_python_path(tmp_path: Path) -> None:
+    big = dagrt.ones(1 << 17)  # 1 MiB: above the run-now size
+    assert float((big + big).sum()) == 2 << 17
+    trace = tmp_path / "trace.json"
+    with dagrt.profile(str(trace)):
+        x = dagrt.ones(8)
+        x += 2 * x
+    assert '"multiply"' in trace.read_text() and '"add"' in trace.read_text()
+
+
+def test_array_object_protocols() -> None:
+    x = dagrt.arange(4.0)
+    ref = weakref.ref(x)
+    assert pickle.loads(pickle.dumps(x)).tolist() == x.tolist()
+    assert copy.copy(x).tolist() == copy.deepcopy(x).tolist() == x.tolist()
+    with pytest.raises(TypeError):
+        hash(x)
+    del x
+    gc.collect()
+    assert ref() is None
+    with pytest.raises(AttributeError):
+        dagrt.ones(2).anything = 1  # no __dict__, as NumPy's ndarray
+
+
+def test_pure_python_base_passes_the_differential_tests() -> None:
+    """``DAGRT_NATIVE=0``: the same class on its Python base, in a fresh process."""
+    tests = Path(__file__).parent
+    result = run_python(
+        "import sys, pytest; from dagrt.array.ndarray import NATIVE; assert not NATIVE; "
+        f"sys.exit(pytest.main(['-q', '-x', '-p', 'no:cacheprovider', "
+        f"'{tests / 'test_regressions.py'}', '{tests / 'test_semantics.py'}']))",
+        env={"DAGRT_NATIVE": "0"}, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
