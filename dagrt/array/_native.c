@@ -208,6 +208,33 @@ python_binary(PyObject *v, PyObject *w, PyObject *forward, PyObject *reflected)
     return call2(Methods, reflected, w, v);
 }
 
+/* ``array.ndarray.view_of(base, view)`` (steals ``view``): a dagrt view of
+ * ``base``'s storage sharing its state; made here when ``base`` has a state
+ * of its own and no pending write (else by ``view_of``, which also restores
+ * the write flag a kernel writing back may hold). */
+static PyObject *
+view_of(PyObject *base, PyObject *view)
+{
+    Array *b = (Array *)base;
+    if (b->var == Fresh || b->var == NULL || b->base == NULL ||
+        !PyObject_TypeCheck(b->var, VarType) || !is_zero(SLOT(b->var, off_nw))) {
+        PyObject *r = PyObject_CallFunctionObjArgs(ViewOf, base, view, NULL);
+        Py_DECREF(view);
+        return r;
+    }
+    Array *a = (Array *)Exact->tp_alloc(Exact, 0);
+    if (a == NULL) {
+        Py_DECREF(view);
+        return NULL;
+    }
+    a->data = view;
+    Py_INCREF(b->var);
+    a->var = b->var;
+    a->base = b->base == Py_None ? base : b->base;
+    Py_INCREF(a->base);
+    return (PyObject *)a;
+}
+
 /* -- operators ---------------------------------------------------------------- */
 
 /* NumPy's operator on the storage if the op runs now (NULL, no error: not). */
@@ -450,11 +477,7 @@ subscript(PyObject *self, PyObject *key)
         }
         if (PySlice_Check(key) || (PyLong_CheckExact(key) && nd > 1)) {
             PyObject *view = PyObject_GetItem(a->data, key);
-            if (view == NULL)
-                return NULL;
-            PyObject *r = PyObject_CallFunctionObjArgs(ViewOf, self, view, NULL);
-            Py_DECREF(view);
-            return r;
+            return view == NULL ? NULL : view_of(self, view);
         }
     }
     if (!configured)
@@ -519,8 +542,7 @@ typedef struct {
     PyObject_HEAD
     PyObject *array;
     PyObject *it;    /* NumPy's iterator */
-    PyObject *var;   /* rows: the state the views share; elements: NULL */
-    PyObject *base;  /* rows: the views' base */
+    PyObject *var;   /* rows: the state the views share (``var_of``); elements: NULL */
     Py_ssize_t i;
 } Iter;
 
@@ -532,7 +554,6 @@ Iter_dealloc(Iter *self)
     Py_XDECREF(self->array);
     Py_XDECREF(self->it);
     Py_XDECREF(self->var);
-    Py_XDECREF(self->base);
     PyObject_Free(self);
 }
 
@@ -554,23 +575,7 @@ Iter_next(Iter *self)
         Py_DECREF(index);
         return r;
     }
-    if (!is_zero(SLOT(self->var, off_nw))) {  /* (a kernel writing back may hold the
-                                                 read-only flag: view_of) */
-        PyObject *r = PyObject_CallFunctionObjArgs(ViewOf, self->array, item, NULL);
-        Py_DECREF(item);
-        return r;
-    }
-    Array *view = (Array *)Exact->tp_alloc(Exact, 0);
-    if (view == NULL) {
-        Py_DECREF(item);
-        return NULL;
-    }
-    view->data = item;
-    Py_INCREF(self->var);
-    view->var = self->var;
-    Py_INCREF(self->base);
-    view->base = self->base;
-    return (PyObject *)view;
+    return view_of(self->array, item);  /* (the array has a state of its own: var_of) */
 }
 
 static PyTypeObject IterType = {
@@ -600,13 +605,11 @@ Array_iter(PyObject *self)
         return NULL;
     iter->array = self;
     Py_INCREF(self);
-    iter->var = iter->base = NULL;
+    iter->var = NULL;
     iter->i = 0;
     iter->it = PyObject_GetIter(a->data);
     if (iter->it != NULL && PyArray_NDIM((PyArrayObject *)a->data) > 1) {
         iter->var = PyObject_CallOneArg(VarOf, self);
-        iter->base = a->base == Py_None ? self : a->base;
-        Py_XINCREF(iter->base);
     }
     if (iter->it == NULL || (PyArray_NDIM((PyArrayObject *)a->data) > 1 && iter->var == NULL)) {
         Py_DECREF(iter);
@@ -715,6 +718,212 @@ static PyTypeObject ArrayType = {
     .tp_hash = PyObject_HashNotImplemented,
 };
 
+/* -- record's run-now case ---------------------------------------------------- */
+
+/* ``x`` with the dagrt arrays in it (and in lists and tuples, ``depth`` levels)
+ * replaced by their storage (new reference; ``host_values`` of
+ * ``array.record``); NULL without an error if one is not a ready host array. */
+static PyObject *
+storage_of(PyObject *x, int depth)
+{
+    if (Py_TYPE(x) == Exact) {
+        PyObject *d = (PyObject *)host_storage(x);
+        Py_XINCREF(d);
+        return d;
+    }
+    int list = PyList_CheckExact(x);
+    if (!list && !PyTuple_CheckExact(x)) {
+        Py_INCREF(x);
+        return x;
+    }
+    if (depth == 0)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(x);
+    PyObject *out = list ? PyList_New(n) : PyTuple_New(n);
+    if (out == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = storage_of(PySequence_Fast_GET_ITEM(x, i), depth - 1);
+        if (v == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        if (list)
+            PyList_SET_ITEM(out, i, v);
+        else
+            PyTuple_SET_ITEM(out, i, v);
+    }
+    return out;
+}
+
+/* run_now(call, args, kwargs, work): ``record``'s case of an op without given
+ * outputs whose inputs are ready host arrays and whose work is at most
+ * ``POLICY.small`` (no profile watching): NumPy's call on the storage, now.
+ * Returns ``[array]`` (a new NumPy array, wrapped, or NumPy's scalar),
+ * ``(result,)`` (anything else NumPy returned: ``record`` wraps it), or
+ * None: not run. */
+static PyObject *
+run_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
+{
+    if (nargs != 4 || !PyDict_Check(argv[2])) {
+        PyErr_SetString(PyExc_TypeError, "run_now(call, args, kwargs, work)");
+        return NULL;
+    }
+    Py_ssize_t work = PyLong_AsSsize_t(argv[3]);
+    if (work == -1 && PyErr_Occurred())
+        return NULL;
+    if (!configured || !admits(work))
+        Py_RETURN_NONE;
+    PyObject *args = storage_of(argv[1], 8), *kwargs = NULL, *r = NULL;
+    if (args != NULL && PyList_CheckExact(args))
+        Py_SETREF(args, PyList_AsTuple(args));
+    if (args == NULL || !PyTuple_CheckExact(args)) {
+        Py_XDECREF(args);
+        if (PyErr_Occurred())
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    if (PyDict_GET_SIZE(argv[2])) {
+        kwargs = PyDict_New();
+        PyObject *key, *value;
+        Py_ssize_t pos = 0;
+        while (kwargs != NULL && PyDict_Next(argv[2], &pos, &key, &value)) {
+            PyObject *v = storage_of(value, 8);
+            if (v == NULL || PyDict_SetItem(kwargs, key, v) < 0)
+                Py_CLEAR(kwargs);
+            Py_XDECREF(v);
+        }
+        if (kwargs == NULL) {
+            Py_DECREF(args);
+            if (PyErr_Occurred())
+                return NULL;
+            Py_RETURN_NONE;
+        }
+    }
+    r = PyObject_Call(argv[0], args, kwargs);
+    Py_DECREF(args);
+    Py_XDECREF(kwargs);
+    if (r == NULL)
+        return NULL;
+    if ((PyArray_CheckExact(r) && PyArray_BASE((PyArrayObject *)r) == NULL) ||
+        PyArray_IsScalar(r, Generic)) {  /* (NumPy's scalar stays as it is) */
+        PyObject *a = wrap(r), *list;
+        if (a == NULL || (list = PyList_New(1)) == NULL) {
+            Py_XDECREF(a);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, 0, a);
+        return list;
+    }
+    PyObject *raw = PyTuple_Pack(1, r);
+    Py_DECREF(r);
+    return raw;
+}
+
+/* -- ufuncs ------------------------------------------------------------------ */
+
+/* The base class of ``ops.elementwise.Ufunc`` (``dagrt.sin``, ``dagrt.add``...):
+ * a call with positional operands only (ready host arrays of one shape and
+ * scalars, as for the operators) runs NumPy's ufunc on the storage now; any
+ * other call is ``Ufunc._call``. ``_fast`` (set by the Python class): the
+ * wrapped function is a NumPy ufunc with one output. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *func;
+    Py_ssize_t nin;
+    int fast;
+} Recorded;
+
+static PyObject *s_call;
+
+static PyObject *
+Recorded_call(Recorded *self, PyObject *args, PyObject *kwargs)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    if (configured && self->fast && self->func != NULL && n == self->nin && n <= 3 &&
+        (kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0)) {
+        PyObject *values[3];
+        PyArrayObject *shape = NULL;
+        Py_ssize_t work = 0;
+        int ok = 1;
+        for (Py_ssize_t i = 0; i < n && ok; i++) {
+            PyObject *x = PyTuple_GET_ITEM(args, i);
+            PyArrayObject *d = host_storage(x);
+            if (d != NULL) {
+                ok = PyArray_NDIM(d) > 0 && (shape == NULL || same_shape(shape, d));
+                shape = d;
+                if (PyArray_NBYTES(d) > work)
+                    work = PyArray_NBYTES(d);
+                values[i] = (PyObject *)d;
+            }
+            else {
+                ok = is_scalar(x);
+                values[i] = x;
+            }
+        }
+        if (ok && shape != NULL && admits(work)) {
+            PyObject *r = wrap(PyObject_Vectorcall(self->func, values, n, NULL));
+            if (r != NULL || PyErr_Occurred())
+                return r;
+        }
+    }
+    PyObject *slow = PyObject_GetAttr((PyObject *)self, s_call);
+    if (slow == NULL)
+        return NULL;
+    PyObject *r = PyObject_Call(slow, args, kwargs);
+    Py_DECREF(slow);
+    return r;
+}
+
+static int
+Recorded_traverse(Recorded *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->func);
+    return 0;
+}
+
+static int
+Recorded_clear(Recorded *self)
+{
+    Py_CLEAR(self->func);
+    return 0;
+}
+
+static void
+Recorded_dealloc(Recorded *self)
+{
+    PyObject_GC_UnTrack(self);
+    Recorded_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+Recorded_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    return type->tp_alloc(type, 0);
+}
+
+static PyMemberDef Recorded_members[] = {
+    {"__wrapped_numpy__", T_OBJECT_EX, offsetof(Recorded, func), 0, "The NumPy function."},
+    {"_nin", T_PYSSIZET, offsetof(Recorded, nin), 0, "Its number of inputs."},
+    {"_fast", T_INT, offsetof(Recorded, fast), 0, "A NumPy ufunc with one output."},
+    {NULL},
+};
+
+static PyTypeObject RecordedType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "dagrt.array._native.Recorded",
+    .tp_doc = PyDoc_STR("The base class of dagrt's ufuncs: the run-now case of a call."),
+    .tp_basicsize = sizeof(Recorded),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_new = Recorded_new,
+    .tp_dealloc = (destructor)Recorded_dealloc,
+    .tp_traverse = (traverseproc)Recorded_traverse,
+    .tp_clear = (inquiry)Recorded_clear,
+    .tp_call = (ternaryfunc)Recorded_call,
+    .tp_members = Recorded_members,
+};
+
 /* -- configure ------------------------------------------------------------ */
 
 static int
@@ -772,6 +981,9 @@ configure(PyObject *module, PyObject *args)
 }
 
 static PyMethodDef module_methods[] = {
+    {"run_now", (PyCFunction)(void (*)(void))run_now, METH_FASTCALL,
+     "run_now(call, args, kwargs, work): record's run-now case in C ([array], (result,) "
+     "or None: not run)."},
     {"configure", configure, METH_VARARGS,
      "configure(ndarray, methods, FRESH, Var, engine, policy, view_of, var_of): the objects "
      "the "
@@ -798,6 +1010,7 @@ PyInit__native(void)
     INTERN(s_getitem, "_getitem");
     INTERN(s_setitem, "_setitem");
     INTERN(s_iter, "_iter");
+    INTERN(s_call, "_call");
     INTERN(s_element, "_element");
     INTERN(s___add__, "__add__");
     INTERN(s___radd__, "__radd__");
@@ -844,14 +1057,16 @@ PyInit__native(void)
     static const char *compare[6] = {"__lt__", "__le__", "__eq__", "__ne__", "__gt__", "__ge__"};
     for (int i = 0; i < 6; i++)
         INTERN(s_compare[i], compare[i]);
-    if (PyType_Ready(&IterType) < 0 || PyType_Ready(&ArrayType) < 0)
+    if (PyType_Ready(&IterType) < 0 || PyType_Ready(&ArrayType) < 0 ||
+        PyType_Ready(&RecordedType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module_def);
     if (m == NULL)
         return NULL;
     Py_INCREF(&ArrayType);
-    if (PyModule_AddObject(m, "Array", (PyObject *)&ArrayType) < 0) {
-        Py_DECREF(&ArrayType);
+    Py_INCREF(&RecordedType);
+    if (PyModule_AddObject(m, "Array", (PyObject *)&ArrayType) < 0 ||
+        PyModule_AddObject(m, "Recorded", (PyObject *)&RecordedType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

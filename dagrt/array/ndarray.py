@@ -47,10 +47,11 @@ try:
     if not _config.get("native"):
         raise ImportError("DAGRT_NATIVE=0")
     from ._native import Array as _Base
+    from ._native import Recorded, run_now
     from ._native import configure as _configure
     NATIVE = True
 except ImportError:
-    _Base, NATIVE = _Fields, False  # type: ignore[misc]
+    _Base, Recorded, NATIVE, run_now = _Fields, object, False, None  # type: ignore[misc]
 _new = _Base.__new__
 _STATE_COLOURS = {"ready": "green", "pending": "darkorange", "failed": "red"}
 _NP = np.ndarray

@@ -48,7 +48,7 @@ from ..engine.scheduler import ENGINE
 from . import chunks, fusion
 from .flags import writeable
 from .fusion import Fusable, fusable
-from .ndarray import _NP, _new, ndarray, stand_for_scalars, var_of, view_of, wrap
+from .ndarray import _NP, _new, ndarray, run_now, stand_for_scalars, var_of, view_of, wrap
 from .sites import caller_at
 
 Plan = Callable[[], list[ndarray]]
@@ -67,6 +67,14 @@ def record(name: str, call: Callable[..., Any], args: Sequence[Any],
     writes besides its outputs (a random generator's state). ``partial``: the
     op writes only part of its outputs (setitem), so it keeps their poison.
     ``waited``: the op waited for the kernels it depends on (``_settle``)."""
+    if outs is None and not also and run_now is not None:  # the common case, in C
+        done = run_now(call, args, kwargs, work)
+        if done is not None:
+            if type(done) is tuple:  # not a new NumPy array: wrapped here
+                return _wrap_now(name, plan, done[0])
+            if CHECK_PLANS:
+                check_plan(name, plan, done)
+            return done
     # The predicate: the policy admits the work, every input is ready on the
     # host, and nothing pending uses the outputs.
     values: list[Any] | None = None

@@ -69,6 +69,17 @@ def device_arg(device: Any = None, ctx: Any = None) -> Device | None:
     """The ``device=`` argument of creation functions, with MXNet's ``ctx=``
     alias; neither given: the ``device`` flag (``DAGRT_DEVICE``, ``config``)."""
     if device is None and ctx is None:
-        default = _config.get("device")
+        default = _DEFAULT[0]
         return None if default == "cpu" else as_device(default)
     return as_device(device if device is not None else ctx)
+
+
+_DEFAULT = ["cpu"]  # the ``device`` flag, read once per configuration change
+
+
+def _refresh() -> None:
+    _DEFAULT[0] = _config.get("device")
+
+
+_refresh()
+_config.on_change(_refresh)

@@ -27,17 +27,40 @@ from .table import Row
 def creation(row: Row, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ndarray:
     """Creation functions read no dagrt data: call NumPy now (cheap: allocation);
     with ``device=gpu(i)`` (or ``ctx=``) the result is copied there."""
-    device = device_arg(kwargs.pop("device", None), kwargs.pop("ctx", None))
+    device = device_arg(kwargs.pop("device", None), kwargs.pop("ctx", None)) if kwargs \
+        else device_arg()
     if row.name.endswith("_like"):  # reads only the prototype's shape and dtype
         if device is None and args and isinstance(args[0], ndarray):
             device = args[0]._var.device
         args = tuple(_prototype(x) if isinstance(x, ndarray) else x for x in args)
-    result = wrap_result(row.func(*evaluate(args), **{k: evaluate(v) for k, v in kwargs.items()}))
+    if _plain(args) and (not kwargs or _plain(kwargs.values())):  # np.zeros(3): no array
+        result = row.func(*args, **kwargs)
+        result = wrap(result) if type(result) is np.ndarray and result.base is None \
+            else wrap_result(result)
+    else:
+        result = wrap_result(row.func(*evaluate(args),
+                                      **{k: evaluate(v) for k, v in kwargs.items()}))
     if device is None:
         return result
     if isinstance(result, tuple):  # linspace(retstep=True): (array, step)
         return tuple(to_device(r, device) if isinstance(r, ndarray) else r for r in result)
     return to_device(result, device)
+
+
+_PLAIN = {int, float, bool, str, type(None), type}
+
+
+def _plain(values: Any) -> bool:
+    """No dagrt array among creation arguments (numbers, shapes, dtypes)."""
+    for v in values:
+        t = type(v)
+        if t is tuple:
+            for e in v:
+                if type(e) is not int:
+                    return False
+        elif t not in _PLAIN and not isinstance(v, np.dtype):
+            return False
+    return True
 
 
 def _prototype(a: ndarray) -> np.ndarray:
@@ -103,9 +126,37 @@ def array(object: Any, dtype: Any = None, *, copy: bool | None = True, order: st
     if ndmax:  # NumPy >= 2.4: nested sequences below ndmax stay objects
         result = wrap(np.array(evaluate_nested(object), dtype=dtype, copy=copy, order=order,
                                ndmin=ndmin, ndmax=ndmax))
+    elif _literal(object):  # ``np.array([1.0, 2.0])``: no array in it, NumPy's call as is
+        result = wrap(np.array(object, dtype=dtype, copy=copy, order=order, ndmin=ndmin))
     else:
         result = _array(object, dtype, copy, order, ndmin)
     return to_device(result, target) if target is not result._var.device else result
+
+
+_ITEMS = {int, float, complex, bool, str, bytes, type(None)}
+
+
+def _literal(obj: Any) -> bool:
+    """``obj`` is a number, a string, or a list or tuple (two levels deep at
+    most) of numbers and strings, NumPy's scalars included: nothing dagrt must
+    evaluate or may share memory with."""
+    t = type(obj)
+    if t in _ITEMS or issubclass(t, np.generic):
+        return True
+    if t is not list and t is not tuple:
+        return False
+    for v in obj:
+        t = type(v)
+        if t in _ITEMS:
+            continue
+        if t is list or t is tuple:
+            for w in v:
+                u = type(w)
+                if u not in _ITEMS and not issubclass(u, np.generic):
+                    return False
+        elif not issubclass(t, np.generic):
+            return False
+    return True
 
 
 def _array(obj: Any, dtype: Any, copy: bool | None, order: str, ndmin: int) -> ndarray:

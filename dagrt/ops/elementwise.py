@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..array.flags import writeable
-from ..array.ndarray import _NP, ndarray, wrap
+from ..array.ndarray import _NP, NATIVE, Recorded, ndarray, wrap
 from ..array.operands import PASS, new_array, placement, shape_of
 from ..array.record import NO_KWARGS, record
 from . import rules
@@ -380,7 +380,7 @@ class ufunc(metaclass=_UfuncType):  # noqa: N801  (NumPy's name)
 ufunc.__module__ = "dagrt"
 
 
-class Ufunc:
+class Ufunc(Recorded):  # type: ignore[misc, valid-type]
     """A NumPy ufunc (or ufunc-like function), recorded: called as it
     (positional outputs too), with its attributes and methods (``nin``,
     ``reduce``, ``outer``, ``at``...). It equals, and hashes as, the NumPy
@@ -390,11 +390,15 @@ class Ufunc:
     def __init__(self, func: Any) -> None:
         self.__wrapped_numpy__ = func
         self._nin = getattr(func, "nin", 1)
+        # a call with operands only runs now in C (``array/_native.c``) when it can
+        self._fast = type(func) is np.ufunc and func.nout == 1
         self.__module__ = "dagrt"  # pickled by name, as dagrt.<name>
         if type(func) is np.ufunc:
             _ufunc_methods(self, func)
 
-    def __call__(self, *args: Any, out: Any = None, **kwargs: Any) -> Any:
+    def _call(self, *args: Any, out: Any = None, **kwargs: Any) -> Any:
+        """``f(*args, **kwargs)`` (the call of the compiled base class, when
+        not run now there)."""
         if len(args) > self._nin:  # outputs given positionally: np.cos(x, out1)
             if out is not None:
                 raise TypeError("cannot specify 'out' as both a positional and "
@@ -405,6 +409,9 @@ class Ufunc:
         elif out is Ellipsis:  # NumPy >= 2: arrays, never scalars
             return _arrays(elementwise(self.__wrapped_numpy__, args, None, kwargs))
         return elementwise(self.__wrapped_numpy__, args, out, kwargs)
+
+    if not NATIVE:
+        __call__ = _call
 
     def __getattr__(self, name: str) -> Any:
         """NumPy's other ufunc attributes (``resolve_dtypes``, ``signature``...):
