@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import inspect
 import operator
 import pickle
 import threading
@@ -212,14 +213,29 @@ def test_pending_arrays_take_the_python_path(use: str) -> None:
         timer.join()
 
 
-def test_large_and_profiled_ops_take_the_python_path(tmp_path: Path) -> None:
+def test_large_ops_take_the_python_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    python_add = Methods.__add__
+    monkeypatch.setattr(Methods, "__add__", lambda a, b: calls.append(1) or python_add(a, b))
     big = dagrt.ones(1 << 17)  # 1 MiB: above the run-now size
-    assert float((big + big).sum()) == 2 << 17
+    assert float((big + big).sum()) == 2 << 17 and calls == [1]
+
+
+def test_profiled_ops_run_here_and_are_shown_at_their_line(tmp_path: Path) -> None:
+    """Under a profile the ops run as without one, each a slice with its site."""
+    import json
+
     trace = tmp_path / "trace.json"
     with dagrt.profile(str(trace)):
         x = dagrt.ones(8)
-        x += 2 * x
-    assert '"multiply"' in trace.read_text() and '"add"' in trace.read_text()
+        line = inspect.currentframe().f_lineno + 1  # type: ignore[union-attr]
+        x += 2 * x; y = -x @ x; z = x < 2  # noqa: E702 (one line: one site)
+    events = json.loads(trace.read_text())["traceEvents"]
+    line = f"test_native.py:{line}"
+    slices = {e["name"]: e["args"]["site"] for e in events if e.get("cat") == "op"}
+    for name in ("multiply", "add", "negative", "matmul", "less"):
+        assert line in slices[name], (name, slices)
+    assert float(y) == -72.0 and z.tolist() == [False] * 8
 
 
 def test_array_object_protocols() -> None:
@@ -245,3 +261,17 @@ def test_pure_python_base_passes_the_differential_tests() -> None:
         f"'{tests / 'test_regressions.py'}', '{tests / 'test_semantics.py'}']))",
         env={"DAGRT_NATIVE": "0"}, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_small_draws_wait_for_pending_draws() -> None:
+    """A small draw runs now only once the generator's state is idle: after
+    a large draw still running on a worker, NumPy's sequence is kept."""
+    with dagrt.config(engine="threaded"):
+        dagrt.random.seed(3)
+        numpy.random.seed(3)
+        got = [dagrt.random.normal(size=1 << 18), dagrt.random.normal(size=3),
+               dagrt.random.uniform(size=2)]
+        want = [numpy.random.normal(size=1 << 18), numpy.random.normal(size=3),
+                numpy.random.uniform(size=2)]
+        for g, w in zip(got, want):
+            numpy.testing.assert_array_equal(g.asnumpy(), w)

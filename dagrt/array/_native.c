@@ -31,6 +31,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include <time.h>
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
 #include <numpy/arrayobject.h>
 
@@ -51,6 +52,7 @@ static PyObject *Methods;         /* the op table's mixin: the Python operators 
 static PyObject *Fresh;           /* engine.graph.FRESH */
 static PyTypeObject *VarType;     /* engine.graph.Var */
 static PyObject *Engine, *Policy, *ViewOf;
+static PyObject *Observed;        /* record.observed (``observe_with``) */
 static Py_ssize_t off_n, off_nw, off_error, off_device;  /* Var's slots */
 static PyObject *s_observers, *s_small, *s_getitem, *s_setitem;
 
@@ -100,7 +102,10 @@ unobserved(void)
     return r == 0;
 }
 
-/* ``work <= POLICY.small and not ENGINE.observers`` */
+/* ``work <= POLICY.small``: 0 (no), 1 (yes), or WATCHED (yes, and observers
+ * watch: the op is shown to them by ``shown``). */
+#define WATCHED 2
+
 static int
 admits(Py_ssize_t work)
 {
@@ -115,7 +120,36 @@ admits(Py_ssize_t work)
         PyErr_Clear();
         return 0;
     }
-    return work <= small && unobserved();
+    return work > small ? 0 : unobserved() ? 1 : Observed != NULL ? WATCHED : 0;
+}
+
+/* ``time.perf_counter()`` (CLOCK_MONOTONIC on Linux, as Python's) */
+static double
+now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* Show the observers an op run now from ``t0``: ``record.observed(name, out,
+ * operands, t0, t1)``, a slice on the caller's track as ``record._timed``
+ * shows the ops the Python path runs now. Steals and returns ``r``. */
+static PyObject *
+shown(PyObject *r, const char *name, PyObject *operands, double t0)
+{
+    double t1 = now();
+    if (r == NULL || operands == NULL) {
+        Py_XDECREF(r);
+        return NULL;
+    }
+    PyObject *done = PyObject_CallFunction(Observed, "sOOdd", name, r, operands, t0, t1);
+    if (done == NULL) {
+        Py_DECREF(r);
+        return NULL;
+    }
+    Py_DECREF(done);
+    return r;
 }
 
 /* The NumPy storage of a ready host dagrt array (borrowed), else NULL. */
@@ -239,7 +273,7 @@ view_of(PyObject *base, PyObject *view)
 
 /* NumPy's operator on the storage if the op runs now (NULL, no error: not). */
 static PyObject *
-fast_binary(PyObject *v, PyObject *w, binaryfunc op)
+fast_binary(PyObject *v, PyObject *w, binaryfunc op, const char *name)
 {
     PyArrayObject *a = host_storage(v), *b = host_storage(w);
     if (a == NULL && b == NULL)
@@ -254,14 +288,17 @@ fast_binary(PyObject *v, PyObject *w, binaryfunc op)
     Py_ssize_t work = PyArray_NBYTES(d);
     if (b != NULL && PyArray_NBYTES(b) > work)
         work = PyArray_NBYTES(b);
-    if (PyArray_NDIM(d) == 0 || !admits(work))
+    int admitted = PyArray_NDIM(d) > 0 ? admits(work) : 0;
+    if (!admitted)
         return NULL;
-    return wrap(op(a != NULL ? (PyObject *)a : v, b != NULL ? (PyObject *)b : w));
+    double t0 = admitted == WATCHED ? now() : 0.0;
+    PyObject *r = wrap(op(a != NULL ? (PyObject *)a : v, b != NULL ? (PyObject *)b : w));
+    return admitted == WATCHED && r != NULL ? shown(r, name, PyTuple_Pack(2, v, w), t0) : r;
 }
 
 /* ``self <op>= other``: NumPy's in-place operator on the storage. */
 static PyObject *
-fast_inplace(PyObject *self, PyObject *other, binaryfunc op)
+fast_inplace(PyObject *self, PyObject *other, binaryfunc op, const char *name)
 {
     PyArrayObject *a = host_storage(self), *b;
     if (a == NULL || PyArray_NDIM(a) == 0 || !idle(((Array *)self)->var))
@@ -272,59 +309,61 @@ fast_inplace(PyObject *self, PyObject *other, binaryfunc op)
     }
     else if (!is_scalar(other))
         return NULL;
-    if (!admits(PyArray_NBYTES(a)))
+    int admitted = admits(PyArray_NBYTES(a));
+    if (!admitted)
         return NULL;
+    double t0 = admitted == WATCHED ? now() : 0.0;
     PyObject *r = op((PyObject *)a, b != NULL ? (PyObject *)b : other);
     if (r == NULL)
         return NULL;
     Py_DECREF(r);  /* the storage itself */
     Py_INCREF(self);
-    return self;
+    return admitted == WATCHED ? shown(self, name, PyTuple_Pack(2, self, other), t0) : self;
 }
 
-#define BINARY(fname, op, forward, reflected)                                     \
+#define BINARY(fname, op, forward, reflected, name)                               \
     static PyObject *s_##forward, *s_##reflected;                                 \
     static PyObject *fname(PyObject *v, PyObject *w)                             \
     {                                                                             \
-        PyObject *r = fast_binary(v, w, op);                                      \
+        PyObject *r = fast_binary(v, w, op, name);                                \
         if (r != NULL || PyErr_Occurred())                                        \
             return r;                                                             \
         return python_binary(v, w, s_##forward, s_##reflected);                   \
     }
 
-#define INPLACE(fname, op, name)                                                  \
+#define INPLACE(fname, op, name, numpy_name)                                      \
     static PyObject *s_##name;                                                    \
     static PyObject *fname(PyObject *self, PyObject *other)                      \
     {                                                                             \
-        PyObject *r = fast_inplace(self, other, op);                              \
+        PyObject *r = fast_inplace(self, other, op, numpy_name);                  \
         if (r != NULL || PyErr_Occurred())                                        \
             return r;                                                             \
         return configured ? call2(Methods, s_##name, self, other)                 \
                           : not_configured();                                     \
     }
 
-BINARY(nb_add, PyNumber_Add, __add__, __radd__)
-BINARY(nb_subtract, PyNumber_Subtract, __sub__, __rsub__)
-BINARY(nb_multiply, PyNumber_Multiply, __mul__, __rmul__)
-BINARY(nb_true_divide, PyNumber_TrueDivide, __truediv__, __rtruediv__)
-BINARY(nb_floor_divide, PyNumber_FloorDivide, __floordiv__, __rfloordiv__)
-BINARY(nb_remainder, PyNumber_Remainder, __mod__, __rmod__)
-BINARY(nb_and, PyNumber_And, __and__, __rand__)
-BINARY(nb_or, PyNumber_Or, __or__, __ror__)
-BINARY(nb_xor, PyNumber_Xor, __xor__, __rxor__)
-BINARY(nb_lshift, PyNumber_Lshift, __lshift__, __rlshift__)
-BINARY(nb_rshift, PyNumber_Rshift, __rshift__, __rrshift__)
-INPLACE(nb_inplace_add, PyNumber_InPlaceAdd, __iadd__)
-INPLACE(nb_inplace_subtract, PyNumber_InPlaceSubtract, __isub__)
-INPLACE(nb_inplace_multiply, PyNumber_InPlaceMultiply, __imul__)
-INPLACE(nb_inplace_true_divide, PyNumber_InPlaceTrueDivide, __itruediv__)
-INPLACE(nb_inplace_floor_divide, PyNumber_InPlaceFloorDivide, __ifloordiv__)
-INPLACE(nb_inplace_remainder, PyNumber_InPlaceRemainder, __imod__)
-INPLACE(nb_inplace_and, PyNumber_InPlaceAnd, __iand__)
-INPLACE(nb_inplace_or, PyNumber_InPlaceOr, __ior__)
-INPLACE(nb_inplace_xor, PyNumber_InPlaceXor, __ixor__)
-INPLACE(nb_inplace_lshift, PyNumber_InPlaceLshift, __ilshift__)
-INPLACE(nb_inplace_rshift, PyNumber_InPlaceRshift, __irshift__)
+BINARY(nb_add, PyNumber_Add, __add__, __radd__, "add")
+BINARY(nb_subtract, PyNumber_Subtract, __sub__, __rsub__, "subtract")
+BINARY(nb_multiply, PyNumber_Multiply, __mul__, __rmul__, "multiply")
+BINARY(nb_true_divide, PyNumber_TrueDivide, __truediv__, __rtruediv__, "divide")
+BINARY(nb_floor_divide, PyNumber_FloorDivide, __floordiv__, __rfloordiv__, "floor_divide")
+BINARY(nb_remainder, PyNumber_Remainder, __mod__, __rmod__, "remainder")
+BINARY(nb_and, PyNumber_And, __and__, __rand__, "bitwise_and")
+BINARY(nb_or, PyNumber_Or, __or__, __ror__, "bitwise_or")
+BINARY(nb_xor, PyNumber_Xor, __xor__, __rxor__, "bitwise_xor")
+BINARY(nb_lshift, PyNumber_Lshift, __lshift__, __rlshift__, "left_shift")
+BINARY(nb_rshift, PyNumber_Rshift, __rshift__, __rrshift__, "right_shift")
+INPLACE(nb_inplace_add, PyNumber_InPlaceAdd, __iadd__, "add")
+INPLACE(nb_inplace_subtract, PyNumber_InPlaceSubtract, __isub__, "subtract")
+INPLACE(nb_inplace_multiply, PyNumber_InPlaceMultiply, __imul__, "multiply")
+INPLACE(nb_inplace_true_divide, PyNumber_InPlaceTrueDivide, __itruediv__, "divide")
+INPLACE(nb_inplace_floor_divide, PyNumber_InPlaceFloorDivide, __ifloordiv__, "floor_divide")
+INPLACE(nb_inplace_remainder, PyNumber_InPlaceRemainder, __imod__, "remainder")
+INPLACE(nb_inplace_and, PyNumber_InPlaceAnd, __iand__, "bitwise_and")
+INPLACE(nb_inplace_or, PyNumber_InPlaceOr, __ior__, "bitwise_or")
+INPLACE(nb_inplace_xor, PyNumber_InPlaceXor, __ixor__, "bitwise_xor")
+INPLACE(nb_inplace_lshift, PyNumber_InPlaceLshift, __ilshift__, "left_shift")
+INPLACE(nb_inplace_rshift, PyNumber_InPlaceRshift, __irshift__, "right_shift")
 
 static PyObject *
 power2(PyObject *a, PyObject *b)
@@ -346,7 +385,7 @@ nb_power(PyObject *v, PyObject *w, PyObject *mod)
 {
     if (mod != Py_None)
         Py_RETURN_NOTIMPLEMENTED;
-    PyObject *r = fast_binary(v, w, power2);
+    PyObject *r = fast_binary(v, w, power2, "power");
     if (r != NULL || PyErr_Occurred())
         return r;
     return python_binary(v, w, s___pow__, s___rpow__);
@@ -357,7 +396,7 @@ nb_inplace_power(PyObject *self, PyObject *other, PyObject *mod)
 {
     if (mod != Py_None)
         Py_RETURN_NOTIMPLEMENTED;
-    PyObject *r = fast_inplace(self, other, inplace_power2);
+    PyObject *r = fast_inplace(self, other, inplace_power2, "power");
     if (r != NULL || PyErr_Occurred())
         return r;
     return configured ? call2(Methods, s___ipow__, self, other) : not_configured();
@@ -375,8 +414,12 @@ nb_matrix_multiply(PyObject *v, PyObject *w)
                                                                  : PyArray_NBYTES(b);
         if (PyArray_NDIM(b) > 1)
             work *= PyArray_DIM(b, PyArray_NDIM(b) - 1);
-        if (admits(work)) {
+        int admitted = admits(work);
+        if (admitted) {
+            double t0 = admitted == WATCHED ? now() : 0.0;
             PyObject *r = wrap(PyNumber_MatrixMultiply((PyObject *)a, (PyObject *)b));
+            if (r != NULL && admitted == WATCHED)
+                return shown(r, "matmul", PyTuple_Pack(2, v, w), t0);
             if (r != NULL || PyErr_Occurred())
                 return r;
         }
@@ -384,13 +427,17 @@ nb_matrix_multiply(PyObject *v, PyObject *w)
     return python_binary(v, w, s___matmul__, s___rmatmul__);
 }
 
-#define UNARY(fname, op, name)                                                    \
+#define UNARY(fname, op, name, numpy_name)                                        \
     static PyObject *s_##name;                                                    \
     static PyObject *fname(PyObject *self)                                       \
     {                                                                             \
         PyArrayObject *a = host_storage(self);                                    \
-        if (a != NULL && PyArray_NDIM(a) > 0 && admits(PyArray_NBYTES(a))) {      \
+        int admitted = a != NULL && PyArray_NDIM(a) > 0 ? admits(PyArray_NBYTES(a)) : 0; \
+        if (admitted) {                                                           \
+            double t0 = admitted == WATCHED ? now() : 0.0;                        \
             PyObject *r = wrap(op((PyObject *)a));                                \
+            if (r != NULL && admitted == WATCHED)                                 \
+                return shown(r, numpy_name, PyTuple_Pack(1, self), t0);           \
             if (r != NULL || PyErr_Occurred())                                    \
                 return r;                                                         \
         }                                                                         \
@@ -404,23 +451,29 @@ nb_matrix_multiply(PyObject *v, PyObject *w)
         return r;                                                                 \
     }
 
-UNARY(nb_negative, PyNumber_Negative, __neg__)
-UNARY(nb_positive, PyNumber_Positive, __pos__)
-UNARY(nb_absolute, PyNumber_Absolute, __abs__)
-UNARY(nb_invert, PyNumber_Invert, __invert__)
+UNARY(nb_negative, PyNumber_Negative, __neg__, "negative")
+UNARY(nb_positive, PyNumber_Positive, __pos__, "positive")
+UNARY(nb_absolute, PyNumber_Absolute, __abs__, "absolute")
+UNARY(nb_invert, PyNumber_Invert, __invert__, "invert")
 
 static PyObject *s_compare[6];  /* __lt__ __le__ __eq__ __ne__ __gt__ __ge__ */
 
 static PyObject *
 richcompare(PyObject *v, PyObject *w, int op)
 {
+    static const char *names[6] = {"less", "less_equal", "equal", "not_equal", "greater",
+                                   "greater_equal"};
     PyArrayObject *a = host_storage(v), *b = host_storage(w);
-    if (a != NULL && PyArray_NDIM(a) > 0 &&
-        (b != NULL ? same_shape(a, b) : is_scalar(w)) &&
+    int admitted = a != NULL && PyArray_NDIM(a) > 0 &&
+                   (b != NULL ? same_shape(a, b) : is_scalar(w)) ?
         admits(b != NULL && PyArray_NBYTES(b) > PyArray_NBYTES(a) ? PyArray_NBYTES(b)
-                                                                  : PyArray_NBYTES(a))) {
+                                                                  : PyArray_NBYTES(a)) : 0;
+    if (admitted) {
+        double t0 = admitted == WATCHED ? now() : 0.0;
         PyObject *r = wrap(PyObject_RichCompare((PyObject *)a, b != NULL ? (PyObject *)b : w,
                                                 op));
+        if (r != NULL && admitted == WATCHED)
+            return shown(r, names[op], PyTuple_Pack(2, v, w), t0);
         if (r != NULL || PyErr_Occurred())
             return r;
     }
@@ -470,7 +523,7 @@ subscript(PyObject *self, PyObject *key)
             return PyObject_GetItem(a->data, key);  /* NumPy's scalar */
         PyArrayObject *k;
         if (nd > 0 && (k = index_array(key)) != NULL && readable(a->var) &&
-            admits(gather_work((PyArrayObject *)a->data, k))) {  /* x[idx]: a gather */
+            admits(gather_work((PyArrayObject *)a->data, k)) == 1) {  /* x[idx]: a gather */
             PyObject *r = wrap(PyObject_GetItem(a->data, (PyObject *)k));
             if (r != NULL || PyErr_Occurred())
                 return r;
@@ -503,7 +556,7 @@ ass_subscript(PyObject *self, PyObject *key, PyObject *value)
         /* x[idx] = v (``indexing._scatter``): a Python number or a ready array */
         if (nd > 0 && PyArray_TYPE(d) != NPY_OBJECT && (k = index_array(key)) != NULL &&
             (PyFloat_CheckExact(value) || PyLong_CheckExact(value) ||
-             (v = host_storage(value)) != NULL) && admits(PyArray_NBYTES(k)))
+             (v = host_storage(value)) != NULL) && admits(PyArray_NBYTES(k)) == 1)
             return PyObject_SetItem(a->data, (PyObject *)k, v != NULL ? (PyObject *)v : value);
     }
     if (!configured) {
@@ -756,24 +809,37 @@ storage_of(PyObject *x, int depth)
     return out;
 }
 
-/* run_now(call, args, kwargs, work): ``record``'s case of an op without given
- * outputs whose inputs are ready host arrays and whose work is at most
- * ``POLICY.small`` (no profile watching): NumPy's call on the storage, now.
+/* run_now(call, args, kwargs, work, also): ``record``'s case of an op without
+ * given outputs whose inputs are ready host arrays, whose other written
+ * buffers (``also``: a random generator's state) are idle and whose work is
+ * at most ``POLICY.small`` (no profile watching): NumPy's call on the
+ * storage, now.
  * Returns ``[array]`` (a new NumPy array, wrapped, or NumPy's scalar),
  * ``(result,)`` (anything else NumPy returned: ``record`` wraps it), or
  * None: not run. */
 static PyObject *
 run_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
 {
-    if (nargs != 4 || !PyDict_Check(argv[2])) {
-        PyErr_SetString(PyExc_TypeError, "run_now(call, args, kwargs, work)");
+    if (nargs != 5 || !PyDict_Check(argv[2]) || !PySequence_Check(argv[4])) {
+        PyErr_SetString(PyExc_TypeError, "run_now(call, args, kwargs, work, also)");
         return NULL;
     }
     Py_ssize_t work = PyLong_AsSsize_t(argv[3]);
     if (work == -1 && PyErr_Occurred())
         return NULL;
-    if (!configured || !admits(work))
+    if (!configured || admits(work) != 1)
         Py_RETURN_NONE;
+    PyObject *also = PySequence_Fast(argv[4], "also");
+    if (also == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(also); i++) {
+        PyObject *a = PySequence_Fast_GET_ITEM(also, i);
+        if (Py_TYPE(a) != Exact || !idle(((Array *)a)->var)) {
+            Py_DECREF(also);
+            Py_RETURN_NONE;
+        }
+    }
+    Py_DECREF(also);
     PyObject *args = storage_of(argv[1], 8), *kwargs = NULL, *r = NULL;
     if (args != NULL && PyList_CheckExact(args))
         Py_SETREF(args, PyList_AsTuple(args));
@@ -861,7 +927,8 @@ Recorded_call(Recorded *self, PyObject *args, PyObject *kwargs)
                 values[i] = x;
             }
         }
-        if (ok && shape != NULL && admits(work)) {
+        int admitted = ok && shape != NULL ? admits(work) : 0;
+        if (admitted == 1) {
             PyObject *r = wrap(PyObject_Vectorcall(self->func, values, n, NULL));
             if (r != NULL || PyErr_Occurred())
                 return r;
@@ -980,9 +1047,20 @@ configure(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyObject *
+observe_with(PyObject *module, PyObject *observed)
+{
+    Py_INCREF(observed);
+    Py_XSETREF(Observed, observed);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
+    {"observe_with", observe_with, METH_O,
+     "observe_with(observed): how an op run here is shown to observers (a profile)."},
     {"run_now", (PyCFunction)(void (*)(void))run_now, METH_FASTCALL,
-     "run_now(call, args, kwargs, work): record's run-now case in C ([array], (result,) "
+     "run_now(call, args, kwargs, work, also): record's run-now case in C ([array], "
+     "(result,) "
      "or None: not run)."},
     {"configure", configure, METH_VARARGS,
      "configure(ndarray, methods, FRESH, Var, engine, policy, view_of, var_of): the objects "

@@ -47,11 +47,12 @@ try:
     if not _config.get("native"):
         raise ImportError("DAGRT_NATIVE=0")
     from ._native import Array as _Base
-    from ._native import Recorded, run_now
+    from ._native import Recorded, observe_with, run_now
     from ._native import configure as _configure
     NATIVE = True
 except ImportError:
-    _Base, Recorded, NATIVE, run_now = _Fields, object, False, None  # type: ignore[misc]
+    _Base, Recorded, NATIVE = _Fields, object, False  # type: ignore[misc]
+    run_now = observe_with = None
 _new = _Base.__new__
 _STATE_COLOURS = {"ready": "green", "pending": "darkorange", "failed": "red"}
 _NP = np.ndarray

@@ -23,7 +23,7 @@ singular matrix); only a deferred op's value error waits for a sync point.
 While a profiler or graph recorder observes the engine, ops run now are shown
 to it as slices on the caller's track: observing does not move them.
 
-Imports: the engine, the devices, ``array.ndarray``, ``array.fusion``.
+Imports: the engine, the devices, ``array.ndarray``, ``array.results``, ``array.fusion``.
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ from ..engine.scheduler import ENGINE
 from . import chunks, fusion
 from .flags import writeable
 from .fusion import Fusable, fusable
-from .ndarray import _NP, _new, ndarray, run_now, stand_for_scalars, var_of, view_of, wrap
+from .ndarray import _NP, _new, ndarray, observe_with, run_now, stand_for_scalars, var_of
+from .results import evaluate, wrap_result
 from .sites import caller_at
 
 Plan = Callable[[], list[ndarray]]
@@ -67,8 +68,8 @@ def record(name: str, call: Callable[..., Any], args: Sequence[Any],
     writes besides its outputs (a random generator's state). ``partial``: the
     op writes only part of its outputs (setitem), so it keeps their poison.
     ``waited``: the op waited for the kernels it depends on (``_settle``)."""
-    if outs is None and not also and run_now is not None:  # the common case, in C
-        done = run_now(call, args, kwargs, work)
+    if outs is None and run_now is not None:  # the common case, in C
+        done = run_now(call, args, kwargs, work, also)
         if done is not None:
             if type(done) is tuple:  # not a new NumPy array: wrapped here
                 return _wrap_now(name, plan, done[0])
@@ -259,6 +260,24 @@ def _timed(name: str, call: Callable[..., Any], args: Sequence[Any], values: lis
     return outs
 
 
+def observed(name: str, out: Any, operands: tuple[Any, ...], t0: float, t1: float) -> None:
+    """An op the compiled base class ran now while observers watch: a slice
+    on the caller's track with its buffers (as ``_timed`` shows the ops the
+    Python path runs now)."""
+    if type(out) is ndarray:
+        writes: tuple[Var, ...] = (var_of(out),)
+        data = out._data
+        shape, dtype = data.shape, data.dtype
+    else:
+        writes, shape, dtype = (), None, None
+    ENGINE.ran_now(name, quick_site(), shape, dtype, t0, t1, writes,
+                   [var_of(a) for a in operands if type(a) is ndarray])
+
+
+if observe_with is not None:
+    observe_with(observed)
+
+
 def host_values(args: Any) -> list[Any] | None:
     """The storage of the dagrt arrays among ``args`` (one level of lists and
     tuples), or None if one of them is pending, failed or on a device."""
@@ -436,57 +455,3 @@ def resolve(x: Any, reads: list[Var], snapshot: bool) -> Any:
                 values.append(v if tv is int or tv is float else resolve(v, reads, snapshot))
         return values if t is list else tuple(values)
     return x
-
-
-# -- evaluation (eager functions) -------------------------------------------------------
-
-def evaluate(x: Any, quiet: bool = False) -> Any:
-    """Replace dagrt arrays (in lists, tuples, dicts) by their storage once
-    computed; with ``quiet``, once no pending operation uses them (so the
-    caller may also write them, as NumPy functions like ``np.put`` do).
-    Arrays on a device give a host copy of their value."""
-    if isinstance(x, ndarray):
-        if x._var.device is not None:
-            return x._host()
-        return x._quiet() if quiet else x._value()
-    t = type(x)
-    if t is list or t is tuple:
-        return t(evaluate(v, quiet) for v in x)
-    if t is dict:
-        return {k: evaluate(v, quiet) for k, v in x.items()}
-    return x
-
-
-def wrap_result(result: Any, inputs: Any = ()) -> Any:
-    """Wrap NumPy results of an eager call as dagrt arrays (recursively).
-    ``inputs``: the call's arguments; a result that is an input's storage is
-    that input (``np.require(a) is a``), one that shares its memory a view of
-    it, as in NumPy (not a second, untracked array on the same buffer)."""
-    if isinstance(result, np.ndarray):
-        if inputs:
-            for a in _host_arrays(inputs, []):
-                if result is a._data:
-                    return a
-                if np.may_share_memory(result, a._data):
-                    return view_of(a, result)
-        # a view of NumPy's temporary: a copy, keeping its layout
-        return wrap(result.copy(order="K") if not result.flags.owndata else result)
-    if isinstance(result, tuple):
-        return type(result)(*(wrap_result(r, inputs) for r in result)) \
-            if hasattr(result, "_fields") else tuple(wrap_result(r, inputs) for r in result)
-    if isinstance(result, list):
-        return [wrap_result(r, inputs) for r in result]
-    return result
-
-
-def _host_arrays(x: Any, found: list[ndarray]) -> list[ndarray]:
-    """The host dagrt arrays in ``x`` (nested in lists, tuples, dicts)."""
-    if type(x) is ndarray:
-        if x._var.device is None:
-            found.append(x)
-    elif isinstance(x, (list, tuple)):
-        for v in x:
-            _host_arrays(v, found)
-    elif isinstance(x, dict):
-        _host_arrays(list(x.values()), found)
-    return found

@@ -1,0 +1,67 @@
+"""What eager calls give back and take: dagrt arrays evaluated to their
+storage (``evaluate``) and NumPy results wrapped as dagrt arrays
+(``wrap_result``: a result that is an input's storage, or a view of it, is
+that input or a view of it, as in NumPy).
+
+Imports: ``array.ndarray``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .ndarray import ndarray, view_of, wrap
+
+
+def evaluate(x: Any, quiet: bool = False) -> Any:
+    """Replace dagrt arrays (in lists, tuples, dicts) by their storage once
+    computed; with ``quiet``, once no pending operation uses them (so the
+    caller may also write them, as NumPy functions like ``np.put`` do).
+    Arrays on a device give a host copy of their value."""
+    if isinstance(x, ndarray):
+        if x._var.device is not None:
+            return x._host()
+        return x._quiet() if quiet else x._value()
+    t = type(x)
+    if t is list or t is tuple:
+        return t(evaluate(v, quiet) for v in x)
+    if t is dict:
+        return {k: evaluate(v, quiet) for k, v in x.items()}
+    return x
+
+
+def wrap_result(result: Any, inputs: Any = ()) -> Any:
+    """Wrap NumPy results of an eager call as dagrt arrays (recursively).
+    ``inputs``: the call's arguments; a result that is an input's storage is
+    that input (``np.require(a) is a``), one that shares its memory a view of
+    it, as in NumPy (not a second, untracked array on the same buffer)."""
+    if isinstance(result, np.ndarray):
+        if inputs:
+            for a in _host_arrays(inputs, []):
+                if result is a._data:
+                    return a
+                if np.may_share_memory(result, a._data):
+                    return view_of(a, result)
+        # a view of NumPy's temporary: a copy, keeping its layout
+        return wrap(result.copy(order="K") if not result.flags.owndata else result)
+    if isinstance(result, tuple):
+        return type(result)(*(wrap_result(r, inputs) for r in result)) \
+            if hasattr(result, "_fields") else tuple(wrap_result(r, inputs) for r in result)
+    if isinstance(result, list):
+        return [wrap_result(r, inputs) for r in result]
+    return result
+
+
+def _host_arrays(x: Any, found: list[ndarray]) -> list[ndarray]:
+    """The host dagrt arrays in ``x`` (nested in lists, tuples, dicts)."""
+    if type(x) is ndarray:
+        if x._var.device is None:
+            found.append(x)
+    elif isinstance(x, (list, tuple)):
+        for v in x:
+            _host_arrays(v, found)
+    elif isinstance(x, dict):
+        _host_arrays(list(x.values()), found)
+    return found
