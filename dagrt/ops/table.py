@@ -124,6 +124,10 @@ class Function(functools.partial):  # type: ignore[type-arg]
     def __reduce__(self) -> str:
         return self.__name__
 
+    def __get__(self, obj: Any, objtype: Any = None) -> Function:
+        """Never bound (Python 3.13's ``partial`` warns that it will be)."""
+        return self
+
 
 UFUNCS = sorted(name for name, obj in vars(np).items() if isinstance(obj, np.ufunc)) + [
     "isposinf", "isneginf"]  # ufunc-like functions with ``out=``
