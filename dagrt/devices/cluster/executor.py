@@ -263,7 +263,11 @@ class ClusterExecutor:
                 if error is not None:
                     raise error
             missing = [f.key for f in futures if f.key not in found]
-            for summaries in client.run(take_summaries, missing).values():
+            for summaries in client.run(take_summaries, missing, on_error="return").values():
+                if isinstance(summaries, OSError):  # (CommClosedError: a worker's connection
+                    continue  # dropped under load; it is asked again next round)
+                if isinstance(summaries, BaseException):
+                    raise summaries
                 found.update(summaries)
             if all(f.key in found for f in futures):
                 return [found[f.key] for f in futures]
