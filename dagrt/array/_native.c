@@ -53,6 +53,8 @@ static PyObject *Fresh;           /* engine.graph.FRESH */
 static PyTypeObject *VarType;     /* engine.graph.Var */
 static PyObject *Engine, *Policy, *ViewOf;
 static PyObject *Observed;        /* record.observed (``observe_with``) */
+static PyObject *PkgDir;          /* engine.graph.PKG_DIR: dagrt's own code */
+static PyObject *s_seq, *s_on_ran, *s_shape, *s_dtype;
 static Py_ssize_t off_n, off_nw, off_error, off_device;  /* Var's slots */
 static PyObject *s_observers, *s_small, *s_getitem, *s_setitem;
 
@@ -132,6 +134,101 @@ now(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
+/* ``var_of(x)`` for a dagrt array (borrowed): a new root gets a state of its own. */
+static PyObject *
+state_of(PyObject *x)
+{
+    Array *a = (Array *)x;
+    if (a->var == Fresh) {
+        PyObject *var = PyObject_CallNoArgs((PyObject *)VarType);
+        if (var == NULL)
+            return NULL;
+        Py_SETREF(a->var, var);
+    }
+    return a->var;
+}
+
+/* ``record.observed`` in C, for an op called from the user's own code (the
+ * calling frame is the recording site): the entry ``Scheduler.ran_now``
+ * gives the observers, ``(seq, name, site, shape, dtype, t0, t1, len(writes),
+ * *writes, *reads)``. 1: shown; 0: the caller is dagrt's code (the Python
+ * path walks to the user's frame); -1: an error. */
+static int
+show_here(const char *name, PyObject *out, PyObject *operands, double t0, double t1)
+{
+    PyFrameObject *frame = PyEval_GetFrame();
+    if (frame == NULL)
+        return 0;
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    Py_ssize_t own = PyUnicode_Tailmatch(code->co_filename, PkgDir, 0, PY_SSIZE_T_MAX, -1);
+    if (own != 0) {
+        Py_DECREF(code);
+        return own < 0 ? -1 : 0;
+    }
+    PyObject *site = Py_BuildValue("(Ni)", (PyObject *)code, PyFrame_GetLasti(frame));
+    PyObject *shape = Py_None, *dtype = Py_None, *write = NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(operands), nwrites = 0, nreads = 0;
+    PyObject *reads[3];
+    if (site == NULL)
+        return -1;
+    Py_INCREF(shape);
+    Py_INCREF(dtype);
+    if (Py_TYPE(out) == Exact) {
+        write = state_of(out);
+        Py_SETREF(shape, PyObject_GetAttr(((Array *)out)->data, s_shape));
+        Py_SETREF(dtype, PyObject_GetAttr(((Array *)out)->data, s_dtype));
+        nwrites = 1;
+    }
+    for (Py_ssize_t i = 0; i < n && i < 3; i++) {
+        PyObject *x = PyTuple_GET_ITEM(operands, i);
+        if (Py_TYPE(x) == Exact && (reads[nreads] = state_of(x)) != NULL)
+            nreads++;
+    }
+    PyObject *counter = PyObject_GetAttr(Engine, s_seq);
+    PyObject *seq = counter != NULL ? PyIter_Next(counter) : NULL;
+    Py_XDECREF(counter);
+    PyObject *entry = NULL;
+    if (seq != NULL && shape != NULL && dtype != NULL && (nwrites == 0 || write != NULL) &&
+        !PyErr_Occurred() && (entry = PyTuple_New(8 + nwrites + nreads)) != NULL) {
+        PyObject *items[8] = {seq, PyUnicode_FromString(name), site, shape, dtype,
+                              PyFloat_FromDouble(t0), PyFloat_FromDouble(t1),
+                              PyLong_FromSsize_t(nwrites)};
+        for (int i = 0; i < 8; i++)
+            PyTuple_SET_ITEM(entry, i, items[i]);  /* (steals; NULLs checked below) */
+        seq = site = shape = dtype = NULL;
+        if (nwrites) {
+            Py_INCREF(write);
+            PyTuple_SET_ITEM(entry, 8, write);
+        }
+        for (Py_ssize_t i = 0; i < nreads; i++) {
+            Py_INCREF(reads[i]);
+            PyTuple_SET_ITEM(entry, 8 + nwrites + i, reads[i]);
+        }
+        for (int i = 0; i < 8; i++)
+            if (PyTuple_GET_ITEM(entry, i) == NULL)
+                Py_CLEAR(entry);
+    }
+    Py_XDECREF(seq);
+    Py_XDECREF(site);
+    Py_XDECREF(shape);
+    Py_XDECREF(dtype);
+    if (entry == NULL)
+        return -1;
+    PyObject *observers = PyObject_GetAttr(Engine, s_observers);
+    PyObject *list = observers != NULL ? PySequence_Fast(observers, "observers") : NULL;
+    Py_XDECREF(observers);
+    int ok = list != NULL;
+    for (Py_ssize_t i = 0; ok && i < PySequence_Fast_GET_SIZE(list); i++) {
+        PyObject *done = PyObject_CallMethodOneArg(PySequence_Fast_GET_ITEM(list, i),
+                                                   s_on_ran, entry);
+        ok = done != NULL;
+        Py_XDECREF(done);
+    }
+    Py_XDECREF(list);
+    Py_DECREF(entry);
+    return ok ? 1 : -1;
+}
+
 /* Show the observers an op run now from ``t0``: ``record.observed(name, out,
  * operands, t0, t1)``, a slice on the caller's track as ``record._timed``
  * shows the ops the Python path runs now. Steals and returns ``r``. */
@@ -141,14 +238,20 @@ shown(PyObject *r, const char *name, PyObject *operands, double t0)
     double t1 = now();
     if (r == NULL || operands == NULL) {
         Py_XDECREF(r);
+        Py_XDECREF(operands);
         return NULL;
     }
-    PyObject *done = PyObject_CallFunction(Observed, "sOOdd", name, r, operands, t0, t1);
-    if (done == NULL) {
+    int done = show_here(name, r, operands, t0, t1);
+    if (done == 0) {  /* called from dagrt's own code: the Python path finds the site */
+        PyObject *ok = PyObject_CallFunction(Observed, "sOOdd", name, r, operands, t0, t1);
+        done = ok == NULL ? -1 : 1;
+        Py_XDECREF(ok);
+    }
+    Py_DECREF(operands);
+    if (done < 0) {
         Py_DECREF(r);
         return NULL;
     }
-    Py_DECREF(done);
     return r;
 }
 
@@ -1048,16 +1151,22 @@ configure(PyObject *module, PyObject *args)
 }
 
 static PyObject *
-observe_with(PyObject *module, PyObject *observed)
+observe_with(PyObject *module, PyObject *args)
 {
+    PyObject *observed, *pkg_dir;
+    if (!PyArg_ParseTuple(args, "OU:observe_with", &observed, &pkg_dir))
+        return NULL;
     Py_INCREF(observed);
     Py_XSETREF(Observed, observed);
+    Py_INCREF(pkg_dir);
+    Py_XSETREF(PkgDir, pkg_dir);
     Py_RETURN_NONE;
 }
 
 static PyMethodDef module_methods[] = {
-    {"observe_with", observe_with, METH_O,
-     "observe_with(observed): how an op run here is shown to observers (a profile)."},
+    {"observe_with", observe_with, METH_VARARGS,
+     "observe_with(observed, PKG_DIR): how an op run here is shown to observers (a "
+     "profile), and where dagrt's own code is."},
     {"run_now", (PyCFunction)(void (*)(void))run_now, METH_FASTCALL,
      "run_now(call, args, kwargs, work, also): record's run-now case in C ([array], "
      "(result,) "
@@ -1089,6 +1198,10 @@ PyInit__native(void)
     INTERN(s_setitem, "_setitem");
     INTERN(s_iter, "_iter");
     INTERN(s_call, "_call");
+    INTERN(s_seq, "_seq");
+    INTERN(s_on_ran, "on_ran");
+    INTERN(s_shape, "shape");
+    INTERN(s_dtype, "dtype");
     INTERN(s_element, "_element");
     INTERN(s___add__, "__add__");
     INTERN(s___radd__, "__radd__");

@@ -42,7 +42,17 @@ from ..devices.device import Device
 from ..devices.replay import identity
 from ..engine import warncontext
 from ..engine.executors import ThreadedExecutor
-from ..engine.graph import FRESH, ForeignVar, Op, Site, Var, quick_site, recording_site, user_frame
+from ..engine.graph import (
+    FRESH,
+    PKG_DIR,
+    ForeignVar,
+    Op,
+    Site,
+    Var,
+    quick_site,
+    recording_site,
+    user_frame,
+)
 from ..engine.policy import POLICY
 from ..engine.scheduler import ENGINE
 from . import chunks, fusion
@@ -275,7 +285,7 @@ def observed(name: str, out: Any, operands: tuple[Any, ...], t0: float, t1: floa
 
 
 if observe_with is not None:
-    observe_with(observed)
+    observe_with(observed, PKG_DIR)
 
 
 def host_values(args: Any) -> list[Any] | None:
