@@ -9,7 +9,10 @@ call writing into preallocated storage.
 
 The class holds the storage, its metadata, the sync points (``asnumpy``,
 ``float``, ``print``...) and element access; its operators and methods come
-from the op table through the ``Methods`` mixin (``array.methods``).
+from the op table through the ``Methods`` mixin (``array.methods``). Its
+fields live in a compiled base class (``array/_native.c``) whose slots run
+the small ready case of operators, indexing and iteration in C and call the
+Python code here (and the mixin's operators) for every other case.
 
 Imports: the engine, the devices, the mixin.
 """

@@ -23,6 +23,11 @@ singular matrix); only a deferred op's value error waits for a sync point.
 While a profiler or graph recorder observes the engine, ops run now are shown
 to it as slices on the caller's track: observing does not move them.
 
+The run-now case is also compiled (``array/_native.c``): ``run_now`` tests
+the same predicate and makes the same call for an op without given outputs
+(the first thing ``record`` tries), and ``ndarray``'s operator, indexing and
+iteration slots do so before calling their Python code at all.
+
 Imports: the engine, the devices, ``array.ndarray``, ``array.results``, ``array.fusion``.
 """
 
