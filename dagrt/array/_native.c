@@ -229,16 +229,20 @@ show_here(const char *name, PyObject *out, PyObject *operands, double t0, double
     return ok ? 1 : -1;
 }
 
-/* Show the observers an op run now from ``t0``: ``record.observed(name, out,
- * operands, t0, t1)``, a slice on the caller's track as ``record._timed``
- * shows the ops the Python path runs now. Steals and returns ``r``. */
+/* ``r``, the result of an op run now from ``t0`` (stolen, returned); if
+ * observers watch (``admitted`` is WATCHED), the op is shown to them first as
+ * a slice on the caller's track, as ``record._timed`` shows the ops the Python
+ * path runs now (``show_here``, else ``record.observed``). Its operands: ``a``
+ * and ``b`` (NULL for a unary op). */
 static PyObject *
-shown(PyObject *r, const char *name, PyObject *operands, double t0)
+shown(PyObject *r, int admitted, const char *name, double t0, PyObject *a, PyObject *b)
 {
+    if (r == NULL || admitted != WATCHED)
+        return r;
     double t1 = now();
-    if (r == NULL || operands == NULL) {
-        Py_XDECREF(r);
-        Py_XDECREF(operands);
+    PyObject *operands = b != NULL ? PyTuple_Pack(2, a, b) : PyTuple_Pack(1, a);
+    if (operands == NULL) {
+        Py_DECREF(r);
         return NULL;
     }
     int done = show_here(name, r, operands, t0, t1);
@@ -395,8 +399,8 @@ fast_binary(PyObject *v, PyObject *w, binaryfunc op, const char *name)
     if (!admitted)
         return NULL;
     double t0 = admitted == WATCHED ? now() : 0.0;
-    PyObject *r = wrap(op(a != NULL ? (PyObject *)a : v, b != NULL ? (PyObject *)b : w));
-    return admitted == WATCHED && r != NULL ? shown(r, name, PyTuple_Pack(2, v, w), t0) : r;
+    return shown(wrap(op(a != NULL ? (PyObject *)a : v, b != NULL ? (PyObject *)b : w)),
+                 admitted, name, t0, v, w);
 }
 
 /* ``self <op>= other``: NumPy's in-place operator on the storage. */
@@ -421,7 +425,7 @@ fast_inplace(PyObject *self, PyObject *other, binaryfunc op, const char *name)
         return NULL;
     Py_DECREF(r);  /* the storage itself */
     Py_INCREF(self);
-    return admitted == WATCHED ? shown(self, name, PyTuple_Pack(2, self, other), t0) : self;
+    return shown(self, admitted, name, t0, self, other);
 }
 
 #define BINARY(fname, op, forward, reflected, name)                               \
@@ -520,9 +524,8 @@ nb_matrix_multiply(PyObject *v, PyObject *w)
         int admitted = admits(work);
         if (admitted) {
             double t0 = admitted == WATCHED ? now() : 0.0;
-            PyObject *r = wrap(PyNumber_MatrixMultiply((PyObject *)a, (PyObject *)b));
-            if (r != NULL && admitted == WATCHED)
-                return shown(r, "matmul", PyTuple_Pack(2, v, w), t0);
+            PyObject *r = shown(wrap(PyNumber_MatrixMultiply((PyObject *)a, (PyObject *)b)),
+                                admitted, "matmul", t0, v, w);
             if (r != NULL || PyErr_Occurred())
                 return r;
         }
@@ -538,9 +541,8 @@ nb_matrix_multiply(PyObject *v, PyObject *w)
         int admitted = a != NULL && PyArray_NDIM(a) > 0 ? admits(PyArray_NBYTES(a)) : 0; \
         if (admitted) {                                                           \
             double t0 = admitted == WATCHED ? now() : 0.0;                        \
-            PyObject *r = wrap(op((PyObject *)a));                                \
-            if (r != NULL && admitted == WATCHED)                                 \
-                return shown(r, numpy_name, PyTuple_Pack(1, self), t0);           \
+            PyObject *r = shown(wrap(op((PyObject *)a)), admitted, numpy_name, t0, \
+                                self, NULL);                                      \
             if (r != NULL || PyErr_Occurred())                                    \
                 return r;                                                         \
         }                                                                         \
@@ -573,10 +575,9 @@ richcompare(PyObject *v, PyObject *w, int op)
                                                                   : PyArray_NBYTES(a)) : 0;
     if (admitted) {
         double t0 = admitted == WATCHED ? now() : 0.0;
-        PyObject *r = wrap(PyObject_RichCompare((PyObject *)a, b != NULL ? (PyObject *)b : w,
-                                                op));
-        if (r != NULL && admitted == WATCHED)
-            return shown(r, names[op], PyTuple_Pack(2, v, w), t0);
+        PyObject *r = shown(wrap(PyObject_RichCompare(
+                                (PyObject *)a, b != NULL ? (PyObject *)b : w, op)),
+                            admitted, names[op], t0, v, w);
         if (r != NULL || PyErr_Occurred())
             return r;
     }
