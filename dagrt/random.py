@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from .array.ndarray import ndarray, wrap
+from .array.ndarray import NATIVE, Recorded, ndarray, wrap
 from .array.operands import new_array, operand, shape_of
 from .array.record import record
 from .array.transfer import to_device
-from .devices.registry import device_arg
+from .devices.registry import DEFAULT_DEVICE, device_arg
 from .ops import fallback as _fallback
 from .ops.table import public
 
@@ -195,6 +195,32 @@ class _Stream:
         return _fallback.eager_function(qualname, in_order)
 
 
+class Draw(Recorded):  # type: ignore[misc, valid-type]
+    """A generator's method (``normal``, ``uniform``...) on one generator: a
+    call with plain Python numbers, when the generator's state is idle and the
+    default device is the CPU, makes NumPy's draw now in C (``array/_native.c``,
+    the test of ``record``); any other call is the Python method ``_call``."""
+
+    def __init__(self, stream: _Stream, nparams: int, call: Any) -> None:
+        self.__wrapped_numpy__ = getattr(stream.impl, call.__name__)
+        self._nin = nparams  # parameters before ``size`` (-1: the arguments are the shape)
+        self._state, self._device, self._fast = stream.state, DEFAULT_DEVICE, 2
+        self._call = self.__wrapped__ = call  # (its signature)
+        self.__name__, self.__qualname__, self.__doc__ = \
+            call.__name__, call.__qualname__, call.__doc__ or self.__wrapped_numpy__.__doc__
+
+    def __repr__(self) -> str:
+        return repr(self._call)
+
+    @classmethod
+    def attach(cls, generator: Any, methods: dict[str, int]) -> None:
+        """Give ``generator`` a ``Draw`` for each of ``methods`` (name: parameters)."""
+        if NATIVE:
+            stream = generator._stream
+            for name, nparams in methods.items():
+                setattr(generator, name, cls(stream, nparams, getattr(generator, name)))
+
+
 def _known(p: Any) -> Any:
     """Parameters whose values are not known yet validate as ones."""
     return np.ones(p.shape, p.dtype) if isinstance(p, ndarray) else p
@@ -265,6 +291,9 @@ class RandomState:
 
     def __init__(self, seed: Any = None) -> None:
         self._stream = _Stream(np.random.RandomState(seed))
+        Draw.attach(self, {"rand": -1, "randn": -1, "random_sample": 0, "random": 0,
+                           "ranf": 0, "sample": 0, "standard_normal": 0, "uniform": 2,
+                           "normal": 2, "randint": 2})
 
     def seed(self, seed: Any = None) -> None:
         self._stream.apply(lambda impl, s: impl.seed(s), seed)
@@ -313,7 +342,9 @@ class RandomState:
         if name.startswith("_"):
             raise AttributeError(name)
         if name in DISTRIBUTIONS and hasattr(self._stream.impl, name):
-            return self._stream.distribution(name, DISTRIBUTIONS[name])
+            setattr(self, name, self._stream.distribution(name, DISTRIBUTIONS[name]))
+            Draw.attach(self, {name: len(DISTRIBUTIONS[name])})
+            return getattr(self, name)
         return self._stream.eager(name, f"numpy.random.RandomState.{name}")
 
 
@@ -322,6 +353,8 @@ class Generator:
 
     def __init__(self, bit_generator: Any = None) -> None:
         self._stream = _Stream(np.random.default_rng(bit_generator))
+        Draw.attach(self, {"random": 0, "standard_normal": 0, "normal": 2, "uniform": 2,
+                           "integers": 2})
 
     @property
     def bit_generator(self) -> Any:
@@ -354,7 +387,9 @@ class Generator:
         if name.startswith("_"):
             raise AttributeError(name)
         if name in DISTRIBUTIONS and hasattr(self._stream.impl, name):
-            return self._stream.distribution(name, DISTRIBUTIONS[name])
+            setattr(self, name, self._stream.distribution(name, DISTRIBUTIONS[name]))
+            Draw.attach(self, {name: len(DISTRIBUTIONS[name])})
+            return getattr(self, name)
         return self._stream.eager(name, f"numpy.random.Generator.{name}")
 
 

@@ -275,3 +275,50 @@ def test_small_draws_wait_for_pending_draws() -> None:
                 numpy.random.uniform(size=2)]
         for g, w in zip(got, want):
             numpy.testing.assert_array_equal(g.asnumpy(), w)
+
+
+DRAWS = [  # legacy functions, then a Generator's methods; errors too
+    "normal(size=10)", "normal(1.0, 2.0, (2, 3))", "normal()", "normal(0, -1.0, 3)",
+    "rand()", "rand(2, 3)", "randn(4)", "rand(-1)", "randint(0, 10, size=5)", "randint(5)",
+    "randint(5, 2)", "uniform(-1, 1, 7)", "uniform(size=-1)", "exponential(2.0, 4)",
+    "binomial(10, 0.5, 3)", "choice(5, 3)", "standard_normal()", "random_sample((2,))",
+    "normal(size=(2, 2**62))", "rng.normal(size=3)", "rng.integers(0, 10, 5)", "rng.random(3)",
+    "rng.uniform(size=2)", "rng.standard_normal(3)", "rng.exponential(1.0, 3)",
+    "rng.normal(0.0, 1.0, 2, 5)",
+]
+
+
+def test_draws_match_numpy() -> None:
+    """A draw with plain numbers runs now in C: NumPy's numbers in NumPy's
+    order, NumPy's types and errors."""
+    for xp in (numpy, dagrt):
+        xp.random.seed(7)
+    rngs = {xp: xp.random.default_rng(7) for xp in (numpy, dagrt)}
+    for call in DRAWS:
+        _both(lambda xp, call=call: eval(f"xp.random.{call}" if not call.startswith("rng")
+                                         else call, {"xp": xp, "rng": rngs[xp]}))
+
+
+def test_draw_run_now_case_makes_no_python_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small draws with plain numbers do not enter ``_Stream.draw``; other
+    calls, large draws and another default device take the Python path."""
+    from dagrt import random as drandom
+    from dagrt.devices import registry
+
+    calls: list[str] = []
+    python_draw = drandom._Stream.draw
+    monkeypatch.setattr(drandom._Stream, "draw",
+                        lambda self, method, *a, **k: calls.append(method) or
+                        python_draw(self, method, *a, **k))
+    rng = dagrt.random.default_rng(1)
+    dagrt.random.normal(size=3), rng.uniform(0.0, 1.0, 4), dagrt.random.rand(2)
+    assert calls == []
+    dagrt.random.normal(numpy.float64(0.0), size=3)  # a NumPy scalar parameter
+    dagrt.random.normal(size=1 << 18)  # large: the policy decides
+    dagrt.random.normal(size=3, device="cpu")
+    rng.normal(loc=1.0, size=2)
+    assert calls == ["normal"] * 3 + ["normal"]
+    with dagrt.config(device="cpu:0"):  # another default device: the Python path decides
+        assert registry.DEFAULT_DEVICE == ["cpu:0"]
+        dagrt.random.rand(2)
+    assert calls[-1] == "random_sample"

@@ -54,8 +54,9 @@ static PyTypeObject *VarType;     /* engine.graph.Var */
 static PyObject *Engine, *Policy, *ViewOf;
 static PyObject *Observed;        /* record.observed (``observe_with``) */
 static PyObject *PkgDir;          /* engine.graph.PKG_DIR: dagrt's own code */
-static PyObject *s_seq, *s_on_ran, *s_shape, *s_dtype;
-static Py_ssize_t off_n, off_nw, off_error, off_device;  /* Var's slots */
+static PyObject *s_seq, *s_on_ran;
+static Py_ssize_t off_n, off_nw, off_error, off_device, off_last_writer, off_readers;
+                                  /* Var's slots */
 static PyObject *s_observers, *s_small, *s_getitem, *s_setitem;
 
 #define SLOT(o, off) (*(PyObject **)((char *)(o) + (off)))
@@ -134,18 +135,101 @@ now(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
+/* ``Var()``, without calling its Python ``__init__``: the same fields. */
+static PyObject *
+new_var(void)
+{
+    PyObject *var = VarType->tp_alloc(VarType, 0), *zero = PyLong_FromLong(0);
+    if (var == NULL || zero == NULL) {
+        Py_XDECREF(var);
+        return NULL;
+    }
+    const Py_ssize_t none[4] = {off_last_writer, off_error, off_device, 0};
+    for (int i = 0; none[i]; i++)
+        SLOT(var, none[i]) = Py_NewRef(Py_None);
+    SLOT(var, off_n) = Py_NewRef(zero);
+    SLOT(var, off_nw) = zero;
+    SLOT(var, off_readers) = PyTuple_New(0);
+    return var;
+}
+
 /* ``var_of(x)`` for a dagrt array (borrowed): a new root gets a state of its own. */
 static PyObject *
 state_of(PyObject *x)
 {
     Array *a = (Array *)x;
     if (a->var == Fresh) {
-        PyObject *var = PyObject_CallNoArgs((PyObject *)VarType);
+        PyObject *var = new_var();
         if (var == NULL)
             return NULL;
         Py_SETREF(a->var, var);
     }
     return a->var;
+}
+
+/* Small caches of the objects a profile's entries repeat: an op's name (the
+ * C string's address is its key), its shape (that of the op before) and its
+ * recording site ``(code, lasti)`` (a loop records from the same few sites).
+ * New references. */
+#define CACHED 64
+
+static PyObject *
+name_object(const char *name)
+{
+    static struct { const char *key; PyObject *value; } names[CACHED];
+    size_t i = ((size_t)name >> 3) % CACHED;
+    if (names[i].key != name) {
+        PyObject *value = PyUnicode_InternFromString(name);
+        if (value == NULL)
+            return NULL;
+        Py_XSETREF(names[i].value, value);
+        names[i].key = name;
+    }
+    return Py_NewRef(names[i].value);
+}
+
+static PyObject *
+shape_object(int nd, const npy_intp *dims)
+{
+    static PyObject *last;  /* the shape of the op before, as a tuple */
+    int same = last != NULL && PyTuple_GET_SIZE(last) == nd;
+    for (int i = 0; same && i < nd; i++)
+        same = PyLong_AsSsize_t(PyTuple_GET_ITEM(last, i)) == dims[i];
+    if (!same) {
+        PyObject *shape = PyTuple_New(nd);
+        for (int i = 0; shape != NULL && i < nd; i++) {
+            PyObject *d = PyLong_FromSsize_t(dims[i]);
+            if (d == NULL)
+                Py_CLEAR(shape);
+            else
+                PyTuple_SET_ITEM(shape, i, d);
+        }
+        if (shape == NULL)
+            return NULL;
+        Py_XSETREF(last, shape);
+    }
+    return Py_NewRef(last);
+}
+
+static PyObject *
+site_object(PyCodeObject *code, int lasti)  /* (steals ``code``) */
+{
+    static struct { PyCodeObject *code; int lasti; PyObject *site; } sites[CACHED];
+    size_t i = (((size_t)code >> 4) ^ (size_t)lasti) % CACHED;
+    if (sites[i].code != code || sites[i].lasti != lasti || sites[i].site == NULL) {
+        PyObject *at = PyLong_FromLong(lasti);
+        PyObject *site = at != NULL ? PyTuple_Pack(2, (PyObject *)code, at) : NULL;
+        Py_XDECREF(at);
+        if (site == NULL) {
+            Py_DECREF(code);
+            return NULL;
+        }
+        Py_XSETREF(sites[i].site, site);  /* (holds the code while cached) */
+        sites[i].code = code;
+        sites[i].lasti = lasti;
+    }
+    Py_DECREF(code);
+    return Py_NewRef(sites[i].site);
 }
 
 /* ``record.observed`` in C, for an op called from the user's own code (the
@@ -165,7 +249,7 @@ show_here(const char *name, PyObject *out, PyObject *operands, double t0, double
         Py_DECREF(code);
         return own < 0 ? -1 : 0;
     }
-    PyObject *site = Py_BuildValue("(Ni)", (PyObject *)code, PyFrame_GetLasti(frame));
+    PyObject *site = site_object(code, PyFrame_GetLasti(frame));
     PyObject *shape = Py_None, *dtype = Py_None, *write = NULL;
     Py_ssize_t n = PyTuple_GET_SIZE(operands), nwrites = 0, nreads = 0;
     PyObject *reads[3];
@@ -173,10 +257,11 @@ show_here(const char *name, PyObject *out, PyObject *operands, double t0, double
         return -1;
     Py_INCREF(shape);
     Py_INCREF(dtype);
-    if (Py_TYPE(out) == Exact) {
+    if (Py_TYPE(out) == Exact && PyArray_Check(((Array *)out)->data)) {
+        PyArrayObject *data = (PyArrayObject *)((Array *)out)->data;
         write = state_of(out);
-        Py_SETREF(shape, PyObject_GetAttr(((Array *)out)->data, s_shape));
-        Py_SETREF(dtype, PyObject_GetAttr(((Array *)out)->data, s_dtype));
+        Py_SETREF(shape, shape_object(PyArray_NDIM(data), PyArray_DIMS(data)));
+        Py_SETREF(dtype, Py_NewRef((PyObject *)PyArray_DESCR(data)));
         nwrites = 1;
     }
     for (Py_ssize_t i = 0; i < n && i < 3; i++) {
@@ -190,7 +275,7 @@ show_here(const char *name, PyObject *out, PyObject *operands, double t0, double
     PyObject *entry = NULL;
     if (seq != NULL && shape != NULL && dtype != NULL && (nwrites == 0 || write != NULL) &&
         !PyErr_Occurred() && (entry = PyTuple_New(8 + nwrites + nreads)) != NULL) {
-        PyObject *items[8] = {seq, PyUnicode_FromString(name), site, shape, dtype,
+        PyObject *items[8] = {seq, name_object(name), site, shape, dtype,
                               PyFloat_FromDouble(t0), PyFloat_FromDouble(t1),
                               PyLong_FromSsize_t(nwrites)};
         for (int i = 0; i < 8; i++)
@@ -207,6 +292,8 @@ show_here(const char *name, PyObject *out, PyObject *operands, double t0, double
         for (int i = 0; i < 8; i++)
             if (PyTuple_GET_ITEM(entry, i) == NULL)
                 Py_CLEAR(entry);
+        if (entry != NULL)  /* (in no cycle: nothing it holds refers to a profile's log) */
+            PyObject_GC_UnTrack(entry);
     }
     Py_XDECREF(seq);
     Py_XDECREF(site);
@@ -929,8 +1016,12 @@ run_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
         return NULL;
     }
     Py_ssize_t work = PyLong_AsSsize_t(argv[3]);
-    if (work == -1 && PyErr_Occurred())
-        return NULL;
+    if (work == -1 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError))
+            return NULL;
+        PyErr_Clear();  /* (too large to run now: the Python path, NumPy's error) */
+        Py_RETURN_NONE;
+    }
     if (!configured || admits(work) != 1)
         Py_RETURN_NONE;
     PyObject *also = PySequence_Fast(argv[4], "also");
@@ -992,25 +1083,113 @@ run_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
 
 /* -- ufuncs ------------------------------------------------------------------ */
 
-/* The base class of ``ops.elementwise.Ufunc`` (``dagrt.sin``, ``dagrt.add``...):
- * a call with positional operands only (ready host arrays of one shape and
- * scalars, as for the operators) runs NumPy's ufunc on the storage now; any
- * other call is ``Ufunc._call``. ``_fast`` (set by the Python class): the
- * wrapped function is a NumPy ufunc with one output. */
+/* The base class of ``ops.elementwise.Ufunc`` (``dagrt.sin``, ``dagrt.add``...)
+ * and of ``random.Draw`` (``dagrt.random.normal``, ``rng.uniform``...): the
+ * run-now case of a call. A ufunc's call with positional operands only (ready
+ * host arrays of one shape and scalars, as for the operators) runs NumPy's
+ * ufunc on the storage now; a draw's call with plain numbers runs NumPy's
+ * generator now (``draw_now``); any other call is ``self._call``. ``_fast``
+ * (set by the Python class) says which of these the object is. */
 typedef struct {
     PyObject_HEAD
     PyObject *func;
     Py_ssize_t nin;
-    int fast;
+    int fast;          /* UFUNC, DRAW, or 0: always ``_call`` */
+    PyObject *state;   /* a draw's generator state (a dagrt array) */
+    PyObject *device;  /* a draw's cell holding the ``device`` flag (registry.DEFAULT_DEVICE) */
 } Recorded;
 
-static PyObject *s_call;
+#define UFUNC 1
+#define DRAW 2
+
+static PyObject *s_call, *s_size, *s_cpu;
+
+/* The bytes a draw of ``size`` (None, an int or a tuple of ints) makes, or -1:
+ * not a plain size (the Python path checks it). */
+static Py_ssize_t
+draw_work(PyObject *size)
+{
+    if (size == NULL || size == Py_None)
+        return 8;
+    PyObject *const *dims = &size;
+    Py_ssize_t nd = 1;
+    if (PyTuple_CheckExact(size)) {
+        dims = &PyTuple_GET_ITEM(size, 0);
+        nd = PyTuple_GET_SIZE(size);
+    }
+    Py_ssize_t work = 8;
+    for (Py_ssize_t i = 0; i < nd; i++) {
+        if (!PyLong_CheckExact(dims[i]))
+            return -1;
+        Py_ssize_t d = PyLong_AsSsize_t(dims[i]);
+        if (d < 0 || d > ((Py_ssize_t)1 << 40) || (d && work > PY_SSIZE_T_MAX / 2 / d)) {
+            PyErr_Clear();
+            return -1;
+        }
+        work *= d;
+    }
+    return work;
+}
+
+/* A draw's run-now case: ``impl.<method>(*params, size=size)`` with plain
+ * Python numbers as parameters and a plain size (``nin == -1``: the
+ * arguments are the dimensions, as ``rand(2, 3)``), the default device the
+ * CPU, the generator's state idle and the work admitted: NumPy's own call, in
+ * order with the generator's other draws. NULL without an error: not run. */
+static PyObject *
+draw_now(Recorded *self, PyObject *args, PyObject *kwargs)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(args), nin = self->nin;
+    PyObject *size = NULL, *flag;
+    if (self->state == NULL || Py_TYPE(self->state) != Exact ||
+        !idle(((Array *)self->state)->var) || self->device == NULL ||
+        !PyList_CheckExact(self->device) || PyList_GET_SIZE(self->device) != 1 ||
+        !PyUnicode_Check(flag = PyList_GET_ITEM(self->device, 0)) ||
+        PyUnicode_Compare(flag, s_cpu) != 0)
+        return NULL;
+    if (nin < 0) {  /* rand(d0, d1, ...) */
+        if (kwargs != NULL && PyDict_GET_SIZE(kwargs))
+            return NULL;
+        if (n)
+            size = args;
+    }
+    else {
+        if (n > nin + 1)
+            return NULL;
+        for (Py_ssize_t i = 0; i < n && i < nin; i++) {
+            PyObject *p = PyTuple_GET_ITEM(args, i);
+            if (!PyFloat_CheckExact(p) && !PyLong_CheckExact(p))
+                return NULL;
+        }
+        if (n == nin + 1)
+            size = PyTuple_GET_ITEM(args, nin);
+        if (kwargs != NULL && PyDict_GET_SIZE(kwargs)) {
+            if (size != NULL || PyDict_GET_SIZE(kwargs) != 1 ||
+                (size = PyDict_GetItemWithError(kwargs, s_size)) == NULL)
+                return NULL;
+        }
+    }
+    Py_ssize_t work = draw_work(size);
+    if (work < 0 || admits(work) != 1)
+        return NULL;
+    PyObject *r = PyObject_Call(self->func, args, kwargs);
+    if (r == NULL || !PyArray_Check(r))
+        return r;  /* (NumPy's Python scalar for ``size=None``, as the Python path) */
+    if (!PyArray_CheckExact(r) || PyArray_BASE((PyArrayObject *)r) != NULL)
+        Py_SETREF(r, PyArray_NewCopy((PyArrayObject *)r, NPY_KEEPORDER));
+    return wrap(r);
+}
 
 static PyObject *
 Recorded_call(Recorded *self, PyObject *args, PyObject *kwargs)
 {
     Py_ssize_t n = PyTuple_GET_SIZE(args);
-    if (configured && self->fast && self->func != NULL && n == self->nin && n <= 3 &&
+    if (configured && self->fast == DRAW && self->func != NULL) {
+        PyObject *r = draw_now(self, args, kwargs);
+        if (r != NULL || PyErr_Occurred())
+            return r;
+    }
+    if (configured && self->fast == UFUNC && self->func != NULL && n == self->nin && n <= 3 &&
         (kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0)) {
         PyObject *values[3];
         PyArrayObject *shape = NULL;
@@ -1050,6 +1229,8 @@ static int
 Recorded_traverse(Recorded *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->func);
+    Py_VISIT(self->state);
+    Py_VISIT(self->device);
     return 0;
 }
 
@@ -1057,6 +1238,8 @@ static int
 Recorded_clear(Recorded *self)
 {
     Py_CLEAR(self->func);
+    Py_CLEAR(self->state);
+    Py_CLEAR(self->device);
     return 0;
 }
 
@@ -1077,14 +1260,18 @@ Recorded_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 static PyMemberDef Recorded_members[] = {
     {"__wrapped_numpy__", T_OBJECT_EX, offsetof(Recorded, func), 0, "The NumPy function."},
     {"_nin", T_PYSSIZET, offsetof(Recorded, nin), 0, "Its number of inputs."},
-    {"_fast", T_INT, offsetof(Recorded, fast), 0, "A NumPy ufunc with one output."},
+    {"_fast", T_INT, offsetof(Recorded, fast), 0,
+     "1: a NumPy ufunc with one output; 2: a generator's draw; 0: always ``_call``."},
+    {"_state", T_OBJECT_EX, offsetof(Recorded, state), 0, "A draw's generator state."},
+    {"_device", T_OBJECT_EX, offsetof(Recorded, device), 0,
+     "A draw's cell of the ``device`` flag."},
     {NULL},
 };
 
 static PyTypeObject RecordedType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "dagrt.array._native.Recorded",
-    .tp_doc = PyDoc_STR("The base class of dagrt's ufuncs: the run-now case of a call."),
+    .tp_doc = PyDoc_STR("The base class of dagrt's ufuncs and draws: the run-now case of a call."),
     .tp_basicsize = sizeof(Recorded),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .tp_new = Recorded_new,
@@ -1129,7 +1316,9 @@ configure(PyObject *module, PyObject *args)
     }
     if (slot_offset(var_type, "n", &off_n) < 0 || slot_offset(var_type, "nw", &off_nw) < 0 ||
         slot_offset(var_type, "error", &off_error) < 0 ||
-        slot_offset(var_type, "device", &off_device) < 0)
+        slot_offset(var_type, "device", &off_device) < 0 ||
+        slot_offset(var_type, "last_writer", &off_last_writer) < 0 ||
+        slot_offset(var_type, "readers", &off_readers) < 0)
         return NULL;
     Py_INCREF(exact);
     Py_INCREF(methods);
@@ -1199,10 +1388,10 @@ PyInit__native(void)
     INTERN(s_setitem, "_setitem");
     INTERN(s_iter, "_iter");
     INTERN(s_call, "_call");
+    INTERN(s_size, "size");
+    INTERN(s_cpu, "cpu");
     INTERN(s_seq, "_seq");
     INTERN(s_on_ran, "on_ran");
-    INTERN(s_shape, "shape");
-    INTERN(s_dtype, "dtype");
     INTERN(s_element, "_element");
     INTERN(s___add__, "__add__");
     INTERN(s___radd__, "__radd__");

@@ -69,16 +69,16 @@ def device_arg(device: Any = None, ctx: Any = None) -> Device | None:
     """The ``device=`` argument of creation functions, with MXNet's ``ctx=``
     alias; neither given: the ``device`` flag (``DAGRT_DEVICE``, ``config``)."""
     if device is None and ctx is None:
-        default = _DEFAULT[0]
+        default = DEFAULT_DEVICE[0]
         return None if default == "cpu" else as_device(default)
     return as_device(device if device is not None else ctx)
 
 
-_DEFAULT = ["cpu"]  # the ``device`` flag, read once per configuration change
+DEFAULT_DEVICE = ["cpu"]  # the ``device`` flag, read once per configuration change
 
 
 def _refresh() -> None:
-    _DEFAULT[0] = _config.get("device")
+    DEFAULT_DEVICE[0] = _config.get("device")
 
 
 _refresh()
