@@ -156,6 +156,28 @@ def test_errors_and_refusals_match_numpy() -> None:
     _both(lambda xp: xp.arange(3, dtype=xp.int8).__setitem__(0, 1000))
     _both(lambda xp: xp.ones(3) + xp.ones(4))
     _both(lambda xp: xp.ones((2, 3)) @ xp.ones((2, 3)))
+    _both(lambda xp: xp.arange(4).__setitem__(xp.arange(4) > 1, xp.ones(3)))
+    _both(lambda xp: xp.arange(4, dtype=xp.int8).__setitem__(xp.arange(4) > 1, 1000))
+
+
+MASKED = [  # x[mask] and x[mask] = v (masks of x's shape run now in C)
+    "x[x > 2]", "m[m % 2 == 0]", "x[x > 99]", "c[c.real > 0]", "(x > 1)[x > 2]",
+    "set(x, x > 2, -1.5)", "set(m, m > 5, 0)", "set(x, x > 2, x[x > 2] * 2)",
+    "set(i8, i8 > 1, 300)", "set(c, c.real > 0, 1j)", "set(x, x > 2, xp.float32(7))",
+    "set(x, xp.zeros(5, bool), 1.0)", "set(m, m > 5, m[m > 5] + 0.5)",
+]
+
+
+@pytest.mark.parametrize("program", MASKED)
+def test_masks_match_numpy(program: str) -> None:
+    def run(xp: Any) -> Any:
+        def set(a: Any, mask: Any, v: Any) -> Any:
+            a[mask] = v
+            return a
+        g = {"xp": xp, "set": set, "x": xp.arange(5.0), "m": xp.arange(12).reshape(3, 4),
+             "c": xp.asarray(numpy.array([1 + 1j, -2j, -1.0])), "i8": xp.arange(4, dtype=xp.int8)}
+        return eval(program, g)
+    _both(run)
 
 
 def test_element_access_and_iteration_match_numpy() -> None:
@@ -184,7 +206,8 @@ def _later(event: threading.Event) -> threading.Timer:
     return timer
 
 
-@pytest.mark.parametrize("use", ["binary", "inplace", "getitem", "setitem", "iter", "rows"])
+@pytest.mark.parametrize("use", ["binary", "inplace", "getitem", "setitem", "iter", "rows",
+                                 "concatenate", "mask"])
 def test_pending_arrays_take_the_python_path(use: str) -> None:
     """An input still being written, or an output still being read, is not
     touched before that op finishes (the Python path orders it)."""
@@ -208,6 +231,14 @@ def test_pending_arrays_take_the_python_path(use: str) -> None:
             assert pending.asnumpy()[0] == 0.0 and x[0] == 100.0
         elif use == "iter":
             assert list(pending) == base.tolist()
+        elif use == "mask":
+            x[x > 3] = -1.0  # x has a pending reader: it must see the old values
+            numpy.testing.assert_array_equal(pending.asnumpy(), base)
+            assert pending[pending > 3].tolist() == [4.0, 5.0] and x.tolist()[-1] == -1.0
+        elif use == "concatenate":
+            with dagrt.config(check_plans=False):  # (record.now is tried)
+                both = dagrt.concatenate([pending, x])
+            numpy.testing.assert_array_equal(both.asnumpy(), numpy.concatenate([base, base]))
         else:
             assert [r.tolist() for r in pending] == [[0, 1, 2], [3, 4, 5]]
         timer.join()
@@ -322,3 +353,36 @@ def test_draw_run_now_case_makes_no_python_call(monkeypatch: pytest.MonkeyPatch)
         assert registry.DEFAULT_DEVICE == ["cpu:0"]
         dagrt.random.rand(2)
     assert calls[-1] == "random_sample"
+
+
+LISTED = [  # functions tried with record's run-now case before their kind's code
+    "xp.concatenate([a, b])", "xp.concatenate((a, b), axis=1)", "xp.concatenate([a, b], axis=None)",
+    "xp.concatenate([a, c])", "xp.concatenate([a, [[1, 2, 3]]])", "xp.concatenate([])",
+    "xp.concatenate([a, b], axis=2)", "xp.concatenate([a, s])", "xp.stack([a, b])",
+    "xp.stack([a, b], axis=-1)", "xp.stack([a, c])", "xp.vstack([a, b])", "xp.hstack((a, b))",
+    "xp.dstack([a, b])", "xp.column_stack([s, s])", "xp.concatenate([a, xp.asarray(a.T)])",
+    "xp.where(a > 2, a, b)", "xp.where(a > 2, a, 0.5)", "xp.where(s > 1, 7, -7)",
+    "xp.where(a > 2, s, b)", "xp.where(True, 1, 2)", "xp.where(a > 2, a, c)",
+    "xp.where([True, False, True], s, s * 2)",
+]
+
+
+@pytest.mark.parametrize("program", LISTED)
+def test_listed_run_now_case_matches_numpy(program: str) -> None:
+    """``record.now``: NumPy's values, dtypes, layout and errors (plans
+    unchecked, so the case is taken; the differential suites check plans)."""
+    def run(xp: Any) -> Any:
+        a = xp.arange(6).reshape(2, 3)
+        b = xp.asarray(numpy.linspace(0, 1, 6).reshape(2, 3))
+        c, s = xp.ones((3, 3), dtype=numpy.float32), xp.arange(3.0)
+        result = eval(program, {"xp": xp, "a": a, "b": b, "c": c, "s": s})
+        if isinstance(result, (numpy.ndarray, dagrt.ndarray)):
+            assert result.flags.c_contiguous == numpy.asarray(result).flags.c_contiguous
+        return result
+    with dagrt.config(check_plans=False):
+        _both(run)
+        with pytest.MonkeyPatch.context() as patch:  # the Python path is not entered
+            from dagrt.ops import shapes
+            patch.setattr(shapes, "movement", None)
+            x = dagrt.arange(3.0)
+            assert dagrt.concatenate([x, x], axis=0).tolist() == [0, 1, 2] * 2

@@ -695,6 +695,14 @@ index_array(PyObject *key)
     return k != NULL && PyTypeNum_ISINTEGER(PyArray_TYPE(k)) ? k : NULL;
 }
 
+/* A boolean mask of ``d``'s shape (a ready host dagrt array): its storage, else NULL. */
+static PyArrayObject *
+mask_array(PyObject *key, PyArrayObject *d)
+{
+    PyArrayObject *k = host_storage(key);
+    return k != NULL && PyArray_TYPE(k) == NPY_BOOL && same_shape(k, d) ? k : NULL;
+}
+
 /* ``self[idx]``'s work (``indexing._gather``): index elements times bytes per row. */
 static Py_ssize_t
 gather_work(PyArrayObject *d, PyArrayObject *k)
@@ -716,6 +724,12 @@ subscript(PyObject *self, PyObject *key)
         if (nd > 0 && (k = index_array(key)) != NULL && readable(a->var) &&
             admits(gather_work((PyArrayObject *)a->data, k)) == 1) {  /* x[idx]: a gather */
             PyObject *r = wrap(PyObject_GetItem(a->data, (PyObject *)k));
+            if (r != NULL || PyErr_Occurred())
+                return r;
+        }
+        if (nd > 0 && (k = mask_array(key, (PyArrayObject *)a->data)) != NULL &&
+            readable(a->var) && admits(PyArray_NBYTES((PyArrayObject *)a->data)) == 1) {
+            PyObject *r = wrap(PyObject_GetItem(a->data, (PyObject *)k));  /* x[mask] */
             if (r != NULL || PyErr_Occurred())
                 return r;
         }
@@ -748,6 +762,11 @@ ass_subscript(PyObject *self, PyObject *key, PyObject *value)
         if (nd > 0 && PyArray_TYPE(d) != NPY_OBJECT && (k = index_array(key)) != NULL &&
             (PyFloat_CheckExact(value) || PyLong_CheckExact(value) ||
              (v = host_storage(value)) != NULL) && admits(PyArray_NBYTES(k)) == 1)
+            return PyObject_SetItem(a->data, (PyObject *)k, v != NULL ? (PyObject *)v : value);
+        /* x[mask] = v: the same values, a mask of x's shape */
+        if (nd > 0 && PyArray_TYPE(d) != NPY_OBJECT && (k = mask_array(key, d)) != NULL &&
+            (PyFloat_CheckExact(value) || PyLong_CheckExact(value) ||
+             (v = host_storage(value)) != NULL) && admits(PyArray_NBYTES(d)) == 1)
             return PyObject_SetItem(a->data, (PyObject *)k, v != NULL ? (PyObject *)v : value);
     }
     if (!configured) {
@@ -966,19 +985,23 @@ static PyTypeObject ArrayType = {
 
 /* ``x`` with the dagrt arrays in it (and in lists and tuples, ``depth`` levels)
  * replaced by their storage (new reference; ``host_values`` of
- * ``array.record``); NULL without an error if one is not a ready host array. */
+ * ``array.record``); NULL without an error if one is not a ready host array.
+ * Adds the bytes of the arrays found to ``nbytes``. */
 static PyObject *
-storage_of(PyObject *x, int depth)
+storage_of(PyObject *x, int depth, Py_ssize_t *nbytes)
 {
     if (Py_TYPE(x) == Exact) {
-        PyObject *d = (PyObject *)host_storage(x);
-        Py_XINCREF(d);
-        return d;
+        PyArrayObject *d = host_storage(x);
+        if (d == NULL)
+            return NULL;
+        *nbytes += PyArray_NBYTES(d);
+        return Py_NewRef((PyObject *)d);
     }
     int list = PyList_CheckExact(x);
     if (!list && !PyTuple_CheckExact(x)) {
-        Py_INCREF(x);
-        return x;
+        if (PyArray_Check(x))
+            *nbytes += PyArray_NBYTES((PyArrayObject *)x);
+        return Py_NewRef(x);
     }
     if (depth == 0)
         return NULL;
@@ -987,7 +1010,7 @@ storage_of(PyObject *x, int depth)
     if (out == NULL)
         return NULL;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *v = storage_of(PySequence_Fast_GET_ITEM(x, i), depth - 1);
+        PyObject *v = storage_of(PySequence_Fast_GET_ITEM(x, i), depth - 1, nbytes);
         if (v == NULL) {
             Py_DECREF(out);
             return NULL;
@@ -1004,7 +1027,8 @@ storage_of(PyObject *x, int depth)
  * given outputs whose inputs are ready host arrays, whose other written
  * buffers (``also``: a random generator's state) are idle and whose work is
  * at most ``POLICY.small`` (no profile watching): NumPy's call on the
- * storage, now.
+ * storage, now. A ``work`` of -1 stands for the bytes of the arrays among
+ * the arguments.
  * Returns ``[array]`` (a new NumPy array, wrapped, or NumPy's scalar),
  * ``(result,)`` (anything else NumPy returned: ``record`` wraps it), or
  * None: not run. */
@@ -1022,7 +1046,7 @@ run_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
         PyErr_Clear();  /* (too large to run now: the Python path, NumPy's error) */
         Py_RETURN_NONE;
     }
-    if (!configured || admits(work) != 1)
+    if (!configured || (work >= 0 && admits(work) != 1))
         Py_RETURN_NONE;
     PyObject *also = PySequence_Fast(argv[4], "also");
     if (also == NULL)
@@ -1035,7 +1059,8 @@ run_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
         }
     }
     Py_DECREF(also);
-    PyObject *args = storage_of(argv[1], 8), *kwargs = NULL, *r = NULL;
+    Py_ssize_t nbytes = 0;
+    PyObject *args = storage_of(argv[1], 8, &nbytes), *kwargs = NULL, *r = NULL;
     if (args != NULL && PyList_CheckExact(args))
         Py_SETREF(args, PyList_AsTuple(args));
     if (args == NULL || !PyTuple_CheckExact(args)) {
@@ -1049,7 +1074,7 @@ run_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
         PyObject *key, *value;
         Py_ssize_t pos = 0;
         while (kwargs != NULL && PyDict_Next(argv[2], &pos, &key, &value)) {
-            PyObject *v = storage_of(value, 8);
+            PyObject *v = storage_of(value, 8, &nbytes);
             if (v == NULL || PyDict_SetItem(kwargs, key, v) < 0)
                 Py_CLEAR(kwargs);
             Py_XDECREF(v);
@@ -1060,6 +1085,11 @@ run_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
                 return NULL;
             Py_RETURN_NONE;
         }
+    }
+    if (work < 0 && admits(nbytes) != 1) {  /* (-1: the bytes of the arrays in the arguments) */
+        Py_DECREF(args);
+        Py_XDECREF(kwargs);
+        Py_RETURN_NONE;
     }
     r = PyObject_Call(argv[0], args, kwargs);
     Py_DECREF(args);

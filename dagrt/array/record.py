@@ -156,6 +156,22 @@ def record(name: str, call: Callable[..., Any], args: Sequence[Any],
     return _wrap_now(name, plan, result)
 
 
+def now(call: Callable[..., Any], args: tuple[Any, ...],
+        kwargs: dict[str, Any] = NO_KWARGS) -> Any:
+    """The run-now case of :func:`record` alone, tried first by a function
+    whose arguments, when they are dagrt arrays, need no preparation
+    (``concatenate([a, b])``, ``where(c, x, y)``): ``call``'s result on the
+    storage, or None: not run now (the function then records the op as
+    usual). The work is the bytes of the arrays among the arguments. (Not
+    while plans are checked: ``record`` then runs every op, plan and all.)"""
+    if run_now is None or CHECK_PLANS:
+        return None
+    done = run_now(call, args, kwargs, -1, ())
+    if done is None:
+        return None
+    return done[0] if type(done) is list else wrap_result(done[0])
+
+
 def _settle(args: Sequence[Any], outs: list[ndarray] | None) -> bool:
     """Wait for the kernels running on workers that an op the policy admits
     waits on, if they are about to finish (``POLICY.costs.finishing``), for

@@ -20,7 +20,7 @@ import numpy as np
 from ..array.flags import writeable
 from ..array.ndarray import _NP, NATIVE, Recorded, ndarray, wrap
 from ..array.operands import PASS, new_array, placement, shape_of
-from ..array.record import NO_KWARGS, record
+from ..array.record import NO_KWARGS, now, record
 from . import rules
 from .args import as_dagrt, eager_call, operand
 
@@ -320,7 +320,9 @@ def where(condition: Any, x: Any = None, y: Any = None) -> Any:
         return eager_call(np.where, (condition,), {})
     if x is None or y is None:
         raise ValueError("either both or neither of x and y should be given")
-    return elementwise(np.where, (condition, x, y), use_out=False)
+    done = now(np.where, (condition, x, y))  # now, if it can
+    return done if done is not None else elementwise(np.where, (condition, x, y),
+                                                     use_out=False)
 
 
 def clip(a: Any, a_min: Any = np._NoValue, a_max: Any = np._NoValue, out: Any = None, *,

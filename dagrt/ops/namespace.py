@@ -18,6 +18,7 @@ import numpy as np
 
 from ..array import indexing
 from ..array.methods import register
+from ..array.record import now
 from . import creation, elementwise, methods, reductions, shapes
 from .args import eager_call
 from .table import ROWS, Row, adopt, public
@@ -53,6 +54,11 @@ def _function(row: Row) -> Callable[..., Any]:
             return shapes.view(row, a, args, kwargs)
     elif kind == "movement":
         def function(first: Any, *args: Any, **kwargs: Any) -> Any:
+            if (type(first) is list or type(first) is tuple) and not args and (
+                    not kwargs or len(kwargs) == 1 and "axis" in kwargs):
+                done = now(row.func, (first,), kwargs)  # concatenate([a, b]): now, if it can
+                if done is not None:
+                    return done
             return shapes.movement(row, first, args, kwargs)
     elif kind == "shaped":
         def function(a: Any, *args: Any, **kwargs: Any) -> Any:
