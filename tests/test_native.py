@@ -386,3 +386,43 @@ def test_listed_run_now_case_matches_numpy(program: str) -> None:
             patch.setattr(shapes, "movement", None)
             x = dagrt.arange(3.0)
             assert dagrt.concatenate([x, x], axis=0).tolist() == [0, 1, 2] * 2
+
+
+BUFFERS = ["arange(6.0).reshape(2, 3)", "arange(6.0).reshape(2, 3).T", "arange(10)[::3]",
+           "ones(3, bool)", "asarray([1 + 2j])", "zeros((), 'f2')", "asarray(['ab', 'c'])",
+           "zeros(2, [('a', 'i4'), ('b', 'f8')])", "zeros(2, 'M8[s]')", "zeros(2, 'V3')"]
+
+
+@pytest.mark.parametrize("make", BUFFERS)
+def test_buffer_protocol_matches_numpy(make: str) -> None:
+    """``memoryview(x)`` is the storage's own buffer (NumPy's format, shape,
+    strides, bytes; NumPy's error where it has none), and NumPy, which reads
+    an array-like's buffer first, gets back the same dtype and values."""
+    def view(xp: Any) -> Any:
+        try:
+            m = memoryview(eval(f"xp.{make}", {"xp": xp}))
+        except Exception as exc:  # noqa: BLE001 (compared with NumPy's)
+            return type(exc)
+        return m.format, m.shape, m.strides, m.readonly, m.tobytes()
+    if make.endswith("'V3')"):  # NumPy's own buffer ('3x') reads back as another dtype
+        assert view(dagrt) is BufferError
+    else:
+        assert view(dagrt) == view(numpy)
+    x = eval(f"dagrt.{make}")
+    expected = eval(f"numpy.{make}")
+    got = numpy.asarray(x)
+    assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes()
+
+
+def test_buffer_waits_for_pending_writes() -> None:
+    import hashlib
+
+    with dagrt.config(engine="threaded"):
+        x = dagrt.arange(6.0)
+        event = threading.Event()
+        pending = gate(x, event)
+        timer = _later(event)
+        assert bytes(memoryview(pending)) == numpy.arange(6.0).tobytes()
+        timer.join()
+    assert hashlib.sha256(x.view(dagrt.int8)).hexdigest() == \
+        hashlib.sha256(numpy.arange(6.0).view(numpy.int8)).hexdigest()

@@ -962,6 +962,42 @@ static PyMappingMethods Array_as_mapping = {
     .mp_ass_subscript = ass_subscript,
 };
 
+/* The buffer protocol (``memoryview(x)``, ``bytes(x)``, ``hashlib``...; and
+ * NumPy's first way to read an array-like): the storage's own buffer, once
+ * no pending op uses it (``ndarray._exported``: waits, or a GPU array's host
+ * copy). An unstructured void array exports none (its format, ``'3x'``,
+ * reads back as another dtype): NumPy then takes ``__array__``. */
+static PyObject *s_exported;
+
+static int
+Array_getbuffer(PyObject *self, Py_buffer *view, int flags)
+{
+    Array *a = (Array *)self;
+    if (!configured) {
+        not_configured();
+        return -1;
+    }
+    PyObject *data = a->data != NULL && PyArray_CheckExact(a->data) && idle(a->var)
+                         ? Py_NewRef(a->data)
+                         : PyObject_CallMethodNoArgs(self, s_exported);
+    if (data == NULL)
+        return -1;
+    if (PyArray_Check(data) && PyArray_TYPE((PyArrayObject *)data) == NPY_VOID &&
+        !PyDataType_HASFIELDS(PyArray_DESCR((PyArrayObject *)data))) {
+        PyErr_SetString(PyExc_BufferError, "dagrt: an unstructured void array exports no "
+                        "buffer (numpy.asarray(x) reads it)");
+        Py_DECREF(data);
+        return -1;
+    }
+    int r = PyObject_GetBuffer(data, view, flags);
+    Py_DECREF(data);
+    return r;
+}
+
+static PyBufferProcs Array_as_buffer = {
+    .bf_getbuffer = Array_getbuffer,
+};
+
 static PyTypeObject ArrayType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "dagrt.array._native.Array",
@@ -976,6 +1012,7 @@ static PyTypeObject ArrayType = {
     .tp_members = Array_members,
     .tp_as_number = &Array_as_number,
     .tp_as_mapping = &Array_as_mapping,
+    .tp_as_buffer = &Array_as_buffer,
     .tp_richcompare = richcompare,
     .tp_iter = Array_iter,
     .tp_hash = PyObject_HashNotImplemented,
@@ -1418,6 +1455,7 @@ PyInit__native(void)
     INTERN(s_setitem, "_setitem");
     INTERN(s_iter, "_iter");
     INTERN(s_call, "_call");
+    INTERN(s_exported, "_exported");
     INTERN(s_size, "size");
     INTERN(s_cpu, "cpu");
     INTERN(s_seq, "_seq");

@@ -360,10 +360,15 @@ class ndarray(_Base, Methods):  # type: ignore[misc, valid-type]
     def __copy__(self) -> ndarray:
         return self.copy()
 
-    def __buffer__(self, flags: int, /) -> memoryview:
-        """The buffer protocol (``memoryview(x)``, ``bytes(x)``) on Python 3.12+
-        (PEP 688): the storage, once no pending op uses it."""
-        return memoryview(self._quiet() if self._var.device is None else self._host())
+    def _exported(self) -> np.ndarray:
+        """What the buffer protocol exports (``memoryview(x)``, ``bytes(x)``):
+        the storage, once no pending op uses it (a GPU array: a host copy)."""
+        return self._quiet() if self._var.device is None else self._host()
+
+    if not NATIVE:  # (the compiled base fills the buffer slot on every Python)
+        def __buffer__(self, flags: int, /) -> memoryview:
+            """The buffer protocol on Python 3.12+ (PEP 688)."""
+            return memoryview(self._exported())
 
     def _element(self, i: int) -> Any:
         """Element ``i`` of a 1-d host array, once nothing writes it (iteration)."""
