@@ -212,13 +212,42 @@ class Draw(Recorded):  # type: ignore[misc, valid-type]
     def __repr__(self) -> str:
         return repr(self._call)
 
+    def __reduce__(self) -> Any:  # (pickled as a bound method is: the generator's attribute)
+        return getattr, (self._owner, self._attribute)
+
     @classmethod
     def attach(cls, generator: Any, methods: dict[str, int]) -> None:
         """Give ``generator`` a ``Draw`` for each of ``methods`` (name: parameters)."""
         if NATIVE:
             stream = generator._stream
             for name, nparams in methods.items():
-                setattr(generator, name, cls(stream, nparams, getattr(generator, name)))
+                draw = cls(stream, nparams, getattr(generator, name))
+                draw._owner, draw._attribute = generator, name
+                setattr(generator, name, draw)
+
+
+class _Drawing:
+    """What ``RandomState`` and ``Generator`` share: a stream, and a ``Draw``
+    for each method in ``_DRAWS`` (and each distribution once used), which a
+    copy or a pickle makes anew."""
+
+    _DRAWS: dict[str, int] = {}
+    _stream: _Stream
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_stream": self._stream}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        Draw.attach(self, self._DRAWS)
+
+    def _distribution(self, name: str, qualname: str) -> Any:
+        """A distribution of NumPy's not defined here (lazy), or an eager method."""
+        if name in DISTRIBUTIONS and hasattr(self._stream.impl, name):
+            setattr(self, name, self._stream.distribution(name, DISTRIBUTIONS[name]))
+            Draw.attach(self, {name: len(DISTRIBUTIONS[name])})
+            return getattr(self, name)
+        return self._stream.eager(name, qualname)
 
 
 def _known(p: Any) -> Any:
@@ -286,14 +315,15 @@ def _draw_on_device(device: Any, method: str, params: tuple[Any, ...], size: Any
                   (params, shape), kwargs, lambda: outs, outs)[0]
 
 
-class RandomState:
+class RandomState(_Drawing):
     """NumPy's legacy ``RandomState``, drawing lazily (NumPy's numbers)."""
+
+    _DRAWS = {"rand": -1, "randn": -1, "random_sample": 0, "random": 0, "ranf": 0,
+              "sample": 0, "standard_normal": 0, "uniform": 2, "normal": 2, "randint": 2}
 
     def __init__(self, seed: Any = None) -> None:
         self._stream = _Stream(np.random.RandomState(seed))
-        Draw.attach(self, {"rand": -1, "randn": -1, "random_sample": 0, "random": 0,
-                           "ranf": 0, "sample": 0, "standard_normal": 0, "uniform": 2,
-                           "normal": 2, "randint": 2})
+        Draw.attach(self, self._DRAWS)
 
     def seed(self, seed: Any = None) -> None:
         self._stream.apply(lambda impl, s: impl.seed(s), seed)
@@ -341,20 +371,17 @@ class RandomState:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        if name in DISTRIBUTIONS and hasattr(self._stream.impl, name):
-            setattr(self, name, self._stream.distribution(name, DISTRIBUTIONS[name]))
-            Draw.attach(self, {name: len(DISTRIBUTIONS[name])})
-            return getattr(self, name)
-        return self._stream.eager(name, f"numpy.random.RandomState.{name}")
+        return self._distribution(name, f"numpy.random.RandomState.{name}")
 
 
-class Generator:
+class Generator(_Drawing):
     """NumPy's ``Generator`` (from ``default_rng``), drawing lazily."""
+
+    _DRAWS = {"random": 0, "standard_normal": 0, "normal": 2, "uniform": 2, "integers": 2}
 
     def __init__(self, bit_generator: Any = None) -> None:
         self._stream = _Stream(np.random.default_rng(bit_generator))
-        Draw.attach(self, {"random": 0, "standard_normal": 0, "normal": 2, "uniform": 2,
-                           "integers": 2})
+        Draw.attach(self, self._DRAWS)
 
     @property
     def bit_generator(self) -> Any:
@@ -386,11 +413,7 @@ class Generator:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        if name in DISTRIBUTIONS and hasattr(self._stream.impl, name):
-            setattr(self, name, self._stream.distribution(name, DISTRIBUTIONS[name]))
-            Draw.attach(self, {name: len(DISTRIBUTIONS[name])})
-            return getattr(self, name)
-        return self._stream.eager(name, f"numpy.random.Generator.{name}")
+        return self._distribution(name, f"numpy.random.Generator.{name}")
 
 
 def default_rng(seed: Any = None) -> Generator:

@@ -426,3 +426,22 @@ def test_buffer_waits_for_pending_writes() -> None:
         timer.join()
     assert hashlib.sha256(x.view(dagrt.int8)).hexdigest() == \
         hashlib.sha256(numpy.arange(6.0).view(numpy.int8)).hexdigest()
+
+
+def test_generators_with_draws_copy_and_pickle() -> None:
+    """A generator's ``Draw`` objects are made anew by a copy or a pickle,
+    which continue NumPy's sequence from the same state."""
+    import copy
+
+    for make in (lambda xp: xp.random.default_rng(5), lambda xp: xp.random.RandomState(5)):
+        mine, theirs = make(dagrt), make(numpy)
+        mine.normal(size=3), theirs.normal(size=3)
+        mine.exponential(2.0, 2), theirs.exponential(2.0, 2)  # a distribution made on first use
+        for twin in (copy.copy(mine), copy.deepcopy(mine), pickle.loads(pickle.dumps(mine))):
+            expected = copy.deepcopy(theirs)
+            got = [twin.normal(size=2), twin.exponential(2.0, 2)]
+            want = [expected.normal(size=2), expected.exponential(2.0, 2)]
+            for g, w in zip(got, want):
+                numpy.testing.assert_array_equal(numpy.asarray(g), w)
+    restored = pickle.loads(pickle.dumps(dagrt.random.normal))
+    assert restored.__name__ == "normal" and restored(size=2).shape == (2,)
