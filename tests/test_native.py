@@ -245,11 +245,39 @@ def test_pending_arrays_take_the_python_path(use: str) -> None:
 
 
 def test_large_ops_take_the_python_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dagrt.engine.policy import POLICY
+
     calls = []
     python_add = Methods.__add__
     monkeypatch.setattr(Methods, "__add__", lambda a, b: calls.append(1) or python_add(a, b))
+    monkeypatch.setitem(POLICY.costs.rates, "add", 1.0)  # predicted slow: not run now
     big = dagrt.ones(1 << 17)  # 1 MiB: above the run-now size
     assert float((big + big).sum()) == 2 << 17 and calls == [1]
+
+
+def test_ops_the_cost_model_admits_run_here_and_are_learnt(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An op over the run-now size that the cost model predicts cheap runs
+    now in C too, timed: the model learns its time, as on the Python path."""
+    from dagrt.engine.policy import POLICY
+
+    calls = []
+    for name in ("__add__", "__iadd__", "__neg__", "__lt__", "__matmul__"):
+        monkeypatch.setattr(Methods, name, lambda *a: calls.append(1))
+    rates = POLICY.costs.rates
+    guesses = {"add": 1e-15, "negative": 1e-15, "less": 1e-15, "matmul": 1e-15, "sin": 1e-15}
+    for name, rate in guesses.items():
+        monkeypatch.setitem(rates, name, rate)
+    base = numpy.linspace(0, 1, 1 << 14)  # 128 KiB
+    x = dagrt.asarray(base.copy())
+    results = [x + x, -x, x < 0.5, dagrt.sin(x), x @ x]
+    x += 1.0
+    assert calls == [], "the Python path ran"
+    assert all(rates[name] != rate for name, rate in guesses.items()), rates
+    expected = [base + base, -base, base < 0.5, numpy.sin(base), base @ base]
+    for got, want in zip(results, expected):
+        numpy.testing.assert_array_equal(numpy.asarray(got), want)
+    numpy.testing.assert_array_equal(x.asnumpy(), base + 1.0)
 
 
 def test_profiled_ops_run_here_and_are_shown_at_their_line(tmp_path: Path) -> None:

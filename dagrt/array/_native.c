@@ -126,6 +126,92 @@ admits(Py_ssize_t work)
     return work > small ? 0 : unobserved() ? 1 : Observed != NULL ? WATCHED : 0;
 }
 
+/* An op over ``POLICY.small`` runs now too when the cost model predicts it
+ * cheaper than a hand-off (``Policy.admits``'s second test, made by the
+ * model's own ``cheap``), with no observers: LEARNED, else 0. Such an op is
+ * timed (its thread's CPU time) and the model learns it (``learnt``), as
+ * ``record._timed`` does. */
+#define LEARNED 3
+
+static PyObject *s_costs, *s_cheap, *s_observe;
+
+static int
+cheap(PyObject *key, Py_ssize_t work)
+{
+    if (!unobserved())
+        return 0;
+    PyObject *costs = PyObject_GetAttr(Policy, s_costs), *n = PyLong_FromSsize_t(work);
+    PyObject *r = costs != NULL && n != NULL ?
+        PyObject_CallMethodObjArgs(costs, s_cheap, key, n, NULL) : NULL;
+    int yes = r != NULL ? PyObject_IsTrue(r) : -1;
+    Py_XDECREF(costs);
+    Py_XDECREF(n);
+    Py_XDECREF(r);
+    if (yes < 0)
+        PyErr_Clear();
+    return yes == 1 ? LEARNED : 0;
+}
+
+static PyObject *name_object(const char *name);
+
+/* ``admits(work)``, or for an op over ``small`` the cost model (``cheap``). */
+static int
+admits_op(const char *name, Py_ssize_t work)
+{
+    int admitted = admits(work);
+    if (admitted)
+        return admitted;
+    PyObject *key = name_object(name);
+    if (key == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    admitted = cheap(key, work);
+    Py_DECREF(key);
+    return admitted;
+}
+
+/* The calling thread's CPU time (``time.thread_time()``). */
+static double
+cpu_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* When an op admitted as ``admitted`` starts: its clock (0: not timed). */
+static double now(void);
+
+static double
+start(int admitted)
+{
+    return admitted == WATCHED ? now() : admitted == LEARNED ? cpu_now() : 0.0;
+}
+
+/* ``r`` (stolen, returned), an op run as LEARNED from CPU time ``c0``: the
+ * cost model learns its time (``costs.observe(name, work, seconds)``). */
+static PyObject *
+learnt(PyObject *r, PyObject *key, Py_ssize_t work, double c0)
+{
+    if (r == NULL)
+        return NULL;
+    double seconds = cpu_now() - c0;
+    PyObject *costs = PyObject_GetAttr(Policy, s_costs), *n = PyLong_FromSsize_t(work);
+    PyObject *t = PyFloat_FromDouble(seconds);
+    PyObject *ok = costs != NULL && n != NULL && t != NULL ?
+        PyObject_CallMethodObjArgs(costs, s_observe, key, n, t, NULL) : NULL;
+    Py_XDECREF(costs);
+    Py_XDECREF(n);
+    Py_XDECREF(t);
+    if (ok == NULL) {
+        Py_DECREF(r);
+        return NULL;
+    }
+    Py_DECREF(ok);
+    return r;
+}
+
 /* ``time.perf_counter()`` (CLOCK_MONOTONIC on Linux, as Python's) */
 static double
 now(void)
@@ -319,11 +405,25 @@ show_here(const char *name, PyObject *out, PyObject *operands, double t0, double
 /* ``r``, the result of an op run now from ``t0`` (stolen, returned); if
  * observers watch (``admitted`` is WATCHED), the op is shown to them first as
  * a slice on the caller's track, as ``record._timed`` shows the ops the Python
- * path runs now (``show_here``, else ``record.observed``). Its operands: ``a``
- * and ``b`` (NULL for a unary op). */
+ * path runs now (``show_here``, else ``record.observed``); if the cost model
+ * admitted it (LEARNED, ``t0`` its thread's CPU time), the model learns its
+ * time. Its operands: ``a`` and ``b`` (NULL for a unary op). */
+static PyObject *learnt(PyObject *r, PyObject *key, Py_ssize_t work, double c0);
+
 static PyObject *
-shown(PyObject *r, int admitted, const char *name, double t0, PyObject *a, PyObject *b)
+shown(PyObject *r, int admitted, const char *name, double t0, Py_ssize_t work, PyObject *a,
+      PyObject *b)
 {
+    if (r != NULL && admitted == LEARNED) {
+        PyObject *key = name_object(name);
+        if (key == NULL) {
+            Py_DECREF(r);
+            return NULL;
+        }
+        r = learnt(r, key, work, t0);
+        Py_DECREF(key);
+        return r;
+    }
     if (r == NULL || admitted != WATCHED)
         return r;
     double t1 = now();
@@ -482,12 +582,12 @@ fast_binary(PyObject *v, PyObject *w, binaryfunc op, const char *name)
     Py_ssize_t work = PyArray_NBYTES(d);
     if (b != NULL && PyArray_NBYTES(b) > work)
         work = PyArray_NBYTES(b);
-    int admitted = PyArray_NDIM(d) > 0 ? admits(work) : 0;
+    int admitted = PyArray_NDIM(d) > 0 ? admits_op(name, work) : 0;
     if (!admitted)
         return NULL;
-    double t0 = admitted == WATCHED ? now() : 0.0;
+    double t0 = start(admitted);
     return shown(wrap(op(a != NULL ? (PyObject *)a : v, b != NULL ? (PyObject *)b : w)),
-                 admitted, name, t0, v, w);
+                 admitted, name, t0, work, v, w);
 }
 
 /* ``self <op>= other``: NumPy's in-place operator on the storage. */
@@ -503,16 +603,17 @@ fast_inplace(PyObject *self, PyObject *other, binaryfunc op, const char *name)
     }
     else if (!is_scalar(other))
         return NULL;
-    int admitted = admits(PyArray_NBYTES(a));
+    Py_ssize_t work = PyArray_NBYTES(a);
+    int admitted = admits_op(name, work);
     if (!admitted)
         return NULL;
-    double t0 = admitted == WATCHED ? now() : 0.0;
+    double t0 = start(admitted);
     PyObject *r = op((PyObject *)a, b != NULL ? (PyObject *)b : other);
     if (r == NULL)
         return NULL;
     Py_DECREF(r);  /* the storage itself */
     Py_INCREF(self);
-    return shown(self, admitted, name, t0, self, other);
+    return shown(self, admitted, name, t0, work, self, other);
 }
 
 #define BINARY(fname, op, forward, reflected, name)                               \
@@ -608,11 +709,11 @@ nb_matrix_multiply(PyObject *v, PyObject *w)
                                                                  : PyArray_NBYTES(b);
         if (PyArray_NDIM(b) > 1)
             work *= PyArray_DIM(b, PyArray_NDIM(b) - 1);
-        int admitted = admits(work);
+        int admitted = admits_op("matmul", work);
         if (admitted) {
-            double t0 = admitted == WATCHED ? now() : 0.0;
+            double t0 = start(admitted);
             PyObject *r = shown(wrap(PyNumber_MatrixMultiply((PyObject *)a, (PyObject *)b)),
-                                admitted, "matmul", t0, v, w);
+                                admitted, "matmul", t0, work, v, w);
             if (r != NULL || PyErr_Occurred())
                 return r;
         }
@@ -625,10 +726,11 @@ nb_matrix_multiply(PyObject *v, PyObject *w)
     static PyObject *fname(PyObject *self)                                       \
     {                                                                             \
         PyArrayObject *a = host_storage(self);                                    \
-        int admitted = a != NULL && PyArray_NDIM(a) > 0 ? admits(PyArray_NBYTES(a)) : 0; \
+        Py_ssize_t work = a != NULL ? PyArray_NBYTES(a) : 0;                      \
+        int admitted = a != NULL && PyArray_NDIM(a) > 0 ? admits_op(numpy_name, work) : 0; \
         if (admitted) {                                                           \
-            double t0 = admitted == WATCHED ? now() : 0.0;                        \
-            PyObject *r = shown(wrap(op((PyObject *)a)), admitted, numpy_name, t0, \
+            double t0 = start(admitted);                                          \
+            PyObject *r = shown(wrap(op((PyObject *)a)), admitted, numpy_name, t0, work, \
                                 self, NULL);                                      \
             if (r != NULL || PyErr_Occurred())                                    \
                 return r;                                                         \
@@ -656,15 +758,16 @@ richcompare(PyObject *v, PyObject *w, int op)
     static const char *names[6] = {"less", "less_equal", "equal", "not_equal", "greater",
                                    "greater_equal"};
     PyArrayObject *a = host_storage(v), *b = host_storage(w);
+    Py_ssize_t work = a == NULL ? 0 : b != NULL && PyArray_NBYTES(b) > PyArray_NBYTES(a) ?
+                                      PyArray_NBYTES(b) : PyArray_NBYTES(a);
     int admitted = a != NULL && PyArray_NDIM(a) > 0 &&
                    (b != NULL ? same_shape(a, b) : is_scalar(w)) ?
-        admits(b != NULL && PyArray_NBYTES(b) > PyArray_NBYTES(a) ? PyArray_NBYTES(b)
-                                                                  : PyArray_NBYTES(a)) : 0;
+        admits_op(names[op], work) : 0;
     if (admitted) {
-        double t0 = admitted == WATCHED ? now() : 0.0;
+        double t0 = start(admitted);
         PyObject *r = shown(wrap(PyObject_RichCompare(
                                 (PyObject *)a, b != NULL ? (PyObject *)b : w, op)),
-                            admitted, names[op], t0, v, w);
+                            admitted, names[op], t0, work, v, w);
         if (r != NULL || PyErr_Occurred())
             return r;
     }
@@ -1169,7 +1272,7 @@ typedef struct {
 #define UFUNC 1
 #define DRAW 2
 
-static PyObject *s_call, *s_size, *s_cpu;
+static PyObject *s_call, *s_size, *s_cpu, *s___name__;
 
 /* The bytes a draw of ``size`` (None, an int or a tuple of ints) makes, or -1:
  * not a plain size (the Python path checks it). */
@@ -1282,6 +1385,21 @@ Recorded_call(Recorded *self, PyObject *args, PyObject *kwargs)
             PyObject *r = wrap(PyObject_Vectorcall(self->func, values, n, NULL));
             if (r != NULL || PyErr_Occurred())
                 return r;
+        }
+        else if (ok && shape != NULL && work > 0 && !admitted) {  /* the cost model's? */
+            PyObject *key = PyObject_GetAttr(self->func, s___name__);
+            if (key != NULL && cheap(key, work) == LEARNED) {
+                double c0 = cpu_now();
+                PyObject *r = learnt(wrap(PyObject_Vectorcall(self->func, values, n, NULL)),
+                                     key, work, c0);
+                Py_DECREF(key);
+                if (r != NULL || PyErr_Occurred())
+                    return r;
+            }
+            else if (key == NULL)
+                PyErr_Clear();
+            else
+                Py_DECREF(key);
         }
     }
     PyObject *slow = PyObject_GetAttr((PyObject *)self, s_call);
@@ -1455,6 +1573,10 @@ PyInit__native(void)
     INTERN(s_setitem, "_setitem");
     INTERN(s_iter, "_iter");
     INTERN(s_call, "_call");
+    INTERN(s___name__, "__name__");
+    INTERN(s_costs, "costs");
+    INTERN(s_cheap, "cheap");
+    INTERN(s_observe, "observe");
     INTERN(s_exported, "_exported");
     INTERN(s_size, "size");
     INTERN(s_cpu, "cpu");
