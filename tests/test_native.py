@@ -30,6 +30,7 @@ from conftest import gate, run_python
 import dagrt
 from dagrt import _config
 from dagrt.array import ndarray as ndarray_module
+from dagrt.array import record as record_module
 from dagrt.array.methods import Methods
 
 pytestmark = pytest.mark.skipif(not _config.get("native"), reason="DAGRT_NATIVE=0")
@@ -265,16 +266,19 @@ def test_ops_the_cost_model_admits_run_here_and_are_learnt(
     for name in ("__add__", "__iadd__", "__neg__", "__lt__", "__matmul__"):
         monkeypatch.setattr(Methods, name, lambda *a: calls.append(1))
     rates = POLICY.costs.rates
-    guesses = {"add": 1e-15, "negative": 1e-15, "less": 1e-15, "matmul": 1e-15, "sin": 1e-15}
+    guesses = {"add": 1e-15, "negative": 1e-15, "less": 1e-15, "matmul": 1e-15, "sin": 1e-15,
+               "sum": 1e-15, "concatenate": 1e-15}
     for name, rate in guesses.items():
         monkeypatch.setitem(rates, name, rate)
+    monkeypatch.setattr(record_module, "_timed", None)  # (record's Python run-now case)
     base = numpy.linspace(0, 1, 1 << 14)  # 128 KiB
     x = dagrt.asarray(base.copy())
-    results = [x + x, -x, x < 0.5, dagrt.sin(x), x @ x]
+    results = [x + x, -x, x < 0.5, dagrt.sin(x), x @ x, x.sum(), dagrt.concatenate([x, x])]
     x += 1.0
     assert calls == [], "the Python path ran"
     assert all(rates[name] != rate for name, rate in guesses.items()), rates
-    expected = [base + base, -base, base < 0.5, numpy.sin(base), base @ base]
+    expected = [base + base, -base, base < 0.5, numpy.sin(base), base @ base, base.sum(),
+                numpy.concatenate([base, base])]
     for got, want in zip(results, expected):
         numpy.testing.assert_array_equal(numpy.asarray(got), want)
     numpy.testing.assert_array_equal(x.asnumpy(), base + 1.0)

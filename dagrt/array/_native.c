@@ -1168,15 +1168,16 @@ storage_of(PyObject *x, int depth, Py_ssize_t *nbytes)
  * buffers (``also``: a random generator's state) are idle and whose work is
  * at most ``POLICY.small`` (no profile watching): NumPy's call on the
  * storage, now. A ``work`` of -1 stands for the bytes of the arrays among
- * the arguments.
+ * the arguments. With the op's ``name``, an op over ``small`` that the cost
+ * model predicts cheap runs too (timed, learnt: ``cheap``).
  * Returns ``[array]`` (a new NumPy array, wrapped, or NumPy's scalar),
  * ``(result,)`` (anything else NumPy returned: ``record`` wraps it), or
  * None: not run. */
 static PyObject *
 run_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
 {
-    if (nargs != 5 || !PyDict_Check(argv[2]) || !PySequence_Check(argv[4])) {
-        PyErr_SetString(PyExc_TypeError, "run_now(call, args, kwargs, work, also)");
+    if (nargs < 5 || nargs > 6 || !PyDict_Check(argv[2]) || !PySequence_Check(argv[4])) {
+        PyErr_SetString(PyExc_TypeError, "run_now(call, args, kwargs, work, also[, name])");
         return NULL;
     }
     Py_ssize_t work = PyLong_AsSsize_t(argv[3]);
@@ -1186,7 +1187,10 @@ run_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
         PyErr_Clear();  /* (too large to run now: the Python path, NumPy's error) */
         Py_RETURN_NONE;
     }
-    if (!configured || (work >= 0 && admits(work) != 1))
+    int admitted = configured && work >= 0 ? admits(work) : 0;
+    if (configured && work >= 0 && !admitted && nargs == 6 && PyUnicode_Check(argv[5]))
+        admitted = cheap(argv[5], work);  /* (the cost model's: timed and learnt) */
+    if (!configured || (work >= 0 && admitted != 1 && admitted != LEARNED))
         Py_RETURN_NONE;
     PyObject *also = PySequence_Fast(argv[4], "also");
     if (also == NULL)
@@ -1231,9 +1235,12 @@ run_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
         Py_XDECREF(kwargs);
         Py_RETURN_NONE;
     }
+    double c0 = admitted == LEARNED ? cpu_now() : 0.0;
     r = PyObject_Call(argv[0], args, kwargs);
     Py_DECREF(args);
     Py_XDECREF(kwargs);
+    if (admitted == LEARNED)
+        r = learnt(r, argv[5], work, c0);
     if (r == NULL)
         return NULL;
     if ((PyArray_CheckExact(r) && PyArray_BASE((PyArrayObject *)r) == NULL) ||
@@ -1543,7 +1550,7 @@ static PyMethodDef module_methods[] = {
      "observe_with(observed, PKG_DIR): how an op run here is shown to observers (a "
      "profile), and where dagrt's own code is."},
     {"run_now", (PyCFunction)(void (*)(void))run_now, METH_FASTCALL,
-     "run_now(call, args, kwargs, work, also): record's run-now case in C ([array], "
+     "run_now(call, args, kwargs, work, also[, name]): record's run-now case in C ([array], "
      "(result,) "
      "or None: not run)."},
     {"configure", configure, METH_VARARGS,

@@ -84,7 +84,7 @@ def record(name: str, call: Callable[..., Any], args: Sequence[Any],
     op writes only part of its outputs (setitem), so it keeps their poison.
     ``waited``: the op waited for the kernels it depends on (``_settle``)."""
     if outs is None and run_now is not None:  # the common case, in C
-        done = run_now(call, args, kwargs, work, also)
+        done = run_now(call, args, kwargs, work, also, name)
         if done is not None:
             if type(done) is tuple:  # not a new NumPy array: wrapped here
                 return _wrap_now(name, plan, done[0])
