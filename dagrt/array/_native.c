@@ -171,18 +171,29 @@ admits_op(const char *name, Py_ssize_t work)
     return admitted;
 }
 
+static double
+seconds(clockid_t clock)
+{
+    struct timespec t;
+    clock_gettime(clock, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* ``time.perf_counter()`` (CLOCK_MONOTONIC on Linux, as Python's) */
+static double
+now(void)
+{
+    return seconds(CLOCK_MONOTONIC);
+}
+
 /* The calling thread's CPU time (``time.thread_time()``). */
 static double
 cpu_now(void)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+    return seconds(CLOCK_THREAD_CPUTIME_ID);
 }
 
 /* When an op admitted as ``admitted`` starts: its clock (0: not timed). */
-static double now(void);
-
 static double
 start(int admitted)
 {
@@ -210,15 +221,6 @@ learnt(PyObject *r, PyObject *key, Py_ssize_t work, double c0)
     }
     Py_DECREF(ok);
     return r;
-}
-
-/* ``time.perf_counter()`` (CLOCK_MONOTONIC on Linux, as Python's) */
-static double
-now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
 /* ``Var()``, without calling its Python ``__init__``: the same fields. */

@@ -54,8 +54,8 @@ def _function(row: Row) -> Callable[..., Any]:
             return shapes.view(row, a, args, kwargs)
     elif kind == "movement":
         def function(first: Any, *args: Any, **kwargs: Any) -> Any:
-            if (type(first) is list or type(first) is tuple) and not args and (
-                    not kwargs or len(kwargs) == 1 and "axis" in kwargs):
+            if (type(first) is list or type(first) is tuple) and len(first) <= 4096 and \
+                    not args and (not kwargs or len(kwargs) == 1 and "axis" in kwargs):
                 done = now(row.func, (first,), kwargs)  # concatenate([a, b]): now, if it can
                 if done is not None:
                     return done
