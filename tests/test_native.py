@@ -477,3 +477,15 @@ def test_generators_with_draws_copy_and_pickle() -> None:
                 numpy.testing.assert_array_equal(numpy.asarray(g), w)
     restored = pickle.loads(pickle.dumps(dagrt.random.normal))
     assert restored.__name__ == "normal" and restored(size=2).shape == (2,)
+
+
+@pytest.mark.parametrize("make", ["arange(10.0)", "arange(12).reshape(3, 4)",
+                                  "asarray([True, False])", "asarray([1, 2], dtype=object)",
+                                  "zeros((0,))", "asarray([1 + 2j, 3])"])
+def test_reduction_methods_run_now_match_numpy(make: str) -> None:
+    """``x.sum()`` and the other reductions without arguments try
+    ``record.now`` first: NumPy's values, types, errors and warnings."""
+    with dagrt.config(check_plans=False):
+        for method in ("sum", "mean", "max", "min", "argmax", "any", "all", "std", "var",
+                       "prod"):
+            _both(lambda xp, method=method: getattr(eval(f"xp.{make}", {"xp": xp}), method)())
