@@ -313,6 +313,11 @@ def test_array_object_protocols() -> None:
     assert ref() is None
     with pytest.raises(AttributeError):
         dagrt.ones(2).anything = 1  # no __dict__, as NumPy's ndarray
+    # a sequence, as NumPy's ndarray (NumPy reads integer arrays as sequences of ints)
+    axes = dagrt.asarray([1, 0])
+    assert numpy.zeros((2, 3)).transpose(axes).shape == (3, 2)
+    assert dagrt.zeros((2, 3)).transpose(axes).shape == (3, 2)
+    assert numpy.zeros(dagrt.asarray([2, 3])).shape == (2, 3)
 
 
 def test_pure_python_base_passes_the_differential_tests() -> None:

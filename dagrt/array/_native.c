@@ -1061,6 +1061,32 @@ static PyNumberMethods Array_as_number = {
     .nb_matrix_multiply = nb_matrix_multiply,
 };
 
+/* The sequence slots too, as NumPy's ndarray has them (``PySequence_Check``:
+ * NumPy reads a dagrt integer array as a sequence of ints, ``transpose(p)``). */
+static PyObject *
+item(PyObject *self, Py_ssize_t i)
+{
+    PyObject *key = PyLong_FromSsize_t(i);
+    PyObject *r = key != NULL ? subscript(self, key) : NULL;
+    Py_XDECREF(key);
+    return r;
+}
+
+static int
+ass_item(PyObject *self, Py_ssize_t i, PyObject *value)
+{
+    PyObject *key = PyLong_FromSsize_t(i);
+    int r = key != NULL ? ass_subscript(self, key, value) : -1;
+    Py_XDECREF(key);
+    return r;
+}
+
+static PySequenceMethods Array_as_sequence = {
+    .sq_length = length,
+    .sq_item = item,
+    .sq_ass_item = ass_item,
+};
+
 static PyMappingMethods Array_as_mapping = {
     .mp_length = length,
     .mp_subscript = subscript,
@@ -1116,6 +1142,7 @@ static PyTypeObject ArrayType = {
     .tp_weaklistoffset = offsetof(Array, weakrefs),
     .tp_members = Array_members,
     .tp_as_number = &Array_as_number,
+    .tp_as_sequence = &Array_as_sequence,
     .tp_as_mapping = &Array_as_mapping,
     .tp_as_buffer = &Array_as_buffer,
     .tp_richcompare = richcompare,
