@@ -494,3 +494,19 @@ def test_reduction_methods_run_now_match_numpy(make: str) -> None:
         for method in ("sum", "mean", "max", "min", "argmax", "any", "all", "std", "var",
                        "prod"):
             _both(lambda xp, method=method: getattr(eval(f"xp.{make}", {"xp": xp}), method)())
+
+
+def test_temporaries_of_elision_size_take_the_python_path(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``(x + 1.0) + 1.0`` on 512 KiB, admitted by the cost model: the
+    temporary takes the second result on the Python path (NumPy's elision),
+    the C case would allocate a new array."""
+    from dagrt.engine.policy import POLICY
+
+    monkeypatch.setitem(POLICY.costs.rates, "add", 1e-15)
+    calls = []
+    python_add = Methods.__add__
+    monkeypatch.setattr(Methods, "__add__", lambda a, b: calls.append(1) or python_add(a, b))
+    x = dagrt.zeros(1 << 16)
+    y = (x + 1.0) + 1.0
+    assert calls == [1] and float(y[0]) == 2.0 and float(x[0]) == 0.0

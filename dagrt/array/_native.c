@@ -568,6 +568,22 @@ view_of(PyObject *base, PyObject *view)
 /* -- operators ---------------------------------------------------------------- */
 
 /* NumPy's operator on the storage if the op runs now (NULL, no error: not). */
+/* A dagrt array that only the interpreter's stack holds, of NumPy's elision
+ * size (``rules.ELIDE_BYTES``), with storage of its own: the mixin's operator
+ * writes the result into it (NumPy's temporary elision), saving an allocation
+ * (an mmap and its page faults, at this size) that the C case would make. */
+#define ELIDE_BYTES (1 << 18)
+
+static int
+temporary(PyObject *x)
+{
+    Array *a = (Array *)x;
+    return Py_TYPE(x) == Exact && Py_REFCNT(x) == 1 && a->base == Py_None &&
+           a->data != NULL && PyArray_CheckExact(a->data) &&
+           PyArray_BASE((PyArrayObject *)a->data) == NULL &&
+           PyArray_NBYTES((PyArrayObject *)a->data) >= ELIDE_BYTES;
+}
+
 static PyObject *
 fast_binary(PyObject *v, PyObject *w, binaryfunc op, const char *name)
 {
@@ -585,8 +601,8 @@ fast_binary(PyObject *v, PyObject *w, binaryfunc op, const char *name)
     if (b != NULL && PyArray_NBYTES(b) > work)
         work = PyArray_NBYTES(b);
     int admitted = PyArray_NDIM(d) > 0 ? admits_op(name, work) : 0;
-    if (!admitted)
-        return NULL;
+    if (!admitted || (admitted == LEARNED && (temporary(v) || temporary(w))))
+        return NULL;  /* (a temporary takes the result on the Python path: elided) */
     double t0 = start(admitted);
     return shown(wrap(op(a != NULL ? (PyObject *)a : v, b != NULL ? (PyObject *)b : w)),
                  admitted, name, t0, work, v, w);
