@@ -254,6 +254,16 @@ def examples(r: dict[str, Any]) -> list[str]:
             + f". _{stamp(r)}_", "",
             "Each run is a fresh process because NumPy's own times depend on the "
             "process's heap history (mandelbrot: 0.6 s warm, 2.4 s fresh).", "",
+            "In the fifteenth session the VM ran slower and noisier than in the "
+            "fourteenth (tuned NumPy's heat 2.15 s against 1.72 s, mlp 2.0-4.9 s from "
+            "run to run). Two full runs before the table above gave geometric means of "
+            "1.11 and 1.08 (heat 1.66 and 1.69): one change of that session had made heat "
+            "slower, ops over 64 KiB that the cost model admits running in C without "
+            "NumPy's temporary elision (a new 1.3 MB array per stencil op; interleaved "
+            "runs of heat: 3.35-3.40 s with it, 2.5-3.0 s before it and after the fix). "
+            "The table above is the code after the fix (the fourteenth's table: 0.98). "
+            "mandelbrot interleaved with the code before the session's changes: 2.3-2.9 s "
+            "against 2.8-3.1 s, within this VM's noise.", "",
             "Runs differ more than their spreads say: in one run of the twelfth session, "
             "an hour before the table above on the same code, kmeans measured 1.29, mlp "
             "1.90, heat 1.64, mandelbrot 2.72 and monte_carlo 0.98 (geometric mean 1.61); "
