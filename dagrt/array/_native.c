@@ -567,25 +567,59 @@ view_of(PyObject *base, PyObject *view)
 
 /* -- operators ---------------------------------------------------------------- */
 
-/* NumPy's operator on the storage if the op runs now (NULL, no error: not). */
-/* A dagrt array that only the interpreter's stack holds, of NumPy's elision
- * size (``rules.ELIDE_BYTES``), with storage of its own: the mixin's operator
- * writes the result into it (NumPy's temporary elision), saving an allocation
- * (an mmap and its page faults, at this size) that the C case would make. */
+/* NumPy's temporary elision, on NumPy's conditions (``temp_elide.c``): ``x``
+ * is a dagrt array that only the interpreter's stack holds, with storage of
+ * its own that nothing else holds or uses, of a number (or bool) dtype, writeable, of at
+ * least ``ELIDE_BYTES`` (``rules.ELIDE_BYTES``), and ``other`` (storage ``o``,
+ * else a scalar) has its shape or none and casts safely to its dtype: the
+ * result of ``x <op> other`` has ``x``'s dtype and shape, and NumPy's in-place
+ * operator writes it into ``x`` (no new array: an allocation, and at this
+ * size cold memory, saved). */
 #define ELIDE_BYTES (1 << 18)
 
 static int
-temporary(PyObject *x)
+elidable(PyObject *x, PyObject *other, PyArrayObject *o, int divide)
 {
     Array *a = (Array *)x;
-    return Py_TYPE(x) == Exact && Py_REFCNT(x) == 1 && a->base == Py_None &&
-           a->data != NULL && PyArray_CheckExact(a->data) &&
-           PyArray_BASE((PyArrayObject *)a->data) == NULL &&
-           PyArray_NBYTES((PyArrayObject *)a->data) >= ELIDE_BYTES;
+    if (Py_TYPE(x) != Exact || Py_REFCNT(x) != 1 || a->base != Py_None ||
+        a->data == NULL || !PyArray_CheckExact(a->data) || Py_REFCNT(a->data) != 1 ||
+        !idle(a->var))
+        return 0;
+    PyArrayObject *d = (PyArrayObject *)a->data;
+    int type = PyArray_TYPE(d);
+    if (!PyTypeNum_ISNUMBER(type) ||
+        (divide && !PyTypeNum_ISFLOAT(type) && !PyTypeNum_ISCOMPLEX(type)) ||
+        !PyArray_CHKFLAGS(d, NPY_ARRAY_OWNDATA) || !PyArray_ISWRITEABLE(d) ||
+        PyArray_CHKFLAGS(d, NPY_ARRAY_WRITEBACKIFCOPY) || PyArray_BASE(d) != NULL ||
+        PyArray_NBYTES(d) < ELIDE_BYTES)
+        return 0;
+    if (o != NULL)
+        return same_shape(d, o) && PyArray_CanCastArrayTo(o, PyArray_DESCR(d), NPY_SAFE_CASTING);
+    Py_INCREF(other);
+    PyArrayObject *s = (PyArrayObject *)PyArray_EnsureArray(other);  /* (steals) */
+    if (s == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    int ok = PyArray_NDIM(s) == 0 &&
+             PyArray_CanCastArrayTo(s, PyArray_DESCR(d), NPY_SAFE_CASTING);
+    Py_DECREF(s);
+    return ok;
 }
 
+/* A binary operator: NumPy's, its in-place form (NULL: NumPy elides no
+ * temporary for it), whether it commutes, whether it is true division
+ * (elided for float and complex temporaries only), its ufunc's name. */
+typedef struct {
+    binaryfunc op, inplace;
+    int commutes, divide;
+    const char *name;
+} Operator;
+
+/* NumPy's operator on the storage if the op runs now (NULL, no error: not),
+ * into a temporary operand where NumPy would write it (``elidable``). */
 static PyObject *
-fast_binary(PyObject *v, PyObject *w, binaryfunc op, const char *name)
+fast_binary(PyObject *v, PyObject *w, const Operator *f)
 {
     PyArrayObject *a = host_storage(v), *b = host_storage(w);
     if (a == NULL && b == NULL)
@@ -600,12 +634,32 @@ fast_binary(PyObject *v, PyObject *w, binaryfunc op, const char *name)
     Py_ssize_t work = PyArray_NBYTES(d);
     if (b != NULL && PyArray_NBYTES(b) > work)
         work = PyArray_NBYTES(b);
-    int admitted = PyArray_NDIM(d) > 0 ? admits_op(name, work) : 0;
-    if (!admitted || (admitted == LEARNED && (temporary(v) || temporary(w))))
-        return NULL;  /* (a temporary takes the result on the Python path: elided) */
+    int admitted = PyArray_NDIM(d) > 0 ? admits_op(f->name, work) : 0;
+    if (!admitted)
+        return NULL;
+    PyObject *x = a != NULL ? (PyObject *)a : v, *y = b != NULL ? (PyObject *)b : w;
+    PyObject *into = NULL;
+    if (f->inplace != NULL && work >= ELIDE_BYTES) {
+        if (a != NULL && elidable(v, w, b, f->divide))
+            into = v;
+        else if (f->commutes && b != NULL && elidable(w, v, a, 0)) {
+            into = w;
+            x = (PyObject *)b;
+            y = a != NULL ? (PyObject *)a : v;
+        }
+    }
     double t0 = start(admitted);
-    return shown(wrap(op(a != NULL ? (PyObject *)a : v, b != NULL ? (PyObject *)b : w)),
-                 admitted, name, t0, work, v, w);
+    PyObject *r;
+    if (into != NULL) {
+        if ((r = f->inplace(x, y)) == NULL)
+            return NULL;
+        Py_DECREF(r);  /* the storage itself */
+        Py_INCREF(into);
+        r = into;
+    }
+    else
+        r = wrap(f->op(x, y));
+    return shown(r, admitted, f->name, t0, work, v, w);
 }
 
 /* ``self <op>= other``: NumPy's in-place operator on the storage. */
@@ -634,11 +688,12 @@ fast_inplace(PyObject *self, PyObject *other, binaryfunc op, const char *name)
     return shown(self, admitted, name, t0, work, self, other);
 }
 
-#define BINARY(fname, op, forward, reflected, name)                               \
+#define BINARY(fname, op, inplace, commutes, divide, forward, reflected, name)    \
     static PyObject *s_##forward, *s_##reflected;                                 \
+    static const Operator o_##fname = {op, inplace, commutes, divide, name};     \
     static PyObject *fname(PyObject *v, PyObject *w)                             \
     {                                                                             \
-        PyObject *r = fast_binary(v, w, op, name);                                \
+        PyObject *r = fast_binary(v, w, &o_##fname);                              \
         if (r != NULL || PyErr_Occurred())                                        \
             return r;                                                             \
         return python_binary(v, w, s_##forward, s_##reflected);                   \
@@ -655,17 +710,23 @@ fast_inplace(PyObject *self, PyObject *other, binaryfunc op, const char *name)
                           : not_configured();                                     \
     }
 
-BINARY(nb_add, PyNumber_Add, __add__, __radd__, "add")
-BINARY(nb_subtract, PyNumber_Subtract, __sub__, __rsub__, "subtract")
-BINARY(nb_multiply, PyNumber_Multiply, __mul__, __rmul__, "multiply")
-BINARY(nb_true_divide, PyNumber_TrueDivide, __truediv__, __rtruediv__, "divide")
-BINARY(nb_floor_divide, PyNumber_FloorDivide, __floordiv__, __rfloordiv__, "floor_divide")
-BINARY(nb_remainder, PyNumber_Remainder, __mod__, __rmod__, "remainder")
-BINARY(nb_and, PyNumber_And, __and__, __rand__, "bitwise_and")
-BINARY(nb_or, PyNumber_Or, __or__, __ror__, "bitwise_or")
-BINARY(nb_xor, PyNumber_Xor, __xor__, __rxor__, "bitwise_xor")
-BINARY(nb_lshift, PyNumber_Lshift, __lshift__, __rlshift__, "left_shift")
-BINARY(nb_rshift, PyNumber_Rshift, __rshift__, __rrshift__, "right_shift")
+BINARY(nb_add, PyNumber_Add, PyNumber_InPlaceAdd, 1, 0, __add__, __radd__, "add")
+BINARY(nb_subtract, PyNumber_Subtract, PyNumber_InPlaceSubtract, 0, 0,
+       __sub__, __rsub__, "subtract")
+BINARY(nb_multiply, PyNumber_Multiply, PyNumber_InPlaceMultiply, 1, 0,
+       __mul__, __rmul__, "multiply")
+BINARY(nb_true_divide, PyNumber_TrueDivide, PyNumber_InPlaceTrueDivide, 0, 1, __truediv__,
+       __rtruediv__, "divide")
+BINARY(nb_floor_divide, PyNumber_FloorDivide, PyNumber_InPlaceFloorDivide, 0, 0,
+       __floordiv__, __rfloordiv__, "floor_divide")
+BINARY(nb_remainder, PyNumber_Remainder, NULL, 0, 0, __mod__, __rmod__, "remainder")
+BINARY(nb_and, PyNumber_And, PyNumber_InPlaceAnd, 1, 0, __and__, __rand__, "bitwise_and")
+BINARY(nb_or, PyNumber_Or, PyNumber_InPlaceOr, 1, 0, __or__, __ror__, "bitwise_or")
+BINARY(nb_xor, PyNumber_Xor, PyNumber_InPlaceXor, 1, 0, __xor__, __rxor__, "bitwise_xor")
+BINARY(nb_lshift, PyNumber_Lshift, PyNumber_InPlaceLshift, 0, 0,
+       __lshift__, __rlshift__, "left_shift")
+BINARY(nb_rshift, PyNumber_Rshift, PyNumber_InPlaceRshift, 0, 0,
+       __rshift__, __rrshift__, "right_shift")
 INPLACE(nb_inplace_add, PyNumber_InPlaceAdd, __iadd__, "add")
 INPLACE(nb_inplace_subtract, PyNumber_InPlaceSubtract, __isub__, "subtract")
 INPLACE(nb_inplace_multiply, PyNumber_InPlaceMultiply, __imul__, "multiply")
@@ -691,6 +752,7 @@ inplace_power2(PyObject *a, PyObject *b)
 }
 
 static PyObject *s___pow__, *s___rpow__, *s___ipow__;
+static const Operator o_power = {power2, NULL, 0, 0, "power"};  /* (NumPy elides none) */
 
 /* ``pow(a, b, mod)``: NumPy's operator returns NotImplemented (a TypeError). */
 static PyObject *
@@ -698,7 +760,7 @@ nb_power(PyObject *v, PyObject *w, PyObject *mod)
 {
     if (mod != Py_None)
         Py_RETURN_NOTIMPLEMENTED;
-    PyObject *r = fast_binary(v, w, power2, "power");
+    PyObject *r = fast_binary(v, w, &o_power);
     if (r != NULL || PyErr_Occurred())
         return r;
     return python_binary(v, w, s___pow__, s___rpow__);
@@ -832,6 +894,73 @@ gather_work(PyArrayObject *d, PyArrayObject *k)
     return PyArray_SIZE(k) * (rows ? PyArray_NBYTES(d) / rows : 8);
 }
 
+/* ``key`` is basic and selects a view, not an element, of an array of ``nd``
+ * dimensions (``ndarray._getitem``'s test): a slice, ``None``, ``...``, an
+ * int when ``nd > 1``, or a tuple of ints, slices, ``None`` and ``...`` with
+ * fewer ints than dimensions or not only ints. */
+static int
+basic_key(PyObject *key, int nd)
+{
+    if (PySlice_Check(key) || key == Py_None || key == Py_Ellipsis)
+        return 1;
+    if (PyLong_CheckExact(key))
+        return nd > 1;
+    if (!PyTuple_CheckExact(key))
+        return 0;
+    Py_ssize_t n = PyTuple_GET_SIZE(key);
+    int ints = 1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *k = PyTuple_GET_ITEM(key, i);
+        if (PyLong_CheckExact(k))
+            continue;
+        if (!PySlice_Check(k) && k != Py_None && k != Py_Ellipsis)
+            return 0;
+        ints = 0;
+    }
+    return !ints || n < nd;
+}
+
+/* ``self[key] = value``, ``key`` basic, ``self`` an idle host array of numbers
+ * or booleans, ``value`` a scalar or a ready array (storage ``v``): NumPy's
+ * assignment on the storage, now, if the policy admits its work (the bytes
+ * written). 0: done, -1: NumPy's error, 1: not run (the Python path). */
+static int
+set_basic(PyObject *self, PyObject *key, PyObject *value, PyArrayObject *v)
+{
+    Array *a = (Array *)self;
+    PyArrayObject *d = (PyArrayObject *)a->data;
+    Py_ssize_t work = PyArray_NBYTES(d);
+    int admitted = admits(work);
+    if (admitted != 1 || (v != NULL && a->var != Fresh && ((Array *)value)->var == a->var)) {
+        PyObject *view = PyObject_GetItem((PyObject *)d, key);
+        if (view == NULL)
+            return -1;  /* NumPy's IndexError */
+        if (!PyArray_Check(view)) {
+            Py_DECREF(view);
+            return 1;
+        }
+        PyArrayObject *t = (PyArrayObject *)view;
+        int nd = PyArray_NDIM(t);
+        /* ``a[i:j] += b`` ends with ``a[i:j] = <that view>``: nothing to copy */
+        int same = v != NULL && PyArray_BYTES(t) == PyArray_BYTES(v) && same_shape(t, v) &&
+                   memcmp(PyArray_STRIDES(t), PyArray_STRIDES(v), nd * sizeof(npy_intp)) == 0 &&
+                   PyArray_EquivTypes(PyArray_DESCR(t), PyArray_DESCR(v));
+        work = PyArray_NBYTES(t);
+        Py_DECREF(view);
+        if (same)
+            return 0;
+        if (!(admitted = admits_op("setitem", work)))
+            return 1;
+    }
+    double t0 = start(admitted);
+    if (PyObject_SetItem((PyObject *)d, key, v != NULL ? (PyObject *)v : value) < 0)
+        return -1;
+    Py_INCREF(self);
+    PyObject *r = shown(self, admitted, "setitem", t0, work, self, value);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
+
 static PyObject *
 subscript(PyObject *self, PyObject *key)
 {
@@ -854,7 +983,7 @@ subscript(PyObject *self, PyObject *key)
             if (r != NULL || PyErr_Occurred())
                 return r;
         }
-        if (PySlice_Check(key) || (PyLong_CheckExact(key) && nd > 1)) {
+        if (basic_key(key, nd)) {
             PyObject *view = PyObject_GetItem(a->data, key);
             return view == NULL ? NULL : view_of(self, view);
         }
@@ -889,6 +1018,14 @@ ass_subscript(PyObject *self, PyObject *key, PyObject *value)
             (PyFloat_CheckExact(value) || PyLong_CheckExact(value) ||
              (v = host_storage(value)) != NULL) && admits(PyArray_NBYTES(d)) == 1)
             return PyObject_SetItem(a->data, (PyObject *)k, v != NULL ? (PyObject *)v : value);
+        /* x[basic] = v: a Python number or a ready array's values */
+        v = NULL;
+        if ((PyTypeNum_ISNUMBER(PyArray_TYPE(d)) || PyArray_TYPE(d) == NPY_BOOL) &&
+            basic_key(key, nd) && (is_scalar(value) || (v = host_storage(value)) != NULL)) {
+            int r = set_basic(self, key, value, v);
+            if (r <= 0)
+                return r;
+        }
     }
     if (!configured) {
         not_configured();
