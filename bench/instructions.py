@@ -45,6 +45,13 @@ STATEMENTS = {
     "a @ b": "8x8 matmul",
     "xp.concatenate([s, s])": "concatenate, 10 elements",
     "xp.random.normal(size=10)": "a small random draw",
+    "m[1:-1, 1:-1] += a": "a slice updated in place (8x8 of 10x10)",
+    "m[1:9, 1:9] = a": "a slice assigned",
+    "x.copy()": "a copy (1024 float64)",
+    "m.reshape(5, 20)": "a reshape (a view)",
+    "xp.zeros(10)": "a creation call",
+    "m.sum(axis=0)": "a reduction along an axis",
+    "xp.add(x, y, out=x)": "a ufunc with out=",
     "p(x, y)": "x += 2 * y under dagrt.profile",
 }
 

@@ -150,6 +150,29 @@ def mandelbrot(xp: Any, n: int) -> None:
     assert int(divtime.sum()) > 0
 
 
+def small_stencil(xp: Any, n: int) -> None:
+    """Slices and a slice updated in place: a five-point stencil on 32x32."""
+    u = xp.zeros((32, 32))
+    u[0, :] = 1.0
+    for _ in range(max(1, n // 8)):
+        lap = u[:-2, 1:-1] + u[2:, 1:-1] + u[1:-1, :-2] + u[1:-1, 2:] - 4.0 * u[1:-1, 1:-1]
+        u[1:-1, 1:-1] += 0.1 * lap
+    assert 0.0 < float(u[1, 1]) < 1.0
+
+
+def array_methods(xp: Any, n: int) -> None:
+    """Creation, copies, reshapes, casts, axis sums and ``out=``, on 4x5."""
+    m = xp.arange(20.0).reshape(4, 5)
+    total = 0.0
+    for _ in range(max(1, n // 8)):
+        z = xp.zeros(5)
+        c = m.copy().reshape(5, 4).T
+        z += c.sum(axis=0) + m.astype(xp.float32).ravel()[:5]
+        xp.multiply(z, 0.5, out=z)
+        total += float(z[0])
+    assert total > 0
+
+
 def cunumeric_loop_profiled(xp: Any, n: int) -> float | None:
     """The first loop inside ``dagrt.profile``: the time of the loop, not of
     writing the trace at the end (returned as the pattern's own time)."""
@@ -178,6 +201,8 @@ PATTERNS: dict[str, tuple[Callable[[Any, int], float | None], int]] = {
     "random.normal / uniform, size 10": (random_draws, 20_000),
     "linalg.solve, 4x4": (linalg_solve, 10_000),
     "vectorized mandelbrot, 100x83, 20 steps": (mandelbrot, 4_000),
+    "stencil on 32x32: slices, u[1:-1, 1:-1] += ...": (small_stencil, 20_000),
+    "zeros / copy / reshape / astype / sum(axis) / out=": (array_methods, 20_000),
     "x += 2*y under dagrt.profile": (cunumeric_loop_profiled, 20_000),
 }
 

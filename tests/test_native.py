@@ -632,3 +632,74 @@ def test_basic_setitem_runs_in_c(monkeypatch: pytest.MonkeyPatch) -> None:
     expected[0, :] = 5.0
     expected[:, 0] = numpy.arange(6.0)
     numpy.testing.assert_array_equal(u.asnumpy(), expected)
+
+
+NOW_FUNCTIONS = [  # run now in C (record.now_view, run_now) with plans unchecked
+    "m.reshape(4, 3)", "m.reshape((2, 6), order='F')", "m.T.reshape(-1)", "m.ravel()",
+    "m.T.ravel()", "m.ravel('F')", "m.ravel('K')", "m.flatten()", "m.T.flatten('A')",
+    "m.copy()", "m.T.copy()", "m.T.copy('K')", "xp.copy(m.T)", "m.astype(xp.float32)",
+    "m.astype('int8')", "m.T.astype(int)", "m.astype(m.dtype, copy=False)",
+    "xp.transpose(m)", "xp.transpose(m, (1, 0))", "xp.squeeze(m[None])", "xp.expand_dims(m, 1)",
+    "xp.swapaxes(m, 0, 1)", "xp.moveaxis(m, 0, -1)", "xp.flip(m)", "xp.diagonal(m)",
+    "xp.broadcast_to(v, (2, 4))", "xp.real(c)", "xp.imag(c)", "xp.imag(m)", "xp.atleast_2d(v)",
+    "xp.zeros(3)", "xp.zeros((2, 2), dtype=int)", "xp.empty(0)", "xp.arange(5)",
+    "xp.arange(1, 2, 0.25)", "xp.linspace(0, 1, 5)", "xp.linspace(0, 1, 5, retstep=True)",
+    "xp.eye(3, k=1)", "xp.zeros_like(m)", "xp.empty_like(m).shape", "xp.tri(3)",
+    "xp.tril_indices(3)", "xp.dot(m, m.T)", "xp.dot(v, v)", "xp.outer(v, v)",
+    "xp.inner(v, v)", "xp.sort(v[::-1])", "xp.argsort(v[::-1])", "xp.cumsum(m, axis=1)",
+    "xp.round(m / 7, 2)", "xp.tril(m)", "m.sum(axis=0)", "m.sum(0)", "m.sum(0, xp.float32)",
+    "m.max(1, keepdims=True)", "m.argmax(axis=0)", "xp.mean(m, axis=1)", "m.std(0, ddof=1)",
+    "m.sum(axis=(0, 1))", "xp.max(m, 0, initial=100.0)", "m.sum(where=m > 3)",
+    "xp.full(3, 2.5)", "xp.full((2, 2), 1, dtype=int)", "xp.full(3, 300, dtype=xp.int8)",
+    "xp.ones(2)", "xp.ones((2, 3), dtype=xp.int8)", "xp.ones_like(m)", "xp.full_like(m, 7)",
+    "xp.full_like(v, 1.5, dtype=int)", "m.fill(3)", "v.fill(xp.nan)", "xp.add(v, v, out=v)",
+    "xp.add(v, v, out=v) is v", "xp.exp(m, out=m)", "xp.add(v, 1.0, out=(v,))",
+    "xp.add(m, m, out=xp.empty((2, 2)))", "xp.sin(v, out=xp.empty(4, dtype=int))",
+    "xp.divmod(v, 2, out=v)", "xp.add(v, v, out=ro)", "xp.negative(3.0, out=v)",
+    "xp.multiply(m, v, out=m)",
+]
+
+
+@pytest.mark.parametrize("program", NOW_FUNCTIONS)
+def test_functions_run_now_match_numpy(program: str) -> None:
+    """Views, copies, creation, contractions and sorts of small ready arrays
+    run now in C: NumPy's values, dtypes, layouts, and views that alias."""
+    def run(xp: Any) -> Any:
+        ro = xp.arange(4.0)
+        ro.flags.writeable = False
+        g = {"xp": xp, "m": xp.arange(12.0).reshape(3, 4), "v": xp.arange(4.0),
+             "c": xp.asarray(numpy.array([1 + 2j, 3 - 1j])), "ro": ro}
+        result = eval(program, g)
+        results = result if isinstance(result, tuple) else (result,)
+        out = []
+        for r in results:
+            if isinstance(r, (dagrt.ndarray, numpy.ndarray)):
+                flags = numpy.asarray(r).flags
+                out.append((numpy.asarray(r).tolist(), str(r.dtype), r.shape,
+                            flags.c_contiguous, flags.f_contiguous, flags.writeable))
+                if flags.writeable and r.size and r.dtype.kind == "f":
+                    r.flat[0] = -7.5  # a view writes its base, a copy does not
+            else:
+                out.append(r)
+        return repr((out, numpy.asarray(g["m"]).tolist(), numpy.asarray(g["v"]).tolist()))
+    with dagrt.config(check_plans=False):
+        _both(run)
+
+
+def test_functions_run_now_wait_for_pending_copies() -> None:
+    """A copy of a pending array is not made now (it would read unfinished
+    values): the recording path orders it; a view of it is made at once."""
+    with dagrt.config(engine="threaded", check_plans=False):
+        event = threading.Event()
+        x = dagrt.arange(6.0)
+        pending = gate(x, event)
+        timer = _later(event)
+        t = pending.reshape(2, 3).T  # a view of pending storage: at once
+        copies = [pending.copy(), pending.astype(numpy.int32), t.ravel(), t.flatten()]
+        assert not event.is_set()
+        expected = numpy.arange(6.0).reshape(2, 3).T
+        numpy.testing.assert_array_equal(t.asnumpy(), expected)
+        for c, e in zip(copies, [numpy.arange(6.0), numpy.arange(6), expected.ravel(),
+                                 expected.ravel()]):
+            numpy.testing.assert_array_equal(c.asnumpy(), e)
+        timer.join()

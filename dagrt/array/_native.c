@@ -250,7 +250,10 @@ state_of(PyObject *x)
         PyObject *var = new_var();
         if (var == NULL)
             return NULL;
-        Py_SETREF(a->var, var);
+        if (a->var == Fresh)  /* (still: the allocation may have run another thread) */
+            Py_SETREF(a->var, var);
+        else
+            Py_DECREF(var);
     }
     return a->var;
 }
@@ -539,13 +542,17 @@ python_binary(PyObject *v, PyObject *w, PyObject *forward, PyObject *reflected)
 }
 
 /* ``array.ndarray.view_of(base, view)`` (steals ``view``): a dagrt view of
- * ``base``'s storage sharing its state; made here when ``base`` has a state
- * of its own and no pending write (else by ``view_of``, which also restores
- * the write flag a kernel writing back may hold). */
+ * ``base``'s storage sharing its state (a new root's first: ``state_of``);
+ * made here when ``base`` has no pending write (else by ``view_of``, which
+ * also restores the write flag a kernel writing back may hold). */
 static PyObject *
 view_of(PyObject *base, PyObject *view)
 {
     Array *b = (Array *)base;
+    if (b->var == Fresh && b->base == Py_None && state_of(base) == NULL) {
+        Py_DECREF(view);
+        return NULL;
+    }
     if (b->var == Fresh || b->var == NULL || b->base == NULL ||
         !PyObject_TypeCheck(b->var, VarType) || !is_zero(SLOT(b->var, off_nw))) {
         PyObject *r = PyObject_CallFunctionObjArgs(ViewOf, base, view, NULL);
@@ -1461,7 +1468,7 @@ typedef struct {
 #define UFUNC 1
 #define DRAW 2
 
-static PyObject *s_call, *s_size, *s_cpu, *s___name__;
+static PyObject *s_call, *s_size, *s_cpu, *s___name__, *s_out, *s_out_names;
 
 /* The bytes a draw of ``size`` (None, an int or a tuple of ints) makes, or -1:
  * not a plain size (the Python path checks it). */
@@ -1548,11 +1555,20 @@ Recorded_call(Recorded *self, PyObject *args, PyObject *kwargs)
         if (r != NULL || PyErr_Occurred())
             return r;
     }
+    PyObject *out = NULL;  /* ``out=`` an idle host array of the operands' shape */
+    if (configured && self->fast == UFUNC && kwargs != NULL && PyDict_GET_SIZE(kwargs) == 1 &&
+        (out = PyDict_GetItemWithError(kwargs, s_out)) != NULL) {
+        if (PyTuple_CheckExact(out) && PyTuple_GET_SIZE(out) == 1)
+            out = PyTuple_GET_ITEM(out, 0);
+        PyArrayObject *o = host_storage(out);
+        if (o == NULL || PyArray_NDIM(o) == 0 || !idle(((Array *)out)->var))
+            out = NULL;
+    }
     if (configured && self->fast == UFUNC && self->func != NULL && n == self->nin && n <= 3 &&
-        (kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0)) {
-        PyObject *values[3];
-        PyArrayObject *shape = NULL;
-        Py_ssize_t work = 0;
+        (kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0 || out != NULL)) {
+        PyObject *values[4];
+        PyArrayObject *shape = out != NULL ? (PyArrayObject *)((Array *)out)->data : NULL;
+        Py_ssize_t work = shape != NULL ? PyArray_NBYTES(shape) : 0;
         int ok = 1;
         for (Py_ssize_t i = 0; i < n && ok; i++) {
             PyObject *x = PyTuple_GET_ITEM(args, i);
@@ -1570,12 +1586,20 @@ Recorded_call(Recorded *self, PyObject *args, PyObject *kwargs)
             }
         }
         int admitted = ok && shape != NULL ? admits(work) : 0;
+        if (admitted == 1 && out != NULL) {  /* NumPy writes the storage: ``out`` is the result */
+            values[n] = ((Array *)out)->data;
+            PyObject *r = PyObject_Vectorcall(self->func, values, n, s_out_names);
+            if (r == NULL)
+                return NULL;
+            Py_DECREF(r);
+            return Py_NewRef(out);
+        }
         if (admitted == 1) {
             PyObject *r = wrap(PyObject_Vectorcall(self->func, values, n, NULL));
             if (r != NULL || PyErr_Occurred())
                 return r;
         }
-        else if (ok && shape != NULL && work > 0 && !admitted) {  /* the cost model's? */
+        else if (ok && out == NULL && shape != NULL && work > 0 && !admitted) {  /* cost model's? */
             PyObject *key = PyObject_GetAttr(self->func, s___name__);
             if (key != NULL && cheap(key, work) == LEARNED) {
                 double c0 = cpu_now();
@@ -1727,6 +1751,102 @@ observe_with(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* view_of(base, view): ``array.ndarray.view_of``, in C for a dagrt array
+ * ``base`` and a NumPy array ``view`` of its storage. */
+static PyObject *
+py_view_of(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "view_of(base, view)");
+        return NULL;
+    }
+    if (!configured || Py_TYPE(argv[0]) != Exact || !PyArray_CheckExact(argv[1]))
+        return configured ? PyObject_Vectorcall(ViewOf, argv, 2, NULL) : not_configured();
+    return view_of(argv[0], Py_NewRef(argv[1]));
+}
+
+/* A plain argument of a view function: a number, a string, None, a type or
+ * dtype, or a tuple or list of ints (axes, a shape). */
+static int
+plain(PyObject *x)
+{
+    if (PyLong_Check(x) || PyFloat_CheckExact(x) || PyUnicode_CheckExact(x) || x == Py_None ||
+        PyType_Check(x) || PyArray_DescrCheck(x))
+        return 1;
+    if (!PyTuple_CheckExact(x) && !PyList_CheckExact(x))
+        return 0;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(x); i++)
+        if (!PyLong_CheckExact(PySequence_Fast_GET_ITEM(x, i)))
+            return 0;
+    return 1;
+}
+
+/* view_now(func, a[, args[, kwargs[, ready]]]): ``func(a's storage, *args,
+ * **kwargs)`` for a function that returns a view when it can (transpose,
+ * reshape, ravel, squeeze...) or a copy (copy, astype, flatten), ``a`` a
+ * dagrt array on the host without error (and, if ``ready``, the default,
+ * without a pending write: NumPy's copy of pending storage would read
+ * unfinished values, and warn of them) and the other arguments plain: ``a``
+ * itself if NumPy returned its input, a dagrt view of ``a`` if NumPy's result
+ * views its storage, a new array if NumPy copied a ready ``a``; else None
+ * (the Python path: arrays among the arguments, a copy of pending storage,
+ * a tuple of views, a device...). */
+static PyObject *
+view_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
+{
+    if (nargs < 2 || nargs > 5 || (nargs > 2 && !PyTuple_Check(argv[2])) ||
+        (nargs > 3 && !PyDict_Check(argv[3]))) {
+        PyErr_SetString(PyExc_TypeError, "view_now(func, a[, args[, kwargs[, ready]]])");
+        return NULL;
+    }
+    PyObject *args = nargs > 2 ? argv[2] : NULL, *kwargs = nargs > 3 ? argv[3] : NULL;
+    int ready = nargs > 4 ? PyObject_IsTrue(argv[4]) : 1;
+    PyObject *x = argv[1];
+    Array *a = (Array *)x;
+    if (!configured || Py_TYPE(x) != Exact || a->data == NULL || !PyArray_CheckExact(a->data) ||
+        a->var == NULL || (a->var != Fresh && (!PyObject_TypeCheck(a->var, VarType) ||
+                                               SLOT(a->var, off_error) != Py_None ||
+                                               SLOT(a->var, off_device) != Py_None)) ||
+        (ready && !readable(a->var)))
+        Py_RETURN_NONE;
+    Py_ssize_t n = args != NULL ? PyTuple_GET_SIZE(args) : 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (!plain(PyTuple_GET_ITEM(args, i)))
+            Py_RETURN_NONE;
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    while (kwargs != NULL && PyDict_Next(kwargs, &pos, &key, &value))
+        if (!plain(value))
+            Py_RETURN_NONE;
+    PyObject *stack[8];
+    if (n > 7)
+        Py_RETURN_NONE;
+    stack[0] = a->data;
+    for (Py_ssize_t i = 0; i < n; i++)
+        stack[i + 1] = PyTuple_GET_ITEM(args, i);
+    PyObject *r = PyObject_VectorcallDict(argv[0], stack, n + 1,
+                                          kwargs != NULL && PyDict_GET_SIZE(kwargs) ? kwargs : NULL);
+    if (r == NULL)
+        return NULL;  /* NumPy's error, at the call */
+    if (r == a->data) {
+        Py_DECREF(r);
+        return Py_NewRef(x);
+    }
+    if (!PyArray_CheckExact(r)) {
+        Py_DECREF(r);
+        Py_RETURN_NONE;
+    }
+    PyObject *b = PyArray_BASE((PyArrayObject *)r);
+    while (b != NULL && b != a->data && PyArray_Check(b))
+        b = PyArray_BASE((PyArrayObject *)b);
+    if (b == a->data)
+        return view_of(x, r);
+    if (PyArray_BASE((PyArrayObject *)r) == NULL && readable(a->var))
+        return wrap(r);  /* a copy of ready storage */
+    Py_DECREF(r);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
     {"observe_with", observe_with, METH_VARARGS,
      "observe_with(observed, PKG_DIR): how an op run here is shown to observers (a "
@@ -1735,6 +1855,11 @@ static PyMethodDef module_methods[] = {
      "run_now(call, args, kwargs, work, also[, name]): record's run-now case in C ([array], "
      "(result,) "
      "or None: not run)."},
+    {"view_of", (PyCFunction)(void (*)(void))py_view_of, METH_FASTCALL,
+     "view_of(base, view): a dagrt view of base's storage."},
+    {"view_now", (PyCFunction)(void (*)(void))view_now, METH_FASTCALL,
+     "view_now(func, a[, args[, kwargs[, ready]]]): a view or copy function's run-now case "
+     "(None: not run)."},
     {"configure", configure, METH_VARARGS,
      "configure(ndarray, methods, FRESH, Var, engine, policy, view_of, var_of): the objects "
      "the "
@@ -1759,6 +1884,9 @@ PyInit__native(void)
     INTERN(s_observers, "observers");
     INTERN(s_small, "small");
     INTERN(s_getitem, "_getitem");
+    INTERN(s_out, "out");
+    if ((s_out_names = PyTuple_Pack(1, s_out)) == NULL)
+        return NULL;
     INTERN(s_setitem, "_setitem");
     INTERN(s_iter, "_iter");
     INTERN(s_call, "_call");

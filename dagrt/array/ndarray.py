@@ -50,12 +50,13 @@ try:
     if not _config.get("native"):
         raise ImportError("DAGRT_NATIVE=0")
     from ._native import Array as _Base
-    from ._native import Recorded, observe_with, run_now
+    from ._native import Recorded, observe_with, run_now, view_now
     from ._native import configure as _configure
+    from ._native import view_of as _native_view_of
     NATIVE = True
 except ImportError:
     _Base, Recorded, NATIVE = _Fields, object, False  # type: ignore[misc]
-    run_now = observe_with = None
+    run_now = observe_with = view_now = None
 _new = _Base.__new__
 _STATE_COLOURS = {"ready": "green", "pending": "darkorange", "failed": "red"}
 _NP = np.ndarray
@@ -464,8 +465,10 @@ def var_of(a: ndarray) -> Var:
 _FRESH_LOCK = threading.Lock()
 
 
-def view_of(base: ndarray, data: np.ndarray) -> ndarray:
-    """A dagrt view: NumPy view ``data`` of ``base``'s storage, same buffer."""
+def _view_of(base: ndarray, data: np.ndarray) -> ndarray:
+    """A dagrt view: NumPy view ``data`` of ``base``'s storage, same buffer
+    (``view_of``; in C where it was built, which calls this one while a
+    kernel writes ``base``)."""
     if base._var.nw and type(data) is _NP and not data.flags.writeable \
             and not base._data.flags.writeable and writeable(base):
         data.flags.writeable = True  # read-only only while a kernel wrote back
@@ -477,5 +480,7 @@ def view_of(base: ndarray, data: np.ndarray) -> ndarray:
     return a
 
 
+view_of = _view_of
 if NATIVE:
-    _configure(ndarray, Methods, FRESH, Var, ENGINE, POLICY, view_of, var_of)
+    _configure(ndarray, Methods, FRESH, Var, ENGINE, POLICY, _view_of, var_of)
+    view_of = _native_view_of

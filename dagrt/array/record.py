@@ -63,7 +63,7 @@ from ..engine.scheduler import ENGINE
 from . import chunks, fusion
 from .flags import writeable
 from .fusion import Fusable, fusable
-from .ndarray import _NP, _new, ndarray, observe_with, run_now, stand_for_scalars, var_of
+from .ndarray import _NP, _new, ndarray, observe_with, run_now, stand_for_scalars, var_of, view_now
 from .results import evaluate, wrap_result
 from .sites import caller_at
 
@@ -170,6 +170,18 @@ def now(call: Callable[..., Any], args: tuple[Any, ...],
     if done is None:
         return None
     return done[0] if type(done) is list else wrap_result(done[0])
+
+
+def _no_view(func: Callable[..., Any], a: Any, args: tuple[Any, ...] = (),
+             kwargs: dict[str, Any] = NO_KWARGS, ready: bool = True) -> Any:
+    return None  # (no compiled module: every call takes the caller's path)
+
+
+# now_view(func, a, args=(), kwargs={}, ready=True), in C: the run-now case of
+# ``reshape``, ``astype``...: ``func(a's storage, *args, **kwargs)``, a dagrt
+# view of ``a`` or a new array (``a`` ready; not ``ready``: views of pending
+# storage too); None: not run (the caller's path). See ``view_now`` in C.
+now_view: Callable[..., Any] = view_now if view_now is not None else _no_view
 
 
 def _settle(args: Sequence[Any], outs: list[ndarray] | None) -> bool:

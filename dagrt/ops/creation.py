@@ -9,15 +9,16 @@ Imports: the array layer, the device registry, ``ops.args``, ``ops.shapes``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from ..array.ndarray import ndarray, wrap, wrap_foreign
+from ..array.ndarray import ndarray, run_now, wrap, wrap_foreign
 from ..array.operands import array_like, from_array_method, new_array
-from ..array.record import evaluate, record, wrap_result
+from ..array.record import NO_KWARGS, evaluate, record, wrap_result
 from ..array.transfer import to_device
-from ..devices.registry import device_arg
+from ..devices.registry import DEFAULT_DEVICE, device_arg
 from . import rules
 from .args import evaluate_nested
 from .shapes import _STACK, astype, copy_array, identity, movement, reshape
@@ -48,6 +49,17 @@ def creation(row: Row, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ndarray
 
 
 _PLAIN = {int, float, bool, str, type(None), type}
+_NUMBERS = {int, float, bool, complex}
+
+
+def _elements(shape: Any) -> int:
+    """The elements of an array of ``shape`` (an int or ints), or a number
+    too large to run now (another shape: the slow path checks it)."""
+    if type(shape) is int:
+        return shape
+    if type(shape) is tuple and all(type(n) is int for n in shape):
+        return math.prod(shape)
+    return 1 << 62
 
 
 def _plain(values: Any) -> bool:
@@ -72,6 +84,12 @@ def _prototype(a: ndarray) -> np.ndarray:
 def full(shape: Any, fill_value: Any, dtype: Any = None, order: str = "C", *,
          device: Any = None, ctx: Any = None, like: Any = None) -> ndarray:
     """Implementation of numpy.full: large fills run on a worker."""
+    if device is None and ctx is None and like is None and type(fill_value) in _NUMBERS \
+            and DEFAULT_DEVICE[0] == "cpu" and run_now is not None:
+        done = run_now(np.full, (shape, fill_value, dtype, order), NO_KWARGS,
+                       _elements(shape) * 8, ())  # small: NumPy's, now, in C
+        if done is not None:
+            return done[0]
     if dtype is None:
         dtype = np.array(fill_value._host() if isinstance(fill_value, ndarray)
                          else fill_value).dtype
@@ -104,6 +122,12 @@ def ones(shape: Any, dtype: Any = None, order: str = "C", *, device: Any = None,
 def full_like(a: Any, fill_value: Any, dtype: Any = None, order: str = "K",
               subok: bool = True, shape: Any = None, *, device: Any = None) -> ndarray:
     """Implementation of numpy.full_like."""
+    if type(a) is ndarray and device is None and type(fill_value) in _NUMBERS \
+            and run_now is not None:  # a small ready prototype: NumPy's, now, in C
+        done = run_now(np.full_like, (a, fill_value, dtype, order, subok, shape), NO_KWARGS,
+                       -1, ())
+        if done is not None:
+            return done[0]
     if isinstance(a, ndarray):
         device = device if device is not None else a._var.device
         a = _prototype(a)

@@ -35,6 +35,8 @@ def _normalize_out(out: Any, nout: int) -> tuple[Any, ...] | None:
     if out is None:
         return None
     if type(out) is not tuple:
+        if nout > 1:
+            raise TypeError("'out' must be a tuple of arrays")
         out = (out,)
     if len(out) != nout:
         raise ValueError(f"The 'out' tuple must have exactly {nout} entries: one per "

@@ -19,7 +19,7 @@ import numpy as np
 from ..array import transfer
 from ..array.indexing import setitem
 from ..array.ndarray import ndarray, view_of
-from ..array.record import evaluate, record, wrap_result
+from ..array.record import NO_KWARGS, evaluate, now_view, record, wrap_result
 from . import shapes
 from .args import eager_call, operand
 from .elementwise import clip_method, elementwise, foreign
@@ -38,6 +38,10 @@ def _shape_args(args: tuple[Any, ...]) -> Any:
 
 def reshape(self: ndarray, *shape: Any, order: str = "C", copy: bool | None = None) -> ndarray:
     """Returns an array containing the same data with a new shape."""
+    if order == "C" and copy is None:
+        done = now_view(np.ndarray.reshape, self, shape, NO_KWARGS)
+        if done is not None:
+            return done
     return shapes.reshape(self, _shape_args(shape), order=order, copy=copy)
 
 
@@ -53,7 +57,8 @@ def _copy(self: ndarray, order: str = "C") -> ndarray:
 
 def flatten(self: ndarray, order: str = "C") -> ndarray:
     """A copy of the array collapsed into one dimension."""
-    return shapes.copy_array(shapes.ravel(self, order))
+    done = now_view(np.ndarray.flatten, self, (order,))
+    return done if done is not None else shapes.copy_array(shapes.ravel(self, order))
 
 
 def view(self: ndarray, dtype: Any = None, type: Any = None) -> ndarray:
@@ -71,7 +76,7 @@ def fill(self: ndarray, value: Any) -> None:
     if self.dtype.kind == "O":  # every element is the object itself, even an array
         record("fill", _fill_kernel, (value,), {}, lambda: [self], [self], work=self.nbytes)
     else:
-        setitem(self, Ellipsis, value)
+        self[...] = value  # (in C when it runs now)
 
 
 def _fill_kernel(value: Any, *, out: Any) -> None:

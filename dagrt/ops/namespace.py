@@ -18,11 +18,15 @@ import numpy as np
 
 from ..array import indexing
 from ..array.methods import register
+from ..array.ndarray import ndarray, run_now
 from ..array.record import now
+from ..array.results import wrap_result
+from ..devices.registry import DEFAULT_DEVICE
 from . import creation, elementwise, methods, reductions, shapes
 from .args import eager_call
 from .table import ROWS, Row, adopt, public
 
+_PLACED = frozenset(("device", "ctx", "like"))  # creation keywords the slow path reads
 # Hand-written functions (rows of kind "custom"), by name.
 CUSTOM: dict[str, Callable[..., Any]] = {
     "reshape": shapes.reshape, "ravel": shapes.ravel, "full": creation.full,
@@ -48,6 +52,10 @@ def _function(row: Row) -> Callable[..., Any]:
             return reductions.reduction(row, a, args, kwargs)
     elif kind == "contraction":
         def function(*args: Any, **kwargs: Any) -> Any:
+            if not kwargs:
+                done = now(row.func, args)  # np.dot(a, b) on small ready arrays
+                if done is not None:
+                    return done
             return reductions.contraction(row, args, kwargs)
     elif kind == "view":
         def function(a: Any, *args: Any, **kwargs: Any) -> Any:
@@ -62,9 +70,18 @@ def _function(row: Row) -> Callable[..., Any]:
             return shapes.movement(row, first, args, kwargs)
     elif kind == "shaped":
         def function(a: Any, *args: Any, **kwargs: Any) -> Any:
+            if type(a) is ndarray and "out" not in kwargs:
+                done = now(row.func, (a, *args), kwargs)  # np.sort(x) on a small ready x
+                if done is not None:
+                    return done
             return shapes.shaped(row, a, args, kwargs)
     elif kind == "creation":
         def function(*args: Any, **kwargs: Any) -> Any:
+            if DEFAULT_DEVICE[0] == "cpu" and (not kwargs or _PLACED.isdisjoint(kwargs)) \
+                    and run_now is not None:  # np.zeros(3): NumPy's, now, in C
+                done = run_now(row.func, args, kwargs, -1, ())
+                if done is not None:
+                    return done[0] if type(done) is list else wrap_result(done[0])
             return creation.creation(row, args, kwargs)
     else:
         def function(*args: Any, **kwargs: Any) -> Any:

@@ -24,8 +24,10 @@ from .table import Row
 
 
 def reduction(row: Row, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    if not args and not kwargs and type(a) is ndarray:  # x.sum(): now, if it can
-        done = now(_HOST_METHODS.get(row.name, row.func), (a,))
+    if type(a) is ndarray and (not kwargs or "out" not in kwargs and "correction" not in kwargs) \
+            and (not args or all(type(x) in _PLAIN or type(x) is tuple and all(
+                type(i) is int for i in x) for x in args)):
+        done = now(_HOST_METHODS.get(row.name, row.func), (a, *args), kwargs)  # x.sum(0)
         if done is not None:
             return done
     kwargs = bind(row, args, kwargs)
@@ -46,6 +48,7 @@ def reduction(row: Row, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
                   work=a._data.nbytes)[0]
 
 
+_PLAIN = {int, bool, type(None), type, str}  # positional axes, dtypes (no ``out``)
 _HOST_METHODS = {name: getattr(np.ndarray, name) for name in (
     "sum", "prod", "mean", "std", "var", "min", "max", "argmin", "argmax", "any", "all")}
 

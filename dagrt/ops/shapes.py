@@ -19,12 +19,14 @@ import numpy as np
 
 from ..array.ndarray import ndarray, view_of, wrap
 from ..array.operands import nbytes_of, new_array
-from ..array.record import evaluate, host_values, record
+from ..array.record import evaluate, host_values, now_view, record
 from ..devices.replay import identity
 from . import rules
 from .args import PY_SCALARS, as_dagrt, bind, eager_call
 from .reductions import is_view_of
 from .table import ROWS, Row
+
+_NP = np.ndarray
 
 _MANY_VIEWS = {"atleast_1d", "atleast_2d", "atleast_3d", "broadcast_arrays"}  # f(*arrays)
 _CONCATENATE = next(r for r in ROWS if r.name == "concatenate")
@@ -33,6 +35,9 @@ _STACK = next(r for r in ROWS if r.name == "stack")
 
 def view(row: Row, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Views are NumPy views of the input's storage, made at once."""
+    done = now_view(row.func, a, args, kwargs, False)  # (a view of pending storage too)
+    if done is not None:
+        return done
     if isinstance(a, PY_SCALARS) and not args and not kwargs:
         result = row.func(a)
         if not isinstance(result, np.ndarray):  # np.real(1 + 1j) is a Python float
@@ -74,6 +79,10 @@ def _as_view(a: ndarray, result: Any, row: Row, args: tuple[Any, ...],
 def reshape(a: Any, shape: Any, order: str = "C", *, copy: bool | None = None,
             newshape: Any = None) -> ndarray:
     """Implementation of numpy.reshape: a view when NumPy gives one."""
+    if copy is None and newshape is None:
+        done = now_view(_NP.reshape, a, (shape,), {"order": order} if order != "C" else {})
+        if done is not None:
+            return done
     a = as_dagrt(a)
     if newshape is not None:
         shape = newshape
@@ -94,6 +103,9 @@ def reshape(a: Any, shape: Any, order: str = "C", *, copy: bool | None = None,
 
 def ravel(a: Any, order: str = "C") -> ndarray:
     """Implementation of numpy.ravel."""
+    done = now_view(_NP.ravel, a, (order,))
+    if done is not None:
+        return done
     if order == "K":  # memory order: axes by decreasing stride, then C order
         a = as_dagrt(a)
         axes = sorted(range(a.ndim), key=lambda i: -abs(a.strides[i]))
@@ -295,6 +307,10 @@ def _layout(data: Any, order: str) -> str:
 def astype(a: Any, dtype: Any, order: str = "K", casting: str = "unsafe",
            subok: bool = True, copy: bool = True) -> ndarray:
     """Implementation of ndarray.astype."""
+    if copy and casting == "unsafe" and subok:
+        done = now_view(_NP.astype, a, (dtype, order))
+        if done is not None:
+            return done
     a = as_dagrt(a)
     dtype = np.dtype(dtype)
     if not copy and dtype == a.dtype:
@@ -333,5 +349,8 @@ def _astype_kernel(a: Any, dtype: Any, **kwargs: Any) -> Any:
 
 def copy_array(a: Any, order: str = "K", subok: bool = False) -> ndarray:
     """Implementation of numpy.copy / ndarray.copy."""
+    done = now_view(_NP.copy, a, (order,))
+    if done is not None:
+        return done
     a = as_dagrt(a)
     return astype(a, a.dtype, order=order)
