@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import gc
 import inspect
+import math
 import operator
 import pickle
 import threading
@@ -98,6 +99,29 @@ def test_binary_operators_match_numpy(op: Any, dtype: str) -> None:
             return op(b if isinstance(other, str) else other, a)
         _both(forward)
         _both(reflected)
+
+
+BROADCAST = [((2, 3), (3,)), ((3,), (2, 3)), ((2, 1), (1, 3)), ((), (3,)), ((3,), ()),
+             ((2, 3), (4,)), ((0, 3), (3,)), ((2, 1, 3), (4, 1))]
+
+
+@pytest.mark.parametrize("dtype", ["int64", "float64", "bool"])
+@pytest.mark.parametrize("op", BINARY, ids=lambda f: f.__name__)
+def test_broadcasting_operators_and_ufuncs_match_numpy(op: Any, dtype: str) -> None:
+    """Operands of different shapes run now in C too (NumPy broadcasts them,
+    or raises its error at the call); so do ufunc calls, ``out=`` included."""
+    for left, right in BROADCAST:
+        def program(xp: Any, left: Any = left, right: Any = right) -> Any:
+            a = xp.asarray((numpy.arange(math.prod(left)) % 3 + 1).astype(dtype).reshape(left))
+            b = xp.asarray((numpy.arange(math.prod(right)) % 2 + 1).astype(dtype).reshape(right))
+            return op(a, b)
+        _both(program)
+    for ufunc in ("add", "multiply", "maximum", "arctan2", "less"):
+        def call(xp: Any, ufunc: str = ufunc) -> Any:
+            a, b, out = xp.ones((2, 3)), xp.arange(3.0), xp.zeros((2, 3))
+            r = getattr(xp, ufunc)(b[:, None][:2], b, out=out if ufunc != "less" else None)
+            return [r, out, getattr(xp, ufunc)(a, b)]
+        _both(call)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -656,7 +680,8 @@ NOW_FUNCTIONS = [  # run now in C (record.now_view, run_now) with plans unchecke
     "xp.add(v, v, out=v) is v", "xp.exp(m, out=m)", "xp.add(v, 1.0, out=(v,))",
     "xp.add(m, m, out=xp.empty((2, 2)))", "xp.sin(v, out=xp.empty(4, dtype=int))",
     "xp.divmod(v, 2, out=v)", "xp.add(v, v, out=ro)", "xp.negative(3.0, out=v)",
-    "xp.multiply(m, v, out=m)",
+    "xp.multiply(m, v, out=m)", "xp.cumsum(v, 0, None, w) is w", "xp.dot(v, v[:, None], w[:1])",
+    "xp.take(v, [1, 2], None, w[:2])", "xp.round(v / 3, 1, w)",
 ]
 
 
@@ -668,7 +693,7 @@ def test_functions_run_now_match_numpy(program: str) -> None:
         ro = xp.arange(4.0)
         ro.flags.writeable = False
         g = {"xp": xp, "m": xp.arange(12.0).reshape(3, 4), "v": xp.arange(4.0),
-             "c": xp.asarray(numpy.array([1 + 2j, 3 - 1j])), "ro": ro}
+             "c": xp.asarray(numpy.array([1 + 2j, 3 - 1j])), "ro": ro, "w": xp.zeros(4)}
         result = eval(program, g)
         results = result if isinstance(result, tuple) else (result,)
         out = []
@@ -681,7 +706,7 @@ def test_functions_run_now_match_numpy(program: str) -> None:
                     r.flat[0] = -7.5  # a view writes its base, a copy does not
             else:
                 out.append(r)
-        return repr((out, numpy.asarray(g["m"]).tolist(), numpy.asarray(g["v"]).tolist()))
+        return repr((out, *(numpy.asarray(g[k]).tolist() for k in "mvw")))
     with dagrt.config(check_plans=False):
         _both(run)
 
@@ -703,3 +728,32 @@ def test_functions_run_now_wait_for_pending_copies() -> None:
                                  expected.ravel()]):
             numpy.testing.assert_array_equal(c.asnumpy(), e)
         timer.join()
+
+
+EAGER = [  # functions NumPy runs at once, run now in C on small ready inputs
+    "xp.nonzero(v)", "xp.count_nonzero(m)", "xp.searchsorted(v, 2.5)", "xp.diff(v)",
+    "xp.unique(m % 3)", "xp.argwhere(m > 5)", "xp.median(m, axis=0)", "xp.isclose(v, v)",
+    "xp.real_if_close(v)", "xp.real_if_close(v) is v", "xp.trim_zeros(v)",
+    "xp.meshgrid(v, v)", "xp.histogram(v, bins=2)",
+    "xp.shares_memory(v, v[1:])", "xp.array2string(v)", "xp.diag(v)", "xp.diag(m)",
+    "xp.take(v, [0, 2])", "xp.searchsorted(v, v[::-1])", "xp.unique(v, return_counts=True)",
+]
+
+
+@pytest.mark.parametrize("program", EAGER)
+def test_eager_functions_run_now_match_numpy(program: str) -> None:
+    """Values, and views that alias their input (a write through one reaches it)."""
+    def run(xp: Any) -> Any:
+        g = {"xp": xp, "m": xp.arange(12.0).reshape(3, 4), "v": xp.arange(4.0)}
+        result = eval(program, g)
+        flat = [result] if not isinstance(result, (tuple, list)) else list(result)
+        shown = []
+        for r in flat:
+            if isinstance(r, (dagrt.ndarray, numpy.ndarray)):
+                shown.append((numpy.asarray(r).tolist(), str(r.dtype)))
+                if numpy.asarray(r).flags.writeable and r.size and r.dtype.kind == "f":
+                    r.flat[0] = -7.5
+            else:
+                shown.append(r)
+        return repr((shown, numpy.asarray(g["m"]).tolist(), numpy.asarray(g["v"]).tolist()))
+    _both(run)

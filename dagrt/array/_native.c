@@ -478,6 +478,24 @@ same_shape(PyArrayObject *a, PyArrayObject *b)
            memcmp(PyArray_DIMS(a), PyArray_DIMS(b), nd * sizeof(npy_intp)) == 0;
 }
 
+/* The bytes of the result of an elementwise op on ``a`` and ``b`` (NumPy's
+ * broadcasting, the wider itemsize), or -1: their shapes do not broadcast. */
+static Py_ssize_t
+broadcast_bytes(PyArrayObject *a, PyArrayObject *b)
+{
+    int na = PyArray_NDIM(a), nb = PyArray_NDIM(b), nd = na > nb ? na : nb;
+    Py_ssize_t n = PyArray_ITEMSIZE(a) > PyArray_ITEMSIZE(b) ? PyArray_ITEMSIZE(a)
+                                                               : PyArray_ITEMSIZE(b);
+    for (int i = 1; i <= nd; i++) {
+        npy_intp x = i <= na ? PyArray_DIM(a, na - i) : 1;
+        npy_intp y = i <= nb ? PyArray_DIM(b, nb - i) : 1;
+        if (x != y && x != 1 && y != 1)
+            return -1;
+        n *= x == 1 ? y : x;
+    }
+    return n;
+}
+
 /* A new ready dagrt array around a fresh NumPy result (steals ``r``), or
  * NumPy's scalar; NULL without an error if ``r`` is something else (then
  * dropped: the caller takes the Python path, which wraps it as it should). */
@@ -631,17 +649,18 @@ fast_binary(PyObject *v, PyObject *w, const Operator *f)
     PyArrayObject *a = host_storage(v), *b = host_storage(w);
     if (a == NULL && b == NULL)
         return NULL;
-    if (a != NULL && b != NULL) {
-        if (!same_shape(a, b))
+    PyArrayObject *d = a != NULL ? a : b;
+    Py_ssize_t work = PyArray_NBYTES(d);
+    if (a != NULL && b != NULL) {  /* (broadcasting: the result's bytes) */
+        if (!same_shape(a, b) && (work = broadcast_bytes(a, b)) < 0)
             return NULL;
+        if (PyArray_NBYTES(b) > work)
+            work = PyArray_NBYTES(b);
     }
     else if (!is_scalar(a != NULL ? w : v))
         return NULL;
-    PyArrayObject *d = a != NULL ? a : b;
-    Py_ssize_t work = PyArray_NBYTES(d);
-    if (b != NULL && PyArray_NBYTES(b) > work)
-        work = PyArray_NBYTES(b);
-    int admitted = PyArray_NDIM(d) > 0 ? admits_op(f->name, work) : 0;
+    int admitted = PyArray_NDIM(a != NULL && b != NULL && PyArray_NDIM(b) > PyArray_NDIM(a) ?
+                                b : d) > 0 ? admits_op(f->name, work) : 0;
     if (!admitted)
         return NULL;
     PyObject *x = a != NULL ? (PyObject *)a : v, *y = b != NULL ? (PyObject *)b : w;
@@ -847,9 +866,12 @@ richcompare(PyObject *v, PyObject *w, int op)
     PyArrayObject *a = host_storage(v), *b = host_storage(w);
     Py_ssize_t work = a == NULL ? 0 : b != NULL && PyArray_NBYTES(b) > PyArray_NBYTES(a) ?
                                       PyArray_NBYTES(b) : PyArray_NBYTES(a);
-    int admitted = a != NULL && PyArray_NDIM(a) > 0 &&
-                   (b != NULL ? same_shape(a, b) : is_scalar(w)) ?
-        admits_op(names[op], work) : 0;
+    if (a != NULL && b != NULL && !same_shape(a, b)) {  /* broadcasting: the result's bytes */
+        Py_ssize_t bytes = broadcast_bytes(a, b);
+        work = bytes < 0 ? -1 : bytes > work ? bytes : work;
+    }
+    int admitted = a != NULL && PyArray_NDIM(a) > 0 && work >= 0 &&
+                   (b != NULL || is_scalar(w)) ? admits_op(names[op], work) : 0;
     if (admitted) {
         double t0 = start(admitted);
         PyObject *r = shown(wrap(PyObject_RichCompare(
@@ -1352,6 +1374,23 @@ storage_of(PyObject *x, int depth, Py_ssize_t *nbytes)
     return out;
 }
 
+/* ``r`` is the storage of a dagrt array in ``x`` (nested ``depth`` levels in
+ * lists and tuples): NumPy returned an input as it is. */
+static int
+among(PyObject *r, PyObject *x, int depth)
+{
+    if (Py_TYPE(x) == Exact)
+        return ((Array *)x)->data == r;
+    if (x == r)
+        return 1;
+    if (depth == 0 || (!PyList_CheckExact(x) && !PyTuple_CheckExact(x)))
+        return 0;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(x); i++)
+        if (among(r, PySequence_Fast_GET_ITEM(x, i), depth - 1))
+            return 1;
+    return 0;
+}
+
 /* run_now(call, args, kwargs, work, also): ``record``'s case of an op without
  * given outputs whose inputs are ready host arrays, whose other written
  * buffers (``also``: a random generator's state) are idle and whose work is
@@ -1359,14 +1398,16 @@ storage_of(PyObject *x, int depth, Py_ssize_t *nbytes)
  * storage, now. A ``work`` of -1 stands for the bytes of the arrays among
  * the arguments. With the op's ``name``, an op over ``small`` that the cost
  * model predicts cheap runs too (timed, learnt: ``cheap``).
- * Returns ``[array]`` (a new NumPy array, wrapped, or NumPy's scalar),
- * ``(result,)`` (anything else NumPy returned: ``record`` wraps it), or
- * None: not run. */
+ * Returns ``[array]`` (a new NumPy array, wrapped, or NumPy's scalar; with
+ * ``tuples``, NumPy's tuple of new arrays too, each wrapped, a view of its
+ * temporary copied as ``wrap_result`` copies it), ``(result,)``
+ * (anything else NumPy returned: ``record`` wraps it), or None: not run. */
 static PyObject *
 run_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
 {
-    if (nargs < 5 || nargs > 6 || !PyDict_Check(argv[2]) || !PySequence_Check(argv[4])) {
-        PyErr_SetString(PyExc_TypeError, "run_now(call, args, kwargs, work, also[, name])");
+    if (nargs < 5 || nargs > 7 || !PyDict_Check(argv[2]) || !PySequence_Check(argv[4])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "run_now(call, args, kwargs, work, also[, name[, tuples]])");
         return NULL;
     }
     Py_ssize_t work = PyLong_AsSsize_t(argv[3]);
@@ -1377,7 +1418,7 @@ run_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
         Py_RETURN_NONE;
     }
     int admitted = configured && work >= 0 ? admits(work) : 0;
-    if (configured && work >= 0 && !admitted && nargs == 6 && PyUnicode_Check(argv[5]))
+    if (configured && work >= 0 && !admitted && nargs >= 6 && PyUnicode_Check(argv[5]))
         admitted = cheap(argv[5], work);  /* (the cost model's: timed and learnt) */
     if (!configured || (work >= 0 && admitted != 1 && admitted != LEARNED))
         Py_RETURN_NONE;
@@ -1432,7 +1473,8 @@ run_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
         r = learnt(r, argv[5], work, c0);
     if (r == NULL)
         return NULL;
-    if ((PyArray_CheckExact(r) && PyArray_BASE((PyArrayObject *)r) == NULL) ||
+    if ((PyArray_CheckExact(r) && PyArray_BASE((PyArrayObject *)r) == NULL &&
+         !among(r, argv[1], 2)) ||  /* (an input's storage itself: the caller's to wrap) */
         PyArray_IsScalar(r, Generic)) {  /* (NumPy's scalar stays as it is) */
         PyObject *a = wrap(r), *list;
         if (a == NULL || (list = PyList_New(1)) == NULL) {
@@ -1441,6 +1483,39 @@ run_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
         }
         PyList_SET_ITEM(list, 0, a);
         return list;
+    }
+    if (nargs == 7 && PyObject_IsTrue(argv[6]) == 1 && PyTuple_CheckExact(r) &&
+        PyTuple_GET_SIZE(r) > 0) {  /* ``tuples``: NumPy's tuple of new arrays (nonzero) */
+        Py_ssize_t n = PyTuple_GET_SIZE(r), i;
+        for (i = 0; i < n; i++) {  /* new arrays, or views of NumPy's temporaries */
+            PyObject *x = PyTuple_GET_ITEM(r, i);
+            if (!PyArray_CheckExact(x))
+                break;
+            while (x != NULL && PyArray_Check(x) && !among(x, argv[1], 2))
+                x = PyArray_BASE((PyArrayObject *)x);
+            if (x != NULL)  /* (an input's storage, or memory NumPy does not own) */
+                break;
+        }
+        PyObject *wrapped = i == n ? PyTuple_New(n) : NULL, *list = NULL;
+        for (i = 0; wrapped != NULL && i < n; i++) {
+            PyArrayObject *x = (PyArrayObject *)PyTuple_GET_ITEM(r, i);
+            PyObject *a = wrap(PyArray_BASE(x) == NULL ? Py_NewRef((PyObject *)x) :
+                               PyArray_NewCopy(x, NPY_KEEPORDER));  /* (as wrap_result) */
+            if (a == NULL)
+                Py_CLEAR(wrapped);
+            else
+                PyTuple_SET_ITEM(wrapped, i, a);
+        }
+        if (wrapped != NULL && (list = PyList_New(1)) != NULL) {
+            PyList_SET_ITEM(list, 0, wrapped);
+            Py_DECREF(r);
+            return list;
+        }
+        Py_XDECREF(wrapped);
+        if (PyErr_Occurred()) {
+            Py_DECREF(r);
+            return NULL;
+        }
     }
     PyObject *raw = PyTuple_Pack(1, r);
     Py_DECREF(r);
@@ -1573,11 +1648,14 @@ Recorded_call(Recorded *self, PyObject *args, PyObject *kwargs)
         for (Py_ssize_t i = 0; i < n && ok; i++) {
             PyObject *x = PyTuple_GET_ITEM(args, i);
             PyArrayObject *d = host_storage(x);
-            if (d != NULL) {
-                ok = PyArray_NDIM(d) > 0 && (shape == NULL || same_shape(shape, d));
-                shape = d;
-                if (PyArray_NBYTES(d) > work)
-                    work = PyArray_NBYTES(d);
+            if (d != NULL) {  /* (broadcasting: the result's bytes) */
+                Py_ssize_t bytes = shape == NULL || same_shape(shape, d) ? PyArray_NBYTES(d) :
+                                   broadcast_bytes(shape, d);
+                ok = PyArray_NDIM(d) > 0 && bytes >= 0;
+                if (shape == NULL || PyArray_NDIM(d) > PyArray_NDIM(shape))
+                    shape = d;
+                if (bytes > work)
+                    work = bytes;
                 values[i] = (PyObject *)d;
             }
             else {
@@ -1852,9 +1930,8 @@ static PyMethodDef module_methods[] = {
      "observe_with(observed, PKG_DIR): how an op run here is shown to observers (a "
      "profile), and where dagrt's own code is."},
     {"run_now", (PyCFunction)(void (*)(void))run_now, METH_FASTCALL,
-     "run_now(call, args, kwargs, work, also[, name]): record's run-now case in C ([array], "
-     "(result,) "
-     "or None: not run)."},
+     "run_now(call, args, kwargs, work, also[, name[, tuples]]): record's run-now case in C "
+     "([array], (result,) or None: not run)."},
     {"view_of", (PyCFunction)(void (*)(void))py_view_of, METH_FASTCALL,
      "view_of(base, view): a dagrt view of base's storage."},
     {"view_now", (PyCFunction)(void (*)(void))view_now, METH_FASTCALL,

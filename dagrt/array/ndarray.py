@@ -186,6 +186,10 @@ class ndarray(_Base, Methods):  # type: ignore[misc, valid-type]
 
     def _host(self) -> np.ndarray:
         """The value in host memory (a copy if the array lives on a GPU)."""
+        var, data = self._var, self._data
+        if (var is FRESH or not var.nw and var.error is None and var.device is None) \
+                and type(data) is _NP:  # ready on the host: the common case, no call
+            return data
         data = self._value()
         device = self._var.device
         if device is None:
