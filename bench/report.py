@@ -41,8 +41,9 @@ def overhead(r: dict[str, Any]) -> list[str]:
         "Loops of small operations as real NumPy code writes them: the loop of "
         "cuNumeric issue 1178, scalar get and set, builtin `sum`/`max` and row "
         "iteration, small fancy indexing, reductions, matmul, `where`/`concatenate`/"
-        "`stack`, random draws, `linalg.solve`, a vectorized mandelbrot on 100x83 and "
-        "the first loop under `dagrt.profile`. Published peers on the first loop: "
+        "`stack`, random draws, `linalg.solve`, a vectorized mandelbrot on 100x83, a "
+        "stencil of slices updated in place, creation/copy/reshape/cast/axis-sum/`out=` "
+        "calls, and the first loop under `dagrt.profile`. Published peers on the first loop: "
         "cuNumeric about 48x slower than NumPy, MXNet 30-60 us per op, dask.array "
         "several hundred x. Target: every pattern within 2x of NumPy (3x at most).", "",
         "NumPy and dagrt each run in a fresh process (one per side for the whole run) "
@@ -82,7 +83,21 @@ def overhead(r: dict[str, Any]) -> list[str]:
         "interpreted: compiled code on untyped objects goes through the generic C "
         "API, where CPython 3.11's specializing interpreter has inline caches); the "
         "C base class reads the array's fields and its state's slots directly. "
-        "See the closing note of issue 8.", ""]
+        "See the closing note of issue 8.", "",
+        "The sixteenth session swept NumPy calls the table did not cover, counted in "
+        "instructions (next section): slice assignment (`m[1:9, 1:9] = a` 8.8x "
+        "NumPy's instructions, `u[1:-1, 1:-1] += f` 4.0x), operands that broadcast "
+        "(`a + b[:8]` 5.2x), copies and reshapes (`x.copy()` 9.9x, `m.ravel()` 11x, "
+        "`m.flatten()` 9.8x, `m.reshape(5, 20)` 6.9x, `astype` 5.4x), creation "
+        "(`zeros` 4.9x, `full` 4.8x, `ones_like` 6.3x), `out=` (`np.add(s, s, out=s)` "
+        "8.4x), `fill` 16x and the eager functions (`nonzero` 8.8x, `count_nonzero` "
+        "9.2x, `searchsorted` 4.4x, `linalg.norm` 4.2x) all took Python paths; they now "
+        "run now in C too (basic keys in the compiled slots, `view_now` for views and "
+        "copies, `run_now` first in creation, contraction, sort, reduction and eager "
+        "functions): 1.1-2.9x NumPy's instructions (the remaining 2-3x ones are one or "
+        "two Python frames in front of a NumPy call of about 1,000-2,000 instructions: "
+        "`m.ravel()`, `xp.zeros(10)`, `x.item(3)`). The two last patterns of the table "
+        "were added then.", ""]
 
 
 def instructions(r: dict[str, Any]) -> list[str]:
@@ -254,6 +269,23 @@ def examples(r: dict[str, Any]) -> list[str]:
             + f". _{stamp(r)}_", "",
             "Each run is a fresh process because NumPy's own times depend on the "
             "process's heap history (mandelbrot: 0.6 s warm, 2.4 s fresh).", "",
+            "heat in the sixteenth session: run in the caller, a step of one plate took "
+            "1.17x NumPy's time (780 against 665 us): the temporaries of the stencil went "
+            "to the Python path to be elided and `u[1:-1, 1:-1] += f` ended in the Python "
+            "`__setitem__`; with NumPy's elision and basic-key assignment in C, 1.05x "
+            "(698 against 663 us; the whole example 1.06-1.09x). Beating NumPy needs the "
+            "plates on both cores, and on this VM every hand-off is dear: a round trip "
+            "to a waiting Python thread (lock release, wake-up, the GIL) took 77 us, so "
+            "cutting a 100 us op in two halves on two threads made it no faster (133 "
+            "against 135 us). Deferred and fused, the plates' chains ran 2.2 s against "
+            "NumPy's 1.15 s: fused kernels on 128 KiB blocks are GIL-bound on two "
+            "workers (each block's NumPy calls need the GIL; two threads running the "
+            "same blocked chain took 880 us a chain against 423 us alone), and the "
+            "recording thread holds the GIL for about 40 us per deferred op (28 per "
+            "step). Blocks of 100 rows halve that contention in isolation (two threads: "
+            "265 us a chain against NumPy's 570 us whole-array), but the per-op Python "
+            "cost of the deferred path remains the limit; see the closing note of issue "
+            "9.", "",
             "In the fifteenth session the VM ran slower and noisier than in the "
             "fourteenth (tuned NumPy's heat 2.15 s against 1.72 s, mlp 2.0-4.9 s from "
             "run to run). Two full runs before the table above gave geometric means of "

@@ -1211,6 +1211,33 @@ static PyMemberDef Array_members[] = {
     {NULL},
 };
 
+/* ``x.T``: a view of the storage's transpose (``view_of``), on any device. */
+static PyObject *
+Array_T(PyObject *self, void *closure)
+{
+    Array *a = (Array *)self;
+    if (a->data == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "_data");
+        return NULL;
+    }
+    if (!configured)
+        return not_configured();
+    PyObject *t = PyArray_CheckExact(a->data) ?
+        PyArray_Transpose((PyArrayObject *)a->data, NULL) : PyObject_GetAttrString(a->data, "T");
+    if (t == NULL)
+        return NULL;
+    if (Py_TYPE(self) == Exact && PyArray_CheckExact(t))
+        return view_of(self, t);
+    PyObject *r = PyObject_CallFunctionObjArgs(ViewOf, self, t, NULL);
+    Py_DECREF(t);
+    return r;
+}
+
+static PyGetSetDef Array_getset[] = {
+    {"T", Array_T, NULL, "The transposed array (a view).", NULL},
+    {NULL},
+};
+
 static PyNumberMethods Array_as_number = {
     .nb_add = nb_add,
     .nb_subtract = nb_subtract,
@@ -1323,6 +1350,7 @@ static PyTypeObject ArrayType = {
     .tp_clear = (inquiry)Array_clear,
     .tp_weaklistoffset = offsetof(Array, weakrefs),
     .tp_members = Array_members,
+    .tp_getset = Array_getset,
     .tp_as_number = &Array_as_number,
     .tp_as_sequence = &Array_as_sequence,
     .tp_as_mapping = &Array_as_mapping,
@@ -1336,10 +1364,21 @@ static PyTypeObject ArrayType = {
 
 /* ``x`` with the dagrt arrays in it (and in lists and tuples, ``depth`` levels)
  * replaced by their storage (new reference; ``host_values`` of
- * ``array.record``); NULL without an error if one is not a ready host array.
+ * ``array.record``); NULL without an error if one is not a ready host array
+ * or, if ``strict``, if anything else is not plain (a NumPy array or scalar,
+ * a Python number, string, ``None``, a type or a dtype: not an object whose
+ * ``__array__`` NumPy would call, which may give a dagrt array).
  * Adds the bytes of the arrays found to ``nbytes``. */
+static int
+plain_value(PyObject *x)
+{
+    return PyArray_CheckExact(x) || PyLong_Check(x) || PyFloat_Check(x) || PyComplex_Check(x) ||
+           PyUnicode_CheckExact(x) || x == Py_None || PyType_Check(x) ||
+           PyArray_DescrCheck(x) || PyArray_IsScalar(x, Generic);
+}
+
 static PyObject *
-storage_of(PyObject *x, int depth, Py_ssize_t *nbytes)
+storage_of(PyObject *x, int depth, Py_ssize_t *nbytes, int strict)
 {
     if (Py_TYPE(x) == Exact) {
         PyArrayObject *d = host_storage(x);
@@ -1350,6 +1389,8 @@ storage_of(PyObject *x, int depth, Py_ssize_t *nbytes)
     }
     int list = PyList_CheckExact(x);
     if (!list && !PyTuple_CheckExact(x)) {
+        if (strict && !plain_value(x))
+            return NULL;
         if (PyArray_Check(x))
             *nbytes += PyArray_NBYTES((PyArrayObject *)x);
         return Py_NewRef(x);
@@ -1361,7 +1402,7 @@ storage_of(PyObject *x, int depth, Py_ssize_t *nbytes)
     if (out == NULL)
         return NULL;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *v = storage_of(PySequence_Fast_GET_ITEM(x, i), depth - 1, nbytes);
+        PyObject *v = storage_of(PySequence_Fast_GET_ITEM(x, i), depth - 1, nbytes, strict);
         if (v == NULL) {
             Py_DECREF(out);
             return NULL;
@@ -1398,16 +1439,18 @@ among(PyObject *r, PyObject *x, int depth)
  * storage, now. A ``work`` of -1 stands for the bytes of the arrays among
  * the arguments. With the op's ``name``, an op over ``small`` that the cost
  * model predicts cheap runs too (timed, learnt: ``cheap``).
- * Returns ``[array]`` (a new NumPy array, wrapped, or NumPy's scalar; with
- * ``tuples``, NumPy's tuple of new arrays too, each wrapped, a view of its
- * temporary copied as ``wrap_result`` copies it), ``(result,)``
+ * ``flags``: 1 (``tuples``), 2 (``strict``: plain arguments only, see
+ * ``storage_of``). Returns ``[array]`` (a new NumPy array, wrapped, or
+ * NumPy's scalar; with ``tuples``, NumPy's tuple of new arrays too, each
+ * wrapped, a view of its temporary copied as ``wrap_result`` copies it),
+ * ``(result,)``
  * (anything else NumPy returned: ``record`` wraps it), or None: not run. */
 static PyObject *
 run_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
 {
     if (nargs < 5 || nargs > 7 || !PyDict_Check(argv[2]) || !PySequence_Check(argv[4])) {
         PyErr_SetString(PyExc_TypeError,
-                        "run_now(call, args, kwargs, work, also[, name[, tuples]])");
+                        "run_now(call, args, kwargs, work, also[, name[, flags]])");
         return NULL;
     }
     Py_ssize_t work = PyLong_AsSsize_t(argv[3]);
@@ -1434,7 +1477,10 @@ run_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
     }
     Py_DECREF(also);
     Py_ssize_t nbytes = 0;
-    PyObject *args = storage_of(argv[1], 8, &nbytes), *kwargs = NULL, *r = NULL;
+    long flags = nargs == 7 ? PyLong_AsLong(argv[6]) : 0;  /* TUPLES | STRICT */
+    if (flags == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *args = storage_of(argv[1], 8, &nbytes, flags & 2), *kwargs = NULL, *r = NULL;
     if (args != NULL && PyList_CheckExact(args))
         Py_SETREF(args, PyList_AsTuple(args));
     if (args == NULL || !PyTuple_CheckExact(args)) {
@@ -1448,7 +1494,7 @@ run_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
         PyObject *key, *value;
         Py_ssize_t pos = 0;
         while (kwargs != NULL && PyDict_Next(argv[2], &pos, &key, &value)) {
-            PyObject *v = storage_of(value, 8, &nbytes);
+            PyObject *v = storage_of(value, 8, &nbytes, flags & 2);
             if (v == NULL || PyDict_SetItem(kwargs, key, v) < 0)
                 Py_CLEAR(kwargs);
             Py_XDECREF(v);
@@ -1484,7 +1530,7 @@ run_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
         PyList_SET_ITEM(list, 0, a);
         return list;
     }
-    if (nargs == 7 && PyObject_IsTrue(argv[6]) == 1 && PyTuple_CheckExact(r) &&
+    if ((flags & 1) && PyTuple_CheckExact(r) &&
         PyTuple_GET_SIZE(r) > 0) {  /* ``tuples``: NumPy's tuple of new arrays (nonzero) */
         Py_ssize_t n = PyTuple_GET_SIZE(r), i;
         for (i = 0; i < n; i++) {  /* new arrays, or views of NumPy's temporaries */
@@ -1930,7 +1976,7 @@ static PyMethodDef module_methods[] = {
      "observe_with(observed, PKG_DIR): how an op run here is shown to observers (a "
      "profile), and where dagrt's own code is."},
     {"run_now", (PyCFunction)(void (*)(void))run_now, METH_FASTCALL,
-     "run_now(call, args, kwargs, work, also[, name[, tuples]]): record's run-now case in C "
+     "run_now(call, args, kwargs, work, also[, name[, flags]]): record's run-now case in C "
      "([array], (result,) or None: not run)."},
     {"view_of", (PyCFunction)(void (*)(void))py_view_of, METH_FASTCALL,
      "view_of(base, view): a dagrt view of base's storage."},

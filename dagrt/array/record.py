@@ -166,7 +166,7 @@ def now(call: Callable[..., Any], args: tuple[Any, ...],
     while plans are checked: ``record`` then runs every op, plan and all.)"""
     if run_now is None or CHECK_PLANS:
         return None
-    done = run_now(call, args, kwargs, -1, ())
+    done = run_now(call, args, kwargs, -1, (), None, 2)  # (2: plain arguments only)
     if done is None:
         return None
     return done[0] if type(done) is list else wrap_result(done[0])

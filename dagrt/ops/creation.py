@@ -87,7 +87,7 @@ def full(shape: Any, fill_value: Any, dtype: Any = None, order: str = "C", *,
     if device is None and ctx is None and like is None and type(fill_value) in _NUMBERS \
             and DEFAULT_DEVICE[0] == "cpu" and run_now is not None:
         done = run_now(np.full, (shape, fill_value, dtype, order), NO_KWARGS,
-                       _elements(shape) * 8, ())  # small: NumPy's, now, in C
+                       _elements(shape) * 8, (), None, 2)  # small: NumPy's, now, in C
         if done is not None:
             return done[0]
     if dtype is None:
@@ -125,7 +125,7 @@ def full_like(a: Any, fill_value: Any, dtype: Any = None, order: str = "K",
     if type(a) is ndarray and device is None and type(fill_value) in _NUMBERS \
             and run_now is not None:  # a small ready prototype: NumPy's, now, in C
         done = run_now(np.full_like, (a, fill_value, dtype, order, subok, shape), NO_KWARGS,
-                       -1, ())
+                       -1, (), None, 2)
         if done is not None:
             return done[0]
     if isinstance(a, ndarray):

@@ -26,30 +26,16 @@ from . import creation, elementwise, methods, reductions, shapes
 from .args import eager_call
 from .table import ROWS, Row, adopt, numpy_signature, public
 
+_TUPLES, _STRICT = 1, 2  # run_now's flags (array/_native.c)
 _PLACED = frozenset(("device", "ctx", "like"))  # creation keywords the slow path reads
-# Eager functions of arrays tried in C first (NumPy's call on small ready inputs;
-# none writes its inputs or reads an object's ``__array__``: ``_plain``).
+# Eager functions of arrays tried in C first (NumPy's call on small ready inputs
+# and plain arguments, run_now's ``_STRICT``; none writes its inputs).
 _NOW_EAGER = frozenset((
     "nonzero", "flatnonzero", "argwhere", "count_nonzero", "unique", "unique_values",
     "unique_counts", "unique_inverse", "unique_all", "diff", "ediff1d", "searchsorted",
     "isin", "isclose", "allclose", "array_equal", "array_equiv", "median", "nanmedian",
     "percentile", "quantile", "average", "bincount", "digitize", "interp", "trace", "take",
     "cross", "diag", "meshgrid"))
-# Argument types the run-now case passes to NumPy as they are (arrays, numbers,
-# strings, dtypes): no object whose ``__array__`` NumPy would call (it may return
-# a dagrt array, which the slow paths evaluate), no nested sequence of arrays.
-_PLAIN_TYPES = frozenset((ndarray, np.ndarray, int, float, bool, complex, str, type(None),
-                          type, np.dtype))
-
-
-def _plain(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-    """Every argument is of ``_PLAIN_TYPES`` or a list or tuple of numbers."""
-    for x in (*args, *kwargs.values()) if kwargs else args:
-        t = type(x)
-        if t not in _PLAIN_TYPES and not ((t is tuple or t is list) and all(
-                type(v) is int or type(v) is float or type(v) is bool for v in x)):
-            return False
-    return True
 # Hand-written functions (rows of kind "custom"), by name.
 CUSTOM: dict[str, Callable[..., Any]] = {
     "reshape": shapes.reshape, "ravel": shapes.ravel, "full": creation.full,
@@ -85,7 +71,7 @@ def _function(row: Row) -> Callable[..., Any]:
             return reductions.reduction(row, a, args, kwargs)
     elif kind == "contraction":
         def function(*args: Any, **kwargs: Any) -> Any:
-            if not kwargs and len(args) <= out_at and _plain(args, kwargs):
+            if not kwargs and len(args) <= out_at:
                 done = now(row.func, args)  # np.dot(a, b) on small ready arrays
                 if done is not None:
                     return done
@@ -103,8 +89,7 @@ def _function(row: Row) -> Callable[..., Any]:
             return shapes.movement(row, first, args, kwargs)
     elif kind == "shaped":
         def function(a: Any, *args: Any, **kwargs: Any) -> Any:
-            if type(a) is ndarray and "out" not in kwargs and len(args) < out_at and \
-                    _plain(args, kwargs):
+            if type(a) is ndarray and "out" not in kwargs and len(args) < out_at:
                 done = now(row.func, (a, *args), kwargs)  # np.sort(x) on a small ready x
                 if done is not None:
                     return done
@@ -112,8 +97,8 @@ def _function(row: Row) -> Callable[..., Any]:
     elif kind == "creation":
         def function(*args: Any, **kwargs: Any) -> Any:
             if DEFAULT_DEVICE[0] == "cpu" and (not kwargs or _PLACED.isdisjoint(kwargs)) \
-                    and run_now is not None and _plain(args, kwargs):  # np.zeros(3): now
-                done = run_now(row.func, args, kwargs, -1, ())
+                    and run_now is not None:  # np.zeros(3): now, in C
+                done = run_now(row.func, args, kwargs, -1, (), None, _STRICT)
                 if done is not None:
                     return done[0] if type(done) is list else wrap_result(done[0])
             return creation.creation(row, args, kwargs)
@@ -123,8 +108,8 @@ def _function(row: Row) -> Callable[..., Any]:
     else:
         def function(*args: Any, **kwargs: Any) -> Any:
             if run_now is not None and (not kwargs or "out" not in kwargs) and \
-                    len(args) <= out_at and _plain(args, kwargs):
-                done = run_now(row.func, args, kwargs, -1, (), None, True)  # small, ready: now
+                    len(args) <= out_at:
+                done = run_now(row.func, args, kwargs, -1, (), None, _STRICT | _TUPLES)  # now
                 if done is not None:
                     return done[0] if type(done) is list else wrap_result(done[0],
                                                                           (args, kwargs))
