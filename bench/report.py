@@ -425,7 +425,8 @@ def main() -> None:
              "This page is generated from `bench/results/*.json` by `python bench/report.py` "
              "(see its docstring for the full command); the machine is the project's "
              "2-core VM, whose timings vary by 10-30% from run to run, and from day to "
-             "day by more: on 2026-12-03 it ran 2.5-3x slower than on 2026-12-02 (NumPy's "
+             "day by more: on 2026-12-03 it ran 2.5-3x slower than on 2026-12-02, on "
+             "2026-12-04 about 1.8x faster than on 2026-12-03 (NumPy's "
              "own times in each table show which day a section was measured). Compare "
              "ratios, not times across sections.", ""]
     for name, section in SECTIONS.items():
