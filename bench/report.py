@@ -269,11 +269,20 @@ def examples(r: dict[str, Any]) -> list[str]:
             + f". _{stamp(r)}_", "",
             "Each run is a fresh process because NumPy's own times depend on the "
             "process's heap history (mandelbrot: 0.6 s warm, 2.4 s fresh).", "",
+            "The table above is the sixteenth session's final code; a run 45 minutes "
+            "earlier on its intermediate code (the elision and slice assignment in C, not "
+            "yet the rest) gave a geometric mean of 0.99 (kmeans 0.64, mlp 1.43, heat "
+            "1.06, mandelbrot 1.14, monte_carlo 0.85); the fifteenth's table was 0.97. "
+            "kmeans alone swung from 0.64 to 0.97 between the two runs: on this VM one "
+            "run of the five says little, interleaved runs of one example say more "
+            "(below).", "",
             "heat in the sixteenth session: run in the caller, a step of one plate took "
             "1.17x NumPy's time (780 against 665 us): the temporaries of the stencil went "
             "to the Python path to be elided and `u[1:-1, 1:-1] += f` ended in the Python "
             "`__setitem__`; with NumPy's elision and basic-key assignment in C, 1.05x "
-            "(698 against 663 us; the whole example 1.06-1.09x). Beating NumPy needs the "
+            "(698 against 663 us; the whole example 1.06-1.09x early in the session; "
+            "run interleaved at its end, with the VM slower: NumPy 1.44-1.49 s, dagrt "
+            "1.58-1.70 s, the session's starting code 1.82-1.91 s). Beating NumPy needs the "
             "plates on both cores, and on this VM every hand-off is dear: a round trip "
             "to a waiting Python thread (lock release, wake-up, the GIL) took 77 us, so "
             "cutting a 100 us op in two halves on two threads made it no faster (133 "
@@ -288,12 +297,12 @@ def examples(r: dict[str, Any]) -> list[str]:
             "9.", "",
             "In the fifteenth session the VM ran slower and noisier than in the "
             "fourteenth (tuned NumPy's heat 2.15 s against 1.72 s, mlp 2.0-4.9 s from "
-            "run to run). Two full runs before the table above gave geometric means of "
-            "1.11 and 1.08 (heat 1.66 and 1.69): one change of that session had made heat "
+            "run to run). Two full runs before that session's table gave geometric means "
+            "of 1.11 and 1.08 (heat 1.66 and 1.69): one change of that session had made heat "
             "slower, ops over 64 KiB that the cost model admits running in C without "
             "NumPy's temporary elision (a new 1.3 MB array per stencil op; interleaved "
             "runs of heat: 3.35-3.40 s with it, 2.5-3.0 s before it and after the fix). "
-            "The table above is the code after the fix (the fourteenth's table: 0.98). "
+            "That session's table (0.97) is the code after the fix (the fourteenth's: 0.98). "
             "mandelbrot interleaved with the code before the session's changes: 2.3-2.9 s "
             "against 2.8-3.1 s, within this VM's noise.", "",
             "Runs differ more than their spreads say: in one run of the twelfth session, "
