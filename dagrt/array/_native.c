@@ -496,6 +496,19 @@ broadcast_bytes(PyArrayObject *a, PyArrayObject *b)
     return n;
 }
 
+/* The work of an elementwise op on storage ``a`` and ``b`` (either may be
+ * NULL: a scalar): the bytes of its result, or -1 if the shapes do not
+ * broadcast. */
+static Py_ssize_t
+binary_work(PyArrayObject *a, PyArrayObject *b)
+{
+    if (a == NULL || b == NULL)
+        return a != NULL ? PyArray_NBYTES(a) : b != NULL ? PyArray_NBYTES(b) : 0;
+    if (!same_shape(a, b))
+        return broadcast_bytes(a, b);
+    return PyArray_NBYTES(a) > PyArray_NBYTES(b) ? PyArray_NBYTES(a) : PyArray_NBYTES(b);
+}
+
 /* A new ready dagrt array around a fresh NumPy result (steals ``r``), or
  * NumPy's scalar; NULL without an error if ``r`` is something else (then
  * dropped: the caller takes the Python path, which wraps it as it should). */
@@ -650,14 +663,8 @@ fast_binary(PyObject *v, PyObject *w, const Operator *f)
     if (a == NULL && b == NULL)
         return NULL;
     PyArrayObject *d = a != NULL ? a : b;
-    Py_ssize_t work = PyArray_NBYTES(d);
-    if (a != NULL && b != NULL) {  /* (broadcasting: the result's bytes) */
-        if (!same_shape(a, b) && (work = broadcast_bytes(a, b)) < 0)
-            return NULL;
-        if (PyArray_NBYTES(b) > work)
-            work = PyArray_NBYTES(b);
-    }
-    else if (!is_scalar(a != NULL ? w : v))
+    Py_ssize_t work = binary_work(a, b);
+    if (work < 0 || ((a == NULL || b == NULL) && !is_scalar(a != NULL ? w : v)))
         return NULL;
     int admitted = PyArray_NDIM(a != NULL && b != NULL && PyArray_NDIM(b) > PyArray_NDIM(a) ?
                                 b : d) > 0 ? admits_op(f->name, work) : 0;
@@ -864,12 +871,7 @@ richcompare(PyObject *v, PyObject *w, int op)
     static const char *names[6] = {"less", "less_equal", "equal", "not_equal", "greater",
                                    "greater_equal"};
     PyArrayObject *a = host_storage(v), *b = host_storage(w);
-    Py_ssize_t work = a == NULL ? 0 : b != NULL && PyArray_NBYTES(b) > PyArray_NBYTES(a) ?
-                                      PyArray_NBYTES(b) : PyArray_NBYTES(a);
-    if (a != NULL && b != NULL && !same_shape(a, b)) {  /* broadcasting: the result's bytes */
-        Py_ssize_t bytes = broadcast_bytes(a, b);
-        work = bytes < 0 ? -1 : bytes > work ? bytes : work;
-    }
+    Py_ssize_t work = a == NULL ? 0 : binary_work(a, b);
     int admitted = a != NULL && PyArray_NDIM(a) > 0 && work >= 0 &&
                    (b != NULL || is_scalar(w)) ? admits_op(names[op], work) : 0;
     if (admitted) {
