@@ -254,7 +254,15 @@ FLAGS: dict[str, Flag] = {
     ]
 }
 
+def renew_after_fork(namespace: dict[str, Any], name: str, make: Callable[[], Any]) -> None:
+    """Make ``namespace[name]`` (a module's lock) anew in a forked child: a
+    lock another thread held at the fork would stay held there for ever."""
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=lambda: namespace.__setitem__(name, make()))
+
+
 _lock = threading.RLock()
+renew_after_fork(globals(), "_lock", threading.RLock)
 _overrides: list[dict[str, Any]] = []
 _cache: dict[str, Any] = {}
 _listeners: list[Callable[[], None]] = []

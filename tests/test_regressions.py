@@ -6,6 +6,9 @@ repository; each case below pins down one fix, under every engine.
 
 from __future__ import annotations
 
+import os
+import threading
+import warnings
 from typing import Any
 
 import numpy
@@ -476,3 +479,47 @@ def test_linalg_of_big_endian_input_is_native(engine: str) -> None:
     for config in ({}, {"inline_bytes": 0, "inline_us": 0}):
         with dagrt.config(**config):
             assert_same(program(numpy), program(dagrt), rtol=1e-12)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+def test_module_locks_are_renewed_in_a_forked_child() -> None:
+    """A module lock another thread holds at a fork (the configuration's, a
+    new array's first state's, the warning registry's) is made anew in the
+    child, which then computes and leaves instead of hanging."""
+    import time
+
+    from dagrt import _config
+    from dagrt.array import ndarray as ndarray_module
+    from dagrt.engine import warncontext
+
+    locks = [_config._lock, ndarray_module._FRESH_LOCK, warncontext._SHOWN_LOCK]
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        for lock in locks:
+            lock.acquire()
+        holding.set()
+        release.wait(60)
+        for lock in locks:
+            lock.release()
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(30)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
+            pid = os.fork()
+        if pid == 0:
+            with dagrt.config(inline_bytes=0):
+                x = dagrt.ones(4)
+                ok = float((x + x[1:2]).sum()) == 8.0
+            os._exit(0 if ok else 1)
+        deadline = time.monotonic() + 30
+        while not (done := os.waitpid(pid, os.WNOHANG))[0] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not done[0]:
+            os.kill(pid, 9)
+        assert done[0] and done[1] == 0, "the forked child hung or failed"
+    finally:
+        release.set()
+        holder.join()

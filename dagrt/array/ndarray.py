@@ -467,6 +467,7 @@ def var_of(a: ndarray) -> Var:
 
 
 _FRESH_LOCK = threading.Lock()
+_config.renew_after_fork(globals(), "_FRESH_LOCK", threading.Lock)
 
 
 def _view_of(base: ndarray, data: np.ndarray) -> ndarray:

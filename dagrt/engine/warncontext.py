@@ -31,7 +31,7 @@ to its recording state (Python's filters are not thread-safe either). On
 Python 3.14 and later, or without the C ``_warnings`` module, nothing is
 installed.
 
-Imports: ``engine.graph`` (the package's folder); the engine's ``drain`` is
+Imports: the configuration, ``engine.graph`` (the package's folder); the engine's ``drain`` is
 given to ``install``.
 """
 
@@ -48,6 +48,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from .. import _config
 from .graph import PKG_DIR
 
 FIELDS = ("filters", "showwarning", "_showwarnmsg_impl")
@@ -204,6 +205,7 @@ def _get_show(module: types.ModuleType) -> Any:
 
 _SHOWN: dict[tuple[Any, ...], tuple[dict[Any, Any], float]] = {}  # (registry id, *key)
 _SHOWN_LOCK = threading.Lock()
+_config.renew_after_fork(globals(), "_SHOWN_LOCK", threading.Lock)
 _RACE_S = 0.05  # a warning a worker showed this recently for a registry entry
 
 

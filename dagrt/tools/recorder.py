@@ -9,7 +9,7 @@ appends them to a plain list and does nothing else on the hot path; edges
 With no recorder active the observer list is empty: observing off costs
 nothing.
 
-Imports: the engine.
+Imports: the configuration, the engine.
 """
 
 from __future__ import annotations
@@ -20,12 +20,14 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from .. import _config
 from ..engine.graph import Op, RanNow, hazards, site_text
 from ..engine.scheduler import ENGINE
 
 # -- activation: the observer list -----------------------------------------------
 
 _lock = threading.Lock()
+_config.renew_after_fork(globals(), "_lock", threading.Lock)
 _active = 0
 
 
