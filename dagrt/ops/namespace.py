@@ -24,7 +24,7 @@ from ..array.results import wrap_result
 from ..devices.registry import DEFAULT_DEVICE
 from . import creation, elementwise, methods, reductions, shapes
 from .args import eager_call
-from .table import ROWS, Row, adopt, numpy_signature, public
+from .table import ROWS, Row, adopt, out_position, public
 
 _TUPLES, _STRICT = 1, 2  # run_now's flags (array/_native.c)
 _PLACED = frozenset(("device", "ctx", "like"))  # creation keywords the slow path reads
@@ -49,19 +49,10 @@ CUSTOM: dict[str, Callable[..., Any]] = {
 }
 
 
-def _out_at(row: Row) -> int:
-    """How many positional arguments a call of the row's NumPy function may
-    have without one being ``out`` (which the run-now case must not write)."""
-    sig = numpy_signature(row.func)
-    names = [p.name for p in sig.parameters.values() if p.kind in (
-        p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)] if sig is not None else []
-    return names.index("out") if "out" in names else 1 << 30
-
-
 def _function(row: Row) -> Callable[..., Any]:
     """The public function of a row, from its kind."""
     kind = row.kind
-    out_at = _out_at(row)
+    out_at = out_position(row.func)
     if kind == "custom":
         return adopt(CUSTOM[row.name], row.func)
     if kind == "elementwise":

@@ -20,13 +20,12 @@ from ..array.operands import new_array, shape_of
 from ..array.record import now, record
 from . import rules
 from .args import as_dagrt, bind, eager_call
-from .table import Row
+from .table import Row, out_position
 
 
 def reduction(row: Row, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     if type(a) is ndarray and (not kwargs or "out" not in kwargs and "correction" not in kwargs) \
-            and (not args or all(type(x) in _PLAIN or type(x) is tuple and all(
-                type(i) is int for i in x) for x in args)):
+            and len(args) < out_position(row.func):
         done = now(_HOST_METHODS.get(row.name, row.func), (a, *args), kwargs)  # x.sum(0)
         if done is not None:
             return done
@@ -48,7 +47,6 @@ def reduction(row: Row, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
                   work=a._data.nbytes)[0]
 
 
-_PLAIN = {int, bool, type(None), type, str}  # positional axes, dtypes (no ``out``)
 _HOST_METHODS = {name: getattr(np.ndarray, name) for name in (
     "sum", "prod", "mean", "std", "var", "min", "max", "argmin", "argmax", "any", "all")}
 

@@ -71,6 +71,16 @@ def numpy_signature(func: Any) -> inspect.Signature | None:
         return None
 
 
+@functools.cache
+def out_position(func: Any) -> int:
+    """How many positional arguments a call of NumPy's ``func`` may have
+    without one being ``out`` (which a run-now case must not write)."""
+    sig = numpy_signature(func)
+    names = [p.name for p in sig.parameters.values() if p.kind in (
+        p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)] if sig is not None else []
+    return names.index("out") if "out" in names else 1 << 30
+
+
 def adopt(function: Callable[..., Any], numpy_func: Any) -> Callable[..., Any]:
     """Give ``function`` the signature of the NumPy function it stands for
     (``inspect.signature``, the array API tests and IDEs read it)."""
