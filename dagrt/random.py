@@ -369,8 +369,11 @@ class RandomState(_Drawing):
         self._stream.shuffle(x)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
+        if name.startswith("_"):  # NumPy's class constants (``_poisson_lam_max``)
+            value = getattr(np.random.RandomState, name, None)
+            if value is None or callable(value) or name.startswith("__"):
+                raise AttributeError(name)
+            return value
         return self._distribution(name, f"numpy.random.RandomState.{name}")
 
 

@@ -75,7 +75,8 @@ def chunked(name: str, call: Any, values: Any, kw: dict[str, Any],
             return None
         return functools.partial(_run, _gather, a, key, out, whole, None)
     if a.nbytes < 2 * BLOCK_BYTES or a.dtype.kind not in "biufc" or not set(kw) <= _KW \
-            or np.may_share_memory(a, out):  # (NumPy buffers such an out= whole)
+            or np.may_share_memory(a, out) \
+            or (name == "mean" and a.dtype == np.float16):  # (float16 out=: float16 sums)
         return None
     axis = kw.get("axis")
     axes = tuple(range(a.ndim)) if axis is None else normalize_axis_tuple(axis, a.ndim)

@@ -39,8 +39,11 @@ def creation(row: Row, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ndarray
         result = wrap(result) if type(result) is np.ndarray and result.base is None \
             else wrap_result(result)
     else:
-        result = wrap_result(row.func(*evaluate(args),
-                                      **{k: evaluate(v) for k, v in kwargs.items()}))
+        result = row.func(*evaluate(args), **{k: evaluate(v) for k, v in kwargs.items()})
+        # frombuffer: NumPy's view of the user's buffer (read-only if it is),
+        # which the user may change at any time: shared, not copied
+        result = wrap_foreign(result, True) if row.name == "frombuffer" and \
+            type(result) is np.ndarray else wrap_result(result)
     if device is None:
         return result
     if isinstance(result, tuple):  # linspace(retstep=True): (array, step)
@@ -143,11 +146,11 @@ def ones_like(a: Any, dtype: Any = None, order: str = "K", subok: bool = True,
 
 
 def array(object: Any, dtype: Any = None, *, copy: bool | None = True, order: str = "K",
-          subok: bool = True, ndmin: int = 0, ndmax: int = 0, like: Any = None,
+          subok: bool = True, ndmin: int = 0, ndmax: Any = np._NoValue, like: Any = None,
           device: Any = None, ctx: Any = None) -> ndarray:
     """Implementation of numpy.array; dagrt arrays inside lists are evaluated."""
     target = device_arg(device, ctx)
-    if ndmax:  # NumPy >= 2.4: nested sequences below ndmax stay objects
+    if ndmax is not np._NoValue:  # NumPy >= 2.4: sequences below ndmax stay objects
         result = wrap(np.array(evaluate_nested(object), dtype=dtype, copy=copy, order=order,
                                ndmin=ndmin, ndmax=ndmax))
     elif _literal(object):  # ``np.array([1.0, 2.0])``: no array in it, NumPy's call as is

@@ -316,11 +316,11 @@ def _equality(compare: Any, python_op: Any) -> Any:
     return equality
 
 
-def where(condition: Any, x: Any = None, y: Any = None) -> Any:
+def where(condition: Any, x: Any = np._NoValue, y: Any = np._NoValue, /) -> Any:
     """Implementation of numpy.where; the one-argument form is data-dependent."""
-    if x is None and y is None:
+    if x is np._NoValue and y is np._NoValue:
         return eager_call(np.where, (condition,), {})
-    if x is None or y is None:
+    if x is np._NoValue or y is np._NoValue:
         raise ValueError("either both or neither of x and y should be given")
     done = now(np.where, (condition, x, y))  # now, if it can
     return done if done is not None else elementwise(np.where, (condition, x, y),
@@ -404,10 +404,16 @@ class Ufunc(Recorded):  # type: ignore[misc, valid-type]
         """``f(*args, **kwargs)`` (the call of the compiled base class, when
         not run now there)."""
         if len(args) > self._nin:  # outputs given positionally: np.cos(x, out1)
+            nout = getattr(self.__wrapped_numpy__, "nout", 1)
+            if len(args) > self._nin + nout:
+                raise TypeError(f"{self.__name__}() takes from {self._nin} to "
+                                f"{self._nin + nout} positional arguments but "
+                                f"{len(args)} were given")
             if out is not None:
                 raise TypeError("cannot specify 'out' as both a positional and "
                                 "keyword argument")
-            args, out = args[:self._nin], args[self._nin:]
+            args, out = args[:self._nin], args[self._nin:] + (None,) * (
+                self._nin + nout - len(args))  # (np.modf(x, o): the second output new)
             if any(o is Ellipsis for o in out):
                 raise TypeError("out=... is only allowed as a keyword argument.")
         elif out is Ellipsis:  # NumPy >= 2: arrays, never scalars

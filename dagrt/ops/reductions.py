@@ -43,8 +43,11 @@ def reduction(row: Row, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
     # method does not take ``correction`` (the array API's name for ``ddof``).
     call = _HOST_METHODS.get(row.name, row.func) \
         if a._var.device is None and "correction" not in kwargs else row.func
+    # NumPy's mean of float16 sums in float32 but, given a float16 out=, in
+    # float16 (overflowing past 65504): a deferred mean returns its result.
+    use_out = out is not None or row.name != "mean" or a.dtype != np.float16
     return record(row.name, call, (a,), kwargs, plan, None if out is None else [out],
-                  work=a._data.nbytes)[0]
+                  use_out, work=a._data.nbytes)[0]
 
 
 _HOST_METHODS = {name: getattr(np.ndarray, name) for name in (
@@ -162,6 +165,8 @@ def contraction(row: Row, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     out = kwargs.pop("out", None)
     if out is not None and not isinstance(out, ndarray):
         return eager_call(row.func, args, dict(kwargs, out=out))
+    if out is not None and row.name == "dot" and not out._data.flags.c_contiguous:
+        raise ValueError(_DOT_OUT)
     call_args = (subscripts, *arrays) if subscripts is not None else tuple(arrays)
 
     def plan() -> list[ndarray]:
@@ -171,6 +176,10 @@ def contraction(row: Row, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
                   None if out is None else [out],
                   row.out and (out is None or out._data.flags.c_contiguous),
                   _contraction_work(arrays))[0]
+
+
+_DOT_OUT = ("output array is not acceptable (must have the right datatype, number of "
+            "dimensions, and be a C-Array)")
 
 
 def _contraction_work(arrays: list[ndarray]) -> int:
@@ -203,9 +212,10 @@ def _plan(row: Row, arrays: list[ndarray], kwargs: dict[str, Any], subscripts: s
         order = _einsum_order(subscripts, arrays, kwargs) \
             if subscripts is not None and len(shape) > 1 else None
         return [new_array(shape, dtype, arrays, order)]
-    if out.shape != shape or (row.name in ("dot", "vdot") and out.dtype != dtype):
-        raise ValueError("output array is not acceptable (must have the right datatype, "
-                         "number of dimensions, and be a C-Array)")
+    if out.ndim != len(shape) or (row.name in ("dot", "vdot") and out.dtype != dtype):
+        raise ValueError(_DOT_OUT)
+    if out.shape != shape:
+        raise ValueError("output array has wrong dimensions" if row.name == "dot" else _DOT_OUT)
     if not np.can_cast(dtype, out.dtype, "same_kind"):
         raise TypeError(f"Cannot cast {row.name} output from {np.dtype(dtype)!r} to "
                         f"{out.dtype!r} with casting rule 'same_kind'")

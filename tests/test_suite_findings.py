@@ -1,0 +1,130 @@
+"""Differences from NumPy found by running all 30 files of NumPy's own tests
+(``python tests/numpy_suite.py``) with ``np`` bound to dagrt; each case pins
+down one fix, compared with NumPy under every engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy
+import pytest
+from conftest import run_xp
+
+import dagrt
+
+
+def raises_as_numpy(program: Any) -> None:
+    """``program(xp)`` raises the same exception type under NumPy and dagrt, at the call."""
+    with pytest.raises(Exception) as theirs:
+        program(numpy)
+    with pytest.raises(theirs.type) as ours:
+        program(dagrt)
+    assert str(ours.value) == str(theirs.value)
+
+
+MEANS = {
+    # NumPy's mean of float16 sums in float32; into a float16 out= it would
+    # sum in float16 and overflow past 65504 (a deferred mean did that)
+    "whole": lambda xp: xp.mean(xp.ones(100_000, dtype="float16")),
+    "method": lambda xp: xp.ones(100_000, dtype="float16").mean(),
+    "rows": lambda xp: xp.ones((4, 100_000), dtype="float16").mean(axis=1),
+    "rows_chunked": lambda xp: xp.ones((300_000, 4), dtype="float16").mean(axis=1),
+    "columns": lambda xp: xp.ones((100_000, 3), dtype="float16").mean(axis=0),
+    "dtype": lambda xp: xp.ones(100_000, dtype="float16").mean(dtype=xp.float32),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MEANS))
+@pytest.mark.parametrize("inline", [True, False])
+def test_float16_mean_sums_in_float32(case: str, inline: bool, engine: str) -> None:
+    with dagrt.config(inline_bytes=65536 if inline else 0):
+        run_xp(MEANS[case], rtol=1e-3)
+
+
+WHERE = {
+    "none_values": lambda xp: xp.where(True, None, None),
+    "none_one_side": lambda xp: xp.where(xp.array([True, False]), None, 1),
+    "one_argument": lambda xp: xp.where(xp.array([0, 3, 0, 5])),
+    "arrays": lambda xp: xp.where(xp.arange(4) > 1, xp.arange(4), -xp.arange(4)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(WHERE))
+def test_where_takes_none_as_a_value(case: str, engine: str) -> None:
+    run_xp(WHERE[case])
+
+
+@pytest.mark.parametrize("program", [
+    lambda xp: xp.where(xp.zeros(1), x=xp.zeros(1), y=xp.zeros(1)),  # positional only
+    lambda xp: xp.where(xp.zeros(1), xp.zeros(1)),
+    lambda xp: xp.hypot(1, 2, 3, 4),  # more positional arguments than inputs and outputs
+    lambda xp: xp.sin(1.0, None, None),
+    lambda xp: xp.modf(1.0, None, None, None),
+], ids=["where_keywords", "where_one_of_two", "hypot_4", "sin_3", "modf_4"])
+def test_argument_errors_as_numpy(program: Any, engine: str) -> None:
+    raises_as_numpy(program)
+
+
+def test_positional_outputs_fewer_than_nout(engine: str) -> None:
+    def program(xp: Any) -> Any:
+        o = xp.zeros(3)
+        frac, whole = xp.modf(xp.array([1.5, 2.25, -3.0]), o)  # the second output new
+        return frac, whole, o, frac is o
+    run_xp(program)
+
+
+@pytest.mark.parametrize("out", [
+    lambda xp: xp.empty((32, 1024)).T,  # not C-contiguous
+    lambda xp: xp.empty((1024, 64))[:, ::2],
+    lambda xp: xp.empty((1024, 32), dtype=xp.float32),  # not the result's dtype
+    lambda xp: xp.empty((1024, 31)),
+], ids=["transposed", "strided", "float32", "shape"])
+@pytest.mark.parametrize("inline", [True, False])
+def test_dot_out_must_be_a_c_array(out: Any, inline: bool, engine: str) -> None:
+    with dagrt.config(inline_bytes=65536 if inline else 0):
+        raises_as_numpy(lambda xp: xp.dot(xp.ones((1024, 16)), xp.ones((16, 32)), out(xp)))
+
+
+def test_dot_out_aliasing_an_input(engine: str) -> None:
+    def program(xp: Any) -> Any:
+        a = xp.arange(9.0).reshape(3, 3)
+        b = xp.ones((3, 3)) * 2
+        result = xp.dot(a, b, out=b)
+        return result, b, result is b
+    run_xp(program)
+
+
+def test_frombuffer_shares_the_buffer() -> None:
+    """NumPy's frombuffer is a view of the buffer: read-only on bytes (writes
+    raise), writing through to a bytearray, and seeing its changes."""
+    ro = dagrt.frombuffer(b"\x00" * 10, "B")
+    assert not ro.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        ro[0] = 1
+    with pytest.raises(ValueError):
+        ro.setflags(write=True)
+    buffer = bytearray(8)
+    w = dagrt.frombuffer(buffer, "B")
+    w[1] = 7
+    assert buffer[1] == 7
+    buffer[2] = 9
+    assert w[2] == 9 and int((w + 1)[2]) == 10
+    w *= 2
+    assert bytes(buffer[:3]) == b"\x00\x0e\x12"
+
+
+@pytest.mark.parametrize("program", [
+    lambda xp: xp.array([1, 2, 3], ndmax=0, dtype=object),
+    lambda xp: xp.array([[1, 2], [3, 4]], ndmax=1, dtype=object),
+    lambda xp: xp.array([[1, 2], [3, 4]]),
+], ids=["ndmax_0", "ndmax_1", "default"])
+def test_array_ndmax(program: Any) -> None:
+    run_xp(program)
+
+
+def test_random_state_class_constants() -> None:
+    assert dagrt.random.RandomState()._poisson_lam_max == \
+        numpy.random.RandomState()._poisson_lam_max
+    with pytest.raises(AttributeError):
+        dagrt.random.RandomState()._no_such_thing  # noqa: B018
