@@ -128,3 +128,41 @@ def test_random_state_class_constants() -> None:
         numpy.random.RandomState()._poisson_lam_max
     with pytest.raises(AttributeError):
         dagrt.random.RandomState()._no_such_thing  # noqa: B018
+
+
+class _ArrayLike:
+    """A user's class written with ``import dagrt as np``: its ``__array__``
+    gives a dagrt array, which NumPy's own conversion refuses."""
+
+    def __init__(self, xp: Any, values: Any) -> None:
+        self.xp, self.values = xp, values
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
+        return self.xp.asarray(self.values, dtype=dtype)
+
+
+def _setitem(xp: Any, key: Any, value: Any) -> Any:
+    x = xp.arange(5.0)
+    x[key] = value
+    return x
+
+
+ARRAY_LIKES = {
+    "index": lambda xp, a, i: xp.arange(3.0)[i],
+    "index_tuple": lambda xp, a, i: xp.arange(6.0).reshape(2, 3)[1, i],
+    "setitem_key": lambda xp, a, i: _setitem(xp, i, -1.0),
+    "setitem_value": lambda xp, a, i: _setitem(xp, slice(0, 3), a),
+    "zeros_like": lambda xp, a, i: xp.zeros_like(a),
+    "full_like": lambda xp, a, i: xp.full_like(a, 7),
+    "sin": lambda xp, a, i: xp.sin(a),
+    "add": lambda xp, a, i: xp.arange(3.0) + a,
+    "concatenate": lambda xp, a, i: xp.concatenate([a, a]),
+    "mean": lambda xp, a, i: xp.mean(a),
+    "unique": lambda xp, a, i: xp.unique(a),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ARRAY_LIKES))
+def test_array_like_giving_dagrt_arrays(case: str, engine: str) -> None:
+    run_xp(lambda xp: ARRAY_LIKES[case](xp, _ArrayLike(xp, [3.0, 1.0, 2.0]),
+                                        _ArrayLike(xp, [0, 2])))

@@ -21,7 +21,15 @@ import numpy as np
 from ..ops import rules
 from .flags import writeable
 from .ndarray import ndarray, view_of
-from .operands import nbytes_of, new_array, operand, placement, shape_of
+from .operands import (
+    array_like,
+    from_array_method,
+    nbytes_of,
+    new_array,
+    operand,
+    placement,
+    shape_of,
+)
 from .record import NO_KWARGS, evaluate, record
 
 _BASIC = (int, slice, type(None), type(Ellipsis), np.integer)
@@ -35,6 +43,8 @@ def _is_basic(key: tuple[Any, ...]) -> bool:
 def _convert(key: tuple[Any, ...], evaluate_masks: bool) -> tuple[Any, ...]:
     out = []
     for k in key:
+        if array_like(k):  # (its ``__array__`` may give a dagrt array: NumPy refuses it)
+            k = from_array_method(k)
         if type(k) is ndarray:
             kind = k._data.dtype.kind
             if kind == "b" and evaluate_masks:

@@ -33,7 +33,8 @@ def creation(row: Row, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ndarray
     if row.name.endswith("_like"):  # reads only the prototype's shape and dtype
         if device is None and args and isinstance(args[0], ndarray):
             device = args[0]._var.device
-        args = tuple(_prototype(x) if isinstance(x, ndarray) else x for x in args)
+        args = tuple(_prototype(x) if isinstance(x, ndarray) else
+                     _prototype(from_array_method(x)) if array_like(x) else x for x in args)
     if _plain(args) and (not kwargs or _plain(kwargs.values())):  # np.zeros(3): no array
         result = row.func(*args, **kwargs)
         result = wrap(result) if type(result) is np.ndarray and result.base is None \
@@ -131,6 +132,8 @@ def full_like(a: Any, fill_value: Any, dtype: Any = None, order: str = "K",
                        -1, (), None, 2)
         if done is not None:
             return done[0]
+    if array_like(a):
+        a = from_array_method(a)
     if isinstance(a, ndarray):
         device = device if device is not None else a._var.device
         a = _prototype(a)
