@@ -331,7 +331,8 @@ _PROBE = ("import dagrt\n"
           "from dagrt.engine.scheduler import ENGINE\n"
           "x = dagrt.ones(100_000) * 2\n"
           "print(float(x.sum()))\n"
-          "print(_config.get('engine'), ENGINE._threaded is None or ENGINE._threaded.threads)\n")
+          "print(_config.get('engine'), ENGINE.threaded.threads if\n"
+          "      _config.get('engine') == 'threaded' else ENGINE._threaded is None)\n")
 
 
 def test_env_engine_serial() -> None:
@@ -798,3 +799,71 @@ def test_a_small_op_waits_for_a_running_kernel_about_to_finish() -> None:
             assert ENGINE.ops_pushed - before == pushed, name
             assert (y.asnumpy() == 2.0).all()
     dagrt.waitall()
+
+
+def test_a_kind_never_measured_runs_now_and_is_measured_alone() -> None:
+    """An op whose kind the cost model has not measured runs now, in the
+    calling thread, and is measured there (a worker's time is inflated by
+    the recording thread and the other workers sharing the cores); the next
+    one, predicted slower than ``inline_us``, goes to the scheduler."""
+    from dagrt.array.record import record
+    from dagrt.engine.policy import POLICY
+
+    name = "probe of a new kind"
+    POLICY.costs.rates.pop(name, None)
+    POLICY.costs.alone.discard(name)
+    with dagrt.config(engine="threaded", inline_us=1000):
+        for pushed in (0, 1):
+            out = dagrt.empty(100)
+            before = ENGINE.ops_pushed
+            record(name, lambda x: (spin(0.005), x)[1], (dagrt.zeros(100),), {},
+                   lambda out=out: [out], [out], use_out=False, work=10 ** 6)
+            assert ENGINE.ops_pushed - before == pushed
+            dagrt.waitall()
+            assert name in POLICY.costs.alone
+            assert 0.004 < POLICY.costs.rates[name] * 10 ** 6 < 0.1
+    with dagrt.config(inline_bytes=0):  # (no limit: every op to the scheduler)
+        assert not POLICY.costs.cheap("a kind never seen", 10 ** 9)
+
+
+def test_workers_times_only_lower_an_estimate_measured_alone() -> None:
+    from dagrt.engine.policy import CostModel
+
+    costs = CostModel()
+    costs.limit = 1e-3
+    assert costs.cheap("new", 10 ** 9) and not costs.cheap("new", 10 ** 9, unknown=False)
+    costs.observe("k", 1000, 4e-3, alone=False)  # never alone: a worker's time is all there is
+    assert costs.rates["k"] == pytest.approx(4e-6)
+    costs.observe("k", 1000, 1e-3)  # its first time alone replaces it
+    assert costs.rates["k"] == pytest.approx(1e-6)
+    costs.observe("k", 1000, 3e-3, alone=False)  # slower on a worker: not its own cost
+    assert costs.rates["k"] == pytest.approx(1e-6)
+    costs.observe("k", 1000, 0.2e-3, alone=False)  # faster: the estimate was too high
+    assert costs.rates["k"] == pytest.approx(0.8e-6)
+
+
+def test_matmul_work_counts_multiply_adds() -> None:
+    """``X @ W`` and ``X.T @ D`` with the same multiply-adds have the same
+    work, whichever operand is larger (the compiled operator and the Python
+    path alike): the cost model's time per byte then fits both."""
+    from dagrt.engine.policy import POLICY
+    from dagrt.ops.reductions import _contraction_work
+
+    x, w, d = dagrt.ones((1024, 64)), dagrt.ones((64, 256)), dagrt.ones((1024, 256))
+    work = 1024 * 64 * 256 * 8
+    assert _contraction_work("matmul", [x, w]) == _contraction_work("matmul", [x.T, d]) == work
+    assert _contraction_work("dot", [dagrt.ones(64), w]) == 64 * 256 * 8
+    assert _contraction_work("matmul", [dagrt.ones((3, 1024, 64)), w]) == 3 * work
+    saved = POLICY.costs.rates.get("matmul")
+    try:
+        with dagrt.config(engine="threaded", inline_us=1000):
+            dagrt.waitall()
+            for a, b, pushed in ((x, w, 0), (x.T, d, 0), (d.T, d, 1)):  # 1024x as much
+                POLICY.costs.rates["matmul"] = 0.9e-3 / work  # x @ w: 0.9 ms
+                before = ENGINE.ops_pushed
+                a @ b
+                assert ENGINE.ops_pushed - before == pushed, (a.shape, b.shape)
+                dagrt.waitall()
+    finally:
+        if saved is not None:
+            POLICY.costs.rates["matmul"] = saved

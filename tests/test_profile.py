@@ -93,12 +93,14 @@ def test_trace_file_is_chrome_trace_events(tmp_path: Path, engine: str) -> None:
         assert lanes == {"recording thread (MainThread)"}
         assert {e["tid"] for e in slices} == {threading.get_native_id()}
     else:
-        # (the cost model may run an op it predicts cheap in the recording thread)
+        # (the cost model runs an op it predicts cheap, or of a kind it has not
+        # measured yet, in the recording thread: every op may, with inlining)
         workers = lanes - {"recording thread (MainThread)"}
-        assert workers and all(name.startswith("cpu-worker-") for name in workers), lanes
+        assert all(name.startswith("cpu-worker-") for name in workers), lanes
+        assert workers or engine == "threaded", lanes
         workers = {t.native_id for t in threading.enumerate()
                    if t.name.startswith("dagrt-cpu-worker-")}
-        assert {e["tid"] for e in slices} <= workers
+        assert {e["tid"] for e in slices} <= workers | {threading.get_native_id()}
     assert all(tid != os.getpid() for tid, name in names.items()  # Perfetto: "main thread"
                if name.startswith("cpu-worker-"))
     assert all(e["ts"] / 1e6 > time.time() - 600 for e in slices)  # Unix epoch, in us
@@ -115,7 +117,7 @@ def test_trace_file_is_chrome_trace_events(tmp_path: Path, engine: str) -> None:
 def test_trace_has_the_recording_thread_counters_and_annotations() -> None:
     """What a performance engineer reads in Perfetto: the recording thread's
     sync waits and user ranges on its own track, counters, CPU time per op."""
-    a, b = _program(400_000)
+    a, b = _program(2_000_000)  # (ops of milliseconds: the 5 ms counters see them pending)
     with dagrt.config(engine="threaded", inline_bytes=0), dagrt.profile() as prof:
         with dagrt.annotate("step 1"):
             for _ in range(5):

@@ -818,10 +818,11 @@ nb_matrix_multiply(PyObject *v, PyObject *w)
 {
     PyArrayObject *a = host_storage(v), *b = host_storage(w);
     if (a != NULL && b != NULL && PyArray_NDIM(a) > 0 && PyArray_NDIM(b) > 0) {
-        Py_ssize_t work = PyArray_NBYTES(a) > PyArray_NBYTES(b) ? PyArray_NBYTES(a)
-                                                                 : PyArray_NBYTES(b);
-        if (PyArray_NDIM(b) > 1)
-            work *= PyArray_DIM(b, PyArray_NDIM(b) - 1);
+        /* multiply-adds times the itemsize: (..., M, K) @ (..., K, N) */
+        Py_ssize_t n = PyArray_NDIM(b) > 1 ? PyArray_DIM(b, PyArray_NDIM(b) - 1) : 1;
+        Py_ssize_t m = PyArray_NDIM(a) > 1 ? PyArray_DIM(a, PyArray_NDIM(a) - 2) : 1;
+        Py_ssize_t work = PyArray_NBYTES(a) * n > PyArray_NBYTES(b) * m ? PyArray_NBYTES(a) * n
+                                                                       : PyArray_NBYTES(b) * m;
         int admitted = admits_op("matmul", work);
         if (admitted) {
             double t0 = start(admitted);

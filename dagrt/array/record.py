@@ -399,7 +399,7 @@ def _defer(name: str, call: Callable[..., Any], args: Sequence[Any], kwargs: dic
         # Held for fusion: large, and not predicted cheap (an op that takes
         # less than a hand-off is worth would only wait for others' inputs)
         if work >= FUSE_BYTES and device is None and not partial and not also \
-                and ENGINE.fuser is not None and not POLICY.costs.cheap(name, work):
+                and ENGINE.fuser is not None and not POLICY.costs.cheap(name, work, False):
             fuse = fusable(call, values, kw, targets, outs, at)
         kernel = functools.partial(
             at, call, values, {**kw, "out": targets[0] if len(targets) == 1 else tuple(targets)})

@@ -6,7 +6,8 @@ CPython; a NumPy op on 1024 elements costs one. So an op whose inputs are
 ready and whose outputs are idle runs now when
 
 - its work is at most ``DAGRT_INLINE_BYTES`` (64 KiB), or
-- the cost model predicts it takes less than ``DAGRT_INLINE_US`` (1 ms).
+- the cost model predicts it takes less than ``DAGRT_INLINE_US`` (1 ms), or
+  has not measured its kind yet (it runs now, to be measured alone).
 
 Such an op whose inputs are not ready because kernels running on workers
 still write them (or whose outputs they still use) waits for those kernels
@@ -35,22 +36,45 @@ class CostModel:
     """How long each kind of op takes per byte of work, learnt from the CPU
     time of the kernels that ran (exponential moving average). An op
     predicted to take less than ``limit`` seconds is cheaper to run at once
-    in the recording thread than to hand to a worker; ops never seen yet go
-    to the scheduler, which measures them."""
+    in the recording thread than to hand to a worker.
+
+    What an op costs is its time alone, in the recording thread: on a worker
+    it shares the cores, caches and memory bandwidth with the recording
+    thread and the other workers, and takes longer (mlp's matmuls 1.1 ms of
+    CPU there against 0.83 alone, its additions 0.8 against 0.48, on the
+    2-core machine), which a model learning it would take for the op's own
+    cost: ops then stayed on the workers for good, each slower there than in
+    the caller. So a kind of op never measured yet runs now, alone, and is
+    measured there (``cheap`` admits it); a worker's time
+    (``observe(..., alone=False)``) is learnt for a kind measured alone only
+    when it is lower than the estimate (which was then too high: the first
+    matmul of a program, 16384x64 by 64x10, took 10 times longer per
+    multiply-add than the 1024x64 by 64x256 ones after it)."""
 
     def __init__(self) -> None:
         self.rates: dict[str, float] = {}
+        self.alone: set[str] = set()  # kinds measured in the recording thread
         self.limit = 0.0
 
-    def observe(self, name: str, work: int, seconds: float) -> None:
+    def observe(self, name: str, work: int, seconds: float, alone: bool = True) -> None:
         if work > 0:
             rate = seconds / work
             old = self.rates.get(name)
+            if not alone and name in self.alone and old is not None and rate >= old:
+                return
+            if alone and name not in self.alone:  # its first time alone replaces the rest
+                self.alone.add(name)
+                old = None
             self.rates[name] = rate if old is None else old + 0.25 * (rate - old)
 
-    def cheap(self, name: str, work: int) -> bool:
+    def cheap(self, name: str, work: int, unknown: bool = True) -> bool:
+        """An op of ``name`` with ``work`` is predicted to take less than
+        ``limit``; a kind never measured counts as cheap (``unknown``), so
+        that it runs now and is measured alone."""
         rate = self.rates.get(name)
-        return rate is not None and rate * work < self.limit
+        if rate is None:
+            return unknown and self.limit > 0
+        return rate * work < self.limit
 
     def finishing(self, ops: list[Any], now: float) -> bool:
         """Every op of ``ops`` is running (``t0`` set, not ``done``) and is

@@ -442,7 +442,8 @@ class Engine:
         op.t1 = time.perf_counter()
         op.cpu, helped = time.thread_time() - c0, ThreadedExecutor.helped()
         if op.error is None:  # CPU time (not GIL waits), times the workers that shared it
-            self.costs.observe(op.name, op.work, op.cpu * (1 + helped))
+            alone = ThreadedExecutor.current() is None  # (the serial engine: the caller)
+            self.costs.observe(op.name, op.work, op.cpu * (1 + helped), alone)
         return self._finish(op)
 
     def _finish(self, op: Op) -> list[Op]:
@@ -477,9 +478,8 @@ class Engine:
         pool = self._threaded
         if pool is not None and pool.settings != tuple(_config.get(k) for k in (
                 "inter_op_threads", "intra_op_threads", "switch_interval")):
-            # Swap pools with nothing in flight: an op another thread records
-            # meanwhile waits for the lock, then goes to the new pool. Errors
-            # stay for their sync points.
+            # Swap pools with nothing in flight (an op recorded meanwhile waits
+            # for the lock, then goes to the new pool); errors stay for sync points.
             with self._lock:
                 while self.pending:
                     self._wait_locked()

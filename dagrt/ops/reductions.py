@@ -175,16 +175,23 @@ def contraction(row: Row, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     return record(row.name, row.func, call_args, kwargs, plan,
                   None if out is None else [out],
                   row.out and (out is None or out._data.flags.c_contiguous),
-                  _contraction_work(arrays))[0]
+                  _contraction_work(row.name, arrays))[0]
 
 
 _DOT_OUT = ("output array is not acceptable (must have the right datatype, number of "
             "dimensions, and be a C-Array)")
 
 
-def _contraction_work(arrays: list[ndarray]) -> int:
-    """Bytes of work of a contraction: the larger operand times the output's
-    last dimension (multiply-adds per element read)."""
+def _contraction_work(name: str, arrays: list[ndarray]) -> int:
+    """Bytes of work of a contraction: for ``matmul`` and ``dot`` of (..., M,
+    K) and (..., K, N), its multiply-adds times the itemsize (the larger of
+    the first's bytes times N and the second's times M, as ``a @ b`` in
+    ``array/_native.c``); else the larger operand times the output's last
+    dimension."""
+    if name in ("matmul", "dot") and len(arrays) == 2:
+        a, b = arrays[0]._data, arrays[1]._data
+        return max(a.nbytes * (b.shape[-1] if b.ndim > 1 else 1),
+                   b.nbytes * (a.shape[-2] if a.ndim > 1 else 1))
     last = arrays[-1]._data.shape
     nbytes = 0
     for a in arrays:
