@@ -757,3 +757,61 @@ def test_eager_functions_run_now_match_numpy(program: str) -> None:
                 shown.append(r)
         return repr((shown, numpy.asarray(g["m"]).tolist(), numpy.asarray(g["v"]).tolist()))
     _both(run)
+
+
+def test_now_functions_behave_as_numpys_functions() -> None:
+    """The functions whose run-now case is C (``NowFunction``) pickle by
+    name, have NumPy's signature, and bind as methods when stored on a class
+    exactly when NumPy's do."""
+    import inspect
+    import pickle
+
+    from dagrt.ops.namespace import NowFunction
+
+    for name in ("zeros", "empty", "arange", "sum", "mean", "dot", "sort", "unique", "nonzero"):
+        f = getattr(dagrt, name)
+        assert type(f) is NowFunction, name
+        assert pickle.loads(pickle.dumps(f)) is f
+        assert inspect.signature(f) == inspect.signature(getattr(numpy, name)), name
+        assert f.__wrapped_numpy__ is getattr(numpy, name) and f.__module__ == "dagrt"
+
+    class Holder:
+        zeros, sum = dagrt.zeros, dagrt.sum
+        np_zeros, np_sum = numpy.zeros, numpy.sum
+
+    h = Holder()
+    assert (h.zeros(2) == 0).all() and (h.np_zeros(2) == 0).all()  # built-ins: not bound
+    assert h.sum() is h and h.np_sum() is h  # Python functions: bound (np.sum(h) is h)
+
+
+def test_now_functions_take_python_only_when_needed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The common call makes no Python call; calls outside the run-now
+    conditions (a refused keyword, a positional ``out``, a first argument
+    that is no dagrt array, keywords for a contraction, plans checked) take
+    the Python implementation, with NumPy's results."""
+    calls: list[str] = []
+
+    def spy(name: str) -> None:
+        f = getattr(dagrt, name)
+        impl = f._call
+        monkeypatch.setattr(f, "_call", lambda *a, **k: (calls.append(name), impl(*a, **k))[1])
+
+    for name in ("zeros", "sum", "dot", "cumsum", "unique"):
+        spy(name)
+    v, w = dagrt.arange(4.0), dagrt.zeros(4)
+    with dagrt.config(check_plans=False):
+        calls.clear()
+        dagrt.zeros(3), dagrt.sum(v), v.sum(axis=0), dagrt.dot(v, v), dagrt.cumsum(v)
+        dagrt.unique(v)
+        assert calls == []
+        assert dagrt.zeros(3, device="cpu").shape == (3,) and calls == ["zeros"]
+        assert dagrt.sum([1, 2]) == 3 and calls[-1] == "sum"
+        assert dagrt.cumsum(v, 0, None, w) is w and calls[-1] == "cumsum"  # positional out
+        o = dagrt.empty(())
+        assert dagrt.dot(v, v, out=o) is o and calls[-1] == "dot"
+        calls.clear()
+        with dagrt.config(check_plans=True):
+            dagrt.sum(v)
+        assert calls == ["sum"]
+        dagrt.sum(v)
+        assert calls == ["sum"]

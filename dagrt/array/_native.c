@@ -1583,14 +1583,22 @@ run_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
 typedef struct {
     PyObject_HEAD
     PyObject *func;
-    Py_ssize_t nin;
-    int fast;          /* UFUNC, DRAW, or 0: always ``_call`` */
+    Py_ssize_t nin;    /* (NOW: the most positional arguments, -1: any) */
+    int fast;          /* UFUNC, DRAW, NOW, or 0: always ``_call`` */
     PyObject *state;   /* a draw's generator state (a dagrt array) */
-    PyObject *device;  /* a draw's cell holding the ``device`` flag (registry.DEFAULT_DEVICE) */
+    PyObject *device;  /* the cell holding the ``device`` flag (registry.DEFAULT_DEVICE):
+                        * a draw's, and a NOW function's that runs on the CPU only */
+    PyObject *now;     /* NOW: the function run now (NumPy's, or ndarray's method) */
+    PyObject *refuse;  /* NOW: keywords that take ``_call`` (a tuple of str) */
+    PyObject *wrap;    /* NOW: ``wrap_result`` for what run_now does not wrap */
+    int flags;         /* NOW: run_now's flags (TUPLES 1, STRICT 2), FIRST_ARRAY, NO_KWARGS */
 } Recorded;
 
 #define UFUNC 1
 #define DRAW 2
+#define NOW 3
+#define FIRST_ARRAY 4  /* the first argument a dagrt array */
+#define NO_KWARGS 8    /* no keyword at all */
 
 static PyObject *s_call, *s_size, *s_cpu, *s___name__, *s_out, *s_out_names;
 
@@ -1670,10 +1678,76 @@ draw_now(Recorded *self, PyObject *args, PyObject *kwargs)
     return wrap(r);
 }
 
+/* ``device`` is registry's DEFAULT_DEVICE cell and holds "cpu". */
+static int
+cpu_default(PyObject *device)
+{
+    PyObject *flag;
+    return PyList_CheckExact(device) && PyList_GET_SIZE(device) == 1 &&
+           PyUnicode_Check(flag = PyList_GET_ITEM(device, 0)) &&
+           PyUnicode_Compare(flag, s_cpu) == 0;
+}
+
+static PyObject *minus_one, *no_kwargs, *no_also;
+
+/* A NOW function's run-now case (``ops.namespace.NowFunction``: a creation,
+ * contraction, sort, reduction or eager function): ``run_now(now, args,
+ * kwargs, -1, (), None, flags)`` when the arguments meet the function's
+ * conditions, its result unwrapped as the Python function would. NULL
+ * without an error: not run (``_call``). */
+static PyObject *
+call_now(Recorded *self, PyObject *args, PyObject *kwargs)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    if ((self->nin >= 0 && n > self->nin) ||
+        ((self->flags & FIRST_ARRAY) && (n == 0 || Py_TYPE(PyTuple_GET_ITEM(args, 0)) != Exact)))
+        return NULL;
+    if (kwargs != NULL && PyDict_GET_SIZE(kwargs)) {
+        if (self->flags & NO_KWARGS)
+            return NULL;
+        if (self->refuse != NULL && PyTuple_CheckExact(self->refuse))
+            for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(self->refuse); i++) {
+                PyObject *v = PyDict_GetItemWithError(kwargs, PyTuple_GET_ITEM(self->refuse, i));
+                if (v != NULL || PyErr_Occurred())
+                    return NULL;
+            }
+    }
+    if (self->device != NULL && !cpu_default(self->device))
+        return NULL;
+    PyObject *flags = PyLong_FromLong(self->flags & 3);
+    if (flags == NULL)
+        return NULL;
+    PyObject *argv[7] = {self->now, args, kwargs != NULL ? kwargs : no_kwargs, minus_one,
+                         no_also, Py_None, flags};
+    PyObject *done = run_now(NULL, argv, 7);
+    Py_DECREF(flags);
+    if (done == NULL || done == Py_None) {
+        Py_XDECREF(done);
+        return NULL;
+    }
+    PyObject *first = PySequence_Fast_GET_ITEM(done, 0), *r;
+    if (PyList_CheckExact(done))
+        r = Py_NewRef(first);
+    else if (self->flags & 1) {  /* TUPLES: NumPy's result of these inputs */
+        PyObject *inputs = PyTuple_Pack(2, args, kwargs != NULL ? kwargs : no_kwargs);
+        r = inputs != NULL ? PyObject_CallFunctionObjArgs(self->wrap, first, inputs, NULL) : NULL;
+        Py_XDECREF(inputs);
+    }
+    else
+        r = PyObject_CallOneArg(self->wrap, first);
+    Py_DECREF(done);
+    return r;
+}
+
 static PyObject *
 Recorded_call(Recorded *self, PyObject *args, PyObject *kwargs)
 {
     Py_ssize_t n = PyTuple_GET_SIZE(args);
+    if (configured && self->fast == NOW && self->now != NULL && self->wrap != NULL) {
+        PyObject *r = call_now(self, args, kwargs);
+        if (r != NULL || PyErr_Occurred())
+            return r;
+    }
     if (configured && self->fast == DRAW && self->func != NULL) {
         PyObject *r = draw_now(self, args, kwargs);
         if (r != NULL || PyErr_Occurred())
@@ -1756,6 +1830,9 @@ Recorded_traverse(Recorded *self, visitproc visit, void *arg)
     Py_VISIT(self->func);
     Py_VISIT(self->state);
     Py_VISIT(self->device);
+    Py_VISIT(self->now);
+    Py_VISIT(self->refuse);
+    Py_VISIT(self->wrap);
     return 0;
 }
 
@@ -1765,6 +1842,9 @@ Recorded_clear(Recorded *self)
     Py_CLEAR(self->func);
     Py_CLEAR(self->state);
     Py_CLEAR(self->device);
+    Py_CLEAR(self->now);
+    Py_CLEAR(self->refuse);
+    Py_CLEAR(self->wrap);
     return 0;
 }
 
@@ -1789,14 +1869,21 @@ static PyMemberDef Recorded_members[] = {
      "1: a NumPy ufunc with one output; 2: a generator's draw; 0: always ``_call``."},
     {"_state", T_OBJECT_EX, offsetof(Recorded, state), 0, "A draw's generator state."},
     {"_device", T_OBJECT_EX, offsetof(Recorded, device), 0,
-     "A draw's cell of the ``device`` flag."},
+     "The cell of the ``device`` flag (a draw's; a NOW function's on the CPU only)."},
+    {"_now", T_OBJECT_EX, offsetof(Recorded, now), 0, "NOW: the function run now."},
+    {"_refuse", T_OBJECT_EX, offsetof(Recorded, refuse), 0,
+     "NOW: keywords that take ``_call``."},
+    {"_wrap", T_OBJECT_EX, offsetof(Recorded, wrap), 0, "NOW: ``wrap_result``."},
+    {"_flags", T_INT, offsetof(Recorded, flags), 0,
+     "NOW: run_now's flags (1 tuples, 2 strict), 4 first argument an array, 8 no keywords."},
     {NULL},
 };
 
 static PyTypeObject RecordedType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "dagrt.array._native.Recorded",
-    .tp_doc = PyDoc_STR("The base class of dagrt's ufuncs and draws: the run-now case of a call."),
+    .tp_doc = PyDoc_STR("The base class of dagrt's ufuncs, draws and functions run now: "
+                        "the run-now case of a call."),
     .tp_basicsize = sizeof(Recorded),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .tp_new = Recorded_new,
@@ -2071,6 +2158,9 @@ PyInit__native(void)
     static const char *compare[6] = {"__lt__", "__le__", "__eq__", "__ne__", "__gt__", "__ge__"};
     for (int i = 0; i < 6; i++)
         INTERN(s_compare[i], compare[i]);
+    if ((minus_one = PyLong_FromLong(-1)) == NULL || (no_kwargs = PyDict_New()) == NULL ||
+        (no_also = PyTuple_New(0)) == NULL)
+        return NULL;
     if (PyType_Ready(&IterType) < 0 || PyType_Ready(&ArrayType) < 0 ||
         PyType_Ready(&RecordedType) < 0)
         return NULL;

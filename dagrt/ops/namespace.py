@@ -10,15 +10,17 @@ Imports: every op kind.
 
 from __future__ import annotations
 
+import functools
 import types
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from .. import _config
 from ..array import indexing
 from ..array.methods import register
-from ..array.ndarray import ndarray, run_now
+from ..array.ndarray import NATIVE, Recorded, ndarray, run_now
 from ..array.record import now
 from ..array.results import wrap_result
 from ..devices.registry import DEFAULT_DEVICE
@@ -27,6 +29,7 @@ from .args import eager_call
 from .table import ROWS, Row, adopt, out_position, public
 
 _TUPLES, _STRICT = 1, 2  # run_now's flags (array/_native.c)
+_FIRST_ARRAY, _NO_KWARGS = 4, 8  # a NowFunction's conditions (array/_native.c)
 _PLACED = frozenset(("device", "ctx", "like"))  # creation keywords the slow path reads
 # Eager functions of arrays tried in C first (NumPy's call on small ready inputs
 # and plain arguments, run_now's ``_STRICT``; none writes its inputs).
@@ -49,8 +52,76 @@ CUSTOM: dict[str, Callable[..., Any]] = {
 }
 
 
+class NowFunction(Recorded):  # type: ignore[misc, valid-type]
+    """A public function whose common call runs NumPy's own function now, in
+    C (``Recorded``'s NOW case in ``array/_native.c``: ``run_now`` with the
+    function's conditions met, no Python frame); any other call is its
+    Python implementation, ``_call``, which tries the same case first. It
+    pickles by its public name and binds as a method when stored on a class
+    exactly when NumPy's function does (as ``table.Function``)."""
+
+    def __init__(self, impl: Callable[..., Any], now: Any, flags: int, max_args: int = -1,
+                 refuse: tuple[str, ...] = (), cpu_only: bool = False) -> None:
+        functools.update_wrapper(self, impl)  # (name, doc, signature)
+        self.__wrapped_numpy__ = impl.__wrapped_numpy__  # type: ignore[attr-defined]
+        self.__module__, self.__qualname__ = "dagrt", impl.__name__
+        self._call, self._now, self._flags, self._nin = impl, now, flags, max_args
+        self._refuse, self._wrap, self._fast = refuse, wrap_result, _now_case()
+        if cpu_only:
+            self._device = DEFAULT_DEVICE
+        self._bind = hasattr(type(self.__wrapped_numpy__), "__get__")
+        _NOW_FUNCTIONS.append(self)
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        return self if obj is None or not self._bind else types.MethodType(self, obj)
+
+    def __reduce__(self) -> str:
+        return self.__qualname__
+
+    def __repr__(self) -> str:
+        return f"<dagrt function {self.__qualname__}>"
+
+
+_NOW_FUNCTIONS: list[NowFunction] = []
+
+
+def _now_case() -> int:
+    """``Recorded``'s NOW case, or 0 (always ``_call``) while plans are
+    checked (``DAGRT_CHECK_PLANS``: ``record.now`` then runs nothing now)."""
+    return 0 if _config.get("check_plans") else 3
+
+
+def _refresh() -> None:
+    for function in _NOW_FUNCTIONS:
+        function._fast = _now_case()
+
+
+_config.on_change(_refresh)
+
+
 def _function(row: Row) -> Callable[..., Any]:
-    """The public function of a row, from its kind."""
+    """The public function of a row, from its kind; a ``NowFunction`` where
+    its common call can run now in C."""
+    function = _python_function(row)
+    if not NATIVE or run_now is None or row.kind in ("custom", "elementwise"):
+        return function
+    out_at = out_position(row.func)
+    if row.kind == "reduction":
+        return NowFunction(function, reductions._HOST_METHODS.get(row.name, row.func),
+                           _STRICT | _FIRST_ARRAY, out_at, ("out", "correction"))
+    if row.kind == "contraction":
+        return NowFunction(function, row.func, _STRICT | _NO_KWARGS, out_at)
+    if row.kind == "shaped":
+        return NowFunction(function, row.func, _STRICT | _FIRST_ARRAY, out_at, ("out",))
+    if row.kind == "creation":
+        return NowFunction(function, row.func, _STRICT, -1, tuple(_PLACED), cpu_only=True)
+    if row.name in _NOW_EAGER and row.kind not in ("view", "movement"):
+        return NowFunction(function, row.func, _STRICT | _TUPLES, out_at, ("out",))
+    return function
+
+
+def _python_function(row: Row) -> Callable[..., Any]:
+    """The Python implementation of a row's function, from its kind."""
     kind = row.kind
     out_at = out_position(row.func)
     if kind == "custom":
