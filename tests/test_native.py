@@ -682,6 +682,11 @@ NOW_FUNCTIONS = [  # run now in C (record.now_view, run_now) with plans unchecke
     "xp.divmod(v, 2, out=v)", "xp.add(v, v, out=ro)", "xp.negative(3.0, out=v)",
     "xp.multiply(m, v, out=m)", "xp.cumsum(v, 0, None, w) is w", "xp.dot(v, v[:, None], w[:1])",
     "xp.take(v, [1, 2], None, w[:2])", "xp.round(v / 3, 1, w)",
+    "xp.array([1.0, 2.0])", "xp.array([v, v])", "xp.array(v)", "xp.array(v) is v",
+    "xp.array(v, copy=False) is v", "xp.array(m, 'f4', ndmin=3)", "xp.array(3)",
+    "xp.array([[1, 2], [3.5, 4]], order='F')", "xp.array([1, 'a'])", "xp.array([m, m.T.T])",
+    "xp.concatenate([v, v])", "xp.concatenate((m, m), axis=1)", "xp.stack([v, v], axis=-1)",
+    "xp.concatenate([v, [1.0, 2.0]])", "xp.vstack([v, v])",
 ]
 
 
@@ -796,14 +801,18 @@ def test_now_functions_take_python_only_when_needed(monkeypatch: pytest.MonkeyPa
         impl = f._call
         monkeypatch.setattr(f, "_call", lambda *a, **k: (calls.append(name), impl(*a, **k))[1])
 
-    for name in ("zeros", "sum", "dot", "cumsum", "unique"):
+    for name in ("zeros", "sum", "dot", "cumsum", "unique", "array", "concatenate"):
         spy(name)
     v, w = dagrt.arange(4.0), dagrt.zeros(4)
     with dagrt.config(check_plans=False):
         calls.clear()
         dagrt.zeros(3), dagrt.sum(v), v.sum(axis=0), dagrt.dot(v, v), dagrt.cumsum(v)
-        dagrt.unique(v)
+        dagrt.unique(v), dagrt.array([1.0, 2.0]), dagrt.array([v, v]), dagrt.concatenate([v, v])
+        dagrt.concatenate([v, v], axis=0)
         assert calls == []
+        assert dagrt.array(v, copy=False) is v and calls[-1] == "array"
+        assert dagrt.concatenate([v, v], 0).shape == (8,) and calls[-1] == "concatenate"
+        calls.clear()
         assert dagrt.zeros(3, device="cpu").shape == (3,) and calls == ["zeros"]
         assert dagrt.sum([1, 2]) == 3 and calls[-1] == "sum"
         assert dagrt.cumsum(v, 0, None, w) is w and calls[-1] == "cumsum"  # positional out

@@ -1599,8 +1599,10 @@ typedef struct {
 #define NOW 3
 #define FIRST_ARRAY 4  /* the first argument a dagrt array */
 #define NO_KWARGS 8    /* no keyword at all */
+#define FIRST_LIST 16  /* the first argument a list or tuple of at most 4096 items */
+#define AXIS_ONLY 32   /* no keyword but ``axis`` */
 
-static PyObject *s_call, *s_size, *s_cpu, *s___name__, *s_out, *s_out_names;
+static PyObject *s_call, *s_size, *s_cpu, *s___name__, *s_out, *s_out_names, *s_axis;
 
 /* The bytes a draw of ``size`` (None, an int or a tuple of ints) makes, or -1:
  * not a plain size (the Python path checks it). */
@@ -1702,8 +1704,15 @@ call_now(Recorded *self, PyObject *args, PyObject *kwargs)
     if ((self->nin >= 0 && n > self->nin) ||
         ((self->flags & FIRST_ARRAY) && (n == 0 || Py_TYPE(PyTuple_GET_ITEM(args, 0)) != Exact)))
         return NULL;
+    if (self->flags & FIRST_LIST) {
+        PyObject *first = n ? PyTuple_GET_ITEM(args, 0) : NULL;
+        if (first == NULL || !(PyList_CheckExact(first) || PyTuple_CheckExact(first)) ||
+            PySequence_Fast_GET_SIZE(first) > 4096)
+            return NULL;
+    }
     if (kwargs != NULL && PyDict_GET_SIZE(kwargs)) {
-        if (self->flags & NO_KWARGS)
+        if ((self->flags & NO_KWARGS) || ((self->flags & AXIS_ONLY) &&
+            (PyDict_GET_SIZE(kwargs) != 1 || PyDict_GetItemWithError(kwargs, s_axis) == NULL)))
             return NULL;
         if (self->refuse != NULL && PyTuple_CheckExact(self->refuse))
             for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(self->refuse); i++) {
@@ -1875,7 +1884,8 @@ static PyMemberDef Recorded_members[] = {
      "NOW: keywords that take ``_call``."},
     {"_wrap", T_OBJECT_EX, offsetof(Recorded, wrap), 0, "NOW: ``wrap_result``."},
     {"_flags", T_INT, offsetof(Recorded, flags), 0,
-     "NOW: run_now's flags (1 tuples, 2 strict), 4 first argument an array, 8 no keywords."},
+     "NOW: run_now's flags (1 tuples, 2 strict), 4 first argument an array, 8 no keywords, "
+     "16 first argument a list or tuple, 32 no keyword but axis."},
     {NULL},
 };
 
@@ -2103,6 +2113,7 @@ PyInit__native(void)
     INTERN(s_setitem, "_setitem");
     INTERN(s_iter, "_iter");
     INTERN(s_call, "_call");
+    INTERN(s_axis, "axis");
     INTERN(s___name__, "__name__");
     INTERN(s_costs, "costs");
     INTERN(s_cheap, "cheap");

@@ -29,7 +29,8 @@ from .args import eager_call
 from .table import ROWS, Row, adopt, out_position, public
 
 _TUPLES, _STRICT = 1, 2  # run_now's flags (array/_native.c)
-_FIRST_ARRAY, _NO_KWARGS = 4, 8  # a NowFunction's conditions (array/_native.c)
+# a NowFunction's conditions (array/_native.c)
+_FIRST_ARRAY, _NO_KWARGS, _FIRST_LIST, _AXIS_ONLY = 4, 8, 16, 32
 _PLACED = frozenset(("device", "ctx", "like"))  # creation keywords the slow path reads
 # Eager functions of arrays tried in C first (NumPy's call on small ready inputs
 # and plain arguments, run_now's ``_STRICT``; none writes its inputs).
@@ -63,7 +64,7 @@ class NowFunction(Recorded):  # type: ignore[misc, valid-type]
     def __init__(self, impl: Callable[..., Any], now: Any, flags: int, max_args: int = -1,
                  refuse: tuple[str, ...] = (), cpu_only: bool = False) -> None:
         functools.update_wrapper(self, impl)  # (name, doc, signature)
-        self.__wrapped_numpy__ = impl.__wrapped_numpy__  # type: ignore[attr-defined]
+        self.__wrapped_numpy__ = getattr(impl, "__wrapped_numpy__", now)
         self.__module__, self.__qualname__ = "dagrt", impl.__name__
         self._call, self._now, self._flags, self._nin = impl, now, flags, max_args
         self._refuse, self._wrap, self._fast = refuse, wrap_result, _now_case()
@@ -103,9 +104,16 @@ def _function(row: Row) -> Callable[..., Any]:
     """The public function of a row, from its kind; a ``NowFunction`` where
     its common call can run now in C."""
     function = _python_function(row)
-    if not NATIVE or run_now is None or row.kind in ("custom", "elementwise"):
+    if not NATIVE or run_now is None:
+        return function
+    if row.name == "array":  # np.array([1.0, 2.0]): NumPy's copy (copy=False: the Python code)
+        return NowFunction(function, np.array, _STRICT | _TUPLES, 2,
+                           ("copy", "device", "ctx", "like"), cpu_only=True)
+    if row.kind in ("custom", "elementwise"):
         return function
     out_at = out_position(row.func)
+    if row.kind == "movement":  # concatenate([a, b]), axis= at most
+        return NowFunction(function, row.func, _STRICT | _FIRST_LIST | _AXIS_ONLY, 1)
     if row.kind == "reduction":
         return NowFunction(function, reductions._HOST_METHODS.get(row.name, row.func),
                            _STRICT | _FIRST_ARRAY, out_at, ("out", "correction"))
