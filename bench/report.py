@@ -97,7 +97,15 @@ def overhead(r: dict[str, Any]) -> list[str]:
         "functions): 1.1-2.9x NumPy's instructions (the remaining 2-3x ones are one or "
         "two Python frames in front of a NumPy call of about 1,000-2,000 instructions: "
         "`m.ravel()`, `xp.zeros(10)`, `x.item(3)`). The two last patterns of the table "
-        "were added then.", ""]
+        "were added then.", "",
+        "The seventeenth session removed the Python frame in front of those calls: the "
+        "creation, contraction, sort, reduction, movement and eager functions, and "
+        "`np.array`, are `NowFunction`s, whose call tests the function's run-now "
+        "conditions and calls `run_now` in C (`xp.zeros(10)` 2.9x -> 2.2x NumPy's "
+        "instructions, `np.array([1.0, 2.0])` 3.5x -> 1.8x, `m.sum(axis=0)` 1.73x -> "
+        "1.50x, `concatenate` 1.65x -> 1.37x, `s.sum()` 1.69x -> 1.38x); the "
+        "creation/copy/reshape pattern went from 2.08 to 1.94 of NumPy's time. The "
+        "profiled loop (2.0) is the worst pattern left.", ""]
 
 
 def instructions(r: dict[str, Any]) -> list[str]:
@@ -157,9 +165,10 @@ def chain(r: dict[str, Any]) -> list[str]:
         "reaches the same figure. Across runs on 2026-12-02 dagrt measured 0.50-0.55, at "
         "most 0.02 from numexpr in the same run; on 2026-12-03, with the VM 2.5-3x slower "
         "and its spreads up to 2x, 0.57-0.71 against numexpr's 0.49-0.56 in the same "
-        "runs; in the twelfth session 0.46 against numexpr's 0.48, in the run above "
-        "(thirteenth) 0.55 against 0.49: the 0.5 target is at this machine's limit for "
-        "two cores, met in some runs.", ""]
+        "runs; in the twelfth session 0.46 against numexpr's 0.48, in the thirteenth "
+        "0.55 against 0.49; in the run above (seventeenth session, the VM about 1.5x "
+        "faster than on 2026-12-03) 0.42 against numexpr's 0.50: the 0.5 target is at "
+        "this machine's limit for two cores, met in most runs.", ""]
 
 
 def independent(r: dict[str, Any]) -> list[str]:
@@ -168,7 +177,12 @@ def independent(r: dict[str, Any]) -> list[str]:
         r, "Independent chains", "independent.py",
         f"{x['chains']} independent chains of {x['steps']} elementwise ops on "
         f"{x['elements']:,}-element float64 arrays. Target on 2 cores: at most 0.55 of "
-        "tuned NumPy's time (hand-written Python threads are the reference).")
+        "tuned NumPy's time (hand-written Python threads are the reference).") + [
+        "The default configuration and the explicit 2 workers are the same settings "
+        "(`DAGRT_INTER_OP_THREADS` defaults to the cores): their difference in a run is "
+        "this VM's noise, as the spreads show. The thirteenth session measured 0.60 "
+        "(2 workers 0.68); the seventeenth, above, 0.59 (2 workers 0.48), the hand-"
+        "written threads 0.51.", ""]
 
 
 def chunked(r: dict[str, Any]) -> list[str]:
@@ -269,7 +283,32 @@ def examples(r: dict[str, Any]) -> list[str]:
             + f". _{stamp(r)}_", "",
             "Each run is a fresh process because NumPy's own times depend on the "
             "process's heap history (mandelbrot: 0.6 s warm, 2.4 s fresh).", "",
-            "The table above is the sixteenth session's final code; a run 45 minutes "
+            "The table above is the seventeenth session's final code. Its change to "
+            "these figures is the cost model (docs/architecture.md, \"The policy\"): "
+            "an op of a kind never measured runs now and is measured alone, and a "
+            "worker's time, inflated by the recording thread and the other worker "
+            "sharing the cores (mlp's products: 1.1 ms of CPU on a worker against 0.83 "
+            "ms alone), only lowers an estimate: heat's first stencil ops used to go to "
+            "the workers to be measured, and their chains stayed there (the sixteenth "
+            "session's table: heat 1.33; run interleaved with the code before the "
+            "change, heat took 1.42-1.60 s before and 1.27 s after, NumPy 1.25-1.36 s). "
+            "A full run 40 minutes before the table above, with the cost model changed "
+            "but not yet the `NowFunction`s (which do not touch these examples' large "
+            "ops), gave kmeans 1.08, mlp 1.55, heat 1.11, mandelbrot 1.13, monte_carlo "
+            "0.83, geometric mean 1.12: the difference between the two runs is mostly "
+            "the VM's. "
+            "mlp remains 1.5x: run wholly in the caller (`DAGRT_INLINE_US=100000`) it "
+            "takes NumPy's time (1.42-1.51 s against 1.39-1.48 s, interleaved), but "
+            "with the default 1 ms its 1024x64 by 64x256 products (1.0 ms alone) are "
+            "deferred, the chains behind them follow (5,200-6,900 of its 7,257 ops), "
+            "and a deferred op costs more than its share of the second core returns "
+            "here: the ops take 1.3-4x their time alone on the workers, the BLAS runs "
+            "with one thread instead of two, and its loss evaluations (products and "
+            "additions of 33 MB, memory-bound) took 0.92-1.01 s on two workers "
+            "against NumPy's 0.72-0.81 s in one thread (raising the limit to 3 ms kept "
+            "the products in the caller but not those: 1.8-2.2 s).", "",
+            "The sixteenth session's final table gave kmeans 0.97, mlp 1.53, heat 1.33, "
+            "mandelbrot 1.14, monte_carlo 0.81 (geometric mean 1.12); a run 45 minutes "
             "earlier on its intermediate code (the elision and slice assignment in C, not "
             "yet the rest) gave a geometric mean of 0.99 (kmeans 0.64, mlp 1.43, heat "
             "1.06, mandelbrot 1.14, monte_carlo 0.85); the fifteenth's table was 0.97. "
