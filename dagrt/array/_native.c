@@ -1631,6 +1631,16 @@ draw_work(PyObject *size)
     return work;
 }
 
+/* ``device`` is registry's DEFAULT_DEVICE cell and holds "cpu". */
+static int
+cpu_default(PyObject *device)
+{
+    PyObject *flag;
+    return PyList_CheckExact(device) && PyList_GET_SIZE(device) == 1 &&
+           PyUnicode_Check(flag = PyList_GET_ITEM(device, 0)) &&
+           PyUnicode_Compare(flag, s_cpu) == 0;
+}
+
 /* A draw's run-now case: ``impl.<method>(*params, size=size)`` with plain
  * Python numbers as parameters and a plain size (``nin == -1``: the
  * arguments are the dimensions, as ``rand(2, 3)``), the default device the
@@ -1640,12 +1650,9 @@ static PyObject *
 draw_now(Recorded *self, PyObject *args, PyObject *kwargs)
 {
     Py_ssize_t n = PyTuple_GET_SIZE(args), nin = self->nin;
-    PyObject *size = NULL, *flag;
+    PyObject *size = NULL;
     if (self->state == NULL || Py_TYPE(self->state) != Exact ||
-        !idle(((Array *)self->state)->var) || self->device == NULL ||
-        !PyList_CheckExact(self->device) || PyList_GET_SIZE(self->device) != 1 ||
-        !PyUnicode_Check(flag = PyList_GET_ITEM(self->device, 0)) ||
-        PyUnicode_Compare(flag, s_cpu) != 0)
+        !idle(((Array *)self->state)->var) || self->device == NULL || !cpu_default(self->device))
         return NULL;
     if (nin < 0) {  /* rand(d0, d1, ...) */
         if (kwargs != NULL && PyDict_GET_SIZE(kwargs))
@@ -1678,16 +1685,6 @@ draw_now(Recorded *self, PyObject *args, PyObject *kwargs)
     if (!PyArray_CheckExact(r) || PyArray_BASE((PyArrayObject *)r) != NULL)
         Py_SETREF(r, PyArray_NewCopy((PyArrayObject *)r, NPY_KEEPORDER));
     return wrap(r);
-}
-
-/* ``device`` is registry's DEFAULT_DEVICE cell and holds "cpu". */
-static int
-cpu_default(PyObject *device)
-{
-    PyObject *flag;
-    return PyList_CheckExact(device) && PyList_GET_SIZE(device) == 1 &&
-           PyUnicode_Check(flag = PyList_GET_ITEM(device, 0)) &&
-           PyUnicode_Compare(flag, s_cpu) == 0;
 }
 
 static PyObject *minus_one, *no_kwargs, *no_also;

@@ -115,7 +115,7 @@ def _function(row: Row) -> Callable[..., Any]:
     if row.kind == "movement":  # concatenate([a, b]), axis= at most
         return NowFunction(function, row.func, _STRICT | _FIRST_LIST | _AXIS_ONLY, 1)
     if row.kind == "reduction":
-        return NowFunction(function, reductions._HOST_METHODS.get(row.name, row.func),
+        return NowFunction(function, reductions.HOST_METHODS.get(row.name, row.func),
                            _STRICT | _FIRST_ARRAY, out_at, ("out", "correction"))
     if row.kind == "contraction":
         return NowFunction(function, row.func, _STRICT | _NO_KWARGS, out_at)
@@ -123,7 +123,7 @@ def _function(row: Row) -> Callable[..., Any]:
         return NowFunction(function, row.func, _STRICT | _FIRST_ARRAY, out_at, ("out",))
     if row.kind == "creation":
         return NowFunction(function, row.func, _STRICT, -1, tuple(_PLACED), cpu_only=True)
-    if row.name in _NOW_EAGER and row.kind not in ("view", "movement"):
+    if row.name in _NOW_EAGER and row.kind != "view":
         return NowFunction(function, row.func, _STRICT | _TUPLES, out_at, ("out",))
     return function
 

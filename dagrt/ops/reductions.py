@@ -26,7 +26,7 @@ from .table import Row, out_position
 def reduction(row: Row, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     if type(a) is ndarray and (not kwargs or "out" not in kwargs and "correction" not in kwargs) \
             and len(args) < out_position(row.func):
-        done = now(_HOST_METHODS.get(row.name, row.func), (a, *args), kwargs)  # x.sum(0)
+        done = now(HOST_METHODS.get(row.name, row.func), (a, *args), kwargs)  # x.sum(0)
         if done is not None:
             return done
     kwargs = bind(row, args, kwargs)
@@ -41,7 +41,7 @@ def reduction(row: Row, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
     # On the host, ndarray's own method is the kernel (np.sum(x) calls x.sum()
     # after a Python-level dispatch that costs more than a small sum); the
     # method does not take ``correction`` (the array API's name for ``ddof``).
-    call = _HOST_METHODS.get(row.name, row.func) \
+    call = HOST_METHODS.get(row.name, row.func) \
         if a._var.device is None and "correction" not in kwargs else row.func
     # NumPy's mean of float16 sums in float32 but, given a float16 out=, in
     # float16 (overflowing past 65504): a deferred mean returns its result.
@@ -50,7 +50,7 @@ def reduction(row: Row, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
                   use_out, work=a._data.nbytes)[0]
 
 
-_HOST_METHODS = {name: getattr(np.ndarray, name) for name in (
+HOST_METHODS = {name: getattr(np.ndarray, name) for name in (
     "sum", "prod", "mean", "std", "var", "min", "max", "argmin", "argmax", "any", "all")}
 
 
