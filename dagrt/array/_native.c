@@ -2045,8 +2045,8 @@ view_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
     stack[0] = a->data;
     for (Py_ssize_t i = 0; i < n; i++)
         stack[i + 1] = PyTuple_GET_ITEM(args, i);
-    PyObject *r = PyObject_VectorcallDict(argv[0], stack, n + 1,
-                                          kwargs != NULL && PyDict_GET_SIZE(kwargs) ? kwargs : NULL);
+    PyObject *kw = kwargs != NULL && PyDict_GET_SIZE(kwargs) ? kwargs : NULL;
+    PyObject *r = PyObject_VectorcallDict(argv[0], stack, n + 1, kw);
     if (r == NULL)
         return NULL;  /* NumPy's error, at the call */
     if (r == a->data) {
