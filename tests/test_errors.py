@@ -3,6 +3,7 @@ operations at the first dependent sync point, with the user's line."""
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 from typing import Any
@@ -402,3 +403,26 @@ def test_exit_runs_what_is_pending_and_tells_of_unread_errors() -> None:
     assert "dagrt: an operation failed and no sync point raised its error:" in result.stderr
     assert "LinAlgError: Singular matrix" in result.stderr
     assert "recorded at <string>:4" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("index", [[1, -1, 9], [[1, 2], [3, -10]], [10], [-11, 3], [], [2 ** 40],
+                                   [[0, 1], [12, 99]]])
+@pytest.mark.parametrize("inline", [True, False])
+def test_gather_with_a_ready_index_checks_bounds_at_the_call(index: Any, inline: bool) -> None:
+    """``x[idx]`` deferred with a ready index array: NumPy's shape, and its
+    IndexError (the first index out of bounds, NumPy's message) at the call,
+    found from the index's extremes, not by indexing a stand-in."""
+    idx = numpy.array(index, dtype=numpy.intp)
+    with dagrt.config(inline_bytes=65536 if inline else 0):
+        for key in (idx, dagrt.asarray(idx), idx.astype(numpy.uint64) if idx.min(
+                initial=0) >= 0 else idx):
+            try:
+                expected = numpy.arange(10.0).reshape(10, 1)[key if type(key) is not
+                                                            dagrt.ndarray else idx]
+            except IndexError as exc:
+                with pytest.raises(IndexError, match=re.escape(str(exc))):
+                    dagrt.arange(10.0).reshape(10, 1)[key]
+                continue
+            got = dagrt.arange(10.0).reshape(10, 1)[key]
+            assert got.shape == expected.shape
+            numpy.testing.assert_array_equal(got.asnumpy(), expected)

@@ -126,9 +126,30 @@ def _gather(self: ndarray, key: Any) -> Any:
 
 
 def _gather_plan(self: ndarray, key: Any) -> list[ndarray]:
-    meta = _meta_key(key if type(key) is tuple else (key,))
-    return [new_array(rules.zero_bytes(self.shape)[meta].shape, self.dtype,
-                      (self, *_on_devices(key)))]
+    index = _ready_index(key)
+    if index is not None and self.ndim:  # ``x[idx]``: its shape, its bounds checked
+        _check_bounds(index, self.shape[0])
+        shape = index.shape + self.shape[1:]
+    else:
+        shape = rules.zero_bytes(self.shape)[_meta_key(
+            key if type(key) is tuple else (key,))].shape
+    return [new_array(shape, self.dtype, (self, *_on_devices(key)))]
+
+
+def _ready_index(key: Any) -> np.ndarray | None:
+    """The storage of ``key`` if it is one ready integer index array."""
+    if type(key) is ndarray and _ready(key):
+        key = key._data
+    return key if type(key) is np.ndarray and key.dtype.kind in "iu" else None
+
+
+def _check_bounds(index: np.ndarray, n: int) -> None:
+    """NumPy's IndexError for the first index out of ``[-n, n)``, found with
+    two reductions (indexing a zero-byte stand-in, as for other keys, took
+    17 ms for 4M indices in the recording thread, half of the gather)."""
+    if index.size and (index.max() >= n or (index.dtype.kind == "i" and index.min() < -n)):
+        bad = index.ravel()[(index.ravel() >= n) | (index.ravel() < -n)][0]
+        raise IndexError(f"index {bad} is out of bounds for axis 0 with size {n}")
 
 
 def _same_memory(target: Any, value: Any, self: ndarray) -> bool:
