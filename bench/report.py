@@ -193,11 +193,13 @@ def chunked(r: dict[str, Any]) -> list[str]:
         "(the matrix 2,000 wide), each op alone with a sync point after it: only cutting "
         "the op itself into blocks (`array/chunks.py`) can use the second core. The "
         "values are NumPy's to the bit (float sums over the cut axis are not cut).") + [
-        "On 2026-12-03 this measured 0.67 (NumPy tuned 135 ms); in the seventeenth "
-        "session, with the VM about twice as fast, 0.88-1.00 in four runs, the code "
-        "before that session's changes 0.93-0.95 in the same minutes: NumPy's whole "
-        "reductions got faster here than the blocks did, and each op alone still pays "
-        "a hand-off and a sync (unchunked, deferred: 1.44-1.65).", ""]
+        "On 2026-12-03 this measured 0.67 (NumPy tuned 135 ms). In the seventeenth "
+        "session, with the VM about twice as fast, it measured 0.88-1.00 until the "
+        "deferred gather's plan stopped indexing a zero-byte stand-in with the whole "
+        "index array to find its shape and check its bounds (17 ms of the recording "
+        "thread for 4M indices, half of NumPy's gather; now the index's extremes): "
+        "0.72-0.73 in two runs after (the gather alone 43 -> 28 ms). Each op alone "
+        "still pays a hand-off and a sync (unchunked, deferred: 1.35).", ""]
 
 
 def auto_parallelism(r: dict[str, Any]) -> list[str]:
