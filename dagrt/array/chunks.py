@@ -60,9 +60,13 @@ _config.on_change(_refresh)
 
 
 def chunked(name: str, call: Any, values: Any, kw: dict[str, Any],
-            targets: list[np.ndarray], whole: Callable[[], None]) -> Callable[[], None] | None:
+            targets: list[np.ndarray], whole: Callable[[], None],
+            use_out: bool = True) -> Callable[[], None] | None:
     """A kernel computing the op ``name`` in blocks, or None if it is not cut
-    (``whole``: the op's own kernel, run instead when a block fails)."""
+    (``whole``: the op's own kernel, run instead when a block fails). A
+    reduction's blocks write ``out=``: only an op recorded to write its
+    output so (``use_out``) is cut (a float16 mean sums in float16 into a
+    float16 ``out=``, in float32 without one: it is recorded without)."""
     if not BLOCK_BYTES or len(targets) != 1 or not values or type(values[0]) is not np.ndarray:
         return None
     a, out = values[0], targets[0]
@@ -75,8 +79,7 @@ def chunked(name: str, call: Any, values: Any, kw: dict[str, Any],
             return None
         return functools.partial(_run, _gather, a, key, out, whole, None)
     if a.nbytes < 2 * BLOCK_BYTES or a.dtype.kind not in "biufc" or not set(kw) <= _KW \
-            or np.may_share_memory(a, out) \
-            or (name == "mean" and a.dtype == np.float16):  # (float16 out=: float16 sums)
+            or np.may_share_memory(a, out) or not use_out:  # (NumPy buffers such an out=)
         return None
     axis = kw.get("axis")
     axes = tuple(range(a.ndim)) if axis is None else normalize_axis_tuple(axis, a.ndim)

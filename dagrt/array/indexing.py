@@ -148,7 +148,8 @@ def _check_bounds(index: np.ndarray, n: int) -> None:
     two reductions (indexing a zero-byte stand-in, as for other keys, took
     17 ms for 4M indices in the recording thread, half of the gather)."""
     if index.size and (index.max() >= n or (index.dtype.kind == "i" and index.min() < -n)):
-        bad = index.ravel()[(index.ravel() >= n) | (index.ravel() < -n)][0]
+        flat = index.ravel()
+        bad = flat[(flat >= n) | (flat < -n)][0]
         raise IndexError(f"index {bad} is out of bounds for axis 0 with size {n}")
 
 

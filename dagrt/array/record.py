@@ -406,7 +406,7 @@ def _defer(name: str, call: Callable[..., Any], args: Sequence[Any], kwargs: dic
     else:
         kernel = functools.partial(_assign_result, targets, at, call, values, kw)
     if device is None and fuse is None and work >= 2 * chunks.BLOCK_BYTES > 0:  # in blocks?
-        kernel = chunks.chunked(name, call, values, kw, targets, kernel) or kernel
+        kernel = chunks.chunked(name, call, values, kw, targets, kernel, use_out) or kernel
     nbytes = sum(t.nbytes for t in targets)
     writes = [var_of(o) for o in (*outs, *also)]
     push(name, kernel, reads, writes, nbytes,
