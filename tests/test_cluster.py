@@ -8,6 +8,7 @@ batching, transfers, and an unguarded script in a fresh process.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -260,6 +261,46 @@ def test_waitall_raises_a_worker_error_once(on: Any) -> None:
     with pytest.raises(numpy.linalg.LinAlgError):
         dagrt.waitall()
     dagrt.waitall()
+
+
+def test_a_worker_error_reaches_later_segments_and_a_whole_write_clears_it(on: Any) -> None:
+    bad = dagrt.linalg.inv(dagrt.zeros((2, 2)))  # FAILS-HERE
+    line = next(n for n, text in enumerate(Path(__file__).read_text().splitlines(), 1)
+                if text.endswith("# FAILS-HERE"))
+    with pytest.raises(numpy.linalg.LinAlgError):
+        dagrt.waitall()  # (its segment is done: what follows is another one)
+    later = bad * 2 + 1  # reads the poisoned buffer: its error, not one of its own
+    with pytest.raises(numpy.linalg.LinAlgError) as info:
+        later.asnumpy()
+    assert f"{__file__}:{line}" in info.value.__notes__[0]
+    numpy.multiply(dagrt.ones((2, 2)), 3.0, out=bad)  # overwritten whole: the poison is gone
+    assert bad.asnumpy().tolist() == [[3.0, 3.0], [3.0, 3.0]]
+    dagrt.waitall()  # each error once
+
+
+def test_observed_and_batched_ops_keep_numpys_order(on: Any) -> None:
+    """Ops recorded while a profile watches are scheduled ops; the others are
+    batched (``engine.batches``), except on buffers a scheduled op still uses:
+    mixed, they run in recording order."""
+    def program(xp: Any, watch: Any) -> list[Any]:
+        x = xp.arange(12.0)
+        y = x * 2
+        with watch:
+            x += y
+            v = x[2:8]
+            v *= 3
+            z = y[::2] + 1
+        x += 1  # after scheduled ops on the same buffer
+        y *= v[:1]
+        w = xp.ones(12) * 7  # fresh buffers: batched
+        w += x
+        w[3:5] = z[:2]
+        return [x, y, z, w, v.copy()]
+
+    before = on.executor.segments
+    got = program(dagrt, dagrt.profile())
+    assert_same(program(numpy, contextlib.nullcontext()), got)
+    assert on.executor.segments > before
 
 
 def test_argument_errors_raise_at_the_call(on: Any) -> None:

@@ -44,7 +44,6 @@ import numpy as np
 
 from .. import _config, _log
 from ..devices.device import Device
-from ..devices.replay import identity
 from ..engine import warncontext
 from ..engine.executors import ThreadedExecutor
 from ..engine.graph import (
@@ -60,11 +59,11 @@ from ..engine.graph import (
 )
 from ..engine.policy import POLICY
 from ..engine.scheduler import ENGINE
-from . import chunks, fusion
+from . import chunks, cluster, fusion
 from .flags import writeable
 from .fusion import Fusable, fusable
 from .ndarray import _NP, _new, ndarray, observe_with, run_now, stand_for_scalars, var_of, view_now
-from .results import evaluate, wrap_result
+from .results import evaluate, wrap_result  # noqa: F401 (evaluate: re-exported)
 from .sites import caller_at
 
 Plan = Callable[[], list[ndarray]]
@@ -189,8 +188,6 @@ def _settle(args: Sequence[Any], outs: list[ndarray] | None) -> bool:
     waits on, if they are about to finish (``POLICY.costs.finishing``), for
     at most twice the run-now limit; True if they finished. (Not in a
     worker, whose kernel records, nor on devices.)"""
-    if ThreadedExecutor.current() is not None:
-        return False
     ops: list[Op] = []
     for a in args:
         t = type(a)
@@ -208,7 +205,8 @@ def _settle(args: Sequence[Any], outs: list[ndarray] | None) -> bool:
         if var.n:
             ops.extend(op for op in (var.last_writer, *var.readers)
                        if op is not None and not op.done)
-    return bool(ops) and POLICY.costs.finishing(ops, time.perf_counter()) and \
+    return bool(ops) and ThreadedExecutor.current() is None and \
+        POLICY.costs.finishing(ops, time.perf_counter()) and \
         ENGINE.settle(ops, 2 * POLICY.costs.limit)  # (a kernel that waits uses no CPU)
 
 
@@ -384,36 +382,37 @@ def _defer(name: str, call: Callable[..., Any], args: Sequence[Any], kwargs: dic
     values = resolve(args, reads, True)
     kw = {k: resolve(v, reads, True) for k, v in kwargs.items()} if kwargs else NO_KWARGS
     targets = [o._data for o in outs]
+    writes = [var_of(o) for o in (*outs, *also)]
+    covers = () if partial else [o._var for o in outs if _whole(o)]
     fuse = None
     frame = user_frame()  # the kernel calls NumPy as if from there (its warnings)
     site = None if frame is None else (frame.f_code, frame.f_lasti)
-    at = caller_at(site, None if frame is None else frame.f_globals)
-    del frame
     if device is not None and device.kind == "cluster":  # a record, replayed on a worker
-        if device.backend.picklable(call):
-            kernel = device.backend.kernel(device.executor, call, values, kw, targets,
-                                           use_out)
-        else:  # a function no worker can receive (frompyfunc...): on the host, now
-            kernel = _on_host(device, call, args, kwargs, outs, use_out)
-    elif use_out:
-        # Held for fusion: large, and not predicted cheap (an op that takes
-        # less than a hand-off is worth would only wait for others' inputs)
-        if work >= FUSE_BYTES and device is None and not partial and not also \
-                and ENGINE.fuser is not None and not POLICY.costs.cheap(name, work, False):
-            fuse = fusable(call, values, kw, targets, outs, at)
-        kernel = functools.partial(
-            at, call, values, {**kw, "out": targets[0] if len(targets) == 1 else tuple(targets)})
+        del frame
+        kernel = cluster.kernel(name, device, call, args, kwargs, values, kw, outs, use_out,
+                                reads, writes, covers, site)
+        if kernel is None:  # taken as a batched op
+            return
     else:
-        kernel = functools.partial(_assign_result, targets, at, call, values, kw)
+        at = caller_at(site, None if frame is None else frame.f_globals)
+        del frame
+        if use_out:
+            # Held for fusion: large, and not predicted cheap (an op that takes
+            # less than a hand-off is worth would only wait for others' inputs)
+            if work >= FUSE_BYTES and device is None and not partial and not also \
+                    and ENGINE.fuser is not None and not POLICY.costs.cheap(name, work, False):
+                fuse = fusable(call, values, kw, targets, outs, at)
+            kernel = functools.partial(at, call, values, {
+                **kw, "out": targets[0] if len(targets) == 1 else tuple(targets)})
+        else:
+            kernel = functools.partial(_assign_result, targets, at, call, values, kw)
     if device is None and fuse is None and work >= 2 * chunks.BLOCK_BYTES > 0:  # in blocks?
         kernel = chunks.chunked(name, call, values, kw, targets, kernel, use_out) or kernel
     nbytes = sum(t.nbytes for t in targets)
-    writes = [var_of(o) for o in (*outs, *also)]
     push(name, kernel, reads, writes, nbytes,
          {"shape": targets[0].shape, "dtype": targets[0].dtype}
          if targets and ENGINE.observers else None, device, work=work or nbytes,
-         covers=() if partial else [o._var for o in outs if _whole(o)], site=site,
-         fuse=fuse)
+         covers=covers, site=site, fuse=fuse)
     for var in (*reads, *writes):  # memory NumPy code holds: done before returning
         if type(var) is ForeignVar and (var.implicit or var in writes):
             ENGINE.wait(var, writes_only=False)
@@ -424,21 +423,6 @@ def _assign_result(targets: list[np.ndarray], at: Any, call: Callable[..., Any],
     result = at(call, values, kw)  # (the copy's casting warns from the user's line too)
     for target, value in zip(targets, (result,) if len(targets) == 1 else result):
         at(operator.setitem, (target, Ellipsis, value), NO_KWARGS)
-
-
-def _on_host(device: Device, call: Callable[..., Any], args: Sequence[Any],
-             kwargs: dict[str, Any], outs: list[ndarray], use_out: bool) -> Any:
-    """Run ``call`` on host copies of its cluster inputs now; the kernel sends
-    the outputs' new values to the cluster."""
-    values = evaluate(list(args))
-    kw = {k: evaluate(v) for k, v in kwargs.items()}
-    results = [o._host().copy() for o in outs]
-    if use_out:
-        call(*values, out=results[0] if len(results) == 1 else tuple(results), **kw)
-    else:
-        _assign(results, call(*values, **kw))
-    return device.backend.kernel(device.executor, identity, tuple(results), {},
-                                 [o._data for o in outs], False)
 
 
 def _whole(a: ndarray) -> bool:

@@ -17,6 +17,7 @@ Imports nothing from dagrt: workers import only this module and NumPy.
 
 from __future__ import annotations
 
+import operator
 import pickle
 from dataclasses import dataclass
 from typing import Any
@@ -24,15 +25,17 @@ from typing import Any
 import numpy as np
 
 
-@dataclass(frozen=True)
-class Ref:
-    """A view of the root whose key is ``root``."""
+class Ref(tuple):  # type: ignore[type-arg]
+    """A view of the root whose key is ``root``: ``Ref((root, offset, shape,
+    strides, dtype))``. A plain tuple (made for each operand of each record,
+    pickled with the segment: both in C)."""
 
-    root: int
-    offset: int
-    shape: tuple[int, ...]
-    strides: tuple[int, ...]
-    dtype: np.dtype
+    __slots__ = ()
+    root: int = property(operator.itemgetter(0))  # type: ignore[assignment]
+    offset: int = property(operator.itemgetter(1))  # type: ignore[assignment]
+    shape: tuple[int, ...] = property(operator.itemgetter(2))  # type: ignore[assignment]
+    strides: tuple[int, ...] = property(operator.itemgetter(3))  # type: ignore[assignment]
+    dtype: np.dtype = property(operator.itemgetter(4))  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ class Value:
     index: int
 
 
-@dataclass
+@dataclass(slots=True)
 class Record:
     """``call(*args, **kwargs)`` writing ``outs`` (``use_out``: as ``out=``;
     else the result is assigned to them). ``call`` None: a fetch, the value
@@ -63,14 +66,53 @@ class Segment:
     """The roots it touches, by key (``keys``): ``sources[i]``, the (argument
     number, element) of root ``keys[i]``'s current version among the task's
     arguments, or None for a new root of ``nbytes[i]`` bytes; ``written``: the
-    keys of the roots whose new versions the task returns, in order."""
+    keys of the roots whose new versions the task returns, in order;
+    ``records``: the records as :func:`wire` gives them."""
 
     keys: list[int]
     sources: list[tuple[int, int] | None]
     nbytes: list[int]
     written: list[int]
-    records: list[Record]
+    records: list[tuple[Any, ...]]
     name: str = ""  # its task's key: its summary is kept under it (``take_summaries``)
+
+
+class _Tag:
+    """The first element of a reference in a segment's records (``wire``),
+    one object in every process (pickled by name)."""
+
+    def __reduce__(self) -> str:
+        return "REF"
+
+
+REF = _Tag()
+_REF = (REF,)
+
+
+def wire(record: Record) -> tuple[Any, ...]:
+    """``record`` as a segment carries it: plain tuples, which pickle in C
+    (a dataclass or a tuple subclass costs pickle a Python-level reduce
+    each, more than the op's share of its task): a reference is
+    ``(REF, root, offset, shape, strides, dtype)``."""
+    args = tuple([_REF + a if type(a) is Ref else _wired(a)
+                  if type(a) in _NESTED else a for a in record.args])
+    return (record.call, args, _wired(record.kwargs) if record.kwargs else record.kwargs,
+            tuple([_REF + o for o in record.outs]), record.use_out, tuple(record.reads),
+            tuple(record.writes))
+
+
+_NESTED = {list, tuple, dict}
+
+
+def _wired(x: Any) -> Any:
+    t = type(x)
+    if t is Ref:
+        return _REF + x
+    if t is list or t is tuple:
+        return t([_wired(v) for v in x])
+    if t is dict:
+        return {k: _wired(v) for k, v in x.items()}
+    return x
 
 
 def _view(buffers: Any, ref: Ref) -> np.ndarray:
@@ -78,16 +120,32 @@ def _view(buffers: Any, ref: Ref) -> np.ndarray:
                       strides=ref.strides)
 
 
-def _bind(x: Any, buffers: dict[int, np.ndarray], results: tuple[Any, ...]) -> Any:
+class _Views(dict):  # type: ignore[type-arg]
+    """A segment's views of its buffers, by wired reference (made once each)."""
+
+    def __init__(self, buffers: dict[int, np.ndarray]) -> None:
+        super().__init__()
+        self.buffers = buffers
+
+    def __missing__(self, ref: tuple[Any, ...]) -> np.ndarray:
+        _, root, offset, shape, strides, dtype = ref
+        view = self[ref] = np.ndarray(shape, dtype, buffer=self.buffers[root], offset=offset,
+                                      strides=strides)
+        return view
+
+
+def _bind(x: Any, views: _Views, results: tuple[Any, ...]) -> Any:
     t = type(x)
-    if t is Ref:
-        return _view(buffers, x)
+    if t is tuple:
+        if x and x[0] is REF:
+            return views[x]
+        return tuple([_bind(v, views, results) for v in x])
+    if t is list:
+        return [_bind(v, views, results) for v in x]
     if t is Value:
         return results[-1 - x.index]
-    if t is list or t is tuple:
-        return t(_bind(v, buffers, results) for v in x)
     if t is dict:
-        return {k: _bind(v, buffers, results) for k, v in x.items()}
+        return {k: _bind(v, views, results) for k, v in x.items()}
     return x
 
 
@@ -103,36 +161,42 @@ def replay(segment: Segment, *results: Any) -> tuple[list[np.ndarray], list[Any]
         else:
             buffer = results[source[0]][0][source[1]]
             buffers[key] = buffer.copy() if key in written else buffer
+    views = _Views(buffers)
     errors: dict[int, BaseException] = {}
     poisoned: dict[int, BaseException] = {}
     fetched: list[Any] = []
-    for n, record in enumerate(segment.records):
-        bad = next((poisoned[r] for r in record.reads if r in poisoned), None)
-        if record.call is None:  # a fetch
-            fetched.append(None if bad is not None else _view(buffers, record.args[0]).copy())
+    for n, (call, args, kwargs, outs, use_out, reads, writes) in enumerate(segment.records):
+        bad = next((poisoned[r] for r in reads if r in poisoned), None) if poisoned else None
+        if call is None:  # a fetch
+            fetched.append(None if bad is not None else views[args[0]].copy())
             continue
         if bad is not None:
-            for r in record.writes:
+            for r in writes:
                 poisoned[r] = bad
             continue
         try:
-            args = _bind(record.args, buffers, results)
-            kwargs = _bind(record.kwargs, buffers, results)
-            outs = [_view(buffers, o) for o in record.outs]
-            if record.use_out:
-                record.call(*args, out=outs[0] if len(outs) == 1 else tuple(outs), **kwargs)
+            args = [views[a] if type(a) is tuple and a and a[0] is REF else
+                    _bind(a, views, results) if type(a) in _BOUND else a for a in args]
+            if kwargs:
+                kwargs = _bind(kwargs, views, results)
+            targets = [views[o] for o in outs]
+            if use_out:
+                call(*args, out=targets[0] if len(targets) == 1 else tuple(targets), **kwargs)
             else:
-                result = record.call(*args, **kwargs)
-                if len(outs) == 1:
-                    outs[0][...] = result
+                result = call(*args, **kwargs)
+                if len(targets) == 1:
+                    targets[0][...] = result
                 else:
-                    for out, value in zip(outs, result):
+                    for out, value in zip(targets, result):
                         out[...] = value
         except Exception as exc:
             errors[n] = exc
-            for r in record.writes:
+            for r in writes:
                 poisoned[r] = exc
     return [buffers[i] for i in segment.written], fetched, errors
+
+
+_BOUND = {tuple, list, dict, Value}
 
 
 def piece_array(result: Any, element: int, shape: tuple[int, ...], dtype: Any) -> np.ndarray:

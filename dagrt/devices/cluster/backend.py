@@ -6,6 +6,7 @@ Imports: the configuration, ``devices.replay``, ``cluster.chunks``.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import mmap
@@ -26,13 +27,13 @@ class _Root:
     its pieces (row blocks, each a root of its own: ``cluster_chunks``)."""
 
     __slots__ = ("key", "nbytes", "address", "version", "shape", "rows", "pieces",
-                 "written", "alive", "unsent", "parent", "__weakref__")
+                 "written", "alive", "unsent", "parent", "watch", "__weakref__")
 
-    def __init__(self, key: int, nbytes: int, address: int,
+    def __init__(self, key: int, nbytes: int, address: int | None,
                  shape: tuple[int, ...] = ()) -> None:
         self.key = key
         self.nbytes = nbytes
-        self.address = address
+        self.address = address  # (of its shadow: found when a view needs it)
         self.version: tuple[Any, int] | None = None  # (segment future, element)
         self.shape = shape
         self.rows: list[int] | None = None  # the pieces' row bounds
@@ -45,14 +46,17 @@ class _Root:
         self.alive = True
         self.unsent = 0
         self.parent: _Root | None = None  # (of a row block)
+        self.watch: Any = None  # a weak reference to its shadow (its death: ``_forget``)
 
     def piece(self, nbytes: int) -> _Root:
         """A new root for one of its row blocks."""
-        piece = _Root(next(_KEYS), nbytes, 0)
+        piece = _Root(next(_KEYS), nbytes, None)
         piece.parent = self
         return piece
 
 
+_new_ref = tuple.__new__
+_FREE_SHADOWS = 256  # per size (each a mapping of the process: Linux allows 65,530)
 _KEYS = itertools.count()  # root keys, unique in the process
 # Shadow memory: reserved, never touched, never counted against the commit limit
 _SHADOW = mmap.MAP_PRIVATE | getattr(mmap, "MAP_ANONYMOUS", 0x20) | \
@@ -69,17 +73,23 @@ class ClusterBackend:
         self.client = client
         self._close = close  # the package's ``close`` (the device's executor too)
         self.owned = owned  # the embedded cluster dagrt started (closed with it)
-        self._maps: dict[int, _Root] = {}  # id(mmap) -> root (kept alive by the shadow)
+        self._maps: dict[int, _Root] = {}  # id(mmap) -> root (while its array lives)
+        self._free: dict[int, list[mmap.mmap]] = {}  # shadows to reuse, by pages
+        self.chunk_bytes = _config.get("cluster_chunk_bytes")  # (kept by the executor)
 
     # -- shadow storage ------------------------------------------------------------
     def empty(self, device_id: int, shape: Any, dtype: Any) -> np.ndarray:
         dtype = np.dtype(dtype)
         shape = tuple(shape) if np.iterable(shape) else (int(shape),)
         nbytes = math.prod(shape) * dtype.itemsize
-        memory = mmap.mmap(-1, max(nbytes, 1), flags=_SHADOW)
+        pages = -(-max(nbytes, 1) // mmap.PAGESIZE)
+        try:  # a shadow whose array died (no mmap and munmap per temporary)
+            memory = self._free[pages].pop()
+        except (KeyError, IndexError):
+            memory = mmap.mmap(-1, pages * mmap.PAGESIZE, flags=_SHADOW)
         data = np.ndarray(shape, dtype, buffer=memory)
-        root = _Root(next(_KEYS), nbytes, data.__array_interface__["data"][0], shape)
-        chunk_bytes = _config.get("cluster_chunk_bytes")
+        root = _Root(next(_KEYS), nbytes, None, shape)
+        chunk_bytes = self.chunk_bytes
         if math.prod(shape) * 8 > chunk_bytes:  # a large array (as ``bounds`` counts
             # it): row blocks across the workers
             rows = chunks.bounds(shape, chunk_bytes)
@@ -90,37 +100,61 @@ class ClusterBackend:
                                for start, stop in zip(rows, rows[1:])]
         key = id(memory)
         self._maps[key] = root  # (one dict store: atomic under the GIL)
-        weakref.finalize(memory, self._forget, key)
+        # (the root array, whose base is the shadow: views hold it as their base)
+        root.watch = weakref.ref(data, functools.partial(self._forget, key, memory, pages))
         return data
 
-    def _forget(self, key: int) -> None:
+    def _forget(self, key: int, memory: Any, pages: int, _: Any = None) -> None:
+        """A root array died (and its views): its shadow may serve again."""
         root = self._maps.pop(key, None)
         if root is not None:
             root.alive = False
+            root.watch = None
+        free = self._free.setdefault(pages, [])
+        if len(free) < _FREE_SHADOWS:
+            free.append(memory)
 
     def placeholder(self, device_id: int, shape: Any, dtype: Any) -> np.ndarray:
         return np.broadcast_to(np.zeros((), dtype), shape)
 
     def root_of(self, view: np.ndarray) -> _Root | None:
-        base: Any = view.base
+        return self._find(view)[0]
+
+    def _find(self, view: Any) -> tuple[_Root | None, Any]:
+        """``view``'s root and its root array (the array whose base is the
+        shadow: for a NumPy view, ``view.base``)."""
         maps = self._maps
-        while base is not None:  # (a view's base is its root array, whose base
-            # is the mmap: two steps)
+        base: Any = view.base
+        while base is not None:
             root = maps.get(id(base))  # (a live mmap's id: no other object's)
             if root is not None:
-                return root
-            base = getattr(base, "base", None)
-        return None
+                return root, view
+            view, base = base, getattr(base, "base", None)
+        return None, None
 
     def ref(self, view: np.ndarray, roots: dict[int, _Root]) -> Ref:
         """``view`` as a reference to its root (noted in ``roots``, by key)."""
-        root = self.root_of(view)
-        if root is None:
+        ref = self._operand(view, roots)
+        if ref is view:
             raise ValueError("dagrt: a cluster operation got storage that is not the "
                              "cluster's (a dagrt bug)")
+        return ref
+
+    def _operand(self, view: np.ndarray, roots: dict[int, _Root]) -> Any:
+        """``ref(view)``, or ``view`` itself if it is not the cluster's (a
+        host value that travels with the record)."""
+        root = self._maps.get(id(view.base))
+        if root is not None:  # the root array itself (most operands)
+            offset = 0
+        else:
+            root, array = self._find(view)
+            if root is None:
+                return view
+            if root.address is None:
+                root.address = array.__array_interface__["data"][0]
+            offset = view.__array_interface__["data"][0] - root.address
         roots[root.key] = root
-        return Ref(root.key, view.__array_interface__["data"][0] - root.address,
-                   view.shape, view.strides, view.dtype)
+        return _new_ref(Ref, (root.key, offset, view.shape, view.strides, view.dtype))
 
     # -- records --------------------------------------------------------------------
     def translate(self, func: Any, kwargs: Any = ()) -> Any:
@@ -129,31 +163,42 @@ class ClusterBackend:
     def picklable(self, call: Any) -> bool:
         return _picklable(call)
 
-    def kernel(self, executor: Any, call: Any, args: Any, kwargs: Any,
-               targets: list[np.ndarray], use_out: bool) -> Any:
-        """The op's kernel: at launch, it appends its record to the open segment."""
+    def record(self, call: Any, args: Any, kwargs: Any, targets: list[np.ndarray],
+               use_out: bool) -> tuple[Record, dict[int, _Root]]:
+        """The record of ``call(*args, **kwargs)`` writing ``targets``, and the
+        roots it touches (by key)."""
         roots: dict[int, _Root] = {}
-        refs: dict[int, Ref] = {}  # id(view) -> its ref (an op reads and writes x)
-
-        def encode(x: Any) -> Any:
+        operand = self._operand
+        record_args = []
+        for x in args:  # (flat: most operands are arrays and numbers)
             t = type(x)
             if t is np.ndarray:
-                ref = refs.get(id(x))
-                if ref is None and self.root_of(x) is not None:
-                    ref = refs[id(x)] = self.ref(x, roots)
-                return x if ref is None else ref
-            if t is list or t is tuple:
-                return t([encode(v) for v in x])
-            if t is dict:
-                return {k: encode(v) for k, v in x.items()}
-            return x
-
-        record_args = encode(tuple(args))
-        record_kwargs = encode(dict(kwargs)) if kwargs else {}
+                x = operand(x, roots)
+            elif t is list or t is tuple or t is dict:
+                x = self._encode(x, roots)
+            record_args.append(x)
+        record_kwargs = self._encode(kwargs, roots) if kwargs else {}
         reads = frozenset(roots)
-        outs = tuple(encode(t) for t in targets)
-        record = Record(call, record_args, record_kwargs, outs, use_out, reads,
-                        frozenset(o.root for o in outs))
+        outs = tuple([self.ref(t, roots) for t in targets])
+        return Record(call, tuple(record_args), record_kwargs, outs, use_out, reads,
+                      frozenset([o[0] for o in outs])), roots
+
+    def _encode(self, x: Any, roots: dict[int, _Root]) -> Any:
+        """``x`` with the cluster arrays in it (lists, tuples, dicts) as refs."""
+        t = type(x)
+        if t is np.ndarray:
+            return self._operand(x, roots)
+        if t is list or t is tuple:
+            return t([self._encode(v, roots) for v in x])
+        if t is dict:
+            return {k: self._encode(v, roots) for k, v in x.items()}
+        return x
+
+    def kernel(self, executor: Any, call: Any, args: Any, kwargs: Any,
+               targets: list[np.ndarray], use_out: bool) -> Any:
+        """A scheduled op's kernel: at launch, it appends its record to the
+        open segment (``ClusterExecutor.take`` does without a kernel)."""
+        record, roots = self.record(call, args, kwargs, targets, use_out)
         executor.hold(roots)
         return lambda: executor.append(record, roots)
 

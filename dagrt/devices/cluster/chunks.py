@@ -223,7 +223,7 @@ def split(record: Record, roots: dict[int, Any], piece: int, mode: str
                 return x
             part = root.pieces[piece]
             used[part.key] = part
-            return Ref(part.key, 0, (stop - start, *x.shape[1:]), x.strides, x.dtype)
+            return Ref((part.key, 0, (stop - start, *x.shape[1:]), x.strides, x.dtype))
         if t is list or t is tuple:
             return t(cut(v) for v in x)
         if t is dict:
@@ -310,7 +310,7 @@ def _view(ref: Ref, key: Any) -> Ref:
     base = as_strided(np.zeros(1, ref.dtype), ref.shape, ref.strides)
     view = base[key]
     offset = view.__array_interface__["data"][0] - base.__array_interface__["data"][0]
-    return Ref(ref.root, ref.offset + offset, view.shape, view.strides, ref.dtype)
+    return Ref((ref.root, ref.offset + offset, view.shape, view.strides, ref.dtype))
 
 
 def _dask_array(root: Any, dtype: np.dtype) -> Any:
@@ -431,6 +431,6 @@ def _extract(client: Any, root: Any, ref: Ref) -> Any:
     last = min(i for i in range(len(root.pieces)) if starts[i + 1] >= high)
     parts = root.pieces[first:last + 1]
     where, futures = sources(parts)
-    shifted = Ref(ref.root, ref.offset - starts[first], ref.shape, ref.strides, ref.dtype)
+    shifted = Ref((ref.root, ref.offset - starts[first], ref.shape, ref.strides, ref.dtype))
     return client.submit(extract_range, shifted, [p.nbytes for p in parts], where,
                          *futures, pure=False)

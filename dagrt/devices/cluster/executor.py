@@ -2,8 +2,8 @@
 one Dask task per connected component (or per run: ``cluster.chunks``); a
 poller completes the ops when their tasks finish.
 
-Imports: the configuration, ``devices.replay``, ``cluster.backend``,
-``cluster.chunks``.
+Imports: the configuration, ``engine.batches``, ``devices.replay``,
+``cluster.backend``, ``cluster.chunks``.
 """
 
 from __future__ import annotations
@@ -13,13 +13,16 @@ import queue
 import threading
 import time
 import uuid
+import weakref
 from typing import Any
 
 import numpy as np
 
 from ... import _config
+from ...engine import batches
+from ...engine.batches import Batched
 from ..device import Device
-from ..replay import Record, Segment, replay_blob, take_summaries
+from ..replay import Record, Segment, replay_blob, take_summaries, wire
 from . import chunks
 from .backend import ClusterBackend, _Root
 
@@ -44,10 +47,10 @@ class ClusterExecutor:
         self._workers = sorted(nthreads)  # row block i's home: worker i mod n
         self._workers_at = time.monotonic()  # (asked again at most every second:
         # a lost worker comes back under another address)
-        # The engine's look-ahead bound for this device: four full segments per
-        # worker thread may be pending (outputs take no client memory)
-        self.lookahead_ops = 4 * _config.get("cluster_segment_ops") * self._threads
-        self.lookahead_bytes = _config.get("max_pending_bytes")
+        self.segment_ops = self.lookahead_ops = self.lookahead_bytes = 0
+        self.refresh()
+        _config.on_change(_refresher(self))
+        self.queued = self.queued_bytes = 0  # batched ops pending (``engine.batches``)
         self._done: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._poller = threading.Thread(target=self._poll, daemon=True,
                                         name=f"dagrt-{device!r}-poller")
@@ -79,12 +82,32 @@ class ClusterExecutor:
                 self.flush()
         return self.engine.launched(op)
 
+    def refresh(self) -> None:
+        """Re-read the flags (on every config change)."""
+        self.segment_ops = _config.get("cluster_segment_ops")
+        # The engine's look-ahead bound for this device: four full segments per
+        # worker thread may be pending (outputs take no client memory)
+        self.lookahead_ops = 4 * self.segment_ops * self._threads
+        self.lookahead_bytes = _config.get("max_pending_bytes")
+        self.backend.chunk_bytes = _config.get("cluster_chunk_bytes")
+
+    def take(self, op: Batched, record: Record, roots: dict[int, _Root]) -> None:
+        """A batched op's record joins the open segment (``engine.batches``:
+        without the scheduler's graph; the segment orders it)."""
+        batches.begin(self.engine, op, self)
+        with self._lock:
+            for root in roots.values():
+                root.unsent += 1
+            self._records.append((op, record, roots))
+            if self._worth_sending():
+                self.flush()
+
     def _worth_sending(self) -> bool:
         """Send the open segment now? When the cluster is idle, or when it is
         full (fewer ops are not worth a task's fixed cost of milliseconds).
         Whoever waits sends it at once (``Engine.flushers``)."""
         n = len(self._records)
-        return n > 0 and (self._in_flight == 0 or n >= _config.get("cluster_segment_ops"))
+        return n > 0 and (self._in_flight == 0 or n >= self.segment_ops)
 
     def waiting(self, stall: bool) -> None:
         """Someone waits (``Engine.flushers``): send the open segment, unless
@@ -197,7 +220,7 @@ class ClusterExecutor:
         outs = [self._outs.pop(id(record)) for _, record, _ in records if record.call is None]
         name = f"dagrt-segment-{uuid.uuid4().hex}"
         segment = Segment([r.key for r in roots], sources, [r.nbytes for r in roots], written,
-                          [record for _, record, _ in records], name)
+                          [wire(record) for _, record, _ in records], name)
         ops = [op for op, _, _ in records]
         self.segments += 1
         try:  # one opaque blob: Dask need not walk the records
@@ -247,9 +270,10 @@ class ClusterExecutor:
                     self._in_flight -= 1
                 if self._worth_sending():
                     self.flush()
-            for n, op in enumerate(ops):
-                op.t1 = now
-                self.engine.complete(op, errors.get(n))
+            for op in ops:
+                if type(op) is not Batched:
+                    op.t1 = now
+            batches.finish(self.engine, ops, errors, self)
 
     def _summaries(self, futures: list[Any]) -> list[Any]:
         """The summaries of finished segments, from the workers that ran them
@@ -278,6 +302,17 @@ class ClusterExecutor:
 
     def reset_after_fork(self) -> None:  # pragma: no cover - a client does not survive fork
         pass
+
+
+def _refresher(executor: ClusterExecutor) -> Any:
+    """A config listener that does not keep ``executor`` alive."""
+    ref = weakref.ref(executor)
+
+    def refresh() -> None:
+        live = ref()
+        if live is not None:
+            live.refresh()
+    return refresh
 
 
 def _dumps(segment: Segment) -> bytes:

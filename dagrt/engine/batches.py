@@ -1,0 +1,161 @@
+"""Ops that a batching device takes straight from the recording path.
+
+A device whose executor replays ops in recording order by itself (the
+cluster: its records go into segments, replayed in order on a worker) needs
+from the scheduler only what a sync point and ``waitall`` ask: which
+buffers have pending uses, how many ops are pending, and the errors. An op
+with ``Op``'s full machinery (``link``, dispatch, launch, ``complete``) costs
+the recording thread more than Dask's whole share of it, so such a device
+records a :class:`Batched` op instead:
+
+- :func:`begin` counts it (in the engine's ``pending`` and its buffers' ``n``
+  and ``nw``, nothing else: it has no predecessors to wait for, its device
+  orders it), after a backpressure stall while the device's own queue is
+  over its bound;
+- :func:`finish` completes a segment's ops in recording order. An op inherits
+  the error of a buffer it reads (or writes in part) that an earlier op
+  poisoned (the worker ran it on that op's undefined output, or skipped it);
+  an op's own error is annotated with its recording line and raised once, by
+  a sync point or ``waitall``; a successful op that overwrites a buffer
+  whole clears its poison, as in ``engine.graph.unlink``.
+
+A batching device takes an op only when no scheduled ``Op`` uses its
+buffers (:func:`free`): everything else keeps ``link``'s ordering.
+
+Imports: ``engine.graph``, ``engine.errors``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from .errors import annotate
+from .graph import Op, Site, Var
+
+
+class Batched:
+    """An op a batching device recorded without the scheduler's graph."""
+
+    __slots__ = ("reads", "writes", "covers", "name", "_site", "thread", "seq", "nbytes")
+    device = None  # (as the engine sees it: nothing to launch or link)
+    done = False
+    error = None
+    error_origin = None
+
+    def __init__(self, name: str, site: Site | None, reads: tuple[Var, ...],
+                 writes: tuple[Var, ...], covers: tuple[Var, ...], nbytes: int) -> None:
+        self.name = name
+        self._site = site
+        self.reads = reads
+        self.writes = writes
+        self.covers = covers
+        self.nbytes = nbytes
+        self.thread = 0
+        self.seq = 0
+
+    site = Op.site
+    where = Op.where
+
+
+def free(variables: list[Var]) -> bool:
+    """No scheduled ``Op`` uses any of ``variables`` (batched ops may)."""
+    for var in variables:
+        if var.last_writer is not None or var.readers:
+            return False
+    return True
+
+
+def begin(engine: Any, op: Batched, queue: Any) -> None:
+    """Count ``op`` as pending; first, while ``queue`` (the device's executor:
+    ``queued``, ``queued_bytes``, ``lookahead_ops``, ``lookahead_bytes``) is
+    over its bound, wait (a backpressure stall, as in ``Engine.push``)."""
+    nbytes = op.nbytes
+    with engine._lock:
+        if queue.queued and (queue.queued >= queue.lookahead_ops or
+                             queue.queued_bytes + nbytes > queue.lookahead_bytes):
+            stalled = time.perf_counter()
+            while queue.queued and (queue.queued >= queue.lookahead_ops or
+                                    queue.queued_bytes + nbytes > queue.lookahead_bytes):
+                engine._wait_locked(stall=True)
+            engine.observe("backpressure stall", stalled)
+        op.seq = engine._last_seq = next(engine._seq)
+        op.thread = threading.get_ident()
+        engine.pending += 1
+        engine._device_queued += 1  # (not the host's look-ahead: see ``Engine.push``)
+        engine.ops_pushed += 1
+        queue.queued += 1
+        queue.queued_bytes += nbytes
+        for var in op.reads:
+            var.n += 1
+        for var in op.writes:
+            var.n += 1
+            var.nw += 1
+
+
+def finish(engine: Any, ops: list[Any], errors: dict[int, BaseException],
+           queue: Any) -> None:
+    """``ops`` (a segment's, in recording order: ``Batched`` ops and scheduled
+    ``Op`` s) finished; ``errors``: their own errors, by position."""
+    ready: list[Op] = []
+    reported: set[int] = set()  # (one error for a whole segment: reported once)
+    done = 0
+    with engine._lock:
+        for n, op in enumerate(ops):
+            own = errors.get(n) if errors else None
+            inherited = _inherited(op)
+            if type(op) is not Batched:  # a scheduled op: the scheduler completes it
+                if own is not None and (inherited is not None or id(own) in reported):
+                    own = None
+                if inherited is not None and op.error is None:
+                    op.error = inherited
+                reported.add(id(own))
+                engine._lock.release()
+                try:
+                    ready += engine.complete(op, own, dispatch=False)
+                finally:
+                    engine._lock.acquire()
+                continue
+            error = inherited
+            if error is None and own is not None:
+                error = own
+                if id(own) not in reported:
+                    reported.add(id(own))
+                    if isinstance(own, Exception):
+                        annotate(own, op)  # type: ignore[arg-type]
+                    engine._errors[id(own)] = (own, op.thread, op.seq)
+            for var in op.reads:
+                var.n -= 1
+                if var.n == 0:
+                    var.readers = ()
+                    var.last_writer = None
+            for var in op.writes:
+                var.n -= 1
+                var.nw -= 1
+                if error is not None:
+                    var.error = error
+                elif var in op.covers:  # overwritten whole: its old poison is gone
+                    var.error = None
+                if var.n == 0:
+                    var.readers = ()
+                    var.last_writer = None
+            done += 1
+            queue.queued_bytes -= op.nbytes
+        engine.pending -= done
+        engine._device_queued -= done
+        queue.queued -= done
+        if engine._waiters:
+            engine._cond.notify_all()
+    engine.dispatch(ready)
+
+
+def _inherited(op: Any) -> BaseException | None:
+    """The error of a buffer ``op`` reads or writes in part, if one is poisoned."""
+    for var in op.reads:
+        if var.error is not None:
+            return var.error
+    for var in op.writes:
+        if var.error is not None and var not in op.covers:
+            return var.error
+    return None
