@@ -325,6 +325,13 @@ def test_a_function_no_worker_can_receive_runs_on_the_host(on: Any) -> None:
 
 # -- the runtime -------------------------------------------------------------------------
 
+def test_the_objects_alive_at_connection_are_frozen(on: Any) -> None:
+    """``cluster_gc_freeze``: the collector's full passes skip Dask's objects."""
+    import gc
+
+    assert gc.get_freeze_count() > 10_000
+
+
 def test_small_ops_are_batched_into_few_tasks(on: Any) -> None:
     executor = on.executor
     x, y = dagrt.ones(1024), dagrt.ones(1024)
@@ -451,6 +458,20 @@ def test_transfers_and_waitall(on: Any) -> None:
     dagrt.waitall()
     assert ENGINE.pending == 0
     numpy.testing.assert_array_equal(y.asnumpy(), host.T)
+
+
+def test_a_copy_to_the_cluster_takes_the_value_of_its_line(on: Any) -> None:
+    """The source, changed right after the copy (NumPy's, dagrt's on the host,
+    ready or pending), is copied as it was."""
+    numpy_source, host, pending = numpy.ones(3), dagrt.ones(3, device="cpu"), \
+        dagrt.ones(1 << 20, device="cpu") * 3
+    copies = [dagrt.asarray(numpy_source, device=on), host.to_device(on),
+              pending.to_device(on)]
+    numpy_source += 1
+    host += 1
+    pending += 1
+    assert [float(c[0]) for c in copies] == [1.0, 1.0, 3.0]
+    assert float(copies[2].sum()) == 3.0 * (1 << 20)
 
 
 def test_a_lost_worker_is_survived(on: Any) -> None:

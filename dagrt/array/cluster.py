@@ -14,7 +14,6 @@ import numpy as np
 
 from ..devices.device import Device
 from ..devices.replay import identity
-from ..engine import batches
 from ..engine.batches import Batched
 from ..engine.graph import Site, Var
 from ..engine.scheduler import ENGINE
@@ -30,8 +29,9 @@ def kernel(name: str, device: Device, call: Callable[..., Any], args: Sequence[A
     """Record ``call`` (``values``, ``kw``: the storage of ``args``, ``kwargs``)
     for ``device``: the op joins the open segment as a batched op
     (``engine.batches``: None is returned), or, when observers watch the
-    engine or a scheduled op uses its buffers, the kernel of a scheduled op
-    that appends the record when launched (the graph orders it)."""
+    engine, a scheduled op uses its buffers or it reads host memory, the
+    kernel of a scheduled op that appends the record when launched (the
+    graph orders it)."""
     backend, executor = device.backend, device.executor
     targets = [o._data for o in outs]
     if not backend.picklable(call):  # a function no worker can receive (frompyfunc...):
@@ -39,7 +39,7 @@ def kernel(name: str, device: Device, call: Callable[..., Any], args: Sequence[A
         call, values, kw, use_out = identity, _on_host(call, args, kwargs, outs, use_out), \
             NO_KWARGS, False
     record, roots = backend.record(call, values, kw, targets, use_out)
-    if not ENGINE.observers and batches.free(reads) and batches.free(writes):
+    if not ENGINE.observers and _batchable(reads, device) and _batchable(writes, device):
         write_set = tuple(writes) if len(writes) == 1 else tuple(dict.fromkeys(writes))
         executor.take(Batched(name, site, tuple([v for v in reads if v not in write_set]),
                               write_set, tuple([v for v in covers if v not in reads]),
@@ -47,6 +47,15 @@ def kernel(name: str, device: Device, call: Callable[..., Any], args: Sequence[A
         return None
     executor.hold(roots)
     return functools.partial(executor.append, record, roots)
+
+
+def _batchable(variables: list[Var], device: Device) -> bool:
+    """The buffers are ``device``'s and no scheduled op uses them (a host
+    buffer's readers and writers must see the op: the scheduler links it)."""
+    for var in variables:
+        if var.device is not device or var.last_writer is not None or var.readers:
+            return False
+    return True
 
 
 def _on_host(call: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any],

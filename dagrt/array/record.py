@@ -102,6 +102,7 @@ def record(name: str, call: Callable[..., Any], args: Sequence[Any],
                 var = a._var
                 if var.nw or var.error is not None or var.device is not None:
                     values = None
+                    waited = waited or var.device is not None  # (nothing to settle)
                     break
                 values.append(a._data)
             elif t is list or t is tuple:

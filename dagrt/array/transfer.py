@@ -15,8 +15,9 @@ import numpy as np
 
 from ..devices.registry import as_device
 from ..devices.replay import identity
-from ..engine.graph import Var
+from ..engine.graph import Var, recording_site
 from ..ops import rules
+from . import cluster
 from .ndarray import _new, ndarray, var_of
 from .operands import new_array
 from .record import push, resolve
@@ -90,8 +91,11 @@ def to_device(a: ndarray, device: Any, copy: bool = False) -> ndarray:
     out = new_array(a.shape, a.dtype, device=target, order=order)  # the source's order
     if target.kind == "cluster":  # the value travels with the record
         host = src if source is None else a._host()
-        kernel = target.backend.kernel(target.executor, identity, (host,), {}, [out._data],
-                                       False)
+        kernel = cluster.kernel(f"copy to {target!r}", target, identity, (host,), {}, (host,),
+                                {}, [out], False, reads, [var_of(out)], [out._var],
+                                recording_site())
+        if kernel is None:  # batched
+            return out
         lane = "h2d"
     elif source is None:  # host -> device
         kernel = _ToDevice(src, out._data, target.backend)

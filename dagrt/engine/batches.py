@@ -19,8 +19,9 @@ records a :class:`Batched` op instead:
   a sync point or ``waitall``; a successful op that overwrites a buffer
   whole clears its poison, as in ``engine.graph.unlink``.
 
-A batching device takes an op only when no scheduled ``Op`` uses its
-buffers (:func:`free`): everything else keeps ``link``'s ordering.
+A batching device takes an op only when its buffers are the device's and
+no scheduled ``Op`` uses them: everything else keeps ``link``'s ordering
+(``array.cluster``).
 
 Imports: ``engine.graph``, ``engine.errors``.
 """
@@ -57,14 +58,6 @@ class Batched:
 
     site = Op.site
     where = Op.where
-
-
-def free(variables: list[Var]) -> bool:
-    """No scheduled ``Op`` uses any of ``variables`` (batched ops may)."""
-    for var in variables:
-        if var.last_writer is not None or var.readers:
-            return False
-    return True
 
 
 def begin(engine: Any, op: Batched, queue: Any) -> None:

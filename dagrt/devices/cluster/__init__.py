@@ -32,6 +32,7 @@ Dask on first use.
 from __future__ import annotations
 
 import atexit
+import gc
 import itertools
 import shutil
 import tempfile
@@ -48,6 +49,7 @@ from .executor import ClusterExecutor
 # -- dagrt.cluster() -------------------------------------------------------------------
 
 _devices: dict[Any, Device] = {}
+_frozen = False  # gc.freeze() done (``cluster_gc_freeze``)
 _ids = itertools.count()
 _lock = threading.Lock()
 
@@ -79,6 +81,10 @@ def cluster(address: Any = None, *, workers: int | None = None,
         device.executor = ClusterExecutor(device, device.backend, _engine())
         _devices[key] = device
         _engine().flushers.append(device.executor.waiting)
+        global _frozen
+        if not _frozen and _config.get("cluster_gc_freeze"):
+            gc.freeze()  # (see the flag)
+            _frozen = True
         return device
 
 

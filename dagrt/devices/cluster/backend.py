@@ -194,14 +194,6 @@ class ClusterBackend:
             return {k: self._encode(v, roots) for k, v in x.items()}
         return x
 
-    def kernel(self, executor: Any, call: Any, args: Any, kwargs: Any,
-               targets: list[np.ndarray], use_out: bool) -> Any:
-        """A scheduled op's kernel: at launch, it appends its record to the
-        open segment (``ClusterExecutor.take`` does without a kernel)."""
-        record, roots = self.record(call, args, kwargs, targets, use_out)
-        executor.hold(roots)
-        return lambda: executor.append(record, roots)
-
     # -- transfers ------------------------------------------------------------------
     def to_host(self, array: np.ndarray, out: np.ndarray | None = None,
                 stream: Any = None) -> np.ndarray:
