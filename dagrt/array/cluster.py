@@ -14,7 +14,6 @@ import numpy as np
 
 from ..devices.device import Device
 from ..devices.replay import identity
-from ..engine.batches import Batched
 from ..engine.graph import Site, Var
 from ..engine.scheduler import ENGINE
 from .results import evaluate
@@ -41,9 +40,9 @@ def kernel(name: str, device: Device, call: Callable[..., Any], args: Sequence[A
     record, roots = backend.record(call, values, kw, targets, use_out)
     if not ENGINE.observers and _batchable(reads, device) and _batchable(writes, device):
         write_set = tuple(writes) if len(writes) == 1 else tuple(dict.fromkeys(writes))
-        executor.take(Batched(name, site, tuple([v for v in reads if v not in write_set]),
-                              write_set, tuple([v for v in covers if v not in reads]),
-                              sum([t.nbytes for t in targets])), record, roots)
+        executor.take(name, site, tuple([v for v in reads if v not in write_set]), write_set,
+                      tuple([v for v in covers if v not in reads]),
+                      sum([t.nbytes for t in targets]), record, roots)
         return None
     executor.hold(roots)
     return functools.partial(executor.append, record, roots)

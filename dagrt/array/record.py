@@ -136,7 +136,7 @@ def record(name: str, call: Callable[..., Any], args: Sequence[Any],
         if fresh and not outs[0]._data.ndim:  # where NumPy returns a scalar
             stand_for_scalars(outs)
         _defer(name, call, args, kwargs, outs, use_out, work, also,
-               partial or "where" in kwargs)
+               partial or "where" in kwargs, fresh)
         return outs
     # Now, in the calling thread; NumPy's errors raise here, at the call, as
     # in NumPy (values' errors too).
@@ -374,8 +374,9 @@ def _poison(name: str, exc: Exception, outs: list[ndarray]) -> None:
 
 def _defer(name: str, call: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any],
            outs: list[ndarray], use_out: bool, work: int, also: Sequence[ndarray],
-           partial: bool) -> None:
-    check_writeable(outs)
+           partial: bool, fresh: bool = False) -> None:
+    if not fresh:  # (new outputs: writeable; an elided temporary was checked)
+        check_writeable(outs)
     device = outs[0]._var.device if outs else None
     if device is not None:  # device ops always go to the device's streams
         call = device.backend.translate(call, kwargs)

@@ -46,19 +46,22 @@ class Value:
     index: int
 
 
-@dataclass(slots=True)
-class Record:
+class Record(tuple):  # type: ignore[type-arg]
     """``call(*args, **kwargs)`` writing ``outs`` (``use_out``: as ``out=``;
-    else the result is assigned to them). ``call`` None: a fetch, the value
-    of ``args[0]`` at this point of the segment, returned by the task."""
+    else the result is assigned to them); ``reads`` and ``writes``: the keys
+    of the roots it reads and writes. ``call`` None: a fetch, the value of
+    ``args[0]`` at this point of the segment, returned by the task.
+    ``Record((call, args, kwargs, outs, use_out, reads, writes))``: a tuple,
+    made in C."""
 
-    call: Any
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-    outs: tuple[Ref, ...]
-    use_out: bool
-    reads: frozenset[int]
-    writes: frozenset[int]
+    __slots__ = ()
+    call: Any = property(operator.itemgetter(0))
+    args: tuple[Any, ...] = property(operator.itemgetter(1))  # type: ignore[assignment]
+    kwargs: dict[str, Any] = property(operator.itemgetter(2))  # type: ignore[assignment]
+    outs: tuple[Ref, ...] = property(operator.itemgetter(3))  # type: ignore[assignment]
+    use_out: bool = property(operator.itemgetter(4))  # type: ignore[assignment]
+    reads: tuple[int, ...] = property(operator.itemgetter(5))  # type: ignore[assignment]
+    writes: tuple[int, ...] = property(operator.itemgetter(6))  # type: ignore[assignment]
 
 
 @dataclass
@@ -94,11 +97,11 @@ def wire(record: Record) -> tuple[Any, ...]:
     (a dataclass or a tuple subclass costs pickle a Python-level reduce
     each, more than the op's share of its task): a reference is
     ``(REF, root, offset, shape, strides, dtype)``."""
+    call, args, kwargs, outs, use_out, reads, writes = record
     args = tuple([_REF + a if type(a) is Ref else _wired(a)
-                  if type(a) in _NESTED else a for a in record.args])
-    return (record.call, args, _wired(record.kwargs) if record.kwargs else record.kwargs,
-            tuple([_REF + o for o in record.outs]), record.use_out, tuple(record.reads),
-            tuple(record.writes))
+                  if type(a) in _NESTED else a for a in args])
+    return (call, args, _wired(kwargs) if kwargs else kwargs,
+            tuple([_REF + o for o in outs]), use_out, reads, writes)
 
 
 _NESTED = {list, tuple, dict}

@@ -28,43 +28,43 @@ Imports: ``engine.graph``, ``engine.errors``.
 
 from __future__ import annotations
 
-import threading
+import operator
 import time
+from threading import get_ident
 from typing import Any
 
 from .errors import annotate
 from .graph import Op, Site, Var
 
 
-class Batched:
-    """An op a batching device recorded without the scheduler's graph."""
+class Batched(tuple):  # type: ignore[type-arg]
+    """An op a batching device recorded without the scheduler's graph: a
+    tuple (made in C), ``(name, site, reads, writes, covers, nbytes, thread,
+    seq)``, made by :func:`begin`."""
 
-    __slots__ = ("reads", "writes", "covers", "name", "_site", "thread", "seq", "nbytes")
+    __slots__ = ()
+    name: str = property(operator.itemgetter(0))  # type: ignore[assignment]
+    _site: Site | None = property(operator.itemgetter(1))  # type: ignore[assignment]
+    reads: tuple[Var, ...] = property(operator.itemgetter(2))  # type: ignore[assignment]
+    writes: tuple[Var, ...] = property(operator.itemgetter(3))  # type: ignore[assignment]
+    covers: tuple[Var, ...] = property(operator.itemgetter(4))  # type: ignore[assignment]
+    nbytes: int = property(operator.itemgetter(5))  # type: ignore[assignment]
+    thread: int = property(operator.itemgetter(6))  # type: ignore[assignment]
+    seq: int = property(operator.itemgetter(7))  # type: ignore[assignment]
     device = None  # (as the engine sees it: nothing to launch or link)
     done = False
     error = None
     error_origin = None
-
-    def __init__(self, name: str, site: Site | None, reads: tuple[Var, ...],
-                 writes: tuple[Var, ...], covers: tuple[Var, ...], nbytes: int) -> None:
-        self.name = name
-        self._site = site
-        self.reads = reads
-        self.writes = writes
-        self.covers = covers
-        self.nbytes = nbytes
-        self.thread = 0
-        self.seq = 0
-
     site = Op.site
     where = Op.where
 
 
-def begin(engine: Any, op: Batched, queue: Any) -> None:
-    """Count ``op`` as pending; first, while ``queue`` (the device's executor:
-    ``queued``, ``queued_bytes``, ``lookahead_ops``, ``lookahead_bytes``) is
-    over its bound, wait (a backpressure stall, as in ``Engine.push``)."""
-    nbytes = op.nbytes
+def begin(engine: Any, queue: Any, name: str, site: Site | None, reads: tuple[Var, ...],
+          writes: tuple[Var, ...], covers: tuple[Var, ...], nbytes: int) -> Batched:
+    """A batched op, counted as pending; first, while ``queue`` (the device's
+    executor: ``queued``, ``queued_bytes``, ``lookahead_ops``,
+    ``lookahead_bytes``) is over its bound, wait (a backpressure stall, as in
+    ``Engine.push``)."""
     with engine._lock:
         if queue.queued and (queue.queued >= queue.lookahead_ops or
                              queue.queued_bytes + nbytes > queue.lookahead_bytes):
@@ -73,18 +73,21 @@ def begin(engine: Any, op: Batched, queue: Any) -> None:
                                     queue.queued_bytes + nbytes > queue.lookahead_bytes):
                 engine._wait_locked(stall=True)
             engine.observe("backpressure stall", stalled)
-        op.seq = engine._last_seq = next(engine._seq)
-        op.thread = threading.get_ident()
+        engine._last_seq = seq = next(engine._seq)
         engine.pending += 1
         engine._device_queued += 1  # (not the host's look-ahead: see ``Engine.push``)
         engine.ops_pushed += 1
         queue.queued += 1
         queue.queued_bytes += nbytes
-        for var in op.reads:
+        for var in reads:
             var.n += 1
-        for var in op.writes:
+        for var in writes:
             var.n += 1
             var.nw += 1
+    return _new(Batched, (name, site, reads, writes, covers, nbytes, get_ident(), seq))
+
+
+_new = tuple.__new__
 
 
 def finish(engine: Any, ops: list[Any], errors: dict[int, BaseException],

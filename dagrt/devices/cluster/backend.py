@@ -55,7 +55,7 @@ class _Root:
         return piece
 
 
-_new_ref = tuple.__new__
+_new_ref = _new_record = tuple.__new__
 _FREE_SHADOWS = 256  # per size (each a mapping of the process: Linux allows 65,530)
 _KEYS = itertools.count()  # root keys, unique in the process
 # Shadow memory: reserved, never touched, never counted against the commit limit
@@ -178,10 +178,10 @@ class ClusterBackend:
                 x = self._encode(x, roots)
             record_args.append(x)
         record_kwargs = self._encode(kwargs, roots) if kwargs else {}
-        reads = frozenset(roots)
+        reads = tuple(roots)
         outs = tuple([self.ref(t, roots) for t in targets])
-        return Record(call, tuple(record_args), record_kwargs, outs, use_out, reads,
-                      frozenset([o[0] for o in outs])), roots
+        return _new_record(Record, (call, tuple(record_args), record_kwargs, outs, use_out,
+                                    reads, tuple([o[0] for o in outs]))), roots
 
     def _encode(self, x: Any, roots: dict[int, _Root]) -> Any:
         """``x`` with the cluster arrays in it (lists, tuples, dicts) as refs."""

@@ -236,9 +236,9 @@ def split(record: Record, roots: dict[int, Any], piece: int, mode: str
         root = roots[k]
         return k if root.pieces is None else root.pieces[piece].key
 
-    return Record(record.call, cut(record.args), cut(record.kwargs), cut(record.outs),
-                  record.use_out, frozenset(map(key, record.reads)),
-                  frozenset(map(key, record.writes))), used
+    return Record((record.call, cut(record.args), cut(record.kwargs), cut(record.outs),
+                   record.use_out, tuple(map(key, record.reads)),
+                   tuple(map(key, record.writes)))), used
 
 
 def _reducible(record: Record, roots: dict[int, Any]) -> bool:
@@ -371,8 +371,8 @@ def delegate(client: Any, record: Record, roots: dict[int, Any]
     own = {out.root: roots[out.root] for out in record.outs}  # (whole: the executor
     # made them so before the records after this one were sorted)
     n = len(futures)
-    written = Record(identity, tuple(Value(n - 1 - i) for i in range(n)), {}, record.outs,
-                     False, frozenset(), record.writes)
+    written = Record((identity, tuple(Value(n - 1 - i) for i in range(n)), {}, record.outs,
+                      False, (), record.writes))
     return written, own, futures
 
 

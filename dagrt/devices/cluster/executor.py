@@ -91,10 +91,12 @@ class ClusterExecutor:
         self.lookahead_bytes = _config.get("max_pending_bytes")
         self.backend.chunk_bytes = _config.get("cluster_chunk_bytes")
 
-    def take(self, op: Batched, record: Record, roots: dict[int, _Root]) -> None:
+    def take(self, name: str, site: Any, reads: tuple[Any, ...], writes: tuple[Any, ...],
+             covers: tuple[Any, ...], nbytes: int, record: Record,
+             roots: dict[int, _Root]) -> None:
         """A batched op's record joins the open segment (``engine.batches``:
         without the scheduler's graph; the segment orders it)."""
-        batches.begin(self.engine, op, self)
+        op = batches.begin(self.engine, self, name, site, reads, writes, covers, nbytes)
         with self._lock:
             for root in roots.values():
                 root.unsent += 1
@@ -132,7 +134,7 @@ class ClusterExecutor:
         roots: dict[int, _Root] = {}
         ref = self.backend.ref(array, roots)
         self.hold(roots)
-        self.append(Record(None, (ref,), {}, (), False, frozenset(roots), frozenset()),
+        self.append(Record((None, (ref,), {}, (), False, tuple(roots), ())),
                     roots)
         self._outs[id(self._records[-1][1])] = out
 
