@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from ..devices.device import CPU, Device
-from ..engine.graph import Op, Var, recording_site
+from ..engine.graph import FRESH, Op, Var, recording_site
 from ..engine.scheduler import ENGINE
-from .ndarray import _NP, _new, ndarray, wrap
+from .ndarray import _NP, _new, ndarray, var_of, wrap
 
 # Operands that pass ``operand`` unchanged (by exact type: the common case).
 PASS = (ndarray, _NP, int, float, bool, complex)
@@ -79,6 +79,27 @@ def placement(args: Any) -> Device | None:
     None for host memory. Arrays on two devices in one op are an error."""
     device: Device | None = None
     host = False
+    for a in args:  # (flat, as most ops' arguments are; else the walk below)
+        t = type(a)
+        if t is ndarray:
+            d = a._var.device
+        elif t is list or t is tuple:
+            break
+        elif isinstance(a, (ndarray, np.ndarray)):
+            d = a._var.device if isinstance(a, ndarray) else None  # a NumPy array: host
+        else:
+            continue
+        if d is None:
+            host = True
+        elif device is None:
+            device = d
+        elif d is not device:
+            _mixed(device, d)
+    else:
+        if device is not None and host:
+            _mixed(CPU, device)
+        return device
+    device, host = None, False
     for a in _arrays(args):
         d = a._var.device if isinstance(a, ndarray) else None  # a NumPy array: host
         if d is None:
@@ -153,3 +174,37 @@ def _in_order(empty: Callable[..., Any], shape: Any, dtype: Any,
         data = empty([shape[i] for i in order], dtype)
         return data.transpose(tuple(np.argsort(order)))
     return empty(shape, dtype, order) if order else empty(shape, dtype)
+
+
+def whole(a: ndarray) -> bool:
+    """``a`` spans its whole root buffer, contiguously (the root itself, or a
+    reshaped, transposed or retyped view of all of it; not the zero-stride
+    placeholder of an allocation that failed, which stays poisoned)."""
+    data = a._data
+    if not (data.flags.c_contiguous or data.flags.f_contiguous):
+        return False
+    base = a._base
+    return base is None or data.nbytes == base._data.nbytes
+
+
+def resolve(x: Any, reads: list[Var], snapshot: bool) -> Any:
+    """Replace dagrt arrays in an argument by their storage (noting the buffers
+    read); snapshot NumPy arrays the user could still mutate."""
+    t = type(x)
+    if t is ndarray:
+        reads.append(var_of(x))
+        return x._data
+    if t is _NP:
+        return x.copy() if snapshot and x.flags.writeable else x
+    if t is list or t is tuple:
+        values = []
+        for v in x:  # (a loop, not a generator: the arguments of every deferred op)
+            tv = type(v)
+            if tv is ndarray:
+                var = v._var
+                reads.append(var if var is not FRESH else var_of(v))
+                values.append(v._data)
+            else:
+                values.append(v if tv is int or tv is float else resolve(v, reads, snapshot))
+        return values if t is list else tuple(values)
+    return x

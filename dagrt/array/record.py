@@ -63,6 +63,7 @@ from . import chunks, cluster, fusion
 from .flags import writeable
 from .fusion import Fusable, fusable
 from .ndarray import _NP, _new, ndarray, observe_with, run_now, stand_for_scalars, var_of, view_now
+from .operands import resolve, whole
 from .results import evaluate, wrap_result  # noqa: F401 (evaluate: re-exported)
 from .sites import caller_at
 
@@ -378,6 +379,15 @@ def _defer(name: str, call: Callable[..., Any], args: Sequence[Any], kwargs: dic
     if not fresh:  # (new outputs: writeable; an elided temporary was checked)
         check_writeable(outs)
     device = outs[0]._var.device if outs else None
+    if device is not None and device.kind == "cluster":  # a record, replayed on a worker
+        scheduled = cluster.take(name, device, call, args, kwargs, outs, use_out, also,
+                                 partial)
+        if scheduled is not None:  # (else taken as a batched op)
+            kernel, reads, writes, covers, site = scheduled
+            push(name, kernel, reads, writes, sum(o._data.nbytes for o in outs), {
+                "shape": outs[0].shape, "dtype": outs[0].dtype} if ENGINE.observers else None,
+                device, covers=covers, site=site)
+        return
     if device is not None:  # device ops always go to the device's streams
         call = device.backend.translate(call, kwargs)
     reads: list[Var] = []
@@ -385,29 +395,22 @@ def _defer(name: str, call: Callable[..., Any], args: Sequence[Any], kwargs: dic
     kw = {k: resolve(v, reads, True) for k, v in kwargs.items()} if kwargs else NO_KWARGS
     targets = [o._data for o in outs]
     writes = [var_of(o) for o in (*outs, *also)]
-    covers = () if partial else [o._var for o in outs if _whole(o)]
+    covers = () if partial else [o._var for o in outs if whole(o)]
     fuse = None
     frame = user_frame()  # the kernel calls NumPy as if from there (its warnings)
     site = None if frame is None else (frame.f_code, frame.f_lasti)
-    if device is not None and device.kind == "cluster":  # a record, replayed on a worker
-        del frame
-        kernel = cluster.kernel(name, device, call, args, kwargs, values, kw, outs, use_out,
-                                reads, writes, covers, site)
-        if kernel is None:  # taken as a batched op
-            return
+    at = caller_at(site, None if frame is None else frame.f_globals)
+    del frame
+    if use_out:
+        # Held for fusion: large, and not predicted cheap (an op that takes
+        # less than a hand-off is worth would only wait for others' inputs)
+        if work >= FUSE_BYTES and device is None and not partial and not also \
+                and ENGINE.fuser is not None and not POLICY.costs.cheap(name, work, False):
+            fuse = fusable(call, values, kw, targets, outs, at)
+        kernel = functools.partial(
+            at, call, values, {**kw, "out": targets[0] if len(targets) == 1 else tuple(targets)})
     else:
-        at = caller_at(site, None if frame is None else frame.f_globals)
-        del frame
-        if use_out:
-            # Held for fusion: large, and not predicted cheap (an op that takes
-            # less than a hand-off is worth would only wait for others' inputs)
-            if work >= FUSE_BYTES and device is None and not partial and not also \
-                    and ENGINE.fuser is not None and not POLICY.costs.cheap(name, work, False):
-                fuse = fusable(call, values, kw, targets, outs, at)
-            kernel = functools.partial(at, call, values, {
-                **kw, "out": targets[0] if len(targets) == 1 else tuple(targets)})
-        else:
-            kernel = functools.partial(_assign_result, targets, at, call, values, kw)
+        kernel = functools.partial(_assign_result, targets, at, call, values, kw)
     if device is None and fuse is None and work >= 2 * chunks.BLOCK_BYTES > 0:  # in blocks?
         kernel = chunks.chunked(name, call, values, kw, targets, kernel, use_out) or kernel
     nbytes = sum(t.nbytes for t in targets)
@@ -425,17 +428,6 @@ def _assign_result(targets: list[np.ndarray], at: Any, call: Callable[..., Any],
     result = at(call, values, kw)  # (the copy's casting warns from the user's line too)
     for target, value in zip(targets, (result,) if len(targets) == 1 else result):
         at(operator.setitem, (target, Ellipsis, value), NO_KWARGS)
-
-
-def _whole(a: ndarray) -> bool:
-    """``a`` spans its whole root buffer, contiguously (the root itself, or a
-    reshaped, transposed or retyped view of all of it; not the zero-stride
-    placeholder of an allocation that failed, which stays poisoned)."""
-    data = a._data
-    if not (data.flags.c_contiguous or data.flags.f_contiguous):
-        return False
-    base = a._base
-    return base is None or data.nbytes == base._data.nbytes
 
 
 def push(name: str, kernel: Callable[[], Any], reads: list[Var], writes: list[Var],
@@ -462,25 +454,3 @@ def push(name: str, kernel: Callable[[], Any], reads: list[Var], writes: list[Va
         op.covers = tuple(v for v in covers if v not in reads)
     op.fuse = fuse
     ENGINE.push(op)
-
-
-def resolve(x: Any, reads: list[Var], snapshot: bool) -> Any:
-    """Replace dagrt arrays in an argument by their storage (noting the buffers
-    read); snapshot NumPy arrays the user could still mutate."""
-    t = type(x)
-    if t is ndarray:
-        reads.append(var_of(x))
-        return x._data
-    if t is _NP:
-        return x.copy() if snapshot and x.flags.writeable else x
-    if t is list or t is tuple:
-        values = []
-        for v in x:  # (a loop, not a generator: the arguments of every deferred op)
-            tv = type(v)
-            if tv is ndarray:
-                reads.append(var_of(v))
-                values.append(v._data)
-            else:
-                values.append(v if tv is int or tv is float else resolve(v, reads, snapshot))
-        return values if t is list else tuple(values)
-    return x

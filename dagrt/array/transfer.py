@@ -15,7 +15,7 @@ import numpy as np
 
 from ..devices.registry import as_device
 from ..devices.replay import identity
-from ..engine.graph import Var, recording_site
+from ..engine.graph import Var
 from ..ops import rules
 from . import cluster
 from .ndarray import _new, ndarray, var_of
@@ -89,13 +89,13 @@ def to_device(a: ndarray, device: Any, copy: bool = False) -> ndarray:
     if order is not None and order != tuple(range(a.ndim - 1, -1, -1)):
         order = None  # (copies go to C or F storage: CuPy's set() takes nothing else)
     out = new_array(a.shape, a.dtype, device=target, order=order)  # the source's order
-    if target.kind == "cluster":  # the value travels with the record
-        host = src if source is None else a._host()
-        kernel = cluster.kernel(f"copy to {target!r}", target, identity, (host,), {}, (host,),
-                                {}, [out], False, reads, [var_of(out)], [out._var],
-                                recording_site())
-        if kernel is None:  # batched
+    if target.kind == "cluster":  # the value travels with the record (a snapshot)
+        host = a._value() if source is None else a._host()
+        scheduled = cluster.take(f"copy to {target!r}", target, identity, (host,), {}, [out],
+                                 False, (), False)
+        if scheduled is None:  # (a batched op)
             return out
+        kernel, reads = scheduled[0], scheduled[1]
         lane = "h2d"
     elif source is None:  # host -> device
         kernel = _ToDevice(src, out._data, target.backend)

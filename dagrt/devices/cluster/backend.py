@@ -161,7 +161,11 @@ class ClusterBackend:
         return func  # NumPy runs on the workers
 
     def picklable(self, call: Any) -> bool:
-        return _picklable(call)
+        try:
+            known = _PICKLABLE.get(call)
+        except TypeError:  # unhashable
+            known = None
+        return _picklable(call) if known is None else known
 
     def record(self, call: Any, args: Any, kwargs: Any, targets: list[np.ndarray],
                use_out: bool) -> tuple[Record, dict[int, _Root]]:
@@ -179,9 +183,14 @@ class ClusterBackend:
             record_args.append(x)
         record_kwargs = self._encode(kwargs, roots) if kwargs else {}
         reads = tuple(roots)
-        outs = tuple([self.ref(t, roots) for t in targets])
+        if len(targets) == 1:
+            out = self.ref(targets[0], roots)
+            outs, writes = (out,), (out[0],)
+        else:
+            outs = tuple([self.ref(t, roots) for t in targets])
+            writes = tuple([o[0] for o in outs])
         return _new_record(Record, (call, tuple(record_args), record_kwargs, outs, use_out,
-                                    reads, tuple([o[0] for o in outs]))), roots
+                                    reads, writes)), roots
 
     def _encode(self, x: Any, roots: dict[int, _Root]) -> Any:
         """``x`` with the cluster arrays in it (lists, tuples, dicts) as refs."""
