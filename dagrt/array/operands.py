@@ -146,7 +146,8 @@ def new_array(shape: Any, dtype: Any, like: Any = (),
     error, order = None, order if device.kind == "gpu" else None  # (a cluster's: C)
     empty = functools.partial(backend.empty, device.id)
     try:
-        data = _in_order(empty, shape, dtype, order)
+        data = backend.empty(device.id, shape, dtype) if order is None else \
+            _in_order(empty, shape, dtype, order)
     except backend.OutOfMemoryError:  # free the device pool's cached blocks, retry once
         backend.free_cached(device.id)
         try:

@@ -79,9 +79,12 @@ class ClusterBackend:
 
     # -- shadow storage ------------------------------------------------------------
     def empty(self, device_id: int, shape: Any, dtype: Any) -> np.ndarray:
-        dtype = np.dtype(dtype)
-        shape = tuple(shape) if np.iterable(shape) else (int(shape),)
-        nbytes = math.prod(shape) * dtype.itemsize
+        if not isinstance(dtype, np.dtype):
+            dtype = np.dtype(dtype)
+        if type(shape) is not tuple:
+            shape = tuple(shape) if np.iterable(shape) else (int(shape),)
+        size = math.prod(shape)
+        nbytes = size * dtype.itemsize
         pages = -(-max(nbytes, 1) // mmap.PAGESIZE)
         try:  # a shadow whose array died (no mmap and munmap per temporary)
             memory = self._free[pages].pop()
@@ -90,7 +93,7 @@ class ClusterBackend:
         data = np.ndarray(shape, dtype, buffer=memory)
         root = _Root(next(_KEYS), nbytes, None, shape)
         chunk_bytes = self.chunk_bytes
-        if math.prod(shape) * 8 > chunk_bytes:  # a large array (as ``bounds`` counts
+        if size * 8 > chunk_bytes:  # a large array (as ``bounds`` counts
             # it): row blocks across the workers
             rows = chunks.bounds(shape, chunk_bytes)
             if rows is not None:
