@@ -80,28 +80,48 @@ class Segment:
     name: str = ""  # its task's key: its summary is kept under it (``take_summaries``)
 
 
-class _Tag:
-    """The first element of a reference in a segment's records (``wire``),
-    one object in every process (pickled by name)."""
-
-    def __reduce__(self) -> str:
-        return "REF"
-
-
-REF = _Tag()
+REF = b"\0dagrt-ref"
+"""The first element of a reference in a segment's records (``wire``):
+bytes, which the garbage collector does not track, so a record of plain
+tuples is untracked once collected (it waits in the client's open segment
+for up to a thousand ops: walked again at each collection otherwise)."""
 _REF = (REF,)
+
+
+def is_ref(x: Any) -> bool:
+    """``x`` is a reference in a record's wired form."""
+    return type(x) is tuple and len(x) == 6 and type(x[0]) is bytes and x[0] == REF
 
 
 def wire(record: Record) -> tuple[Any, ...]:
     """``record`` as a segment carries it: plain tuples, which pickle in C
     (a dataclass or a tuple subclass costs pickle a Python-level reduce
     each, more than the op's share of its task): a reference is
-    ``(REF, root, offset, shape, strides, dtype)``."""
+    ``(REF, root, offset, shape, strides, dtype)``. The client records in
+    this form (``ClusterBackend.record``); ``unwire`` makes a ``Record``."""
     call, args, kwargs, outs, use_out, reads, writes = record
     args = tuple([_REF + a if type(a) is Ref else _wired(a)
                   if type(a) in _NESTED else a for a in args])
     return (call, args, _wired(kwargs) if kwargs else kwargs,
             tuple([_REF + o for o in outs]), use_out, reads, writes)
+
+
+def unwire(record: tuple[Any, ...]) -> Record:
+    """A wired record as a ``Record`` of ``Ref`` s (what ``cluster.chunks`` reads)."""
+    call, args, kwargs, outs, use_out, reads, writes = record
+    return Record((call, _unwired(args), _unwired(kwargs),
+                   tuple([Ref(o[1:]) for o in outs]), use_out, reads, writes))
+
+
+def _unwired(x: Any) -> Any:
+    t = type(x)
+    if t is tuple:
+        return Ref(x[1:]) if is_ref(x) else tuple([_unwired(v) for v in x])
+    if t is list:
+        return [_unwired(v) for v in x]
+    if t is dict:
+        return {k: _unwired(v) for k, v in x.items()}
+    return x
 
 
 _NESTED = {list, tuple, dict}
@@ -140,7 +160,7 @@ class _Views(dict):  # type: ignore[type-arg]
 def _bind(x: Any, views: _Views, results: tuple[Any, ...]) -> Any:
     t = type(x)
     if t is tuple:
-        if x and x[0] is REF:
+        if len(x) == 6 and type(x[0]) is bytes and x[0] == REF:  # (is_ref)
             return views[x]
         return tuple([_bind(v, views, results) for v in x])
     if t is list:
@@ -178,8 +198,7 @@ def replay(segment: Segment, *results: Any) -> tuple[list[np.ndarray], list[Any]
                 poisoned[r] = bad
             continue
         try:
-            args = [views[a] if type(a) is tuple and a and a[0] is REF else
-                    _bind(a, views, results) if type(a) in _BOUND else a for a in args]
+            args = [_bind(a, views, results) if type(a) in _BOUND else a for a in args]
             if kwargs:
                 kwargs = _bind(kwargs, views, results)
             targets = [views[o] for o in outs]

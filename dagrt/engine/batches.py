@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import operator
 import time
+from collections.abc import Sequence
 from threading import get_ident
 from typing import Any
 
@@ -38,19 +39,17 @@ from .graph import Op, Site, Var
 
 
 class Batched(tuple):  # type: ignore[type-arg]
-    """An op a batching device recorded without the scheduler's graph: a
-    tuple (made in C), ``(name, site, reads, writes, covers, nbytes, thread,
-    seq)``, made by :func:`begin`."""
+    """An op a batching device recorded without the scheduler's graph, made by
+    :func:`begin`: one flat tuple (made in C; one object for the collector to
+    walk while the op is in flight, not five), ``(name, site, nbytes,
+    thread, seq, len(reads), len(writes), *reads, *writes, *covers)``."""
 
     __slots__ = ()
     name: str = property(operator.itemgetter(0))  # type: ignore[assignment]
     _site: Site | None = property(operator.itemgetter(1))  # type: ignore[assignment]
-    reads: tuple[Var, ...] = property(operator.itemgetter(2))  # type: ignore[assignment]
-    writes: tuple[Var, ...] = property(operator.itemgetter(3))  # type: ignore[assignment]
-    covers: tuple[Var, ...] = property(operator.itemgetter(4))  # type: ignore[assignment]
-    nbytes: int = property(operator.itemgetter(5))  # type: ignore[assignment]
-    thread: int = property(operator.itemgetter(6))  # type: ignore[assignment]
-    seq: int = property(operator.itemgetter(7))  # type: ignore[assignment]
+    nbytes: int = property(operator.itemgetter(2))  # type: ignore[assignment]
+    thread: int = property(operator.itemgetter(3))  # type: ignore[assignment]
+    seq: int = property(operator.itemgetter(4))  # type: ignore[assignment]
     device = None  # (as the engine sees it: nothing to launch or link)
     done = False
     error = None
@@ -58,9 +57,22 @@ class Batched(tuple):  # type: ignore[type-arg]
     site = Op.site
     where = Op.where
 
+    @property
+    def reads(self) -> tuple[Var, ...]:
+        return self[7:7 + self[5]]
 
-def begin(engine: Any, queue: Any, name: str, site: Site | None, reads: tuple[Var, ...],
-          writes: tuple[Var, ...], covers: tuple[Var, ...], nbytes: int) -> Batched:
+    @property
+    def writes(self) -> tuple[Var, ...]:
+        start = 7 + self[5]
+        return self[start:start + self[6]]
+
+    @property
+    def covers(self) -> tuple[Var, ...]:
+        return self[7 + self[5] + self[6]:]
+
+
+def begin(engine: Any, queue: Any, name: str, site: Site | None, reads: Sequence[Var],
+          writes: Sequence[Var], covers: Sequence[Var], nbytes: int) -> Batched:
     """A batched op, counted as pending; first, while ``queue`` (the device's
     executor: ``queued``, ``queued_bytes``, ``lookahead_ops``,
     ``lookahead_bytes``) is over its bound, wait (a backpressure stall, as in
@@ -84,7 +96,8 @@ def begin(engine: Any, queue: Any, name: str, site: Site | None, reads: tuple[Va
         for var in writes:
             var.n += 1
             var.nw += 1
-    return _new(Batched, (name, site, reads, writes, covers, nbytes, get_ident(), seq))
+    return _new(Batched, (name, site, nbytes, get_ident(), seq, len(reads), len(writes),
+                          *reads, *writes, *covers))
 
 
 _new = tuple.__new__

@@ -18,7 +18,7 @@ import numpy as np
 
 from ... import _config
 from ..device import Device
-from ..replay import Record, Ref, extract
+from ..replay import REF, Ref, extract
 from . import chunks
 
 
@@ -55,7 +55,6 @@ class _Root:
         return piece
 
 
-_new_ref = _new_record = tuple.__new__
 _FREE_SHADOWS = 256  # per size (each a mapping of the process: Linux allows 65,530)
 _KEYS = itertools.count()  # root keys, unique in the process
 # Shadow memory: reserved, never touched, never counted against the commit limit
@@ -137,15 +136,16 @@ class ClusterBackend:
 
     def ref(self, view: np.ndarray, roots: dict[int, _Root]) -> Ref:
         """``view`` as a reference to its root (noted in ``roots``, by key)."""
-        ref = self._operand(view, roots)
-        if ref is view:
+        wired = self._operand(view, roots)
+        if wired is view:
             raise ValueError("dagrt: a cluster operation got storage that is not the "
                              "cluster's (a dagrt bug)")
-        return ref
+        return Ref(wired[1:])
 
     def _operand(self, view: np.ndarray, roots: dict[int, _Root]) -> Any:
-        """``ref(view)``, or ``view`` itself if it is not the cluster's (a
-        host value that travels with the record)."""
+        """``view`` as a wired reference to its root (``replay.wire``), or
+        ``view`` itself if it is not the cluster's (a host value that travels
+        with the record)."""
         root = self._maps.get(id(view.base))
         if root is not None:  # the root array itself (most operands)
             offset = 0
@@ -157,7 +157,7 @@ class ClusterBackend:
                 root.address = array.__array_interface__["data"][0]
             offset = view.__array_interface__["data"][0] - root.address
         roots[root.key] = root
-        return _new_ref(Ref, (root.key, offset, view.shape, view.strides, view.dtype))
+        return (REF, root.key, offset, view.shape, view.strides, view.dtype)
 
     # -- records --------------------------------------------------------------------
     def translate(self, func: Any, kwargs: Any = ()) -> Any:
@@ -171,9 +171,10 @@ class ClusterBackend:
         return _picklable(call) if known is None else known
 
     def record(self, call: Any, args: Any, kwargs: Any, targets: list[np.ndarray],
-               use_out: bool) -> tuple[Record, dict[int, _Root]]:
-        """The record of ``call(*args, **kwargs)`` writing ``targets``, and the
-        roots it touches (by key)."""
+               use_out: bool) -> tuple[tuple[Any, ...], dict[int, _Root]]:
+        """The record of ``call(*args, **kwargs)`` writing ``targets``, in the
+        form a segment carries (``replay.wire``), and the roots it touches
+        (by key)."""
         roots: dict[int, _Root] = {}
         operand = self._operand
         record_args = []
@@ -187,13 +188,12 @@ class ClusterBackend:
         record_kwargs = self._encode(kwargs, roots) if kwargs else {}
         reads = tuple(roots)
         if len(targets) == 1:
-            out = self.ref(targets[0], roots)
-            outs, writes = (out,), (out[0],)
+            out = operand(targets[0], roots)
+            outs, writes = (out,), (out[1],)
         else:
-            outs = tuple([self.ref(t, roots) for t in targets])
-            writes = tuple([o[0] for o in outs])
-        return _new_record(Record, (call, tuple(record_args), record_kwargs, outs, use_out,
-                                    reads, writes)), roots
+            outs = tuple([operand(t, roots) for t in targets])
+            writes = tuple([o[1] for o in outs])
+        return (call, tuple(record_args), record_kwargs, outs, use_out, reads, writes), roots
 
     def _encode(self, x: Any, roots: dict[int, _Root]) -> Any:
         """``x`` with the cluster arrays in it (lists, tuples, dicts) as refs."""

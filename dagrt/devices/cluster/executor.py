@@ -22,7 +22,7 @@ from ... import _config
 from ...engine import batches
 from ...engine.batches import Batched
 from ..device import Device
-from ..replay import Record, Segment, replay_blob, take_summaries, wire
+from ..replay import REF, Record, Segment, replay_blob, take_summaries, unwire, wire
 from . import chunks
 from .backend import ClusterBackend, _Root
 
@@ -132,10 +132,9 @@ class ClusterExecutor:
         """At launch: a record that reads ``array`` (a cluster view) into the
         host array ``out`` when its segment completes (``copyto(cpu())``)."""
         roots: dict[int, _Root] = {}
-        ref = self.backend.ref(array, roots)
+        ref = (REF, *self.backend.ref(array, roots))
         self.hold(roots)
-        self.append(Record((None, (ref,), {}, (), False, tuple(roots), ())),
-                    roots)
+        self.append((None, (ref,), {}, (), False, tuple(roots), ()), roots)
         self._outs[id(self._records[-1][1])] = out
 
     def flush(self) -> None:
@@ -151,7 +150,15 @@ class ClusterExecutor:
                 run: list[tuple[Any, Record, dict[int, _Root]]] = []
                 run_kind: Any = None
                 for entry in component:
-                    kind = chunks.kind(entry[1], entry[2])
+                    record, roots = entry[1], entry[2]  # (wired: ``replay.wire``)
+                    if record[0] is not None and any(
+                            root.pieces is not None for root in roots.values()):
+                        entry = (entry[0], unwire(record), roots)  # (chunks reads Refs)
+                        kind = chunks.kind(entry[1], roots)
+                    else:
+                        for key in record[6]:  # (its writes)
+                            roots[key].written = True
+                        kind = "plain"
                     if run and kind != run_kind:
                         self._send_run(run_kind, run, remaining)
                         run = []
@@ -160,7 +167,7 @@ class ClusterExecutor:
                         # the next records are sorted by what they touch
                         for key, root in entry[2].items():
                             if root.pieces is not None and (
-                                    kind == "plain" or key in entry[1].writes):
+                                    kind == "plain" or key in entry[1][6]):
                                 self.runs["gather"] += chunks.gather_root(
                                     self.backend.client, root)
                     run_kind = kind
@@ -212,17 +219,17 @@ class ClusterExecutor:
         roots = list(touched.values())
         sources, futures = chunks.sources(roots)
         written = []  # (a root nothing can read after this segment: not returned)
-        for key in sorted({w for _, r, _ in records for w in r.writes}):
+        for key in sorted({w for _, r, _ in records for w in r[6]}):  # (their writes)
             root = touched[key]
             owner = root.parent or root  # (a row block lives as its array does)
             if owner.alive or owner.unsent:
                 written.append(key)
             else:
                 root.version = None
-        outs = [self._outs.pop(id(record)) for _, record, _ in records if record.call is None]
+        outs = [self._outs.pop(id(record)) for _, record, _ in records if record[0] is None]
         name = f"dagrt-segment-{uuid.uuid4().hex}"
         segment = Segment([r.key for r in roots], sources, [r.nbytes for r in roots], written,
-                          [wire(record) for _, record, _ in records], name)
+                          [r if type(r) is tuple else wire(r) for _, r, _ in records], name)
         ops = [op for op, _, _ in records]
         self.segments += 1
         try:  # one opaque blob: Dask need not walk the records
