@@ -215,8 +215,8 @@ FLAGS: dict[str, Flag] = {
              "connected component: at once when the cluster is idle or someone waits, "
              "else once this many are queued (and four such batches per worker thread "
              "may be pending). A task costs the client, Dask's scheduler and a worker "
-             "about 4 ms of CPU in all, a small operation 30-40 us: at 1024 the "
-             "task's share is about a tenth."),
+             "about 4 ms of CPU in all, a small operation about 25 us: at 1024 the "
+             "task's share is about a sixth."),
         Flag("cluster_gc_freeze", True, _parse_bool,
              "When `dagrt.cluster()` first connects, move the objects alive then "
              "(the interpreter's modules, Dask's) to the garbage collector's "
