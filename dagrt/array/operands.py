@@ -77,31 +77,20 @@ def nbytes_of(args: Sequence[Any]) -> int:
 def placement(args: Any) -> Device | None:
     """The device of the dagrt arrays among ``args`` (one level of lists):
     None for host memory. Arrays on two devices in one op are an error."""
+    nested = False
+    for a in args:
+        if type(a) is list or type(a) is tuple:
+            nested = True
+            break
     device: Device | None = None
     host = False
-    for a in args:  # (flat, as most ops' arguments are; else the walk below)
-        t = type(a)
-        if t is ndarray:
+    for a in _arrays(args) if nested else args:  # (most ops' arguments are flat)
+        if type(a) is ndarray or isinstance(a, ndarray):
             d = a._var.device
-        elif t is list or t is tuple:
-            break
-        elif isinstance(a, (ndarray, np.ndarray)):
-            d = a._var.device if isinstance(a, ndarray) else None  # a NumPy array: host
+        elif isinstance(a, np.ndarray):
+            d = None  # a NumPy array: host
         else:
             continue
-        if d is None:
-            host = True
-        elif device is None:
-            device = d
-        elif d is not device:
-            _mixed(device, d)
-    else:
-        if device is not None and host:
-            _mixed(CPU, device)
-        return device
-    device, host = None, False
-    for a in _arrays(args):
-        d = a._var.device if isinstance(a, ndarray) else None  # a NumPy array: host
         if d is None:
             host = True
         elif device is None:

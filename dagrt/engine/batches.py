@@ -35,7 +35,7 @@ from threading import get_ident
 from typing import Any
 
 from .errors import annotate
-from .graph import Op, Site, Var
+from .graph import Op, Site, Var, release
 
 
 class Batched(tuple):  # type: ignore[type-arg]
@@ -134,21 +134,7 @@ def finish(engine: Any, ops: list[Any], errors: dict[int, BaseException],
                     if isinstance(own, Exception):
                         annotate(own, op)  # type: ignore[arg-type]
                     engine._errors[id(own)] = (own, op.thread, op.seq)
-            for var in op.reads:
-                var.n -= 1
-                if var.n == 0:
-                    var.readers = ()
-                    var.last_writer = None
-            for var in op.writes:
-                var.n -= 1
-                var.nw -= 1
-                if error is not None:
-                    var.error = error
-                elif var in op.covers:  # overwritten whole: its old poison is gone
-                    var.error = None
-                if var.n == 0:
-                    var.readers = ()
-                    var.last_writer = None
+            release(op.reads, op.writes, op.covers, error)
             done += 1
             queue.queued_bytes -= op.nbytes
         engine.pending -= done

@@ -357,21 +357,7 @@ def unlink(op: Op) -> list[Op]:
         op.fuse.release()
         op.preds = ()
     error = op.error
-    for var in op.reads:
-        var.n -= 1
-        if var.n == 0:
-            var.readers = ()
-            var.last_writer = None
-    for var in op.writes:
-        var.n -= 1
-        var.nw -= 1
-        if error is not None:
-            var.error = error
-        elif var in op.covers:  # overwritten whole: its old poison is gone
-            var.error = None
-        if var.n == 0:
-            var.readers = ()
-            var.last_writer = None
+    release(op.reads, op.writes, op.covers, error)
     ready = []
     for dep in op.dependents:
         if error is not None and dep.error is None and inherits(dep, op):
@@ -390,6 +376,27 @@ def unlink(op: Op) -> list[Op]:
     op.early = ()
     op.waits = ()
     return ready
+
+
+def release(reads: tuple[Var, ...], writes: tuple[Var, ...], covers: tuple[Var, ...],
+            error: BaseException | None) -> None:
+    """An op that read ``reads`` and wrote ``writes`` (``covers``: whole)
+    finished, with ``error`` or not: its buffers' states say so."""
+    for var in reads:
+        var.n -= 1
+        if var.n == 0:
+            var.readers = ()
+            var.last_writer = None
+    for var in writes:
+        var.n -= 1
+        var.nw -= 1
+        if error is not None:
+            var.error = error
+        elif var in covers:  # overwritten whole: its old poison is gone
+            var.error = None
+        if var.n == 0:
+            var.readers = ()
+            var.last_writer = None
 
 
 def fuse_group(group: list[Op], kernel: Callable[[], Any]) -> None:
