@@ -76,7 +76,7 @@ class Segment:
     sources: list[tuple[int, int] | None]
     nbytes: list[int]
     written: list[int]
-    records: list[tuple[Any, ...]]
+    records: list[Wired]
     name: str = ""  # its task's key: its summary is kept under it (``take_summaries``)
 
 
@@ -93,7 +93,10 @@ def is_ref(x: Any) -> bool:
     return type(x) is tuple and len(x) == 6 and type(x[0]) is bytes and x[0] == REF
 
 
-def wire(record: Record) -> tuple[Any, ...]:
+Wired = tuple[Any, ...]  # a record as a segment carries it (``wire``)
+
+
+def wire(record: Record) -> Wired:
     """``record`` as a segment carries it: plain tuples, which pickle in C
     (a dataclass or a tuple subclass costs pickle a Python-level reduce
     each, more than the op's share of its task): a reference is
@@ -106,7 +109,7 @@ def wire(record: Record) -> tuple[Any, ...]:
             tuple([_REF + o for o in outs]), use_out, reads, writes)
 
 
-def unwire(record: tuple[Any, ...]) -> Record:
+def unwire(record: Wired) -> Record:
     """A wired record as a ``Record`` of ``Ref`` s (what ``cluster.chunks`` reads)."""
     call, args, kwargs, outs, use_out, reads, writes = record
     return Record((call, _unwired(args), _unwired(kwargs),

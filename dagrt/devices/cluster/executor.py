@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 import weakref
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ from ... import _config
 from ...engine import batches
 from ...engine.batches import Batched
 from ..device import Device
-from ..replay import REF, Record, Segment, replay_blob, take_summaries, unwire, wire
+from ..replay import REF, Segment, Wired, replay_blob, take_summaries, unwire, wire
 from . import chunks
 from .backend import ClusterBackend, _Root
 
@@ -38,7 +39,7 @@ class ClusterExecutor:
         self.engine = engine
         self.name = f"{device!r}"
         self._lock = threading.RLock()
-        self._records: list[tuple[Any, Record, dict[int, _Root]]] = []  # (op, record, roots)
+        self._records: list[tuple[Any, Wired, dict[int, _Root]]] = []  # (op, record, roots)
         self._current: Any = None  # the op being launched
         self._outs: dict[int, np.ndarray] = {}  # id(fetch record) -> its host output
         self._in_flight = 0
@@ -92,7 +93,7 @@ class ClusterExecutor:
         self.backend.chunk_bytes = _config.get("cluster_chunk_bytes")
 
     def take(self, name: str, site: Any, reads: tuple[Any, ...], writes: tuple[Any, ...],
-             covers: tuple[Any, ...], nbytes: int, record: Record,
+             covers: tuple[Any, ...], nbytes: int, record: Wired,
              roots: dict[int, _Root]) -> None:
         """A batched op's record joins the open segment (``engine.batches``:
         without the scheduler's graph; the segment orders it)."""
@@ -125,7 +126,7 @@ class ClusterExecutor:
             for root in roots.values():
                 root.unsent += 1
 
-    def append(self, record: Record, roots: dict[int, _Root]) -> None:
+    def append(self, record: Wired, roots: dict[int, _Root]) -> None:
         self._records.append((self._current, record, roots))
 
     def fetch(self, array: np.ndarray, out: np.ndarray) -> None:
@@ -147,7 +148,7 @@ class ClusterExecutor:
             self._in_flight += 1  # flushes, not tasks: one flush's tasks run side by side
             remaining = [1]  # the tasks sent and not done, and this flush (a latch)
             for component in _components(records):
-                run: list[tuple[Any, Record, dict[int, _Root]]] = []
+                run: list[tuple[Any, Wired, dict[int, _Root]]] = []
                 run_kind: Any = None
                 for entry in component:
                     record, roots = entry[1], entry[2]  # (wired: ``replay.wire``)
@@ -177,7 +178,7 @@ class ClusterExecutor:
             if not remaining[0]:
                 self._in_flight -= 1
 
-    def _send_run(self, kind: Any, run: list[tuple[Any, Record, dict[int, _Root]]],
+    def _send_run(self, kind: Any, run: list[tuple[Any, Wired, dict[int, _Root]]],
                   remaining: list[int]) -> None:
         self.runs[kind if type(kind) is str else "split"] += len(run)
         for _, _, roots in run:  # (the runs after this one still hold theirs)
@@ -205,8 +206,8 @@ class ClusterExecutor:
         remaining[0] += 1
         self._done.put((futures, ops, [], remaining))
 
-    def _send(self, records: list[tuple[Any, Record, dict[int, _Root]]],
-              remaining: list[int] | None, extra: list[Any] = (),
+    def _send(self, records: list[tuple[Any, Wired, dict[int, _Root]]],
+              remaining: list[int] | None, extra: Sequence[Any] = (),
               home: str | None = None) -> Any:
         """Send ``records`` as one task (preferably on worker ``home``); with
         ``remaining``, its ops complete when it is done (else the caller sees
@@ -260,7 +261,7 @@ class ClusterExecutor:
                 if future is None:  # could not be sent
                     raise outs
                 if type(future) is list:  # a run's tasks (row blocks...): errors of each
-                    errors = {}
+                    errors: dict[int, BaseException] = {}
                     for summary in self._summaries(future):
                         for n, exc in summary[1].items():
                             errors.setdefault(n, exc)
@@ -340,8 +341,8 @@ def _dumps(segment: Segment) -> bytes:
     return cloudpickle.dumps(segment)
 
 
-def _components(records: list[tuple[Any, Record, dict[int, _Root]]]
-                ) -> list[list[tuple[Any, Record, dict[int, _Root]]]]:
+def _components(records: list[tuple[Any, Wired, dict[int, _Root]]]
+                ) -> list[list[tuple[Any, Wired, dict[int, _Root]]]]:
     """The records grouped by connected component (records sharing a root),
     each in recording order."""
     parent: dict[int, int] = {}
@@ -356,7 +357,7 @@ def _components(records: list[tuple[Any, Record, dict[int, _Root]]]
         keys = list(roots)
         for key in keys[1:]:
             parent[find(key)] = find(keys[0])
-    groups: dict[int, list[tuple[Any, Record, dict[int, _Root]]]] = {}
+    groups: dict[int, list[tuple[Any, Wired, dict[int, _Root]]]] = {}
     for entry in records:
         key = find(next(iter(entry[2]))) if entry[2] else -1
         groups.setdefault(key, []).append(entry)
