@@ -278,6 +278,31 @@ def test_a_worker_error_reaches_later_segments_and_a_whole_write_clears_it(on: A
     dagrt.waitall()  # each error once
 
 
+def test_a_segment_that_cannot_be_sent_fails_each_of_its_ops(on: Any, monkeypatch: Any
+                                                              ) -> None:
+    """One error for the whole segment: each op, batched or scheduled, carries
+    it (an op that reads nothing another wrote too); it is raised once."""
+    from dagrt.devices.cluster import executor as module
+
+    x, y = dagrt.ones(4), dagrt.ones(4)
+    dagrt.waitall()
+    monkeypatch.setattr(on.executor, "_worth_sending", lambda: False)  # (sent at the sync)
+
+    def cannot(segment: Any) -> bytes:
+        raise RuntimeError("cannot send")
+    monkeypatch.setattr(module, "_dumps", cannot)
+    x += y  # batched
+    with dagrt.profile():
+        z = y * 2  # scheduled, in the same segment (it reads y too)
+    with pytest.raises(RuntimeError, match="cannot send"):
+        z.asnumpy()
+    with pytest.raises(RuntimeError, match="cannot send"):
+        x.asnumpy()
+    monkeypatch.undo()
+    dagrt.waitall()  # raised already: not again
+    assert float((dagrt.ones(2) + 1).sum()) == 4.0
+
+
 def test_observed_and_batched_ops_keep_numpys_order(on: Any) -> None:
     """Ops recorded while a profile watches are scheduled ops; the others are
     batched (``engine.batches``), except on buffers a scheduled op still uses:

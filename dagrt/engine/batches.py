@@ -116,10 +116,11 @@ def finish(engine: Any, ops: list[Any], errors: dict[int, BaseException],
             inherited = _inherited(op)
             if type(op) is not Batched:  # a scheduled op: the scheduler completes it
                 if own is not None and (inherited is not None or id(own) in reported):
-                    own = None
+                    inherited, own = inherited or own, None  # (reported already)
                 if inherited is not None and op.error is None:
                     op.error = inherited
-                reported.add(id(own))
+                if own is not None:
+                    reported.add(id(own))
                 engine._lock.release()
                 try:
                     ready += engine.complete(op, own, dispatch=False)
