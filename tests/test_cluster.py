@@ -278,19 +278,24 @@ def test_a_worker_error_reaches_later_segments_and_a_whole_write_clears_it(on: A
     dagrt.waitall()  # each error once
 
 
-def test_a_segment_that_cannot_be_sent_fails_each_of_its_ops(on: Any, monkeypatch: Any
-                                                              ) -> None:
-    """One error for the whole segment: each op, batched or scheduled, carries
-    it (an op that reads nothing another wrote too); it is raised once."""
+@pytest.mark.parametrize("failing", ["pickle", "submit"])
+def test_a_segment_that_cannot_be_sent_fails_each_of_its_ops(on: Any, monkeypatch: Any,
+                                                              failing: str) -> None:
+    """One error for the whole segment (it cannot be pickled, or Dask refuses
+    the task): each op, batched or scheduled, carries it (an op that reads
+    nothing another wrote too); it is raised once; nothing hangs."""
     from dagrt.devices.cluster import executor as module
 
     x, y = dagrt.ones(4), dagrt.ones(4)
     dagrt.waitall()
     monkeypatch.setattr(on.executor, "_worth_sending", lambda: False)  # (sent at the sync)
 
-    def cannot(segment: Any) -> bytes:
+    def cannot(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("cannot send")
-    monkeypatch.setattr(module, "_dumps", cannot)
+    if failing == "pickle":
+        monkeypatch.setattr(module, "_dumps", cannot)
+    else:
+        monkeypatch.setattr(on.backend.client, "submit", cannot)
     x += y  # batched
     with dagrt.profile():
         z = y * 2  # scheduled, in the same segment (it reads y too)

@@ -235,15 +235,15 @@ class ClusterExecutor:
         self.segments += 1
         try:  # one opaque blob: Dask need not walk the records
             blob = _dumps(segment)
-        except Exception as exc:
+            future = self.backend.client.submit(
+                replay_blob, blob, *futures, *extra, key=name,
+                workers=None if home is None else [home], allow_other_workers=home is not None)
+        except Exception as exc:  # (its ops fail with this error: none is lost)
             if remaining is None:
                 raise
             remaining[0] += 1
             self._done.put((None, ops, exc, remaining))
             return None
-        future = self.backend.client.submit(
-            replay_blob, blob, *futures, *extra, key=name,
-            workers=None if home is None else [home], allow_other_workers=home is not None)
         for element, key in enumerate(written):
             touched[key].version = (future, element)
         if remaining is not None:
