@@ -308,6 +308,25 @@ def test_a_segment_that_cannot_be_sent_fails_each_of_its_ops(on: Any, monkeypatc
     assert float((dagrt.ones(2) + 1).sum()) == 4.0
 
 
+def test_a_delegated_op_dask_refuses_fails_without_a_hang(on: Any, monkeypatch: Any
+                                                          ) -> None:
+    from dagrt.devices.cluster import chunks as module
+
+    with dagrt.config(cluster_chunk_bytes=CHUNK):
+        x = dagrt.ones((64, 16))  # in row blocks
+        dagrt.waitall()
+
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("dask refused")
+        monkeypatch.setattr(module, "delegate", refuse)
+        total = x.sum()
+        with pytest.raises(RuntimeError, match="dask refused"):
+            float(total)
+        monkeypatch.undo()
+        dagrt.waitall()
+        assert float(x.sum()) == 64 * 16
+
+
 def test_observed_and_batched_ops_keep_numpys_order(on: Any) -> None:
     """Ops recorded while a profile watches are scheduled ops; the others are
     batched (``engine.batches``), except on buffers a scheduled op still uses:

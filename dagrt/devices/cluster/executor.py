@@ -52,6 +52,7 @@ class ClusterExecutor:
         self.refresh()
         _config.on_change(_refresher(self))
         self.queued = self.queued_bytes = 0  # batched ops pending (``engine.batches``)
+        self._handed = self._released = 0  # (``_send_component``)
         self._done: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._poller = threading.Thread(target=self._poll, daemon=True,
                                         name=f"dagrt-{device!r}-poller")
@@ -148,35 +149,54 @@ class ClusterExecutor:
             self._in_flight += 1  # flushes, not tasks: one flush's tasks run side by side
             remaining = [1]  # the tasks sent and not done, and this flush (a latch)
             for component in _components(records):
-                run: list[tuple[Any, Wired, dict[int, _Root]]] = []
-                run_kind: Any = None
-                for entry in component:
-                    record, roots = entry[1], entry[2]  # (wired: ``replay.wire``)
-                    if record[0] is not None and any(
-                            root.pieces is not None for root in roots.values()):
-                        entry = (entry[0], unwire(record), roots)  # (chunks reads Refs)
-                        kind = chunks.kind(entry[1], roots)
-                    else:
-                        for key in record[6]:  # (its writes)
-                            roots[key].written = True
-                        kind = "plain"
-                    if run and kind != run_kind:
-                        self._send_run(run_kind, run, remaining)
-                        run = []
-                    if kind == "plain" or kind == "reduce":  # its chunked roots
-                        # (a delegated record's outputs) whole first, before
-                        # the next records are sorted by what they touch
-                        for key, root in entry[2].items():
-                            if root.pieces is not None and (
-                                    kind == "plain" or key in entry[1][6]):
-                                self.runs["gather"] += chunks.gather_root(
-                                    self.backend.client, root)
-                    run_kind = kind
-                    run.append(entry)
-                self._send_run(run_kind, run, remaining)
+                try:
+                    self._send_component(component, remaining)
+                except Exception as exc:  # (dask.array refused a cut or delegated
+                    # record...): the ops not handed over fail with the error
+                    ops = [op for op, _, _ in component[self._handed:]]
+                    for _, _, roots in component[self._released:]:  # (not sent: held
+                        for root in roots.values():  # no longer)
+                            root.unsent -= 1
+                    remaining[0] += 1
+                    self._done.put((None, ops, exc, remaining))
             remaining[0] -= 1
             if not remaining[0]:
                 self._in_flight -= 1
+
+    def _send_component(self, component: list[tuple[Any, Wired, dict[int, _Root]]],
+                        remaining: list[int]) -> None:
+        """Send one connected component: one task, or one per run of records
+        of one kind (``chunks.kind``). ``_handed``: how many of its records
+        are in runs sent (their ops complete with their tasks), ``_released``
+        how many no longer count as unsent."""
+        self._handed = self._released = 0
+        run: list[tuple[Any, Wired, dict[int, _Root]]] = []
+        run_kind: Any = None
+        for entry in component:
+            record, roots = entry[1], entry[2]  # (wired: ``replay.wire``)
+            if record[0] is not None and any(
+                    root.pieces is not None for root in roots.values()):
+                entry = (entry[0], unwire(record), roots)  # (chunks reads Refs)
+                kind = chunks.kind(entry[1], roots)
+            else:
+                for key in record[6]:  # (its writes)
+                    roots[key].written = True
+                kind = "plain"
+            if run and kind != run_kind:
+                self._released = self._handed + len(run)  # (``_send_run``: at once)
+                self._send_run(run_kind, run, remaining)
+                self._handed += len(run)
+                run = []
+            if kind == "plain" or kind == "reduce":  # its chunked roots (a
+                # delegated record's outputs) whole first, before the next
+                # records are sorted by what they touch
+                for key, root in entry[2].items():
+                    if root.pieces is not None and (kind == "plain" or key in entry[1][6]):
+                        self.runs["gather"] += chunks.gather_root(self.backend.client, root)
+            run_kind = kind
+            run.append(entry)
+        self._released = self._handed + len(run)
+        self._send_run(run_kind, run, remaining)
 
     def _send_run(self, kind: Any, run: list[tuple[Any, Wired, dict[int, _Root]]],
                   remaining: list[int]) -> None:
