@@ -28,7 +28,12 @@ the same predicate and makes the same call for an op without given outputs
 (the first thing ``record`` tries), and ``ndarray``'s operator, indexing and
 iteration slots do so before calling their Python code at all.
 
-Imports: the engine, the devices, ``array.ndarray``, ``array.results``, ``array.fusion``.
+An op on a cluster device is a record replayed on a worker: ``array.cluster``
+takes it, most often as a batched op (``engine.batches``), which the engine
+counts but does not link.
+
+Imports: the engine, the devices, ``array.ndarray``, ``array.operands``,
+``array.results``, ``array.fusion``, ``array.cluster``.
 """
 
 from __future__ import annotations
