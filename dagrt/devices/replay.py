@@ -27,8 +27,8 @@ import numpy as np
 
 class Ref(tuple):  # type: ignore[type-arg]
     """A view of the root whose key is ``root``: ``Ref((root, offset, shape,
-    strides, dtype))``. A plain tuple (made for each operand of each record,
-    pickled with the segment: both in C)."""
+    strides, dtype))``, the form transfers and ``cluster.chunks`` read (a
+    record carries its references wired: ``wire``)."""
 
     __slots__ = ()
     root: int = property(operator.itemgetter(0))  # type: ignore[assignment]
