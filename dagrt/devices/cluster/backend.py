@@ -46,7 +46,7 @@ class _Root:
         self.alive = True
         self.unsent = 0
         self.parent: _Root | None = None  # (of a row block)
-        self.watch: Any = None  # a weak reference to its shadow (its death: ``_forget``)
+        self.watch: Any = None  # a weak reference to its root array (its death: ``_forget``)
 
     def piece(self, nbytes: int) -> _Root:
         """A new root for one of its row blocks."""

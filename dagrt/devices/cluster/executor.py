@@ -52,7 +52,6 @@ class ClusterExecutor:
         self.refresh()
         _config.on_change(_refresher(self))
         self.queued = self.queued_bytes = 0  # batched ops pending (``engine.batches``)
-        self._handed = self._released = 0  # (``_send_component``)
         self._done: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._poller = threading.Thread(target=self._poll, daemon=True,
                                         name=f"dagrt-{device!r}-poller")
@@ -149,12 +148,13 @@ class ClusterExecutor:
             self._in_flight += 1  # flushes, not tasks: one flush's tasks run side by side
             remaining = [1]  # the tasks sent and not done, and this flush (a latch)
             for component in _components(records):
+                progress = [0, 0]  # records handed over, records no longer unsent
                 try:
-                    self._send_component(component, remaining)
+                    self._send_component(component, remaining, progress)
                 except Exception as exc:  # (dask.array refused a cut or delegated
                     # record...): the ops not handed over fail with the error
-                    ops = [op for op, _, _ in component[self._handed:]]
-                    for _, _, roots in component[self._released:]:  # (not sent: held
+                    ops = [op for op, _, _ in component[progress[0]:]]
+                    for _, _, roots in component[progress[1]:]:  # (not sent: held
                         for root in roots.values():  # no longer)
                             root.unsent -= 1
                     remaining[0] += 1
@@ -164,12 +164,11 @@ class ClusterExecutor:
                 self._in_flight -= 1
 
     def _send_component(self, component: list[tuple[Any, Wired, dict[int, _Root]]],
-                        remaining: list[int]) -> None:
+                        remaining: list[int], progress: list[int]) -> None:
         """Send one connected component: one task, or one per run of records
-        of one kind (``chunks.kind``). ``_handed``: how many of its records
-        are in runs sent (their ops complete with their tasks), ``_released``
-        how many no longer count as unsent."""
-        self._handed = self._released = 0
+        of one kind (``chunks.kind``). ``progress``: how many of its records
+        are in runs sent (their ops complete with their tasks), and how many
+        no longer count as unsent (``_send_run`` releases them first)."""
         run: list[tuple[Any, Wired, dict[int, _Root]]] = []
         run_kind: Any = None
         for entry in component:
@@ -183,9 +182,9 @@ class ClusterExecutor:
                     roots[key].written = True
                 kind = "plain"
             if run and kind != run_kind:
-                self._released = self._handed + len(run)  # (``_send_run``: at once)
+                progress[1] = progress[0] + len(run)
                 self._send_run(run_kind, run, remaining)
-                self._handed += len(run)
+                progress[0] += len(run)
                 run = []
             if kind == "plain" or kind == "reduce":  # its chunked roots (a
                 # delegated record's outputs) whole first, before the next
@@ -195,7 +194,7 @@ class ClusterExecutor:
                         self.runs["gather"] += chunks.gather_root(self.backend.client, root)
             run_kind = kind
             run.append(entry)
-        self._released = self._handed + len(run)
+        progress[1] = progress[0] + len(run)
         self._send_run(run_kind, run, remaining)
 
     def _send_run(self, kind: Any, run: list[tuple[Any, Wired, dict[int, _Root]]],
