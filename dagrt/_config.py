@@ -158,6 +158,13 @@ FLAGS: dict[str, Flag] = {
              "the measured time per byte of earlier ones of the same kind) run at "
              "once in the recording thread when their inputs are ready: a thread "
              "hand-off and cold memory would cost more than they save. 0 disables."),
+        Flag("adapt_s", 0.05, _amount,
+             "Measure, while a program runs, whether sending operations the cost model "
+             "finds dear to the workers pays: in windows of this many seconds, it "
+             "alternates between that and running every operation in the recording "
+             "thread (NumPy's way), and runs the faster regime until the next "
+             "measurement (longer each time the same one wins). 0 keeps the first "
+             "regime. See docs/architecture.md, The policy.", "50 ms"),
         Flag("lookahead", 16, _count(1),
              "Operations per worker that may be pending before recording blocks: "
              "enough look-ahead to find independent work; more would only allocate "

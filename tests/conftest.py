@@ -3,7 +3,9 @@
 - ``engine`` fixture: every correctness test runs under the threaded engine
   (default policy: small ops inline), the threaded engine with
   ``inline_bytes=0`` (every op goes through the worker threads) and the serial
-  engine (the reference).
+  engine (the reference), and fused (every elementwise op held and fused);
+  ``adaptive`` (``engine_config``: the regime flipping every few ops) is
+  named by the tests that need it.
 - ``for_xp`` decorator (as CuPy's ``numpy_cupy_allclose``): the test function
   takes ``xp`` and returns a result; it is called with ``xp=numpy`` and with
   ``xp=dagrt`` and the results are compared: type of container, dtype and
@@ -42,6 +44,9 @@ def engine_config(name: str) -> Any:
         return dagrt.config(engine="threaded")
     if name == "threaded-noinline":
         return dagrt.config(engine="threaded", inline_bytes=0)
+    if name == "adaptive":  # the regime flips between spreading and the caller
+        # every few ops (each op over 1 byte asks the cost model; most are dear)
+        return dagrt.config(engine="threaded", inline_bytes=1, inline_us=0.5, adapt_s=1e-3)
     if name == "fused":  # every elementwise op held, fused and cut in tiny blocks;
         # reductions and gathers cut in tiny blocks
         return dagrt.config(engine="threaded", inline_bytes=0, fuse_bytes=0,

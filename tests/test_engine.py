@@ -867,3 +867,116 @@ def test_matmul_work_counts_multiply_adds() -> None:
     finally:
         if saved is not None:
             POLICY.costs.rates["matmul"] = saved
+
+
+def _regime_run(costs: Any, clock: list[float], seconds: float, speed: dict[str, float],
+                kinds: dict[str, str] | None = None) -> None:
+    """Run ops of 1 MB (1 ms as the model predicts) for ``seconds`` of the
+    fake clock, each taking ``1 ms / speed[mode]`` of it in the regime's
+    mode, of kind ``kinds[mode]`` ("a" in both by default)."""
+    regime = costs.regime
+    end = clock[0] + seconds
+    while clock[0] < end:
+        mode = regime.mode
+        regime.add((kinds or {}).get(mode, "a"), 10 ** 6)
+        clock[0] += 1e-3 / speed[mode]
+
+
+def _regime(window: float = 0.1) -> tuple[Any, list[float]]:
+    from dagrt.engine.policy import CostModel
+
+    costs = CostModel()
+    costs.limit = costs.base = 1e-3
+    costs.rates.update(a=1e-9, b=1e-9)
+    costs.regime.window = window
+    clock = [0.0]
+    costs.regime.clock = lambda: clock[0]
+    return costs, clock
+
+
+def test_the_regime_keeps_the_faster_way_and_measures_again() -> None:
+    """Spreading dear ops over the workers or running them in the caller: a
+    program starts spread; each regime is measured in a window, the faster
+    kept (spreading by a margin) for 4 times as long each time it wins
+    again, 16 windows at once when it wins clearly; a change of the
+    program's behaviour is found at the next measurement. (A fake clock.)"""
+    from dagrt.engine.policy import CALLER, CALLER_LIMIT, MIN_OPS, SPREAD
+
+    costs, clock = _regime()
+    regime = costs.regime
+    slow_spread, fast_spread = {SPREAD: 0.6, CALLER: 1.0}, {SPREAD: 1.5, CALLER: 1.0}
+    _regime_run(costs, clock, 0.29, slow_spread)
+    assert regime.mode == SPREAD and costs.limit == 1e-3  # the first windows: spread
+    _regime_run(costs, clock, 0.16, slow_spread)  # both measured: the caller wins clearly
+    assert regime.best == CALLER and regime.mode == CALLER and costs.limit == CALLER_LIMIT
+    assert regime.hold == 16
+    _regime_run(costs, clock, 1.95, fast_spread)  # held 16 windows, measured: spreading pays
+    assert regime.best == SPREAD and regime.hold == 16
+    assert regime.mode == SPREAD and costs.limit == 1e-3
+    regime.reset()
+    near = {SPREAD: 1.02, CALLER: 1.0}
+    _regime_run(costs, clock, 0.45, near)  # within the margin: the caller
+    assert regime.best == CALLER and regime.hold == 4
+    _regime_run(costs, clock, 0.71, near)  # held 4 windows, the same again: 16
+    assert regime.best == CALLER and regime.hold == 16
+    regime.reset()  # ops of 20 ms: a measured window lasts until MIN_OPS of them
+    _regime_run(costs, clock, 0.6, {SPREAD: 0.05, CALLER: 0.05})
+    assert regime.mode == SPREAD and regime.measured and regime.ops < MIN_OPS
+    assert clock[0] - regime.t0 > regime.window
+
+
+def test_the_regime_compares_windows_of_the_same_ops() -> None:
+    """Windows that ran different ops (a loop's phases) decide nothing: both
+    regimes are measured again, for twice as long, added to what they ran
+    before, until their mixes are alike."""
+    from dagrt.engine.policy import CALLER, SPREAD
+
+    costs, clock = _regime()
+    regime = costs.regime
+    apart = {SPREAD: "a", CALLER: "b"}
+    slow_spread = {SPREAD: 0.6, CALLER: 1.0}
+    _regime_run(costs, clock, 0.45, slow_spread, apart)
+    assert regime.best == SPREAD and regime.span == 2  # nothing decided
+    _regime_run(costs, clock, 0.6, slow_spread, apart)
+    assert regime.best == SPREAD and regime.span == 4 and regime.mode == SPREAD
+    _regime_run(costs, clock, 1.2, slow_spread)  # now the same ops: decided
+    assert regime.best == CALLER and regime.span == 1 and not regime.windows
+
+
+def test_the_regime_is_off_where_no_op_is_admitted_by_the_cost_model() -> None:
+    from dagrt.engine.policy import POLICY, SPREAD
+
+    with dagrt.config(adapt_s=0):
+        assert POLICY.costs.regime.window == 0
+    with dagrt.config(inline_bytes=0, adapt_s=0.05):
+        assert POLICY.costs.regime.window == 0 and POLICY.costs.limit == 0
+    with dagrt.config(adapt_s=0.05):
+        assert POLICY.costs.regime.window == 0.05 and POLICY.costs.regime.mode == SPREAD
+
+
+def test_the_caller_regime_runs_a_chain_deferred_while_spread(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chain of dear products deferred while spread (each op's input
+    pending, its writer queued) runs in the caller once the regime is the
+    caller's: each op waits for its input, started or not, and runs now.
+    (Before, an op waited only for a running kernel: the chain stayed on
+    the workers, BLAS on one thread, 1.6x NumPy's time.)"""
+    from dagrt.engine.policy import CALLER, CALLER_LIMIT, POLICY
+
+    costs = POLICY.costs
+    rng = numpy.random.default_rng(0)
+    w0, x0 = rng.standard_normal((200, 200)) / 15, rng.standard_normal((200, 200))
+    with dagrt.config(engine="threaded", adapt_s=0):
+        monkeypatch.setattr(costs, "observe", lambda *args, **kwargs: None)
+        monkeypatch.setitem(costs.rates, "matmul", 2e-3 / (200 * 200 * 8 * 200))  # 2 ms: dear
+        w, x, expected = dagrt.asarray(w0), dagrt.asarray(x0), x0
+        before = ENGINE.ops_pushed
+        for _ in range(5):
+            x, expected = x @ w, expected @ w0
+        assert ENGINE.ops_pushed - before == 5  # spread: each on a worker
+        costs.regime.mode, costs.limit = CALLER, CALLER_LIMIT
+        before = ENGINE.ops_pushed
+        for _ in range(5):
+            x, expected = x @ w, expected @ w0
+        assert ENGINE.ops_pushed == before  # the caller's: each now
+        numpy.testing.assert_allclose(x.asnumpy(), expected, rtol=1e-12)

@@ -27,6 +27,7 @@ CONFIGS = {
     "threaded": {"engine": "threaded"},
     "threaded-noinline": {"engine": "threaded", "inline_bytes": 0},
     "serial": {"engine": "serial"},
+    "adaptive": {"engine": "threaded", "inline_bytes": 1, "inline_us": 0.5, "adapt_s": 1e-3},
 }
 
 

@@ -33,6 +33,7 @@ from dagrt import _config
 from dagrt.array import ndarray as ndarray_module
 from dagrt.array import record as record_module
 from dagrt.array.methods import Methods
+from dagrt.engine.scheduler import ENGINE
 
 pytestmark = pytest.mark.skipif(not _config.get("native"), reason="DAGRT_NATIVE=0")
 
@@ -283,7 +284,9 @@ def test_large_ops_take_the_python_path(monkeypatch: pytest.MonkeyPatch) -> None
 def test_ops_the_cost_model_admits_run_here_and_are_learnt(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """An op over the run-now size that the cost model predicts cheap runs
-    now in C too, timed: the model learns its time, as on the Python path."""
+    now in C too, timed (a kind's first ones): the model learns its time, as
+    on the Python path; once the model has its estimate, one op in 16 is
+    timed, and the others run now in C just the same."""
     from dagrt.engine.policy import POLICY
 
     calls = []
@@ -294,6 +297,7 @@ def test_ops_the_cost_model_admits_run_here_and_are_learnt(
                "sum": 1e-15, "concatenate": 1e-15}
     for name, rate in guesses.items():
         monkeypatch.setitem(rates, name, rate)
+    monkeypatch.setattr(POLICY.costs, "runs", {})  # (a kind's first ops are timed)
     monkeypatch.setattr(record_module, "_timed", None)  # (record's Python run-now case)
     base = numpy.linspace(0, 1, 1 << 14)  # 128 KiB
     x = dagrt.asarray(base.copy())
@@ -306,6 +310,13 @@ def test_ops_the_cost_model_admits_run_here_and_are_learnt(
     for got, want in zip(results, expected):
         numpy.testing.assert_array_equal(numpy.asarray(got), want)
     numpy.testing.assert_array_equal(x.asnumpy(), base + 1.0)
+    monkeypatch.setitem(POLICY.costs.runs, "sin", 1008)  # (past its first ops)
+    learnt, pushed = rates["sin"], ENGINE.ops_pushed
+    for k in range(1, 16):
+        assert (dagrt.sin(x) == numpy.sin(base + 1.0)).all()
+        assert rates["sin"] == learnt, k  # not timed
+    dagrt.sin(x)  # the 16th: timed
+    assert rates["sin"] != learnt and ENGINE.ops_pushed == pushed and calls == []
 
 
 def test_profiled_ops_run_here_and_are_shown_at_their_line(tmp_path: Path) -> None:

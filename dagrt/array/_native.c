@@ -128,9 +128,9 @@ admits(Py_ssize_t work)
 
 /* An op over ``POLICY.small`` runs now too when the cost model predicts it
  * cheaper than a hand-off (``Policy.admits``'s second test, made by the
- * model's own ``cheap``), with no observers: LEARNED, else 0. Such an op is
- * timed (its thread's CPU time) and the model learns it (``learnt``), as
- * ``record._timed`` does. */
+ * model's own ``cheap``), with no observers: 1, or LEARNED where the model
+ * wants it timed (its thread's CPU time: ``learnt``, as ``record._timed``
+ * does), else 0. */
 #define LEARNED 3
 
 static PyObject *s_costs, *s_cheap, *s_observe;
@@ -143,16 +143,34 @@ cheap(PyObject *key, Py_ssize_t work)
     PyObject *costs = PyObject_GetAttr(Policy, s_costs), *n = PyLong_FromSsize_t(work);
     PyObject *r = costs != NULL && n != NULL ?
         PyObject_CallMethodObjArgs(costs, s_cheap, key, n, NULL) : NULL;
-    int yes = r != NULL ? PyObject_IsTrue(r) : -1;
+    long yes = r != NULL ? PyLong_AsLong(r) : -1;
     Py_XDECREF(costs);
     Py_XDECREF(n);
     Py_XDECREF(r);
     if (yes < 0)
         PyErr_Clear();
-    return yes == 1 ? LEARNED : 0;
+    return yes == 2 ? LEARNED : yes == 1 ? 1 : 0;  /* (2: ``policy.TIME``) */
 }
 
 static PyObject *name_object(const char *name);
+
+static PyObject *s_count, *s___name__;
+
+/* ``costs.count(func.__name__, work)``: an op over ``small`` that did not
+ * ask the cost model ran now (the regime's progress); 0, or -1 with an error. */
+static int
+counted(PyObject *func, Py_ssize_t work)
+{
+    PyObject *costs = PyObject_GetAttr(Policy, s_costs), *n = PyLong_FromSsize_t(work);
+    PyObject *name = PyObject_GetAttr(func, s___name__);
+    PyObject *r = costs != NULL && n != NULL && name != NULL ?
+        PyObject_CallMethodObjArgs(costs, s_count, name, n, NULL) : NULL;
+    Py_XDECREF(costs);
+    Py_XDECREF(n);
+    Py_XDECREF(name);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
 
 /* ``admits(work)``, or for an op over ``small`` the cost model (``cheap``). */
 static int
@@ -1440,7 +1458,8 @@ among(PyObject *r, PyObject *x, int depth)
  * buffers (``also``: a random generator's state) are idle and whose work is
  * at most ``POLICY.small`` (no profile watching): NumPy's call on the
  * storage, now. A ``work`` of -1 stands for the bytes of the arrays among
- * the arguments. With the op's ``name``, an op over ``small`` that the cost
+ * the arguments. With the op's ``name`` (the name its ``record`` gives the
+ * cost model, with the same ``work``), an op over ``small`` that the cost
  * model predicts cheap runs too (timed, learnt: ``cheap``).
  * ``flags``: 1 (``tuples``), 2 (``strict``: plain arguments only, see
  * ``storage_of``). Returns ``[array]`` (a new NumPy array, wrapped, or
@@ -1464,10 +1483,8 @@ run_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
         Py_RETURN_NONE;
     }
     int admitted = configured && work >= 0 ? admits(work) : 0;
-    if (configured && work >= 0 && !admitted && nargs >= 6 && PyUnicode_Check(argv[5]))
-        admitted = cheap(argv[5], work);  /* (the cost model's: timed and learnt) */
-    if (!configured || (work >= 0 && admitted != 1 && admitted != LEARNED))
-        Py_RETURN_NONE;
+    if (!configured || (work >= 0 && !admitted && !(nargs >= 6 && PyUnicode_Check(argv[5]))))
+        Py_RETURN_NONE;  /* (over ``small`` without a name: not run now) */
     PyObject *also = PySequence_Fast(argv[4], "also");
     if (also == NULL)
         return NULL;
@@ -1509,7 +1526,11 @@ run_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
             Py_RETURN_NONE;
         }
     }
-    if (work < 0 && admits(nbytes) != 1) {  /* (-1: the bytes of the arrays in the arguments) */
+    if (work < 0)  /* (-1: the bytes of the arrays in the arguments) */
+        admitted = admits(work = nbytes);
+    if (!admitted && nargs >= 6 && PyUnicode_Check(argv[5]))
+        admitted = cheap(argv[5], work);  /* (the cost model's, asked once the op can run) */
+    if (admitted != 1 && admitted != LEARNED) {
         Py_DECREF(args);
         Py_XDECREF(kwargs);
         Py_RETURN_NONE;
@@ -1602,7 +1623,7 @@ typedef struct {
 #define FIRST_LIST 16  /* the first argument a list or tuple of at most 4096 items */
 #define AXIS_ONLY 32   /* no keyword but ``axis`` */
 
-static PyObject *s_call, *s_size, *s_cpu, *s___name__, *s_out, *s_out_names, *s_axis;
+static PyObject *s_call, *s_size, *s_cpu, *s_out, *s_out_names, *s_axis;
 
 /* The bytes a draw of ``size`` (None, an int or a tuple of ints) makes, or -1:
  * not a plain size (the Python path checks it). */
@@ -1808,10 +1829,12 @@ Recorded_call(Recorded *self, PyObject *args, PyObject *kwargs)
         }
         else if (ok && out == NULL && shape != NULL && work > 0 && !admitted) {  /* cost model's? */
             PyObject *key = PyObject_GetAttr(self->func, s___name__);
-            if (key != NULL && cheap(key, work) == LEARNED) {
-                double c0 = cpu_now();
-                PyObject *r = learnt(wrap(PyObject_Vectorcall(self->func, values, n, NULL)),
-                                     key, work, c0);
+            int verdict = key != NULL ? cheap(key, work) : 0;
+            if (verdict) {  /* (1: untimed, LEARNED: timed) */
+                double c0 = start(verdict);
+                PyObject *r = wrap(PyObject_Vectorcall(self->func, values, n, NULL));
+                if (verdict == LEARNED)
+                    r = learnt(r, key, work, c0);
                 Py_DECREF(key);
                 if (r != NULL || PyErr_Occurred())
                     return r;
@@ -2062,8 +2085,13 @@ view_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
         b = PyArray_BASE((PyArrayObject *)b);
     if (b == a->data)
         return view_of(x, r);
-    if (PyArray_BASE((PyArrayObject *)r) == NULL && readable(a->var))
-        return wrap(r);  /* a copy of ready storage */
+    if (PyArray_BASE((PyArrayObject *)r) == NULL && readable(a->var)) {
+        Py_ssize_t work = PyArray_NBYTES((PyArrayObject *)r);
+        PyObject *copy = wrap(r);  /* a copy of ready storage */
+        if (copy != NULL && !admits(work) && counted(argv[0], work) < 0)
+            Py_CLEAR(copy);
+        return copy;
+    }
     Py_DECREF(r);
     Py_RETURN_NONE;
 }
@@ -2114,6 +2142,7 @@ PyInit__native(void)
     INTERN(s___name__, "__name__");
     INTERN(s_costs, "costs");
     INTERN(s_cheap, "cheap");
+    INTERN(s_count, "count");
     INTERN(s_observe, "observe");
     INTERN(s_exported, "_exported");
     INTERN(s_size, "size");

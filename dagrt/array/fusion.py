@@ -387,7 +387,7 @@ class _Plan:
         seconds = (time.thread_time() - c0) * len(flags)
         total = sum(self.works) or 1
         for op, work in zip(self.ops, self.works):
-            POLICY.costs.observe(op.name, work, seconds * work / total, pool is None)
+            POLICY.costs.observe(op.name, work, seconds * work / total, pool is None, True)
         failed: dict[int, tuple[BaseException, Op | None]] = {}
         for j, (op, spec) in enumerate(zip(self.ops, self.specs)):
             spec.error = spec.origin = None

@@ -62,7 +62,7 @@ from ..engine.graph import (
     recording_site,
     user_frame,
 )
-from ..engine.policy import POLICY
+from ..engine.policy import CALLER, CALLER_LIMIT, POLICY, TIME
 from ..engine.scheduler import ENGINE
 from . import chunks, cluster, fusion
 from .flags import writeable
@@ -88,7 +88,7 @@ def record(name: str, call: Callable[..., Any], args: Sequence[Any],
     writes besides its outputs (a random generator's state). ``partial``: the
     op writes only part of its outputs (setitem), so it keeps their poison.
     ``waited``: the op waited for the kernels it depends on (``_settle``)."""
-    if outs is None and run_now is not None:  # the common case, in C
+    if outs is None and run_now is not None and not waited:  # the common case, in C
         done = run_now(call, args, kwargs, work, also, name)
         if done is not None:
             if type(done) is tuple:  # not a new NumPy array: wrapped here
@@ -99,7 +99,7 @@ def record(name: str, call: Callable[..., Any], args: Sequence[Any],
     # The predicate: the policy admits the work, every input is ready on the
     # host, and nothing pending uses the outputs.
     values: list[Any] | None = None
-    admitted = work <= POLICY.small or POLICY.admits(name, work)
+    admitted = work <= POLICY.small or POLICY.admits(name, work, not waited)
     if admitted:
         values = []
         for a in args:  # host_values(args), inlined: the hottest loop
@@ -137,6 +137,8 @@ def record(name: str, call: Callable[..., Any], args: Sequence[Any],
         if admitted and not waited and _settle(args, outs):
             return record(name, call, args, kwargs, plan, outs, use_out, work, also, partial,
                           waited=True)
+        if admitted:  # (counted as run now: it runs later, on a worker)
+            POLICY.costs.count(name, work, -1)
         fresh = outs is None
         outs = plan()
         if fresh and not outs[0]._data.ndim:  # where NumPy returns a scalar
@@ -146,8 +148,9 @@ def record(name: str, call: Callable[..., Any], args: Sequence[Any],
         return outs
     # Now, in the calling thread; NumPy's errors raise here, at the call, as
     # in NumPy (values' errors too).
-    if ENGINE.observers or work > POLICY.small:
-        return _timed(name, call, args, values, kwargs, plan, outs, use_out, work)
+    if ENGINE.observers or admitted == TIME:
+        return _timed(name, call, args, values, kwargs, plan, outs, use_out, work,
+                      admitted == TIME)
     if outs is not None:
         if use_out and not kwargs and len(outs) == 1:
             call(*values, out=outs[0]._data)
@@ -163,16 +166,19 @@ def record(name: str, call: Callable[..., Any], args: Sequence[Any],
 
 
 def now(call: Callable[..., Any], args: tuple[Any, ...],
-        kwargs: dict[str, Any] = NO_KWARGS) -> Any:
+        kwargs: dict[str, Any] = NO_KWARGS, name: str | None = None, work: int = -1) -> Any:
     """The run-now case of :func:`record` alone, tried first by a function
     whose arguments, when they are dagrt arrays, need no preparation
     (``concatenate([a, b])``, ``where(c, x, y)``): ``call``'s result on the
     storage, or None: not run now (the function then records the op as
-    usual). The work is the bytes of the arrays among the arguments. (Not
-    while plans are checked: ``record`` then runs every op, plan and all.)"""
+    usual). ``work`` defaults to the bytes of the arrays among the arguments.
+    Given the ``name`` (and ``work``) the op's ``record`` would give, an op
+    over ``POLICY.small`` that the cost model predicts cheap runs now too,
+    timed and learnt. (Not while plans are checked: ``record`` then runs
+    every op, plan and all.)"""
     if run_now is None or CHECK_PLANS:
         return None
-    done = run_now(call, args, kwargs, -1, (), None, 2)  # (2: plain arguments only)
+    done = run_now(call, args, kwargs, work, (), name, 2)  # (2: plain arguments only)
     if done is None:
         return None
     return done[0] if type(done) is list else wrap_result(done[0])
@@ -193,8 +199,9 @@ now_view: Callable[..., Any] = view_now if view_now is not None else _no_view
 def _settle(args: Sequence[Any], outs: list[ndarray] | None) -> bool:
     """Wait for the kernels running on workers that an op the policy admits
     waits on, if they are about to finish (``POLICY.costs.finishing``), for
-    at most twice the run-now limit; True if they finished. (Not in a
-    worker, whose kernel records, nor on devices.)"""
+    at most twice the run-now limit; in the caller regime, for the kernels
+    it waits on, running or not (``policy.Regime``); True if they finished.
+    (Not in a worker, whose kernel records, nor on devices.)"""
     ops: list[Op] = []
     for a in args:
         t = type(a)
@@ -212,9 +219,17 @@ def _settle(args: Sequence[Any], outs: list[ndarray] | None) -> bool:
         if var.n:
             ops.extend(op for op in (var.last_writer, *var.readers)
                        if op is not None and not op.done)
-    return bool(ops) and ThreadedExecutor.current() is None and \
-        POLICY.costs.finishing(ops, time.perf_counter()) and \
-        ENGINE.settle(ops, 2 * POLICY.costs.limit)  # (a kernel that waits uses no CPU)
+    if not ops or ThreadedExecutor.current() is not None:
+        return False
+    costs = POLICY.costs
+    if costs.regime.mode == CALLER and costs.limit == CALLER_LIMIT:
+        # the caller regime: the kernels are waited for, started or not (else a
+        # chain deferred while spread stays deferred, each op's input pending)
+        if any(op.held for op in ops):
+            ENGINE.flush()
+        return ENGINE.settle(ops, CALLER_LIMIT)
+    return costs.finishing(ops, time.perf_counter()) and \
+        ENGINE.settle(ops, 2 * costs.limit)  # (a kernel that waits uses no CPU)
 
 
 def _write(call: Callable[..., Any], values: list[Any], kwargs: dict[str, Any],
@@ -268,14 +283,14 @@ def check_plan(name: str, plan: Plan, outs: Sequence[Any]) -> None:
 
 def _timed(name: str, call: Callable[..., Any], args: Sequence[Any], values: list[Any],
            kwargs: dict[str, Any], plan: Plan, outs: list[ndarray] | None, use_out: bool,
-           work: int) -> list[Any]:
+           work: int, learn: bool) -> list[Any]:
     """An op run now that the cost model admitted (keep its estimate current)
     or that observers watch: a slice on the caller's track, with its buffers
     (its reads may repeat and include what it writes: the recorder sorts that
     out when asked, not here; its CPU time is its wall time, as it ran in this
     thread and a ``thread_time()`` call costs more than it). The cost model
-    learns the CPU time of an op it admitted, as from a worker (``Engine._run``)."""
-    learn = work > POLICY.small
+    learns the CPU time of an op it admitted to ``learn``, as from a worker
+    (``Engine._run``)."""
     c0 = time.thread_time() if learn else 0.0
     t0 = time.perf_counter()
     if outs is not None:
@@ -410,7 +425,7 @@ def _defer(name: str, call: Callable[..., Any], args: Sequence[Any], kwargs: dic
         # Held for fusion: large, and not predicted cheap (an op that takes
         # less than a hand-off is worth would only wait for others' inputs)
         if work >= FUSE_BYTES and device is None and not partial and not also \
-                and ENGINE.fuser is not None and not POLICY.costs.cheap(name, work, False):
+                and ENGINE.fuser is not None and not POLICY.costs.cheap(name, work, False, False):
             fuse = fusable(call, values, kw, targets, outs, at)
         kernel = functools.partial(
             at, call, values, {**kw, "out": targets[0] if len(targets) == 1 else tuple(targets)})

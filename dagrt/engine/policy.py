@@ -22,14 +22,25 @@ worker's kernel waits for the GIL each time NumPy returns, and a model that
 learnt those waits took 0.4 ms additions for 3 ms ones and sent them to the
 workers, where they waited again.
 
-Imports nothing from dagrt but the configuration.
+Whether an op the model finds dear goes to a worker at all is the regime's
+(``Regime``): spreading such ops, and the chains behind them, over the
+workers, or running every op in the caller as NumPy does, whichever the
+program ran faster in its last measurement (``DAGRT_ADAPT_S``).
+
+Imports nothing from dagrt but the configuration and the logger.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
-from .. import _config
+from .. import _config, _log
+
+COPIES = {"copy": "astype", "flatten": "astype", "ravel": "reshape"}  # as recorded
+TIME = 2  # ``CostModel.cheap``: run now, and timed for the model
+TIME_FIRST, TIME_EVERY = 8, 16  # a kind's ops timed: its first ones, then one in 16
 
 
 class CostModel:
@@ -54,9 +65,19 @@ class CostModel:
     def __init__(self) -> None:
         self.rates: dict[str, float] = {}
         self.alone: set[str] = set()  # kinds measured in the recording thread
-        self.limit = 0.0
+        self.runs: dict[str, int] = {}  # ops of each kind admitted as cheap
+        self.limit = 0.0  # the regime's (``base`` when spread)
+        self.base = 0.0  # DAGRT_INLINE_US, in seconds (0: no op admitted by the model)
+        self.small = 1 << 16  # ``Policy.small``: smaller ops never ask the model
+        self.regime = Regime(self)
 
-    def observe(self, name: str, work: int, seconds: float, alone: bool = True) -> None:
+    def observe(self, name: str, work: int, seconds: float, alone: bool = True,
+                ran: bool = False) -> None:
+        """An op of ``name`` with ``work`` took ``seconds`` of CPU (``alone``:
+        in the recording thread); ``ran``: it ran on the scheduler, not
+        counted when admitted (the regime's progress: ``count``)."""
+        if ran:
+            self.count(name, work)
         if work > 0:
             rate = seconds / work
             old = self.rates.get(name)
@@ -67,14 +88,40 @@ class CostModel:
                 old = None
             self.rates[name] = rate if old is None else old + 0.25 * (rate - old)
 
-    def cheap(self, name: str, work: int, unknown: bool = True) -> bool:
+    def cheap(self, name: str, work: int, unknown: bool = True, count: bool = True) -> int:
         """An op of ``name`` with ``work`` is predicted to take less than
-        ``limit``; a kind never measured counts as cheap (``unknown``), so
-        that it runs now and is measured alone."""
+        ``limit``: 0 (no), 1 (yes), or ``TIME`` (yes, and time it for the
+        model). A kind never measured counts as cheap (``unknown``), so that
+        it runs now and is measured alone.
+
+        Each op adds its work to the regime's progress once, when it runs:
+        admitted here (asked once it can run, the first time: ``count``),
+        else when it finishes on a worker (``count``).
+
+        A kind's first ops are timed, then one in ``TIME_EVERY``: reading a
+        thread's CPU clock is a system call, and on a virtual machine it
+        slowed the 70 us reduction after it by about 2 us (its caches and
+        TLB flushed); every 16th op keeps the estimate current."""
         rate = self.rates.get(name)
         if rate is None:
-            return unknown and self.limit > 0
-        return rate * work < self.limit
+            verdict = TIME if unknown and self.limit > 0 else 0
+        elif rate * work >= self.limit:
+            return 0
+        else:
+            runs = self.runs.get(name, 0) + 1
+            self.runs[name] = runs
+            verdict = TIME if runs < TIME_FIRST or runs % TIME_EVERY == 0 else 1
+        if verdict and count and self.regime.window:
+            self.regime.add(name, work)
+        return verdict
+
+    def count(self, name: str, work: int, ops: int = 1) -> None:
+        """The regime's progress: an op over ``small`` ran now without
+        asking the model (a copy of ready storage: NumPy's function's
+        ``name``), or a deferred one finished; ``ops=-1``: an op counted
+        when admitted was deferred after all (its inputs were pending)."""
+        if self.regime.window and work > self.small:
+            self.regime.add(COPIES.get(name, name), work, ops)
 
     def finishing(self, ops: list[Any], now: float) -> bool:
         """Every op of ``ops`` is running (``t0`` set, not ``done``) and is
@@ -84,6 +131,132 @@ class CostModel:
             if not op.t0 or rate is None or op.t0 + rate * op.work - now > self.limit:
                 return False
         return True
+
+
+SPREAD, CALLER = "spread", "caller"
+CALLER_LIMIT = 10.0  # seconds: the run-now limit in the caller regime
+MARGIN = 1.03  # spreading must be this much faster to be kept
+FIRST = 2  # windows spread at first, before it is measured (the workers warm up)
+WARM = {SPREAD: 1.0, CALLER: 0.25}  # windows of the other regime before it is measured
+HOLD, HOLD_MAX = 4, 64  # windows the faster regime is kept: at first, at most
+CLEAR = 1.25  # a regime this much faster is kept 4 times as long at once
+SAME = 0.5  # windows compared must run this much of the same ops (predicted time)
+MIN_OPS = 64  # a measured window lasts until this many ops over ``small`` at least
+
+
+class Regime:
+    """Which way a dear op (predicted to take the run-now limit or more)
+    runs: SPREAD, on a worker, and the chain of ops behind it with it (the
+    cost model's limit, ``base``), or CALLER, now in the recording thread,
+    its pending inputs waited for, as NumPy runs it (``CALLER_LIMIT``).
+
+    Whether spreading pays depends on what the program leaves to overlap,
+    on what a hand-off costs (a deferred op: tens of microseconds of Python
+    in the recording thread and a worker), on BLAS's threads (one per op
+    while workers run) and on how much slower ops run beside each other on
+    the same cores (mlp's products and additions: 1.3-4x): not predictable
+    from one op, so measured. Progress is the work of the ops over
+    ``small`` that ran, each counted once, when it ran now or finished on a
+    worker (``CostModel.cheap``, ``count``: counted when recorded, spread
+    windows looked up to 10 times as fast as they ran, the recording
+    thread far ahead of the workers on ops held for fusion),
+    in seconds as the cost model estimates them when the windows compared
+    are over (bytes alone would make a window of mlp's large loss
+    evaluations look 4 times as fast as one of its training steps; rates of
+    the moment they were recorded, still being learnt, made a window look
+    twice as fast as the next). A window of each regime
+    (with ``MIN_OPS`` ops at least; the other one's after ``WARM`` windows
+    for the queues to fill or drain and the cost model to settle: kmeans's
+    first 100-200 ms spread ran at half its rate) gives its rate; the faster
+    is kept for ``hold`` windows, 4 times as long each time the same one
+    wins again, and at once if it won by ``CLEAR``. Spreading must win by
+    ``MARGIN`` (in the caller ops run as in NumPy, nothing left on the
+    workers). Two windows that ran different mixes of ops (``SAME``: one of
+    mlp's windows held its loss evaluation, 16 times larger products, the
+    other its training steps) decide nothing: each regime is measured again
+    after one window, for twice as long (else a probe as long as mlp's
+    epochs measured the caller in the same phase of each), its new window
+    added to the one before, until their mixes are alike. A program starts
+    spread, measured after ``FIRST`` windows."""
+
+    def __init__(self, costs: CostModel) -> None:
+        self.costs = costs
+        self.window = 0.0  # seconds (DAGRT_ADAPT_S); 0: off, always SPREAD
+        self.clock = time.perf_counter
+        self._lock = threading.Lock()  # (ops finish on the workers too)
+        self.reset()
+
+    def reset(self) -> None:
+        self.mode = self.best = SPREAD
+        self.steps: list[tuple[str, bool, float]] = []  # to come: (mode, measured, windows)
+        self.measured = False
+        self.t0 = self.until = 0.0
+        self.work: dict[tuple[str, int], int] = {}  # ops recorded in this step, by kind and work
+        self.ops = 0
+        self.windows: dict[str, tuple[dict[tuple[str, int], int], float]] = {}  # ops, seconds
+        self.hold = HOLD
+        self.span = 1.0  # windows each regime is measured for
+
+    def add(self, name: str, work: int, ops: int = 1) -> None:
+        """``ops`` ops of kind ``name`` with ``work`` bytes ran (from any thread)."""
+        key = (name, work)
+        with self._lock:
+            self.work[key] = self.work.get(key, 0) + ops
+            self.ops += ops
+            if self.ops >= MIN_OPS or not self.measured:
+                now = self.clock()
+                if now >= self.until:
+                    self._step(now)
+
+    def _predicted(self, mode: str) -> dict[tuple[str, int], float]:
+        """The seconds each kind of op of ``mode``'s window takes, as the model estimates now."""
+        rates = self.costs.rates
+        return {key: rates.get(key[0], 0.0) * key[1] * n
+                for key, n in self.windows[mode][0].items()}
+
+    def compare(self) -> float | None:
+        """How much faster the spread window ran its ops than the caller's
+        (work per second), or None if the windows ran different mixes of ops
+        (less than ``SAME`` of their predicted time alike)."""
+        spread, caller = self._predicted(SPREAD), self._predicted(CALLER)
+        total_s, total_c = sum(spread.values()), sum(caller.values())
+        if not total_s or not total_c:
+            return None
+        alike = sum(min(t / total_s, caller.get(key, 0.0) / total_c) for key, t in spread.items())
+        if alike < SAME:
+            return None
+        return total_s / self.windows[SPREAD][1] / (total_c / self.windows[CALLER][1])
+
+    def _step(self, now: float) -> None:
+        if self.measured:  # (added to the mode's window before, if it decided nothing)
+            work, seconds = self.windows.get(self.mode, ({}, 0.0))
+            for key, n in self.work.items():
+                work[key] = work.get(key, 0) + n
+            self.windows[self.mode] = (work, seconds + now - self.t0)
+        if not self.steps:
+            if self.until:  # the probes are over: keep the faster regime
+                ratio = self.compare()
+                if _log.DEBUG:
+                    _log.debug("regime: spread / caller {}", ratio)
+                hold = 1.0  # (windows unlike: measured again after one, for twice as
+                self.span *= 2  # long, added to these: a loop's phases even out)
+                if ratio is not None:
+                    self.windows.clear()
+                    self.span = 1.0
+                    best = SPREAD if ratio > MARGIN else CALLER
+                    self.hold = min(4 * self.hold, HOLD_MAX) if best == self.best else HOLD
+                    if not 1 / CLEAR < ratio < CLEAR:
+                        self.hold = max(self.hold, 4 * HOLD)
+                    self.best, hold = best, self.hold
+            else:
+                hold = FIRST
+            other = CALLER if self.best == SPREAD else SPREAD
+            self.steps = [(self.best, False, hold), (self.best, True, self.span),
+                          (other, False, WARM[other]), (other, True, self.span)]
+        self.mode, self.measured, windows = self.steps.pop(0)
+        self.costs.limit = CALLER_LIMIT if self.mode == CALLER else self.costs.base
+        self.t0, self.until = now, now + windows * self.window
+        self.work, self.ops = {}, 0
 
 
 class Policy:
@@ -99,13 +272,19 @@ class Policy:
         self.inline_bytes = _config.get("inline_bytes")
         self.small = self.inline_bytes if self.inline_bytes > 0 else -1
         # inline_bytes=0 sends every op through the scheduler, cost model included
-        self.costs.limit = (_config.get("inline_us") * 1e-6 if self.inline_bytes > 0 else 0.0)
+        costs = self.costs
+        costs.limit = costs.base = (_config.get("inline_us") * 1e-6
+                                    if self.inline_bytes > 0 else 0.0)
+        costs.small = self.small
+        costs.regime.reset()
+        costs.regime.window = _config.get("adapt_s") if costs.base > 0 else 0.0
 
-    def admits(self, name: str, work: int) -> bool:
+    def admits(self, name: str, work: int, count: bool = True) -> int:
         """An op of ``name`` with ``work`` bytes of work, inputs ready and
-        outputs idle, runs now in the calling thread (the recording path tests
+        outputs idle, runs now in the calling thread: 0 (no), 1 (yes) or
+        ``TIME`` (yes, timed for the cost model; the recording path tests
         ``work <= small`` itself first: the common case, without a call)."""
-        return work <= self.small or self.costs.cheap(name, work)
+        return 1 if work <= self.small else self.costs.cheap(name, work, True, count)
 
 
 POLICY = Policy()

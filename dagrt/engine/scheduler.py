@@ -443,7 +443,7 @@ class Engine:
         op.cpu, helped = time.thread_time() - c0, ThreadedExecutor.helped()
         if op.error is None:  # CPU time (not GIL waits), times the workers that shared it
             alone = ThreadedExecutor.current() is None  # (the serial engine: the caller)
-            self.costs.observe(op.name, op.work, op.cpu * (1 + helped), alone)
+            self.costs.observe(op.name, op.work, op.cpu * (1 + helped), alone, True)
         return self._finish(op)
 
     def _finish(self, op: Op) -> list[Op]:

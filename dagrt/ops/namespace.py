@@ -153,14 +153,16 @@ def _python_function(row: Row) -> Callable[..., Any]:
         def function(first: Any, *args: Any, **kwargs: Any) -> Any:
             if (type(first) is list or type(first) is tuple) and len(first) <= 4096 and \
                     not args and (not kwargs or len(kwargs) == 1 and "axis" in kwargs):
-                done = now(row.func, (first,), kwargs)  # concatenate([a, b]): now, if it can
+                done = now(row.func, (first,), kwargs,  # concatenate([a, b]): now, if it can
+                           row.name if row.name != "tile" and row.name != "repeat" else None)
                 if done is not None:
                     return done
             return shapes.movement(row, first, args, kwargs)
     elif kind == "shaped":
         def function(a: Any, *args: Any, **kwargs: Any) -> Any:
             if type(a) is ndarray and "out" not in kwargs and len(args) < out_at:
-                done = now(row.func, (a, *args), kwargs)  # np.sort(x) on a small ready x
+                done = now(row.func, (a, *args), kwargs, row.name,
+                           a._data.nbytes)  # np.sort(x) on a ready x the policy admits
                 if done is not None:
                     return done
             return shapes.shaped(row, a, args, kwargs)

@@ -26,7 +26,8 @@ from .table import Row, out_position
 def reduction(row: Row, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     if type(a) is ndarray and (not kwargs or "out" not in kwargs and "correction" not in kwargs) \
             and len(args) < out_position(row.func):
-        done = now(HOST_METHODS.get(row.name, row.func), (a, *args), kwargs)  # x.sum(0)
+        done = now(HOST_METHODS.get(row.name, row.func), (a, *args), kwargs,
+                   row.name, a._data.nbytes)  # x.sum(0)
         if done is not None:
             return done
     kwargs = bind(row, args, kwargs)
