@@ -39,7 +39,7 @@ from _common import MALLOC, blas, cores, parser, save, spread, traced  # noqa: E
 
 import dagrt  # noqa: E402
 
-EXAMPLES = ["kmeans", "mlp", "heat", "mandelbrot", "monte_carlo"]
+EXAMPLES = ["kmeans", "mlp", "heat", "mandelbrot", "monte_carlo", "rnn"]
 
 
 def _config_value(text: str) -> Any:

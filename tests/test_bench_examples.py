@@ -14,7 +14,7 @@ def test_bench_examples_quick() -> None:
                            "--no-save"], capture_output=True, text=True, timeout=600,
                           cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    for name in ("kmeans", "mlp", "heat", "mandelbrot", "monte_carlo"):
+    for name in ("kmeans", "mlp", "heat", "mandelbrot", "monte_carlo", "rnn"):
         assert name in proc.stdout
     assert "DIFFERENT" not in proc.stdout
     assert "worst dagrt/tuned" in proc.stdout

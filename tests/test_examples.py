@@ -22,7 +22,7 @@ import pytest
 import dagrt
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
-EXAMPLES = ["kmeans", "mlp", "heat", "mandelbrot", "monte_carlo"]
+EXAMPLES = ["kmeans", "mlp", "heat", "mandelbrot", "monte_carlo", "rnn"]
 CONFIGS = {
     "threaded": {"engine": "threaded"},
     "threaded-noinline": {"engine": "threaded", "inline_bytes": 0},
