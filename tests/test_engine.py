@@ -939,7 +939,7 @@ def test_the_regime_compares_windows_of_the_same_ops() -> None:
     assert regime.best == SPREAD and regime.span == 2  # nothing decided
     _regime_run(costs, clock, 0.6, slow_spread, apart)
     assert regime.best == SPREAD and regime.span == 4 and regime.mode == SPREAD
-    _regime_run(costs, clock, 1.2, slow_spread)  # now the same ops: decided
+    _regime_run(costs, clock, 3.0, slow_spread)  # now the same ops: decided
     assert regime.best == CALLER and regime.span == 1 and not regime.windows
 
 

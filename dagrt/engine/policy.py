@@ -140,7 +140,7 @@ FIRST = 2  # windows spread at first, before it is measured (the workers warm up
 WARM = {SPREAD: 1.0, CALLER: 0.25}  # windows of the other regime before it is measured
 HOLD, HOLD_MAX = 4, 64  # windows the faster regime is kept: at first, at most
 CLEAR = 1.25  # a regime this much faster is kept 4 times as long at once
-SAME = 0.5  # windows compared must run this much of the same ops (predicted time)
+SAME = 0.75  # windows compared must run this much of the same ops (predicted time)
 MIN_OPS = 64  # a measured window lasts until this many ops over ``small`` at least
 
 
