@@ -40,6 +40,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import _log
+from .policy import CALLER, POLICY
 
 if TYPE_CHECKING:
     from .graph import Op
@@ -310,8 +311,11 @@ class ThreadedExecutor:
                     self._idle += 1
                     if self._busy == 0 and self._blas.active:
                         # the pool went idle: BLAS gets its threads back once it
-                        # stays idle a while (not between bursts of ops)
-                        if not cond.wait(BLAS_RESTORE_S) and self._busy == 0 \
+                        # stays idle a while (not between bursts of ops; at once
+                        # in the caller regime, whose ops run in the caller)
+                        regime = POLICY.costs.regime
+                        if not cond.wait(0 if regime.mode == CALLER and regime.window
+                                         else BLAS_RESTORE_S) and self._busy == 0 \
                                 and not self._ready and not self._jobs:
                             self._blas.restore()
                     else:

@@ -139,7 +139,7 @@ MARGIN = 1.03  # spreading must be this much faster to be kept
 FIRST = 2  # windows spread at first, before it is measured (the workers warm up)
 WARM = {SPREAD: 1.0, CALLER: 0.25}  # windows of the other regime before it is measured
 HOLD, HOLD_MAX = 4, 64  # windows the faster regime is kept: at first, at most
-CLEAR = 1.25  # a regime this much faster is kept 4 times as long at once
+CLEAR = 1.15  # a regime this much faster is kept 4 times as long at once
 SAME = 0.75  # windows compared must run this much of the same ops (predicted time)
 MIN_OPS = 64  # a measured window lasts until this many ops over ``small`` at least
 
