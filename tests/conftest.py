@@ -3,9 +3,9 @@
 - ``engine`` fixture: every correctness test runs under the threaded engine
   (default policy: small ops inline), the threaded engine with
   ``inline_bytes=0`` (every op goes through the worker threads) and the serial
-  engine (the reference), and fused (every elementwise op held and fused);
-  ``adaptive`` (``engine_config``: the regime flipping every few ops) is
-  named by the tests that need it.
+  engine (the reference), fused (every elementwise op held and fused) and
+  adaptive (the regime flipping between spreading ops over the workers and
+  running them in the caller every few ops).
 - ``for_xp`` decorator (as CuPy's ``numpy_cupy_allclose``): the test function
   takes ``xp`` and returns a result; it is called with ``xp=numpy`` and with
   ``xp=dagrt`` and the results are compared: type of container, dtype and
@@ -34,7 +34,7 @@ os.environ.setdefault("DAGRT_CHECK_PLANS", "1")
 import dagrt  # noqa: E402
 from dagrt.engine.scheduler import ENGINE
 
-ENGINES = ("threaded", "threaded-noinline", "serial", "fused")
+ENGINES = ("threaded", "threaded-noinline", "serial", "fused", "adaptive")
 
 
 def engine_config(name: str) -> Any:

@@ -112,7 +112,7 @@ def _compare(expected: list[Any], got: list[Any], atol: float = 0.0) -> None:
         numpy.testing.assert_allclose(have, want, rtol=1e-12, atol=atol, equal_nan=True)
 
 
-@pytest.mark.parametrize("engine_name", (*ENGINES, "adaptive"))
+@pytest.mark.parametrize("engine_name", ENGINES)
 def test_random_program_matches_numpy(engine_name: str) -> None:
     @settings(max_examples=PROGRAMS, deadline=None, suppress_health_check=list(HealthCheck))
     @given(st.lists(step, min_size=1, max_size=14))
