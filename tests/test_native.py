@@ -310,7 +310,7 @@ def test_ops_the_cost_model_admits_run_here_and_are_learnt(
     for got, want in zip(results, expected):
         numpy.testing.assert_array_equal(numpy.asarray(got), want)
     numpy.testing.assert_array_equal(x.asnumpy(), base + 1.0)
-    monkeypatch.setitem(POLICY.costs.runs, "sin", 1008)  # (past its first ops)
+    monkeypatch.setitem(POLICY.costs.runs, ("sin", base.nbytes), 1008)  # (past its first)
     learnt, pushed = rates["sin"], ENGINE.ops_pushed
     for k in range(1, 16):
         assert (dagrt.sin(x) == numpy.sin(base + 1.0)).all()

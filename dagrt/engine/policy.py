@@ -65,7 +65,8 @@ class CostModel:
     def __init__(self) -> None:
         self.rates: dict[str, float] = {}
         self.alone: set[str] = set()  # kinds measured in the recording thread
-        self.runs: dict[str, int] = {}  # ops of each kind admitted as cheap
+        self.runs: dict[tuple[str, int], int] = {}  # ops admitted as cheap, by kind and work
+        self.exact: dict[tuple[str, int], float] = {}  # seconds alone, by kind and work
         self.limit = 0.0  # the regime's (``base`` when spread)
         self.base = 0.0  # DAGRT_INLINE_US, in seconds (0: no op admitted by the model)
         self.small = 1 << 16  # ``Policy.small``: smaller ops never ask the model
@@ -79,6 +80,11 @@ class CostModel:
         if ran:
             self.count(name, work)
         if work > 0:
+            if alone:  # (the regime's yardstick: a kind's time per byte depends on shape)
+                old = self.exact.get(key := (name, work))
+                if old is None and len(self.exact) > 4096:
+                    self.exact.clear()
+                self.exact[key] = seconds if old is None else old + 0.25 * (seconds - old)
             rate = seconds / work
             old = self.rates.get(name)
             if not alone and name in self.alone and old is not None and rate >= old:
@@ -98,7 +104,8 @@ class CostModel:
         admitted here (asked once it can run, the first time: ``count``),
         else when it finishes on a worker (``count``).
 
-        A kind's first ops are timed, then one in ``TIME_EVERY``: reading a
+        The first ops of a kind and work are timed, then one in
+        ``TIME_EVERY``: reading a
         thread's CPU clock is a system call, and on a virtual machine it
         slowed the 70 us reduction after it by about 2 us (its caches and
         TLB flushed); every 16th op keeps the estimate current."""
@@ -108,8 +115,11 @@ class CostModel:
         elif rate * work >= self.limit:
             return 0
         else:
-            runs = self.runs.get(name, 0) + 1
-            self.runs[name] = runs
+            key = (name, work)
+            runs = self.runs.get(key, 0) + 1
+            if len(self.runs) > 4096:  # (shapes that keep changing)
+                self.runs.clear()
+            self.runs[key] = runs
             verdict = TIME if runs < TIME_FIRST or runs % TIME_EVERY == 0 else 1
         if verdict and count and self.regime.window:
             self.regime.add(name, work)
@@ -140,7 +150,7 @@ FIRST = 2  # windows spread at first, before it is measured (the workers warm up
 WARM = {SPREAD: 1.0, CALLER: 0.25}  # windows of the other regime before it is measured
 HOLD, HOLD_MAX = 4, 64  # windows the faster regime is kept: at first, at most
 CLEAR = 1.15  # a regime this much faster is kept 4 times as long at once
-SAME = 0.75  # windows compared must run this much of the same ops (predicted time)
+SAME = 0.5  # windows compared must run this much of the same ops (predicted time)
 MIN_OPS = 64  # a measured window lasts until this many ops over ``small`` at least
 
 
@@ -161,10 +171,11 @@ class Regime:
     windows looked up to 10 times as fast as they ran, the recording
     thread far ahead of the workers on ops held for fusion),
     in seconds as the cost model estimates them when the windows compared
-    are over (bytes alone would make a window of mlp's large loss
-    evaluations look 4 times as fast as one of its training steps; rates of
-    the moment they were recorded, still being learnt, made a window look
-    twice as fast as the next). A window of each regime
+    are over, each kind and work at its own time alone where timed
+    (``CostModel.exact``; bytes alone would make a window of mlp's large
+    loss evaluations look 4 times as fast as one of its training steps;
+    rates of the moment they were recorded, still being learnt, made a
+    window look twice as fast as the next). A window of each regime
     (with ``MIN_OPS`` ops at least; the other one's after ``WARM`` windows
     for the queues to fill or drain and the cost model to settle: kmeans's
     first 100-200 ms spread ran at half its rate) gives its rate; the faster
@@ -212,9 +223,10 @@ class Regime:
                         self._step(now)
 
     def _predicted(self, mode: str) -> dict[tuple[str, int], float]:
-        """The seconds each kind of op of ``mode``'s window takes, as the model estimates now."""
-        rates = self.costs.rates
-        return {key: rates.get(key[0], 0.0) * key[1] * n
+        """The seconds each kind of op of ``mode``'s window takes, as the
+        model estimates now: its time alone with that work, else its kind's."""
+        rates, exact = self.costs.rates, self.costs.exact
+        return {key: exact.get(key, rates.get(key[0], 0.0) * key[1]) * n
                 for key, n in self.windows[mode][0].items()}
 
     def compare(self) -> float | None:
