@@ -927,9 +927,9 @@ def test_the_regime_keeps_the_faster_way_and_measures_again() -> None:
 
 def test_the_regime_compares_windows_of_the_same_ops() -> None:
     """Windows that ran different ops (a loop's phases) decide nothing: both
-    regimes are measured again, for twice as long, added to what they ran
-    before, until their mixes are alike."""
-    from dagrt.engine.policy import CALLER, SPREAD
+    regimes are measured again, for twice as long (up to a bound), added to
+    what they ran before, until their mixes are alike."""
+    from dagrt.engine.policy import CALLER, SPAN_MAX, SPREAD
 
     costs, clock = _regime()
     regime = costs.regime
@@ -941,6 +941,9 @@ def test_the_regime_compares_windows_of_the_same_ops() -> None:
     assert regime.best == SPREAD and regime.span == 4 and regime.mode == SPREAD
     _regime_run(costs, clock, 3.0, slow_spread)  # now the same ops: decided
     assert regime.best == CALLER and regime.span == 1 and not regime.windows
+    regime.reset()  # mixes that never match: measured for at most SPAN_MAX windows
+    _regime_run(costs, clock, 60.0, slow_spread, apart)
+    assert regime.best == SPREAD and regime.span == SPAN_MAX
 
 
 def test_the_regime_is_off_where_no_op_is_admitted_by_the_cost_model() -> None:

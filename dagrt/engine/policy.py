@@ -151,6 +151,7 @@ WARM = {SPREAD: 1.0, CALLER: 0.25}  # windows of the other regime before it is m
 HOLD, HOLD_MAX = 4, 64  # windows the faster regime is kept: at first, at most
 CLEAR = 1.15  # a regime this much faster is kept 4 times as long at once
 SAME = 0.5  # windows compared must run this much of the same ops (predicted time)
+SPAN_MAX = 16  # windows a regime is measured for at most, its mix unlike the other's
 MIN_OPS = 64  # a measured window lasts until this many ops over ``small`` at least
 
 
@@ -185,8 +186,8 @@ class Regime:
     workers). Two windows that ran different mixes of ops (``SAME``: one of
     mlp's windows held its loss evaluation, 16 times larger products, the
     other its training steps) decide nothing: each regime is measured again
-    after one window, for twice as long (else a probe as long as mlp's
-    epochs measured the caller in the same phase of each), its new window
+    after one window, for twice as long up to ``SPAN_MAX`` (else a probe as
+    long as mlp's epochs measured the caller in the same phase of each), its new window
     added to the one before, until their mixes are alike. A program starts
     spread, measured after ``FIRST`` windows."""
 
@@ -254,7 +255,7 @@ class Regime:
                 if _log.DEBUG:
                     _log.debug("regime: spread / caller {}", ratio)
                 hold = 1.0  # (windows unlike: measured again after one, for twice as
-                self.span *= 2  # long, added to these: a loop's phases even out)
+                self.span = min(2 * self.span, SPAN_MAX)  # long, added to these)
                 if ratio is not None:
                     self.windows.clear()
                     self.span = 1.0
