@@ -4,10 +4,11 @@ Each pattern is a loop of small operations as NumPy programs write them (the
 small-op loop of cuNumeric issue 1178, scalar get and set in Python loops,
 builtin ``sum``/``max`` over an array, row iteration, small fancy indexing,
 small reductions, matmul, ``where``/``concatenate``/``stack``, random draws,
-``linalg.solve``, a vectorized mandelbrot on 100x83, and the first loop under
-a profile). Published peers: cuNumeric ~48x slower than NumPy on the first
-loop, MXNet 30-60 us per op, dask.array several hundred x. dagrt's target:
-every pattern within 2x of NumPy.
+``linalg.solve``, a vectorized mandelbrot on 100x83, calls a sweep of NumPy's
+API found far slower than NumPy's, and the first loop under a profile).
+Published peers: cuNumeric ~48x slower than NumPy on the first loop, MXNet
+30-60 us per op, dask.array several hundred x. dagrt's target: every pattern
+within 2x of NumPy.
 
 NumPy and dagrt each run in a fresh process (one per side for the whole
 run), with the same settings: the malloc thresholds ``import dagrt`` sets
@@ -173,6 +174,24 @@ def array_methods(xp: Any, n: int) -> None:
     assert total > 0
 
 
+def api_sweep(xp: Any, n: int) -> None:
+    """Calls a sweep of NumPy's API found 3-14x slower than NumPy's (the
+    twentieth session): a NumPy scalar first, ``x.sort()``, ``where(c)``,
+    views of views, ``copyto``, ``tobytes``, ``round``, ``repeat``."""
+    m = xp.arange(12.0).reshape(3, 4)
+    x = xp.arange(10.0)
+    half = xp.float64(0.5)
+    total = 0
+    for _ in range(max(1, n // 10)):
+        y = half * x
+        y.sort()
+        hits = xp.where(y > 2.0)[0]
+        flat = m.swapaxes(0, 1).ravel()
+        xp.copyto(x, flat[:10])
+        total += len(hits) + len(x.round(1).tobytes()) + len(xp.repeat(hits, 2))
+    assert total > 0
+
+
 def cunumeric_loop_profiled(xp: Any, n: int) -> float | None:
     """The first loop inside ``dagrt.profile``: the time of the loop, not of
     writing the trace at the end (returned as the pattern's own time)."""
@@ -203,6 +222,7 @@ PATTERNS: dict[str, tuple[Callable[[Any, int], float | None], int]] = {
     "vectorized mandelbrot, 100x83, 20 steps": (mandelbrot, 4_000),
     "stencil on 32x32: slices, u[1:-1, 1:-1] += ...": (small_stencil, 20_000),
     "zeros / copy / reshape / astype / sum(axis) / out=": (array_methods, 20_000),
+    "scalar * x / sort / where(c) / views of views / copyto": (api_sweep, 20_000),
     "x += 2*y under dagrt.profile": (cunumeric_loop_profiled, 20_000),
 }
 

@@ -1,6 +1,7 @@
 """Write docs/benchmarks.md from the latest results in bench/results/*.json.
 
-    python bench/overhead.py && python bench/instructions.py && python bench/chain.py && \\
+    python bench/overhead.py && python bench/calls.py && python bench/instructions.py && \\
+    python bench/chain.py && \\
     python bench/independent.py && \\
     python bench/chunked.py && \\
     python bench/auto_parallelism.py && python bench/streams.py && \\
@@ -504,7 +505,43 @@ def _spilling(x: dict[str, Any]) -> list[str]:
             f"Dask on the way, {'correct' if b3['correct'] else 'WRONG'}.", ""]
 
 
-SECTIONS = {"overhead": overhead, "instructions": instructions, "chain": chain,
+def calls(r: dict[str, Any]) -> list[str]:
+    x = r["results"]
+    order = sorted(x["calls"].items(), key=lambda kv: -kv[1]["ratio"])
+    rows = [f"| `{call}` | {c['numpy_s'] * 1e6:.2f} us | {c['dagrt_s'] * 1e6:.2f} us | "
+            f"**{c['ratio']:.2f}** |" for call, c in order[:20]]
+    return [
+        "## A sweep of NumPy's API (`bench/calls.py`)", "",
+        f"{len(x['calls'])} single calls across NumPy's API on small arrays (element "
+        "and slice access, views of views, reductions, creation, copies, sorts, eager "
+        "functions, other `ndarray` methods, NumPy scalars as operands, random draws, "
+        "`linalg`, `fft`), each a statement run many times, the best of "
+        f"{x['rounds']} rounds per side (each side a fresh process under the overhead "
+        "benchmark's settings, the sides taking turns): a call that takes a slow path "
+        "shows here even when no pattern of the overhead table uses it. Target: the "
+        "overhead table's, every call within 2x of NumPy (3x at most); for calls under a "
+        "microsecond in NumPy a fixed cost of dagrt's (one Python frame, about 0.2-0.4 "
+        "us here) weighs the most.", "", "    python bench/calls.py", "",
+        "The 20 slowest calls relative to NumPy:", "",
+        "| call | NumPy | dagrt | dagrt / NumPy |", "| --- | --- | --- | --- |", *rows, "",
+        f"Median ratio over all calls: **{x['median_ratio']:.2f}**; over 2x: "
+        f"{x['over_2']}, over 3x: {x['over_3']}. _{stamp(r)}_", "",
+        "The twentieth session wrote this sweep and found, before its changes: "
+        "`m.swapaxes(0, 1)` of a view 12x NumPy's time, `m.ravel()` of a view 10.6x "
+        "(`view_now` in C took NumPy's view of a view, whose base is the memory's "
+        "owner, for a copy and fell back to Python), `v.reshape(100)` of a strided view "
+        "14x (NumPy's copy is a view of a new array), `s.tobytes()` 11.7x and every "
+        "other `ndarray` method dagrt does not list (Python, a closure per call), "
+        "`np.where(c)` 10x, `np.result_type` 9x, `np.copyto` 8.6x, `np.put` 6x and the "
+        "other eager functions (Python evaluation and wrapping), `x.sort()` 7x "
+        "(the recording path in Python), `np.float64(3.0) * x` 6.5x (NumPy's scalar "
+        "calls the ufunc's override, `__array_ufunc__`, in Python), `s.repeat(2)` 10x, "
+        "`np.fft.fft` 3.8x (a meta transform per call), `x.clip` 3.2x, "
+        "`random.permutation` 3.9x. Each now runs in C when its arrays are small and "
+        "ready (idle, where the call writes them: `run_now`'s `IDLE`): 1.4-2.5x.", ""]
+
+
+SECTIONS = {"overhead": overhead, "calls": calls, "instructions": instructions, "chain": chain,
             "independent": independent, "chunked": chunked,
             "auto_parallelism": auto_parallelism, "streams": streams, "examples": examples,
             "cluster": cluster}

@@ -48,6 +48,7 @@ _S_NONE = (
     "the corresponding 1-D transform, pass the value matching the default for its `n` "
     "parameter. To use the default behaviour for every axis, the `s` argument can be "
     "omitted.")
+_DTYPES: dict[tuple[str, np.dtype, int], np.dtype] = {}  # a transform's result dtype
 _DEFAULT: Any = object()  # axes not given (fft2: (-2, -1); given as None: warns)
 
 
@@ -114,14 +115,16 @@ def _transform(name: str) -> Callable[..., ndarray]:
         for n in resolved:
             if n < 1:
                 raise ValueError(f"Invalid number of FFT data points ({n}) specified.")
-        meta_input = np.ones((2,) * max(len(axes), 1), a.dtype)
-        meta = func(meta_input)
-        if out is not None:
-            out = as_dagrt(out)
-            if out.shape != shape:
-                raise ValueError("output array has wrong shape.")
-            func(meta_input, out=np.empty(meta.shape, out.dtype))  # NumPy's casting error
-        dtype = meta.dtype
+        dtype = _DTYPES.get(key := (name, a.dtype, len(axes)))
+        if dtype is None or out is not None:  # NumPy's dtype (and errors), on a meta input
+            meta_input = np.ones((2,) * max(len(axes), 1), a.dtype)
+            meta = func(meta_input)
+            if out is not None:
+                out = as_dagrt(out)
+                if out.shape != shape:
+                    raise ValueError("output array has wrong shape.")
+                func(meta_input, out=np.empty(meta.shape, out.dtype))  # NumPy's casting error
+            dtype = _DTYPES[key] = meta.dtype
 
         def plan() -> list[ndarray]:
             order = rules.k_order(shape, [a._data]) if a.ndim == len(shape) else None

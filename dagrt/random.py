@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from .array.ndarray import NATIVE, Recorded, ndarray, wrap
+from .array.ndarray import NATIVE, Recorded, ndarray, run_now, wrap
 from .array.operands import new_array, operand, shape_of
-from .array.record import record
+from .array.record import NO_KWARGS, record, wrap_result
 from .array.transfer import to_device
 from .devices.registry import DEFAULT_DEVICE, device_arg
 from .ops import fallback as _fallback
@@ -151,6 +151,11 @@ class _Stream:
 
     def permutation(self, x: Any, **kwargs: Any) -> ndarray:
         """A permuted copy (or a permuted ``arange(x)``), in order with the draws."""
+        work = 8 * x if type(x) is int else x._data.nbytes if type(x) is ndarray else -1
+        if work >= 0 and not kwargs and run_now is not None:  # small, the state idle: in C
+            done = run_now(self.impl.permutation, (x,), NO_KWARGS, work, (self.state,), None, 2)
+            if done is not None:
+                return done[0] if type(done) is list else wrap_result(done[0])
         if isinstance(x, (int, np.integer)):
             shape, dtype, arrays = (int(x),), np.asarray(self._validator.permutation(1)).dtype, ()
         else:

@@ -40,7 +40,8 @@ def test_readme_has_the_two_commands() -> None:
     assert 'python -m pip install -e ".[test]" && python -m pytest' in ci
 
 
-@pytest.mark.parametrize("script", ["overhead.py", "instructions.py", "chain.py", "independent.py",
+@pytest.mark.parametrize("script", ["overhead.py", "calls.py", "instructions.py", "chain.py",
+                                    "independent.py",
                                     "chunked.py",
                                     "auto_parallelism.py", "streams.py", "cluster.py"])
 def test_benchmark_quick_mode_runs(script: str) -> None:

@@ -1386,10 +1386,15 @@ static PyTypeObject ArrayType = {
 /* ``x`` with the dagrt arrays in it (and in lists and tuples, ``depth`` levels)
  * replaced by their storage (new reference; ``host_values`` of
  * ``array.record``); NULL without an error if one is not a ready host array
- * or, if ``strict``, if anything else is not plain (a NumPy array or scalar,
+ * (or, with ``IDLE``, used by a pending op at all)
+ * or, with ``STRICT``, if anything else is not plain (a NumPy array or scalar,
  * a Python number, string, ``None``, a type or a dtype: not an object whose
  * ``__array__`` NumPy would call, which may give a dagrt array).
  * Adds the bytes of the arrays found to ``nbytes``. */
+#define TUPLES 1
+#define STRICT 2
+#define IDLE 64  /* run_now's flags (4-32: a NOW function's conditions) */
+
 static int
 plain_value(PyObject *x)
 {
@@ -1399,18 +1404,18 @@ plain_value(PyObject *x)
 }
 
 static PyObject *
-storage_of(PyObject *x, int depth, Py_ssize_t *nbytes, int strict)
+storage_of(PyObject *x, int depth, Py_ssize_t *nbytes, long flags)
 {
     if (Py_TYPE(x) == Exact) {
         PyArrayObject *d = host_storage(x);
-        if (d == NULL)
+        if (d == NULL || ((flags & IDLE) && !idle(((Array *)x)->var)))
             return NULL;
         *nbytes += PyArray_NBYTES(d);
         return Py_NewRef((PyObject *)d);
     }
     int list = PyList_CheckExact(x);
     if (!list && !PyTuple_CheckExact(x)) {
-        if (strict && !plain_value(x))
+        if ((flags & STRICT) && !plain_value(x))
             return NULL;
         if (PyArray_Check(x))
             *nbytes += PyArray_NBYTES((PyArrayObject *)x);
@@ -1423,7 +1428,7 @@ storage_of(PyObject *x, int depth, Py_ssize_t *nbytes, int strict)
     if (out == NULL)
         return NULL;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *v = storage_of(PySequence_Fast_GET_ITEM(x, i), depth - 1, nbytes, strict);
+        PyObject *v = storage_of(PySequence_Fast_GET_ITEM(x, i), depth - 1, nbytes, flags);
         if (v == NULL) {
             Py_DECREF(out);
             return NULL;
@@ -1462,7 +1467,8 @@ among(PyObject *r, PyObject *x, int depth)
  * cost model, with the same ``work``), an op over ``small`` that the cost
  * model predicts cheap runs too (timed, learnt: ``cheap``).
  * ``flags``: 1 (``tuples``), 2 (``strict``: plain arguments only, see
- * ``storage_of``). Returns ``[array]`` (a new NumPy array, wrapped, or
+ * ``storage_of``), 64 (``idle``: the arrays used by no pending op, as the
+ * call may write them: ``np.put``, ``x.sort()``). Returns ``[array]`` (a new NumPy array, wrapped, or
  * NumPy's scalar; with ``tuples``, NumPy's tuple of new arrays too, each
  * wrapped, a view of its temporary copied as ``wrap_result`` copies it),
  * ``(result,)``
@@ -1500,7 +1506,7 @@ run_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
     long flags = nargs == 7 ? PyLong_AsLong(argv[6]) : 0;  /* TUPLES | STRICT */
     if (flags == -1 && PyErr_Occurred())
         return NULL;
-    PyObject *args = storage_of(argv[1], 8, &nbytes, flags & 2), *kwargs = NULL, *r = NULL;
+    PyObject *args = storage_of(argv[1], 8, &nbytes, flags), *kwargs = NULL, *r = NULL;
     if (args != NULL && PyList_CheckExact(args))
         Py_SETREF(args, PyList_AsTuple(args));
     if (args == NULL || !PyTuple_CheckExact(args)) {
@@ -1514,7 +1520,7 @@ run_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
         PyObject *key, *value;
         Py_ssize_t pos = 0;
         while (kwargs != NULL && PyDict_Next(argv[2], &pos, &key, &value)) {
-            PyObject *v = storage_of(value, 8, &nbytes, flags & 2);
+            PyObject *v = storage_of(value, 8, &nbytes, flags);
             if (v == NULL || PyDict_SetItem(kwargs, key, v) < 0)
                 Py_CLEAR(kwargs);
             Py_XDECREF(v);
@@ -1741,7 +1747,7 @@ call_now(Recorded *self, PyObject *args, PyObject *kwargs)
     }
     if (self->device != NULL && !cpu_default(self->device))
         return NULL;
-    PyObject *flags = PyLong_FromLong(self->flags & 3);
+    PyObject *flags = PyLong_FromLong(self->flags & (TUPLES | STRICT | IDLE));
     if (flags == NULL)
         return NULL;
     PyObject *argv[7] = {self->now, args, kwargs != NULL ? kwargs : no_kwargs, minus_one,
@@ -2080,13 +2086,24 @@ view_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
         Py_DECREF(r);
         Py_RETURN_NONE;
     }
-    PyObject *b = PyArray_BASE((PyArrayObject *)r);
-    while (b != NULL && b != a->data && PyArray_Check(b))
+    /* NumPy's view of a view has the owner of the memory as its base: a view
+     * of ``a``'s storage reaches ``a``'s storage or its owner */
+    PyObject *owner = a->data, *b = PyArray_BASE((PyArrayObject *)r);
+    while (PyArray_BASE((PyArrayObject *)owner) != NULL &&
+           PyArray_Check(PyArray_BASE((PyArrayObject *)owner)))
+        owner = PyArray_BASE((PyArrayObject *)owner);
+    while (b != NULL && b != a->data && b != owner && PyArray_Check(b))
         b = PyArray_BASE((PyArrayObject *)b);
-    if (b == a->data)
+    if (b != NULL && (b == a->data || b == owner))
         return view_of(x, r);
-    if (PyArray_BASE((PyArrayObject *)r) == NULL && readable(a->var)) {
+    b = PyArray_BASE((PyArrayObject *)r);  /* NumPy's copy: a new array, or a view of one */
+    if ((b == NULL || (PyArray_CheckExact(b) && Py_REFCNT(b) == 1 &&
+                       PyArray_BASE((PyArrayObject *)b) == NULL &&
+                       PyArray_CHKFLAGS((PyArrayObject *)b, NPY_ARRAY_OWNDATA))) &&
+        readable(a->var)) {
         Py_ssize_t work = PyArray_NBYTES((PyArrayObject *)r);
+        if (b != NULL)  /* (a view of NumPy's copy: copied, as ``wrap_result`` does) */
+            Py_SETREF(r, PyArray_NewCopy((PyArrayObject *)r, NPY_KEEPORDER));
         PyObject *copy = wrap(r);  /* a copy of ready storage */
         if (copy != NULL && !admits(work) && counted(argv[0], work) < 0)
             Py_CLEAR(copy);

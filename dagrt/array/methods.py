@@ -102,9 +102,12 @@ def _numpy_attribute(name: str) -> Any:
     ``ops.methods``). Generated, not a ``__getattr__`` on the class: a class
     with ``__getattr__`` makes every attribute access slower, ``x._data``
     included."""
-    if callable(getattr(np.ndarray, name)):
+    func = getattr(np.ndarray, name)
+    if callable(func):
+        impl = _Slot("ndarray.__numpy_method__")
+
         def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-            return IMPL["ndarray.__getattr__"](self, name)(*args, **kwargs)
+            return impl.call(self, func, name, args, kwargs)
         method.__name__ = method.__qualname__ = name
         method.__doc__ = f"numpy.ndarray.{name}, run on the value."
         return adopt(method, getattr(np.ndarray, name))

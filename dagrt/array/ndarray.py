@@ -60,6 +60,7 @@ except ImportError:
 _new = _Base.__new__
 _STATE_COLOURS = {"ready": "green", "pending": "darkorange", "failed": "red"}
 _NP = np.ndarray
+_REAL, _IMAG = operator.attrgetter("real"), operator.attrgetter("imag")  # (views, in C)
 _SCALARS = (int, float, complex, np.generic)
 _PLAIN = {int, float, bool, complex}
 # 0-d arrays standing for the NumPy scalar an op returns (``x.sum()`` still
@@ -137,7 +138,8 @@ class ndarray(_Base, Methods):  # type: ignore[misc, valid-type]
     @property
     def real(self) -> ndarray:
         """The real part (a view for complex arrays)."""
-        return IMPL["real"](self)
+        done = view_now(_REAL, self, (), {}, False) if view_now is not None else None
+        return done if done is not None else IMPL["real"](self)  # (C: a view, or the array)
 
     @real.setter
     def real(self, value: Any) -> None:
@@ -146,6 +148,10 @@ class ndarray(_Base, Methods):  # type: ignore[misc, valid-type]
     @property
     def imag(self) -> ndarray:
         """The imaginary part (a view for complex arrays)."""
+        if view_now is not None and self._data.dtype.kind == "c":  # (else a read-only copy)
+            done = view_now(_IMAG, self, (), {}, False)
+            if done is not None:
+                return done
         return IMPL["imag"](self)
 
     @imag.setter

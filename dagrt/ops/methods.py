@@ -18,10 +18,10 @@ import numpy as np
 
 from ..array import transfer
 from ..array.indexing import setitem
-from ..array.ndarray import ndarray, view_of
+from ..array.ndarray import ndarray, run_now, view_of
 from ..array.record import NO_KWARGS, evaluate, now_view, record, wrap_result
 from . import shapes
-from .args import eager_call, operand
+from .args import NOW_IDLE, eager_call, operand
 from .elementwise import clip_method, elementwise, foreign
 from .reductions import contraction
 from .table import ROWS
@@ -30,6 +30,10 @@ _MATMUL = next(r for r in ROWS if r.name == "matmul")
 _SCALARS = (int, float, complex, np.generic)
 # NumPy function -> dagrt function, for ``__array_function__`` (ops.namespace fills it).
 IMPLEMENTATIONS: dict[Any, Callable[..., Any]] = {}
+# NumPy ufunc -> dagrt's (its call runs now in C), for ``__array_ufunc__`` (ops.namespace).
+UFUNCS: dict[np.ufunc, Callable[..., Any]] = {}
+_PLAIN = frozenset((ndarray, int, float, complex, bool, np.float64, np.float32, np.int64,
+                    np.int32, np.complex128, np.bool_))  # operands no override can claim
 
 
 def _shape_args(args: tuple[Any, ...]) -> Any:
@@ -153,6 +157,9 @@ def resize(self: ndarray, *new_shape: Any, refcheck: bool = True) -> None:
 def sort(self: ndarray, axis: int = -1, kind: Any = None, order: Any = None, *,
          stable: Any = None) -> None:
     """Sort the array in place (recorded: runs when its inputs are ready)."""
+    if run_now is not None and stable is None and run_now(  # small and idle: now, in C
+            _NP_SORT, (self, axis, kind, order), NO_KWARGS, -1, (), None, NOW_IDLE):
+        return None
     kwargs = {"axis": axis, "kind": kind, "order": order, "stable": stable}
     record("sort", _sort_kernel, (), kwargs, lambda: [self], [self], work=self.nbytes)
 
@@ -182,6 +189,18 @@ def _getattr(self: ndarray, name: str) -> Any:
         return wrap_result(result, (self, args, kwargs))
     method.__name__ = name
     return method
+
+
+def _numpy_method(self: ndarray, func: Any, name: str, args: tuple[Any, ...],
+                  kwargs: dict[str, Any]) -> Any:
+    """``x.name(*args, **kwargs)`` for any other numpy.ndarray method ``func``
+    (``tobytes``, ``partition``...): small idle arrays and plain arguments in
+    C, else as ``__getattr__`` gives it."""
+    if run_now is not None and "out" not in kwargs:
+        done = run_now(func, (self, *args), kwargs, -1, (), None, NOW_IDLE)
+        if done is not None:
+            return done[0] if type(done) is list else wrap_result(done[0], (self, args, kwargs))
+    return _getattr(self, name)(*args, **kwargs)
 
 
 def _storage(self: ndarray) -> Any:
@@ -214,6 +233,10 @@ def _dlpack_device(self: ndarray) -> Any:
 
 def _ufunc_method(self: ndarray, ufunc: np.ufunc, method: str, *inputs: Any,
                   **kwargs: Any) -> Any:
+    if method == "__call__" and not kwargs and all(type(a) in _PLAIN for a in inputs):
+        fast = UFUNCS.get(ufunc)  # ``np.float64(2.0) * x``: dagrt's ufunc (its call in C)
+        if fast is not None:
+            return fast(*inputs)
     out = kwargs.get("out")
     if any(map(foreign, (*inputs, *(out if type(out) is tuple else (out,))))):
         return NotImplemented  # NEP 13: another operand's override decides
@@ -283,5 +306,6 @@ METHODS: dict[str, Callable[..., Any]] = {
     "__rdivmod__": lambda self, other: elementwise(np.divmod, (other, self)),
     "__array_ufunc__": _ufunc_method, "__array_function__": _array_function,
     "__array_namespace__": _array_namespace, "__dlpack__": _dlpack,
-    "__dlpack_device__": _dlpack_device,
+    "__dlpack_device__": _dlpack_device, "__numpy_method__": _numpy_method,
 }
+_NP_SORT = np.ndarray.sort

@@ -40,6 +40,13 @@ _NOW_EAGER = frozenset((
     "isin", "isclose", "allclose", "array_equal", "array_equiv", "median", "nanmedian",
     "percentile", "quantile", "average", "bincount", "digitize", "interp", "trace", "take",
     "cross", "diag", "meshgrid"))
+# NumPy functions that only call ndarray's method (``fromnumeric``: a Python
+# frame and keywords): the method is called on the storage instead, as NumPy's
+# function would (a NowFunction's first argument is then a dagrt array's storage).
+HOST_METHODS = {**reductions.HOST_METHODS, "around": np.ndarray.round, **{
+    name: getattr(np.ndarray, name) for name in ("round", "cumsum", "cumprod", "argsort",
+                                                 "repeat")}}
+_EAGER_METHODS = frozenset(("nonzero", "take", "searchsorted", "trace"))  # (of _NOW_EAGER)
 # Hand-written functions (rows of kind "custom"), by name.
 CUSTOM: dict[str, Callable[..., Any]] = {
     "reshape": shapes.reshape, "ravel": shapes.ravel, "full": creation.full,
@@ -112,17 +119,23 @@ def _function(row: Row) -> Callable[..., Any]:
     if row.kind in ("custom", "elementwise"):
         return function
     out_at = out_position(row.func)
+    if row.name == "repeat":  # np.repeat(x, 2): an array first
+        return NowFunction(function, HOST_METHODS[row.name], _STRICT | _FIRST_ARRAY, out_at)
     if row.kind == "movement":  # concatenate([a, b]), axis= at most
         return NowFunction(function, row.func, _STRICT | _FIRST_LIST | _AXIS_ONLY, 1)
     if row.kind == "reduction":
-        return NowFunction(function, reductions.HOST_METHODS.get(row.name, row.func),
+        return NowFunction(function, HOST_METHODS.get(row.name, row.func),
                            _STRICT | _FIRST_ARRAY, out_at, ("out", "correction"))
     if row.kind == "contraction":
         return NowFunction(function, row.func, _STRICT | _NO_KWARGS, out_at)
     if row.kind == "shaped":
-        return NowFunction(function, row.func, _STRICT | _FIRST_ARRAY, out_at, ("out",))
+        return NowFunction(function, HOST_METHODS.get(row.name, row.func),
+                           _STRICT | _FIRST_ARRAY, out_at, ("out",))
     if row.kind == "creation":
         return NowFunction(function, row.func, _STRICT, -1, tuple(_PLACED), cpu_only=True)
+    if row.name in _EAGER_METHODS:  # x.take(i): ndarray's method, for a dagrt array first
+        return NowFunction(function, getattr(np.ndarray, row.name),
+                           _STRICT | _TUPLES | _FIRST_ARRAY, out_at, ("out",))
     if row.name in _NOW_EAGER and row.kind != "view":
         return NowFunction(function, row.func, _STRICT | _TUPLES, out_at, ("out",))
     return function
@@ -210,6 +223,8 @@ def build() -> dict[str, Callable[..., Any]]:
     register({"getitem": indexing.getitem, "setitem": indexing.setitem,
               "getitem ndarray": indexing.getitem_array,
               "setitem ndarray": indexing.setitem_array})
+    methods.UFUNCS.update((f.__wrapped_numpy__, f) for f in functions.values()
+                          if type(f) is elementwise.Ufunc and type(f.__wrapped_numpy__) is np.ufunc)
     for name, impl in functions.items():
         numpy_func = getattr(np, name, None)
         if callable(numpy_func) and not isinstance(numpy_func, (np.ufunc, type)):

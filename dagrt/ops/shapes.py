@@ -28,6 +28,8 @@ from .table import ROWS, Row
 
 _NP = np.ndarray
 
+# views whose NumPy function only calls the array's method (a Python frame less)
+_VIEW_METHODS = {name: getattr(np.ndarray, name) for name in ("swapaxes", "squeeze", "diagonal")}
 _MANY_VIEWS = {"atleast_1d", "atleast_2d", "atleast_3d", "broadcast_arrays"}  # f(*arrays)
 _CONCATENATE = next(r for r in ROWS if r.name == "concatenate")
 _STACK = next(r for r in ROWS if r.name == "stack")
@@ -35,7 +37,8 @@ _STACK = next(r for r in ROWS if r.name == "stack")
 
 def view(row: Row, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Views are NumPy views of the input's storage, made at once."""
-    done = now_view(row.func, a, args, kwargs, False)  # (a view of pending storage too)
+    done = now_view(_VIEW_METHODS.get(row.name, row.func), a, args, kwargs,
+                    False)  # (a view of pending storage too)
     if done is not None:
         return done
     if isinstance(a, PY_SCALARS) and not args and not kwargs:
