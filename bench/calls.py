@@ -4,10 +4,11 @@
 times single calls across NumPy's API (element and slice access, views of
 views, reductions, creation, copies, sorts, eager functions, ``ndarray``
 methods, NumPy scalars as operands, random draws, ``linalg``, ``fft``) on
-small arrays, each a statement run many times: a call that takes a slow
-path shows as a high ratio even when no pattern of the overhead table uses
-it (the twentieth session found ``m.swapaxes`` of a view 12x, ``x.sort()``
-7x, ``np.float64(2.0) * x`` 6.5x, ``np.where(c)`` 10x NumPy's time this way).
+small arrays, and some on 800 KB ones, each a statement run many times: a
+call that takes a slow path shows as a high ratio even when no pattern of
+the overhead table uses it (the twentieth session found ``m.swapaxes`` of a
+view 12x, ``x.sort()`` 7x, ``np.float64(2.0) * x`` 6.5x, ``np.where(c)``
+10x, ``X.take([1, 2])`` of 800 KB 17x NumPy's time this way).
 The target is the overhead table's: within 2x of NumPy (3x at most); calls
 under a microsecond in NumPy weigh a fixed cost of dagrt's (a Python frame)
 the most.
@@ -63,7 +64,14 @@ x.tobytes(); s.cumprod(); t3.sum(axis=(0, 2)); i // 3; i % 3; i.astype(float); s
 xp.random.rand(10); xp.random.randn(10); xp.random.randint(0, 10, 10)
 xp.random.normal(0, 1, 10); xp.random.choice(10, 3); xp.random.permutation(10)
 rng.normal(size=10); rng.integers(0, 10, 10); rng.random(10)"""
-STATEMENTS = [s.strip() for line in CALLS.splitlines() for s in line.split(";")]
+# On 100,000 elements (800 KB, over the run-now size): what the cost model
+# decides and the work a call is estimated at matter here (each followed by a
+# sync: a deferred op is timed to its end).
+MEDIUM = """X.take([1, 2]); X.searchsorted(3.0); xp.result_type(X, 1); xp.trace(X.reshape(250, 400))
+xp.tile(X, 3); xp.roll(X, 1); xp.split(X, 4); X.any(); X.sum(); X * 2.0; X[::2].copy()
+xp.sort(X); X.reshape(400, 250).T.ravel(); xp.where(X > 5e4); xp.concatenate([X, X])"""
+STATEMENTS = [s.strip() for text in (CALLS, MEDIUM)
+              for line in text.splitlines() for s in line.split(";")]
 
 
 def setup(xp: Any) -> dict[str, Any]:
@@ -73,7 +81,8 @@ def setup(xp: Any) -> dict[str, Any]:
             "m0": xp.ones((10, 10)), "v": xp.ones((20, 20))[::2, ::2], "i": xp.arange(100),
             "b": x % 2 == 0, "idx": xp.array([1, 5, 7]), "s": xp.arange(10.0),
             "c": xp.arange(10.0) + 1j, "t3": xp.ones((4, 5, 6)),
-            "e": xp.eye(4) * 2.0 + 0.1, "rng": xp.random.default_rng(0)}
+            "e": xp.eye(4) * 2.0 + 0.1, "rng": xp.random.default_rng(0),
+            "X": xp.arange(100_000.0), "w": getattr(xp, "waitall", lambda: None)}
 
 
 def serve(side: str, number: int) -> None:
@@ -85,7 +94,8 @@ def serve(side: str, number: int) -> None:
         times = []
         for statement in STATEMENTS:
             names = setup(xp)
-            code = compile(statement, "<call>", "exec")
+            code = compile(f"{statement}; w()" if "X" in statement else statement, "<call>",
+                           "exec")
             exec(code, names)  # (warm-up: caches, the cost model)
             timer = timeit.Timer("exec(code, names)", globals={"code": code, "names": names})
             times.append(min(timer.repeat(3, number)) / number)

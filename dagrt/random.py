@@ -152,7 +152,8 @@ class _Stream:
     def permutation(self, x: Any, **kwargs: Any) -> ndarray:
         """A permuted copy (or a permuted ``arange(x)``), in order with the draws."""
         work = 8 * x if type(x) is int else x._data.nbytes if type(x) is ndarray else -1
-        if work >= 0 and not kwargs and run_now is not None:  # small, the state idle: in C
+        if work >= 0 and not kwargs and run_now is not None and \
+                DEFAULT_DEVICE[0] == "cpu":  # small, the state idle: in C
             done = run_now(self.impl.permutation, (x,), NO_KWARGS, work, (self.state,), None, 2)
             if done is not None:
                 return done[0] if type(done) is list else wrap_result(done[0])

@@ -832,14 +832,34 @@ def test_workers_times_only_lower_an_estimate_measured_alone() -> None:
     costs = CostModel()
     costs.limit = 1e-3
     assert costs.cheap("new", 10 ** 9) and not costs.cheap("new", 10 ** 9, unknown=False)
-    costs.observe("k", 1000, 4e-3, alone=False)  # never alone: a worker's time is all there is
-    assert costs.rates["k"] == pytest.approx(4e-6)
-    costs.observe("k", 1000, 1e-3)  # its first time alone replaces it
-    assert costs.rates["k"] == pytest.approx(1e-6)
-    costs.observe("k", 1000, 3e-3, alone=False)  # slower on a worker: not its own cost
-    assert costs.rates["k"] == pytest.approx(1e-6)
-    costs.observe("k", 1000, 0.2e-3, alone=False)  # faster: the estimate was too high
-    assert costs.rates["k"] == pytest.approx(0.8e-6)
+    work = 10 ** 6
+    costs.observe("k", work, 4e-3, alone=False)  # never alone: a worker's time is all there is
+    assert costs.rates["k"] == pytest.approx(4e-9)
+    costs.observe("k", work, 1e-3)  # its first time alone replaces it
+    assert costs.rates["k"] == pytest.approx(1e-9)
+    costs.observe("k", work, 3e-3, alone=False)  # slower on a worker: not its own cost
+    assert costs.rates["k"] == pytest.approx(1e-9)
+    costs.observe("k", work, 0.2e-3, alone=False)  # faster: the estimate was too high
+    assert costs.rates["k"] == pytest.approx(0.8e-9)
+
+
+def test_ops_that_never_ask_the_model_are_not_learnt() -> None:
+    """An op of ``small`` work or less never asks the model: its time is
+    mostly fixed costs, and learnt per byte it would make the large ops of
+    its kind look dear (a 32-byte setitem deferred behind a pending op made
+    128 KiB ones look 109 ms long)."""
+    from dagrt.engine.policy import CostModel
+
+    costs = CostModel()
+    costs.limit = 1e-3
+    costs.observe("setitem", 32, 27e-6, alone=False)
+    costs.observe("setitem", costs.small, 27e-6)
+    assert "setitem" not in costs.rates and costs.cheap("setitem", 1 << 17) == 2  # unknown: timed
+    costs.observe("setitem", 1 << 17, 30e-6)
+    assert costs.rates["setitem"] == pytest.approx(30e-6 / (1 << 17))
+    costs.small = -1  # (inline_bytes=0: every op asks the model, every op is learnt)
+    costs.observe("tiny", 32, 1e-6)
+    assert costs.rates["tiny"] == pytest.approx(1e-6 / 32)
 
 
 def test_matmul_work_counts_multiply_adds() -> None:

@@ -530,12 +530,25 @@ binary_work(PyArrayObject *a, PyArrayObject *b)
 /* A new ready dagrt array around a fresh NumPy result (steals ``r``), or
  * NumPy's scalar; NULL without an error if ``r`` is something else (then
  * dropped: the caller takes the Python path, which wraps it as it should). */
+/* ``r`` views a new array that nothing else holds (NumPy's result made by
+ * reshaping or slicing a temporary of its own: ``np.tile``, a reshape's copy):
+ * as private as an array of its own (NumPy returns it so). */
+static int
+private_view(PyArrayObject *r)
+{
+    PyObject *b = PyArray_BASE(r);
+    return b != NULL && PyArray_CheckExact(b) && Py_REFCNT(b) == 1 &&
+           PyArray_BASE((PyArrayObject *)b) == NULL &&
+           PyArray_CHKFLAGS((PyArrayObject *)b, NPY_ARRAY_OWNDATA);
+}
+
 static PyObject *
 wrap(PyObject *r)
 {
     if (r == NULL || PyArray_IsScalar(r, Generic))
         return r;  /* (``a @ b`` of vectors: NumPy's scalar, as the Python path) */
-    if (!PyArray_CheckExact(r) || PyArray_BASE((PyArrayObject *)r) != NULL) {
+    if (!PyArray_CheckExact(r) || (PyArray_BASE((PyArrayObject *)r) != NULL &&
+                                   !private_view((PyArrayObject *)r))) {
         Py_DECREF(r);
         return NULL;
     }
@@ -1549,7 +1562,8 @@ run_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
         r = learnt(r, argv[5], work, c0);
     if (r == NULL)
         return NULL;
-    if ((PyArray_CheckExact(r) && PyArray_BASE((PyArrayObject *)r) == NULL &&
+    if ((PyArray_CheckExact(r) && (PyArray_BASE((PyArrayObject *)r) == NULL ||
+                                   private_view((PyArrayObject *)r)) &&
          !among(r, argv[1], 2)) ||  /* (an input's storage itself: the caller's to wrap) */
         PyArray_IsScalar(r, Generic)) {  /* (NumPy's scalar stays as it is) */
         PyObject *a = wrap(r), *list;
@@ -1628,6 +1642,7 @@ typedef struct {
 #define NO_KWARGS 8    /* no keyword at all */
 #define FIRST_LIST 16  /* the first argument a list or tuple of at most 4096 items */
 #define AXIS_ONLY 32   /* no keyword but ``axis`` */
+#define EAGER 128      /* an eager function: NumPy's call now whatever its size (work 0) */
 
 static PyObject *s_call, *s_size, *s_cpu, *s_out, *s_out_names, *s_axis;
 
@@ -1714,7 +1729,7 @@ draw_now(Recorded *self, PyObject *args, PyObject *kwargs)
     return wrap(r);
 }
 
-static PyObject *minus_one, *no_kwargs, *no_also;
+static PyObject *minus_one, *zero, *no_kwargs, *no_also;
 
 /* A NOW function's run-now case (``ops.namespace.NowFunction``: a creation,
  * contraction, sort, reduction or eager function): ``run_now(now, args,
@@ -1750,7 +1765,8 @@ call_now(Recorded *self, PyObject *args, PyObject *kwargs)
     PyObject *flags = PyLong_FromLong(self->flags & (TUPLES | STRICT | IDLE));
     if (flags == NULL)
         return NULL;
-    PyObject *argv[7] = {self->now, args, kwargs != NULL ? kwargs : no_kwargs, minus_one,
+    PyObject *argv[7] = {self->now, args, kwargs != NULL ? kwargs : no_kwargs,
+                         (self->flags & EAGER) ? zero : minus_one,
                          no_also, Py_None, flags};
     PyObject *done = run_now(NULL, argv, 7);
     Py_DECREF(flags);
@@ -1910,8 +1926,9 @@ static PyMemberDef Recorded_members[] = {
      "NOW: keywords that take ``_call``."},
     {"_wrap", T_OBJECT_EX, offsetof(Recorded, wrap), 0, "NOW: ``wrap_result``."},
     {"_flags", T_INT, offsetof(Recorded, flags), 0,
-     "NOW: run_now's flags (1 tuples, 2 strict), 4 first argument an array, 8 no keywords, "
-     "16 first argument a list or tuple, 32 no keyword but axis."},
+     "NOW: run_now's flags (1 tuples, 2 strict, 64 idle), 4 first argument an array, 8 no "
+     "keywords, 16 first argument a list or tuple, 32 no keyword but axis, 128 eager (any "
+     "size)."},
     {NULL},
 };
 
@@ -2031,6 +2048,49 @@ plain(PyObject *x)
     return 1;
 }
 
+/* ``r`` (a NumPy array) views ``a``'s storage: NumPy's view of a view has the
+ * owner of the memory as its base, so ``r``'s bases reach ``a``'s storage or
+ * its owner. */
+static int
+views(PyObject *r, Array *a)
+{
+    PyObject *owner = a->data, *b = PyArray_BASE((PyArrayObject *)r);
+    while (PyArray_BASE((PyArrayObject *)owner) != NULL &&
+           PyArray_Check(PyArray_BASE((PyArrayObject *)owner)))
+        owner = PyArray_BASE((PyArrayObject *)owner);
+    while (b != NULL && b != a->data && b != owner && PyArray_Check(b))
+        b = PyArray_BASE((PyArrayObject *)b);
+    return b != NULL && (b == a->data || b == owner);
+}
+
+/* NumPy's list or tuple ``r`` of views of ``x``'s storage (``np.split``), each
+ * a dagrt view of ``x``; None if one is not such a view (new reference). */
+static PyObject *
+views_of(PyObject *x, PyObject *r)
+{
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(r);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = PySequence_Fast_GET_ITEM(r, i);
+        if (!PyArray_CheckExact(v) || !views(v, (Array *)x))
+            Py_RETURN_NONE;
+    }
+    PyObject *out = PyList_CheckExact(r) ? PyList_New(n) : PyTuple_New(n);
+    for (Py_ssize_t i = 0; out != NULL && i < n; i++) {
+        PyObject *v = view_of(x, Py_NewRef(PySequence_Fast_GET_ITEM(r, i)));
+        if (v == NULL) {
+            Py_CLEAR(out);
+            break;
+        }
+        if (PyList_CheckExact(out))
+            PyList_SET_ITEM(out, i, v);
+        else
+            PyTuple_SET_ITEM(out, i, v);
+    }
+    if (out == NULL && !PyErr_Occurred())
+        Py_RETURN_NONE;
+    return out;
+}
+
 /* view_now(func, a[, args[, kwargs[, ready]]]): ``func(a's storage, *args,
  * **kwargs)`` for a function that returns a view when it can (transpose,
  * reshape, ravel, squeeze...) or a copy (copy, astype, flatten), ``a`` a
@@ -2082,28 +2142,20 @@ view_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
         Py_DECREF(r);
         return Py_NewRef(x);
     }
+    if ((PyList_CheckExact(r) || PyTuple_CheckExact(r)) && PySequence_Fast_GET_SIZE(r) > 0) {
+        Py_SETREF(r, views_of(x, r));  /* ``split``: a list of views (or None) */
+        return r;
+    }
     if (!PyArray_CheckExact(r)) {
         Py_DECREF(r);
         Py_RETURN_NONE;
     }
-    /* NumPy's view of a view has the owner of the memory as its base: a view
-     * of ``a``'s storage reaches ``a``'s storage or its owner */
-    PyObject *owner = a->data, *b = PyArray_BASE((PyArrayObject *)r);
-    while (PyArray_BASE((PyArrayObject *)owner) != NULL &&
-           PyArray_Check(PyArray_BASE((PyArrayObject *)owner)))
-        owner = PyArray_BASE((PyArrayObject *)owner);
-    while (b != NULL && b != a->data && b != owner && PyArray_Check(b))
-        b = PyArray_BASE((PyArrayObject *)b);
-    if (b != NULL && (b == a->data || b == owner))
+    if (views(r, a))
         return view_of(x, r);
-    b = PyArray_BASE((PyArrayObject *)r);  /* NumPy's copy: a new array, or a view of one */
-    if ((b == NULL || (PyArray_CheckExact(b) && Py_REFCNT(b) == 1 &&
-                       PyArray_BASE((PyArrayObject *)b) == NULL &&
-                       PyArray_CHKFLAGS((PyArrayObject *)b, NPY_ARRAY_OWNDATA))) &&
+    /* NumPy's copy: a new array, or a view of one (a reshape of a strided view) */
+    if ((PyArray_BASE((PyArrayObject *)r) == NULL || private_view((PyArrayObject *)r)) &&
         readable(a->var)) {
         Py_ssize_t work = PyArray_NBYTES((PyArrayObject *)r);
-        if (b != NULL)  /* (a view of NumPy's copy: copied, as ``wrap_result`` does) */
-            Py_SETREF(r, PyArray_NewCopy((PyArrayObject *)r, NPY_KEEPORDER));
         PyObject *copy = wrap(r);  /* a copy of ready storage */
         if (copy != NULL && !admits(work) && counted(argv[0], work) < 0)
             Py_CLEAR(copy);
@@ -2212,7 +2264,8 @@ PyInit__native(void)
     static const char *compare[6] = {"__lt__", "__le__", "__eq__", "__ne__", "__gt__", "__ge__"};
     for (int i = 0; i < 6; i++)
         INTERN(s_compare[i], compare[i]);
-    if ((minus_one = PyLong_FromLong(-1)) == NULL || (no_kwargs = PyDict_New()) == NULL ||
+    if ((minus_one = PyLong_FromLong(-1)) == NULL || (zero = PyLong_FromLong(0)) == NULL ||
+        (no_kwargs = PyDict_New()) == NULL ||
         (no_also = PyTuple_New(0)) == NULL)
         return NULL;
     if (PyType_Ready(&IterType) < 0 || PyType_Ready(&ArrayType) < 0 ||

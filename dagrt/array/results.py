@@ -8,6 +8,7 @@ Imports: ``array.ndarray``.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -44,14 +45,25 @@ def wrap_result(result: Any, inputs: Any = ()) -> Any:
                     return a
                 if np.may_share_memory(result, a._data):
                     return view_of(a, result)
-        # a view of NumPy's temporary: a copy, keeping its layout
-        return wrap(result.copy(order="K") if not result.flags.owndata else result)
+        # a view of NumPy's temporary: a copy, keeping its layout (unless nothing
+        # else holds the temporary: ``np.tile``'s reshape of its own ``repeat``)
+        return wrap(result if result.flags.owndata or _private(result)
+                    else result.copy(order="K"))
     if isinstance(result, tuple):
         return type(result)(*(wrap_result(r, inputs) for r in result)) \
             if hasattr(result, "_fields") else tuple(wrap_result(r, inputs) for r in result)
     if isinstance(result, list):
         return [wrap_result(r, inputs) for r in result]
     return result
+
+
+def _private(result: np.ndarray) -> bool:
+    """``result`` views a new array that nothing else holds (as
+    ``private_view`` in ``_native.c``): references to it are ``result``'s,
+    ``base`` and ``getrefcount``'s own."""
+    base = result.base
+    return type(base) is np.ndarray and base.base is None and base.flags.owndata and \
+        sys.getrefcount(base) == 3
 
 
 def _host_arrays(x: Any, found: list[ndarray]) -> list[ndarray]:

@@ -76,10 +76,13 @@ class CostModel:
                 ran: bool = False) -> None:
         """An op of ``name`` with ``work`` took ``seconds`` of CPU (``alone``:
         in the recording thread); ``ran``: it ran on the scheduler, not
-        counted when admitted (the regime's progress: ``count``)."""
+        counted when admitted (the regime's progress: ``count``). An op of
+        ``small`` work or less is not learnt: its time is mostly fixed costs
+        (a 32-byte setitem deferred behind a pending op took 27 us on a
+        worker: a 128 KiB one then looked 109 ms long, and was deferred)."""
         if ran:
             self.count(name, work)
-        if work > 0:
+        if work > self.small and work > 0:  # (smaller ops never ask: mostly fixed costs)
             if alone:  # (the regime's yardstick: a kind's time per byte depends on shape)
                 old = self.exact.get(key := (name, work))
                 if old is None and len(self.exact) > 4096:

@@ -121,11 +121,10 @@ class Engine:
         self._max_ops = _config.get("max_pending")
         self._max_bytes = _config.get("max_pending_bytes")
         self._serial_mode = _config.get("engine") == "serial"
-        self._lookahead = _config.get("lookahead")
-        self._lookahead_bytes = _config.get("lookahead_bytes")
+        self._lookahead, self._lookahead_bytes = (_config.get("lookahead"),
+                                                  _config.get("lookahead_bytes"))
         self._progress_after = _config.get("progress_after")
-        self._fuse = bool(_config.get("fuse"))
-        self._fuse_window = _config.get("fuse_window")
+        self._fuse, self._fuse_window = bool(_config.get("fuse")), _config.get("fuse_window")
 
     def push(self, op: Op) -> None:
         """Record ``op``; run it (or queue it) as soon as its inputs are ready.
@@ -235,8 +234,7 @@ class Engine:
         """Show observers that the calling thread was blocked in the runtime
         from ``t0`` until now (``on_span(name, "runtime", t0, t1, thread)``):
         a sync wait or a backpressure stall. Called only when it blocked."""
-        t1 = time.perf_counter()
-        thread = threading.get_native_id()
+        t1, thread = time.perf_counter(), threading.get_native_id()
         for observer in self.observers:
             observer.on_span(name, "runtime", t0, t1, thread)
 
@@ -304,6 +302,8 @@ class Engine:
         that no sync point has raised yet (once), of the ops this thread
         recorded (or a thread that has ended). ``raise_errors=False``
         forgets every error."""
+        if not (self.pending or self._errors or self.observers):
+            return  # (nothing to wait for or raise: a program's many syncs)
         t0 = time.perf_counter()
         self._block(lambda: self.pending)
         with self._lock:
@@ -313,7 +313,7 @@ class Engine:
                 self._errors = {}
                 return
             me = threading.get_ident()
-            alive = {t.ident for t in threading.enumerate()}
+            alive = {t.ident for t in threading.enumerate()} if self._errors else ()
             errors = sorted((seq, id(e), e) for e, t, seq in self._errors.values()
                             if t == me or t not in alive)
             for _, key, _ in errors:

@@ -44,8 +44,8 @@ def bind(row: Row, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, A
 def eager_call(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Evaluate dagrt inputs, call NumPy, wrap what comes back (``out=``
     arrays are written in place, once no pending operation uses them)."""
-    if run_now is not None and "out" not in kwargs:  # small idle inputs, plain arguments
-        done = run_now(func, args, kwargs, -1, (), None, NOW_IDLE)  # (in C; may write them)
+    if run_now is not None and "out" not in kwargs:  # idle inputs, plain arguments
+        done = run_now(func, args, kwargs, 0, (), None, NOW_IDLE)  # (in C, any size: eager)
         if done is not None:
             return done[0] if type(done) is list else wrap_result(done[0], (args, kwargs))
     if (func is np.shares_memory or func is np.may_share_memory) and any(

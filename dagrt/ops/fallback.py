@@ -45,8 +45,8 @@ def eager_function(qualname: str, func: Callable[..., Any], warn: bool = True
             warnings.warn(f"dagrt: {qualname} is not recorded lazily yet; it waits for "
                           f"its inputs and runs NumPy eagerly", FallbackWarning,
                           stacklevel=2)
-        if run_now is not None and "out" not in kwargs:  # small idle inputs, in C
-            done = run_now(func, args, kwargs, -1, (), None, NOW_IDLE)
+        if run_now is not None and "out" not in kwargs:  # idle inputs, in C
+            done = run_now(func, args, kwargs, 0, (), None, NOW_IDLE)
             if done is not None:
                 return done[0] if type(done) is list else wrap_result(done[0], (args, kwargs))
         out = kwargs.get("out")

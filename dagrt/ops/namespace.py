@@ -30,7 +30,7 @@ from .table import ROWS, Row, adopt, out_position, public
 
 _TUPLES, _STRICT = 1, 2  # run_now's flags (array/_native.c)
 # a NowFunction's conditions (array/_native.c)
-_FIRST_ARRAY, _NO_KWARGS, _FIRST_LIST, _AXIS_ONLY = 4, 8, 16, 32
+_FIRST_ARRAY, _NO_KWARGS, _FIRST_LIST, _AXIS_ONLY, _EAGER = 4, 8, 16, 32, 128
 _PLACED = frozenset(("device", "ctx", "like"))  # creation keywords the slow path reads
 # Eager functions of arrays tried in C first (NumPy's call on small ready inputs
 # and plain arguments, run_now's ``_STRICT``; none writes its inputs).
@@ -135,9 +135,9 @@ def _function(row: Row) -> Callable[..., Any]:
         return NowFunction(function, row.func, _STRICT, -1, tuple(_PLACED), cpu_only=True)
     if row.name in _EAGER_METHODS:  # x.take(i): ndarray's method, for a dagrt array first
         return NowFunction(function, getattr(np.ndarray, row.name),
-                           _STRICT | _TUPLES | _FIRST_ARRAY, out_at, ("out",))
-    if row.name in _NOW_EAGER and row.kind != "view":
-        return NowFunction(function, row.func, _STRICT | _TUPLES, out_at, ("out",))
+                           _STRICT | _TUPLES | _FIRST_ARRAY | _EAGER, out_at, ("out",))
+    if row.name in _NOW_EAGER and row.kind != "view":  # (eager: now, whatever the size)
+        return NowFunction(function, row.func, _STRICT | _TUPLES | _EAGER, out_at, ("out",))
     return function
 
 
