@@ -44,7 +44,8 @@ def overhead(r: dict[str, Any]) -> list[str]:
         "iteration, small fancy indexing, reductions, matmul, `where`/`concatenate`/"
         "`stack`, random draws, `linalg.solve`, a vectorized mandelbrot on 100x83, a "
         "stencil of slices updated in place, creation/copy/reshape/cast/axis-sum/`out=` "
-        "calls, and the first loop under `dagrt.profile`. Published peers on the first loop: "
+        "calls, calls of the API sweep (next section), and the first loop under "
+        "`dagrt.profile`. Published peers on the first loop: "
         "cuNumeric about 48x slower than NumPy, MXNet 30-60 us per op, dask.array "
         "several hundred x. Target: every pattern within 2x of NumPy (3x at most).", "",
         "NumPy and dagrt each run in a fresh process (one per side for the whole run) "
@@ -106,7 +107,14 @@ def overhead(r: dict[str, Any]) -> list[str]:
         "instructions, `np.array([1.0, 2.0])` 3.5x -> 1.8x, `m.sum(axis=0)` 1.73x -> "
         "1.50x, `concatenate` 1.65x -> 1.37x, `s.sum()` 1.69x -> 1.38x); the "
         "creation/copy/reshape pattern went from 2.08 to 1.94 of NumPy's time. The "
-        "profiled loop (2.0) is the worst pattern left.", ""]
+        "profiled loop (2.0) is the worst pattern left.", "",
+        "The twentieth session added the pattern of calls its sweep of NumPy's API "
+        "found slowest (next section): a NumPy scalar times an array, `x.sort()`, "
+        "`np.where(c)`, `m.swapaxes(0, 1).ravel()` of a reshaped array, `copyto`, "
+        "`x.round(1).tobytes()`, `np.repeat`, each under a microsecond in NumPy. Before "
+        "the session's changes they took 3-12x NumPy's time each (Python paths); now "
+        "the pattern is about 2.1x (each call one or two Python frames in front of "
+        "NumPy's), as the profiled loop (2.0-2.1 in this session's runs).", ""]
 
 
 def instructions(r: dict[str, Any]) -> list[str]:
@@ -291,7 +299,23 @@ def examples(r: dict[str, Any]) -> list[str]:
             + f". _{stamp(r)}_", "",
             "Each run is a fresh process because NumPy's own times depend on the "
             "process's heap history (mandelbrot: 0.6 s warm, 2.4 s fresh).", "",
-            "The table above is the nineteenth session's final code. Its changes to "
+            "The table above is the twentieth session's code (its changes were to small "
+            "calls outside these examples' hot loops, `bench/calls.py`; the figures are "
+            "the nineteenth session's within this VM's noise: its final run gave kmeans "
+            "0.92, mlp 1.12, heat 1.10, mandelbrot 1.15, monte_carlo 0.83, rnn 1.07, "
+            "geometric mean 1.02). What keeps heat and mandelbrot over 1.0 was measured "
+            "in that session: neither defers an op (0 and 66 of their 11,200 and 4,400 "
+            "ops go to the scheduler); run every op in the caller without asking the "
+            "cost model (`DAGRT_INLINE_BYTES=1000000000`), a heat step of four plates "
+            "took 736-754 us against NumPy's 731-746 us and the default's 759-783 us: "
+            "asking the model (a Python call from C for each op over 64 KiB) and the "
+            "regime's counting cost 2-4 us an op on this VM, where an op streams 1-4 MB "
+            "through the caches between two Python calls. Deferring every op instead "
+            "(`DAGRT_INLINE_US=0`) ran mandelbrot at NumPy's time without fusion (0.95-0.98 "
+            "s against 0.97-1.05) and slower with it (1.35 s), heat at 1.3x without fusion "
+            "and 2x with it: a deferred op still costs about 25-35 us of Python in the "
+            "recording thread.", "",
+            "The nineteenth session's changes to "
             "these figures: the regime (docs/architecture.md, \"The policy\"): while a "
             "program runs, dagrt measures whether handing the ops the cost model finds "
             "dear (1 ms or more) to the workers, with the chains behind them, pays "
@@ -537,8 +561,15 @@ def calls(r: dict[str, Any]) -> list[str]:
         "(the recording path in Python), `np.float64(3.0) * x` 6.5x (NumPy's scalar "
         "calls the ufunc's override, `__array_ufunc__`, in Python), `s.repeat(2)` 10x, "
         "`np.fft.fft` 3.8x (a meta transform per call), `x.clip` 3.2x, "
-        "`random.permutation` 3.9x. Each now runs in C when its arrays are small and "
-        "ready (idle, where the call writes them: `run_now`'s `IDLE`): 1.4-2.5x.", ""]
+        "`random.permutation` 3.9x; on 800 KB arrays `X.take([1, 2])` 17x, "
+        "`X.searchsorted(3.0)` 11x, `np.result_type(X, 1)` 9.6x (eager functions ran in "
+        "C only under the run-now size, though they run now whatever it), `np.tile` 2.5x "
+        "(349 us against 140: a second copy of NumPy's result, a reshape of its own "
+        "`repeat`), `np.split` 5x (its views made in Python). Each now runs in C (views, "
+        "lists of views, and results that view a new array nothing else holds kept as "
+        "NumPy returns them; eager functions and `ndarray` methods with `run_now`'s "
+        "`IDLE`: arrays no pending op uses, as they may write them); the table shows "
+        "what is left: one Python frame or two in front of NumPy's call (0.2-0.5 us).", ""]
 
 
 SECTIONS = {"overhead": overhead, "calls": calls, "instructions": instructions, "chain": chain,

@@ -50,6 +50,8 @@ PROGRAMS = [
     "xp.cumprod(i, dtype=xp.float32)", "xp.argsort(m, axis=0)", "xp.squeeze(m[None])",
     "xp.diagonal(m, 1)", "xp.swapaxes(m[:, None], 0, 2)", "c.real", "c.imag", "v.real",
     "v.imag", "xp.random.default_rng(1).permutation(i)", "xp.random.default_rng(1).permutation(5)",
+    "xp.append(v, 1.0)", "xp.append(m, [[1, 2, 3, 4]], axis=0)", "xp.append(i, v)",
+    "xp.asarray([1, 2, 3])", "xp.asarray([v, v])", "xp.asarray([1.5, 2j])", "xp.asarray([])",
 ]
 
 

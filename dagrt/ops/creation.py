@@ -223,6 +223,11 @@ def asarray(a: Any, dtype: Any = None, order: Any = None, *, copy: bool | None =
     if isinstance(a, ndarray) and (dtype is None or a.dtype == dtype) and not copy \
             and _has_order(a, order):
         return a
+    if type(a) is list and dtype is None and order is None and copy is None and device is None \
+            and ctx is None and like is None and DEFAULT_DEVICE[0] == "cpu" and run_now is not None:
+        done = run_now(np.asarray, (a,), NO_KWARGS, -1, (), None, 2)  # np.asarray([1, 2]): in C
+        if done is not None:
+            return done[0] if type(done) is list else wrap_result(done[0])
     if type(a) is np.ndarray and not copy:
         # A view of the user's array: same memory, and ``data.base`` marks the
         # storage as not dagrt's own (temporaries never elide into it).

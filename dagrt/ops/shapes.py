@@ -19,7 +19,7 @@ import numpy as np
 
 from ..array.ndarray import ndarray, view_of, wrap
 from ..array.operands import nbytes_of, new_array
-from ..array.record import evaluate, host_values, now_view, record
+from ..array.record import NO_KWARGS, evaluate, host_values, now, now_view, record
 from ..devices.replay import identity
 from . import rules
 from .args import PY_SCALARS, as_dagrt, bind, eager_call
@@ -192,6 +192,10 @@ def _copies(row: Row, kwargs: dict[str, Any]) -> int:
 
 def append(arr: Any, values: Any, axis: Any = None) -> ndarray:
     """Implementation of numpy.append (NumPy's own definition, recorded lazily)."""
+    if type(arr) is ndarray:  # small and ready: NumPy's own, now
+        done = now(np.append, (arr, values, axis), NO_KWARGS)
+        if done is not None:
+            return done
     arr, values = as_dagrt(arr), as_dagrt(values)
     if axis is None:
         arr = arr if arr.ndim == 1 else ravel(arr)
