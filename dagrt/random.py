@@ -151,19 +151,20 @@ class _Stream:
 
     def permutation(self, x: Any, **kwargs: Any) -> ndarray:
         """A permuted copy (or a permuted ``arange(x)``), in order with the draws."""
-        work = 8 * x if type(x) is int else x._data.nbytes if type(x) is ndarray else -1
+        work = 8 * max(x, 0) if type(x) is int else x._data.nbytes if type(x) is ndarray else -1
         if work >= 0 and not kwargs and run_now is not None and \
                 DEFAULT_DEVICE[0] == "cpu":  # small, the state idle: in C
             done = run_now(self.impl.permutation, (x,), NO_KWARGS, work, (self.state,), None, 2)
             if done is not None:
                 return done[0] if type(done) is list else wrap_result(done[0])
-        if isinstance(x, (int, np.integer)):
-            shape, dtype, arrays = (int(x),), np.asarray(self._validator.permutation(1)).dtype, ()
+        if isinstance(x, (int, np.integer)):  # (arange(x): empty when negative)
+            shape, dtype, arrays = (max(int(x), 0),), np.asarray(
+                self._validator.permutation(1)).dtype, ()
         else:
             x = operand(x)
             shape = shape_of(x)
-            if not shape:
-                raise IndexError("x must be an integer or at least 1-dimensional")
+            if not shape:  # NumPy's error (the generator's, or RandomState's)
+                self._validator.permutation(np.zeros(()), **kwargs)
             dtype, arrays = x.dtype, (x,)
         outs = [new_array(shape, dtype, arrays), self.state]
         return record("random.permutation", functools.partial(_permutation_kernel, self.impl),
@@ -409,7 +410,7 @@ class Generator(_Drawing):
         return self._stream.draw("uniform", (low, high), size)
 
     def permutation(self, x: Any, axis: int = 0) -> Any:
-        return self._stream.permutation(x, axis=axis)
+        return self._stream.permutation(x, axis=axis) if axis else self._stream.permutation(x)
 
     def shuffle(self, x: Any, axis: int = 0) -> None:
         self._stream.shuffle(x, axis=axis)

@@ -154,3 +154,20 @@ def test_common_calls_take_no_python_path(monkeypatch: pytest.MonkeyPatch) -> No
         event.set()
         assert pending.tobytes() == numpy.array([2.0, 1.0]).tobytes()
     assert calls == ["_getattr"]
+
+
+@pytest.mark.parametrize("program", [
+    "xp.random.default_rng(0).permutation(-1)", "xp.random.default_rng(0).permutation(a0)",
+    "xp.random.RandomState(0).permutation(a0)", "xp.random.default_rng(0).permutation(0)",
+    "xp.random.default_rng(0).permutation(m, axis=1)", "xp.random.RandomState(0).permutation(m)",
+])
+def test_permutations_match_numpy(program: str) -> None:
+    """Values from the same seed, and NumPy's own errors (a 0-d array: the
+    generator's ``AxisError``, ``RandomState``'s ``IndexError``)."""
+    def run(xp: Any) -> Any:
+        try:
+            r = eval(program, {"xp": xp, "a0": xp.asarray(3), "m": xp.arange(6.0).reshape(2, 3)})
+        except Exception as exc:  # noqa: BLE001 (compared with NumPy's)
+            return type(exc).__name__, str(exc)
+        return numpy.asarray(r).tolist(), str(r.dtype)
+    assert run(dagrt) == run(numpy)
