@@ -472,3 +472,25 @@ def test_random_programs_match_numpy_on_the_gpu() -> None:
         dagrt.waitall()
 
     check()
+
+
+def test_pool_finalizers_may_run_inside_the_pools_own_locks() -> None:
+    """A freed block's finalizer can run in a garbage collection that an
+    allocation inside the pool's critical section starts: CuPy's pools lock
+    with re-entrant locks (fastrlock), and so does the double (a plain lock
+    hung the suite once, in ``free_all_blocks``)."""
+    pool = dcuda.MemoryPool()
+    pool._used[0] = pool._total[0] = 512  # (a block of device 0 in use)
+
+    def inside() -> None:
+        with pool._lock:  # (a collection here runs ``_release``)
+            pool._release(numpy.empty(512, numpy.uint8), 0, 0)
+        pool.free_all_blocks()
+        with dcuda._pinned_lock:
+            dcuda._give_back(numpy.empty(512, numpy.uint8))
+
+    worker = threading.Thread(target=inside, daemon=True)
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive(), "the pool's lock is not re-entrant"
+    assert pool.used_bytes() == pool.total_bytes() == 0

@@ -9,7 +9,8 @@ method's slot (read without a dictionary lookup: methods and operators are
 the hottest calls). The registry is how the array layer calls the layer above
 it without importing it: imports go one way.
 
-Imports: the op table (data) only, and NumPy (its ``ndarray``'s attribute names).
+Imports: the op table (data) only, NumPy (its ``ndarray``'s attribute names),
+the configuration and the compiled run-now case (``_native.run_now``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,17 @@ from typing import Any
 
 import numpy as np
 
+from .. import _config
 from ..ops.table import ROWS, Row, adopt
 
+try:  # the run-now case of any other numpy.ndarray method (``tobytes``...), in C
+    if not _config.get("native"):
+        raise ImportError("DAGRT_NATIVE=0")
+    from ._native import run_now as _run_now
+except ImportError:
+    _run_now = None
+_NOW_IDLE = 1 | 2 | 64  # run_now's TUPLES | STRICT | IDLE
+_PLAIN = frozenset((bytes, str, int, float, complex, bool, type(None)))
 # name -> implementation (operators and method-only rows: by their method name).
 IMPL: dict[str, Callable[..., Any]] = {}
 
@@ -107,7 +117,11 @@ def _numpy_attribute(name: str) -> Any:
         impl = _Slot("ndarray.__numpy_method__")
 
         def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-            return impl.call(self, func, name, args, kwargs)
+            done = _run_now(func, (self, *args), kwargs, 0, (), None, _NOW_IDLE) \
+                if _run_now is not None and "out" not in kwargs else None  # (in C)
+            if type(done) is list or (type(done) is tuple and type(done[0]) in _PLAIN):
+                return done[0]  # (a new array, or bytes, a number, None: nothing to wrap)
+            return impl.call(self, func, name, args, kwargs, done)
         method.__name__ = method.__qualname__ = name
         method.__doc__ = f"numpy.ndarray.{name}, run on the value."
         return adopt(method, getattr(np.ndarray, name))

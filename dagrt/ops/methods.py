@@ -192,15 +192,13 @@ def _getattr(self: ndarray, name: str) -> Any:
 
 
 def _numpy_method(self: ndarray, func: Any, name: str, args: tuple[Any, ...],
-                  kwargs: dict[str, Any]) -> Any:
+                  kwargs: dict[str, Any], done: Any = None) -> Any:
     """``x.name(*args, **kwargs)`` for any other numpy.ndarray method ``func``
-    (``tobytes``, ``partition``...): idle arrays (of any size: NumPy's method
-    runs now either way) and plain arguments in C, else as ``__getattr__``
-    gives it."""
-    if run_now is not None and "out" not in kwargs:
-        done = run_now(func, (self, *args), kwargs, 0, (), None, NOW_IDLE)
-        if done is not None:
-            return done[0] if type(done) is list else wrap_result(done[0], (self, args, kwargs))
+    (``tobytes``, ``partition``...): ``done``, what the generated method ran in
+    C (idle arrays of any size, as NumPy's method runs now either way, and
+    plain arguments), wrapped; else as ``__getattr__`` gives it."""
+    if done is not None:
+        return done[0] if type(done) is list else wrap_result(done[0], (self, args, kwargs))
     return _getattr(self, name)(*args, **kwargs)
 
 

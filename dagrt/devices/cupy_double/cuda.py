@@ -359,7 +359,10 @@ class MemoryPool:
     """Stream-ordered pools of device memory, one per device (CuPy's default)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # re-entrant, as CuPy's pool's locks (fastrlock): a block's finalizer
+        # (``_release``) may run in a garbage collection inside the pool's own
+        # critical sections (an allocation there); with a plain lock it hung
+        self._lock = threading.RLock()
         self._free: dict[tuple[int, int, int], list[numpy.ndarray]] = {}
         self._used: dict[int, int] = {}
         self._total: dict[int, int] = {}
@@ -403,10 +406,10 @@ class MemoryPool:
     def free_all_blocks(self, stream: Stream | None = None) -> None:
         device = runtime.getDevice()
         note("free_all_blocks", None if stream is None else stream.ptr, device)
-        with self._lock:
-            for key in [k for k in self._free if k[0] == device and (
+        with self._lock:  # (the keys first: a finalizer may add one meanwhile)
+            for key in [k for k in list(self._free) if k[0] == device and (
                     stream is None or k[1] == stream.ptr)]:
-                self._total[device] -= sum(b.nbytes for b in self._free.pop(key))
+                self._total[device] -= sum(b.nbytes for b in self._free.pop(key, ()))
 
     def used_bytes(self) -> int:
         return self._used.get(runtime.getDevice(), 0)
@@ -452,7 +455,7 @@ class PinnedMemoryPointer:
 
 _pinned: dict[int, int] = {}  # start address -> end, of pinned blocks
 _pinned_free: dict[int, list[numpy.ndarray]] = {}
-_pinned_lock = threading.Lock()
+_pinned_lock = threading.RLock()  # (re-entrant: ``_give_back`` runs in collections)
 
 
 @functools.cache
