@@ -570,8 +570,8 @@ def calls(r: dict[str, Any]) -> list[str]:
         "NumPy returns them; eager functions and `ndarray` methods with `run_now`'s "
         "`IDLE`: arrays no pending op uses, as they may write them); the table shows "
         "what is left: one Python frame or two in front of NumPy's call (0.2-0.5 us; "
-        "`x.tobytes()`, 0.14 us in NumPy, goes through the generated method, the ops "
-        "layer's and `run_now`: the one call over 3x).", ""]
+        "`x.tobytes()`, 0.14 us in NumPy, goes through the generated method and "
+        "`run_now`'s general argument handling: the one call over 3x).", ""]
 
 
 SECTIONS = {"overhead": overhead, "calls": calls, "instructions": instructions, "chain": chain,
