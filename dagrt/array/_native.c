@@ -527,9 +527,6 @@ binary_work(PyArrayObject *a, PyArrayObject *b)
     return PyArray_NBYTES(a) > PyArray_NBYTES(b) ? PyArray_NBYTES(a) : PyArray_NBYTES(b);
 }
 
-/* A new ready dagrt array around a fresh NumPy result (steals ``r``), or
- * NumPy's scalar; NULL without an error if ``r`` is something else (then
- * dropped: the caller takes the Python path, which wraps it as it should). */
 /* ``r`` views a new array that nothing else holds (NumPy's result made by
  * reshaping or slicing a temporary of its own: ``np.tile``, a reshape's copy):
  * as private as an array of its own (NumPy returns it so). */
@@ -542,6 +539,10 @@ private_view(PyArrayObject *r)
            PyArray_CHKFLAGS((PyArrayObject *)b, NPY_ARRAY_OWNDATA);
 }
 
+/* A new ready dagrt array around a fresh NumPy result (steals ``r``: an array
+ * of its own or a ``private_view``), or NumPy's scalar; NULL without an error
+ * if ``r`` is something else (then dropped: the caller takes the Python path,
+ * which wraps it as it should). */
 static PyObject *
 wrap(PyObject *r)
 {
@@ -1481,7 +1482,8 @@ among(PyObject *r, PyObject *x, int depth)
  * model predicts cheap runs too (timed, learnt: ``cheap``).
  * ``flags``: 1 (``tuples``), 2 (``strict``: plain arguments only, see
  * ``storage_of``), 64 (``idle``: the arrays used by no pending op, as the
- * call may write them: ``np.put``, ``x.sort()``). Returns ``[array]`` (a new NumPy array, wrapped, or
+ * call may write them: ``np.put``, ``x.sort()``). Returns ``[array]`` (a new
+ * NumPy array, or a view of one nothing else holds, wrapped, or
  * NumPy's scalar; with ``tuples``, NumPy's tuple of new arrays too, each
  * wrapped, a view of its temporary copied as ``wrap_result`` copies it),
  * ``(result,)``
@@ -1516,7 +1518,7 @@ run_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
     }
     Py_DECREF(also);
     Py_ssize_t nbytes = 0;
-    long flags = nargs == 7 ? PyLong_AsLong(argv[6]) : 0;  /* TUPLES | STRICT */
+    long flags = nargs == 7 ? PyLong_AsLong(argv[6]) : 0;  /* TUPLES | STRICT | IDLE */
     if (flags == -1 && PyErr_Occurred())
         return NULL;
     PyObject *args = storage_of(argv[1], 8, &nbytes, flags), *kwargs = NULL, *r = NULL;
