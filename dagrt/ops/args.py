@@ -41,13 +41,26 @@ def bind(row: Row, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, A
     return kwargs
 
 
+NOT_RUN = object()  # ``eager_now``: not run (an eager call may return None)
+
+
+def eager_now(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """An eager call's run-now case, in C: NumPy's call on host inputs no
+    pending op uses (the call may write them) and plain arguments, of any
+    size (it runs now either way), wrapped; else ``NOT_RUN``."""
+    if run_now is None or "out" in kwargs:
+        return NOT_RUN
+    done = run_now(func, args, kwargs, 0, (), None, NOW_IDLE)
+    if done is None:
+        return NOT_RUN
+    return done[0] if type(done) is list else wrap_result(done[0], (args, kwargs))
+
+
 def eager_call(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Evaluate dagrt inputs, call NumPy, wrap what comes back (``out=``
     arrays are written in place, once no pending operation uses them)."""
-    if run_now is not None and "out" not in kwargs:  # idle inputs, plain arguments
-        done = run_now(func, args, kwargs, 0, (), None, NOW_IDLE)  # (in C, any size: eager)
-        if done is not None:
-            return done[0] if type(done) is list else wrap_result(done[0], (args, kwargs))
+    if (result := eager_now(func, args, kwargs)) is not NOT_RUN:
+        return result
     if (func is np.shares_memory or func is np.may_share_memory) and any(
             isinstance(a, ndarray) and a._var.device is not None for a in args[:2]):
         return _device_overlap(func, *args, **kwargs)

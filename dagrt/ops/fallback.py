@@ -18,10 +18,10 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import _config
-from ..array.ndarray import ndarray, run_now
+from ..array.ndarray import ndarray
 from ..array.record import evaluate, wrap_result
 from ..array.transfer import on_device
-from .args import NOW_IDLE, host_arguments, write_back
+from .args import NOT_RUN, eager_now, host_arguments, write_back
 from .table import public
 
 
@@ -45,10 +45,8 @@ def eager_function(qualname: str, func: Callable[..., Any], warn: bool = True
             warnings.warn(f"dagrt: {qualname} is not recorded lazily yet; it waits for "
                           f"its inputs and runs NumPy eagerly", FallbackWarning,
                           stacklevel=2)
-        if run_now is not None and "out" not in kwargs:  # idle inputs, in C
-            done = run_now(func, args, kwargs, 0, (), None, NOW_IDLE)
-            if done is not None:
-                return done[0] if type(done) is list else wrap_result(done[0], (args, kwargs))
+        if (result := eager_now(func, args, kwargs)) is not NOT_RUN:
+            return result
         out = kwargs.get("out")
         copies: list[tuple[ndarray, Any, Any]] = []
         result = func(*host_arguments(args, copies),
