@@ -151,8 +151,10 @@ def test_common_calls_take_no_python_path(monkeypatch: pytest.MonkeyPatch) -> No
     with dagrt.config(engine="threaded"):
         event = threading.Event()
         pending = gate(dagrt.asarray(numpy.array([2.0, 1.0])), event)
-        event.set()
+        opener = threading.Timer(0.2, event.set)  # still pending when tobytes is called
+        opener.start()
         assert pending.tobytes() == numpy.array([2.0, 1.0]).tobytes()
+        opener.join()
     assert calls == ["_getattr"]
 
 
