@@ -10,6 +10,7 @@ Imports: the array layer, ``ops.rules``, ``ops.args``.
 
 from __future__ import annotations
 
+from types import GeneratorType
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,8 @@ def reduction(row: Row, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
         if done is not None:
             return done
     kwargs = bind(row, args, kwargs)
+    if isinstance(a, GeneratorType) and row.name == "sum":
+        return row.func(a, **kwargs)  # NumPy's TypeError (Python's sum is meant)
     a = a if type(a) is ndarray else as_dagrt(a)
     out = kwargs.pop("out", None)
     if out is not None and not isinstance(out, ndarray):

@@ -65,8 +65,8 @@ def _as_view(a: ndarray, result: Any, row: Row, args: tuple[Any, ...],
         return a
     if is_view_of(result, a._data):
         return view_of(a, result)
-    if host_values((a,)) is not None:
-        return wrap(result)
+    if host_values((a,)) is not None:  # (np.flip of a 0-d array: NumPy's scalar)
+        return result if isinstance(result, np.generic) else wrap(result)
     # NumPy made a copy (e.g. imag of a real array) from storage still pending:
     # compute it again once the input is ready.
     out = record(row.name, row.func, (a, *args), kwargs,
