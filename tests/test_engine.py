@@ -914,6 +914,22 @@ def _regime(window: float = 0.1) -> tuple[Any, list[float]]:
     return costs, clock
 
 
+def test_the_regime_steps_when_ops_are_counted_in_batches() -> None:
+    """Ops counted several at once (the compiled path's owed ops,
+    ``CostModel.grant``) take the regime's steps as one at a time would: a
+    count that passes a multiple of 8 asks the clock."""
+    from dagrt.engine.policy import MIN_OPS
+
+    costs, clock = _regime()
+    regime = costs.regime
+    for _ in range((MIN_OPS + 15) // 15 + 1):
+        costs.grant("a", 10 ** 5, 15, ask=False)
+        clock[0] += 0.05
+    assert regime.until > 0 and regime.ops < MIN_OPS + 15
+    runs = costs.runs[("a", 10 ** 5)]
+    assert costs.grant("a", 10 ** 5, 3) == (1, 15 - (runs + 4) % 16, regime.until)
+
+
 def test_the_regime_keeps_the_faster_way_and_measures_again() -> None:
     """Spreading dear ops over the workers or running them in the caller: a
     program starts spread; each regime is measured in a window, the faster

@@ -319,6 +319,33 @@ def test_ops_the_cost_model_admits_run_here_and_are_learnt(
     assert rates["sin"] != learnt and ENGINE.ops_pushed == pushed and calls == []
 
 
+def test_the_models_verdicts_are_kept_between_its_timed_ops(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between two ops the cost model times, an op it admits runs now
+    without asking it (``costs.grant``, once in 16 ops); the ops that did
+    not ask are counted at the next ask (its ``runs``, the regime's
+    progress), and a rate that rises stops the run-now case at once."""
+    from dagrt.engine.policy import POLICY, TIME_EVERY
+
+    costs = POLICY.costs
+    asked: list[int] = []
+    grant = costs.grant
+    monkeypatch.setattr(costs, "grant", lambda *a: (asked.append(a[2]), grant(*a))[1])
+    monkeypatch.setitem(costs.rates, "sin", 1e-15)
+    monkeypatch.setattr(costs, "runs", {("sin", 1 << 17): 1000})  # (past its first)
+    x = dagrt.ones(1 << 14)  # 128 KiB: above the run-now size
+    pushed = ENGINE.ops_pushed
+    with dagrt.config(check_plans=False, adapt_s=0):  # (no regime: no window's end)
+        for _ in range(2 * TIME_EVERY):
+            assert float(dagrt.sin(x)[0]) == math.sin(1.0)
+        assert ENGINE.ops_pushed == pushed  # every one ran now
+        assert len(asked) <= 5 and sum(asked) > TIME_EVERY  # (owed: ran without asking)
+        monkeypatch.setitem(costs.rates, "sin", 1.0)  # now predicted dear: deferred
+        y = dagrt.sin(x)
+        assert ENGINE.ops_pushed == pushed + 1 and float(y[0]) == math.sin(1.0)
+    assert costs.runs[("sin", 1 << 17)] == 1000 + 2 * TIME_EVERY  # (the last ask settled)
+
+
 def test_profiled_ops_run_here_and_are_shown_at_their_line(tmp_path: Path) -> None:
     """Under a profile the ops run as without one, each a slice with its site."""
     import json

@@ -128,6 +128,27 @@ class CostModel:
             self.regime.add(name, work)
         return verdict
 
+    def grant(self, name: str, work: int, owed: int, ask: bool = True
+              ) -> tuple[int, int, float] | None:
+        """``cheap`` for the compiled recording path, which keeps a verdict
+        "run now, untimed" between the ops the model times: ``owed`` ops of
+        ``name`` and ``work`` ran now since the last ask without asking
+        (counted here as ``cheap`` would have); then, if ``ask``, this op's
+        verdict, how many ops after it get the same one before the next
+        timed op, and until when (the regime's window)."""
+        if owed:
+            key = (name, work)
+            self.runs[key] = self.runs.get(key, 0) + owed
+            if self.regime.window:
+                self.regime.add(name, work, owed)
+        if not ask:
+            return None
+        verdict = self.cheap(name, work)
+        if verdict != 1 or (runs := self.runs.get((name, work))) is None:
+            return verdict, 0, 0.0
+        until = self.regime.until if self.regime.window else float("inf")
+        return 1, TIME_EVERY - 1 - runs % TIME_EVERY, until
+
     def count(self, name: str, work: int, ops: int = 1) -> None:
         """The regime's progress: an op over ``small`` ran now without
         asking the model (a copy of ready storage: NumPy's function's
@@ -218,8 +239,8 @@ class Regime:
         the clock, and a step is taken under the lock)."""
         counts, key = self.work, (name, work)
         counts[key] = counts.get(key, 0) + ops
-        self.ops += ops
-        if not self.ops & 7 and (self.ops >= MIN_OPS or not self.measured):
+        before, self.ops = self.ops, self.ops + ops
+        if before >> 3 != self.ops >> 3 and (self.ops >= MIN_OPS or not self.measured):
             now = self.clock()
             if now >= self.until:
                 with self._lock:
