@@ -15,11 +15,12 @@ from .array.ndarray import ndarray
 from .array.operands import new_array
 from .array.record import now, record
 from .ops import fallback as _fallback
+from .ops import rules
 from .ops.args import as_dagrt
 from .ops.methods import IMPLEMENTATIONS
 from .ops.namespace import FUNCTIONS
 from .ops.rules import reduced_shape
-from .ops.table import adopt_all
+from .ops.table import adopt_all, public
 
 LinAlgError = np.linalg.LinAlgError
 
@@ -269,10 +270,76 @@ def matrix_transpose(x: Any, /) -> ndarray:
     return FUNCTIONS["matrix_transpose"](x)
 
 
+def vector_norm(x: Any, /, *, axis: Any = None, keepdims: bool = False, ord: Any = 2
+                ) -> ndarray:
+    """Implementation of numpy.linalg.vector_norm (lazy; CuPy has none: a
+    device's array is copied to the host and back, as an eager function's)."""
+    x = as_dagrt(x)
+    if x._var.device is not None:
+        return _EAGER["vector_norm"](x, axis=axis, keepdims=keepdims, ord=ord)
+    meta = np.linalg.vector_norm(rules.reduction_meta(x.shape, x.dtype), axis=axis,
+                                 keepdims=keepdims, ord=ord)  # (NumPy's errors)
+    shape = rules.reduced_shape(x.shape, axis, keepdims)
+    return _lazy("vector_norm", np.linalg.vector_norm, (x,), shape, np.asarray(meta).dtype,
+                 {"axis": axis, "keepdims": keepdims, "ord": ord})
+
+
+def matrix_norm(x: Any, /, *, keepdims: bool = False, ord: Any = "fro") -> ndarray:
+    """Implementation of numpy.linalg.matrix_norm (lazy; a device's array as
+    ``vector_norm``'s)."""
+    x = as_dagrt(x)
+    if x._var.device is not None:
+        return _EAGER["matrix_norm"](x, keepdims=keepdims, ord=ord)
+    meta = np.linalg.matrix_norm(rules.reduction_meta(x.shape, x.dtype), keepdims=keepdims,
+                                 ord=ord)  # (NumPy's errors)
+    shape = x.shape[:-2] + ((1, 1) if keepdims else ())
+    return _lazy("matrix_norm", np.linalg.matrix_norm, (x,), shape, np.asarray(meta).dtype,
+                 {"keepdims": keepdims, "ord": ord})
+
+
+def _multi_dot_kernel(*arrays: Any) -> Any:
+    return np.linalg.multi_dot(arrays)
+
+
+def multi_dot(arrays: Any, *, out: Any = None) -> Any:
+    """Implementation of numpy.linalg.multi_dot (lazy: one op, NumPy's order
+    of the products; with ``out=``, a device's arrays or shapes that do not
+    line up, NumPy's call on evaluated inputs)."""
+    arrays = [as_dagrt(a) for a in arrays]
+    if len(arrays) == 2 and out is None:
+        return FUNCTIONS["dot"](*arrays)
+    shapes = [a.shape for a in arrays]
+    if len(shapes) > 2:
+        shapes[0] = shapes[0] if len(shapes[0]) != 1 else (1,) + shapes[0]
+        shapes[-1] = shapes[-1] if len(shapes[-1]) != 1 else shapes[-1] + (1,)
+    if out is not None or len(arrays) < 2 or any(a._var.device is not None for a in arrays) \
+            or any(len(s) != 2 for s in shapes) \
+            or any(a[1] != b[0] for a, b in zip(shapes, shapes[1:])):
+        return _eager_multi_dot(arrays, out=out)  # (NumPy's result or error)
+    shape = (shapes[0][0],) * (arrays[0].ndim == 2) + (shapes[-1][1],) * (arrays[-1].ndim == 2)
+    dtype = np.linalg.multi_dot([np.ones(s, a.dtype) for s, a in
+                                 zip([(1, 1)] * len(arrays), arrays)]).dtype
+    work = sum(a._data.nbytes for a in arrays) * max(max(s) for s in shapes)
+    return record("linalg.multi_dot", _multi_dot_kernel, tuple(arrays), {},
+                  lambda: [new_array(shape, dtype, tuple(arrays))], use_out=False,
+                  work=work)[0]
+
+
+# NumPy's call on evaluated inputs, without a warning: eager by design where a
+# result's dtype or shape depends on the values (eig, eigvals, lstsq's
+# residuals) or the function is rare; the lazy ones' cases CuPy cannot run.
+_EAGER = {name: _fallback.eager_function(f"numpy.linalg.{name}", getattr(np.linalg, name),
+                                         warn=False)
+          for name in ("eig", "eigvals", "lstsq", "tensorinv", "tensorsolve", "cross",
+                       "multi_dot", "vector_norm", "matrix_norm")}
+_eager_multi_dot = _EAGER["multi_dot"]
+for _name in ("eig", "eigvals", "lstsq", "tensorinv", "tensorsolve", "cross"):
+    globals()[_name] = public(_EAGER[_name], getattr(np.linalg, _name), "dagrt.linalg", _name)
+
 # numpy.linalg.inv(dagrt_array) stays lazy (``__array_function__``).
 IMPLEMENTATIONS.update({getattr(np.linalg, name): globals()[name] for name in (
     "inv", "solve", "det", "norm", "cholesky", "matrix_power", "pinv", "eigvalsh", "eigh",
-    "svd", "qr", "slogdet")})
+    "svd", "qr", "slogdet", "vector_norm", "matrix_norm", "multi_dot")})
 
 
 adopt_all(globals(), np.linalg)  # NumPy's signatures (inspect.signature)

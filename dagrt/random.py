@@ -199,7 +199,7 @@ class _Stream:
         def in_order(*args: Any, **kwargs: Any) -> Any:
             self.state._quiet()
             return attr(*args, **kwargs)
-        return _fallback.eager_function(qualname, in_order)
+        return _fallback.eager_function(qualname, in_order, warn=name not in EAGER)
 
 
 class Draw(Recorded):  # type: ignore[misc, valid-type]
@@ -277,6 +277,10 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "wald": ("mean", "scale"), "weibull": ("a",), "zipf": ("a",), "choice": ("a",),
     "random_integers": ("low", "high"),
 }
+# Methods drawn eagerly by design, in order with the draws, on evaluated inputs:
+# samples of vectors (shapes from the parameters' values), bytes, the rest rare.
+EAGER = {"multivariate_normal", "dirichlet", "multinomial", "multivariate_hypergeometric",
+         "bytes", "permuted", "tomaxint"}
 _OPTIONS = {"choice": ("replace", "p")}
 _NO_BROADCAST = {"choice"}  # its parameter is a population, not a broadcast operand
 
@@ -420,6 +424,11 @@ class Generator(_Drawing):
         return self._stream.draw("integers", (low, high), size,
                                  {"dtype": dtype, "endpoint": endpoint})
 
+    def spawn(self, n_children: int) -> list[Generator]:
+        """Independent child generators, as NumPy's ``spawn`` (dagrt's)."""
+        self._stream.state._quiet()
+        return [Generator(child) for child in self._stream.impl.spawn(n_children)]
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
@@ -427,8 +436,24 @@ class Generator(_Drawing):
 
 
 def default_rng(seed: Any = None) -> Generator:
-    """A new ``Generator``, as ``numpy.random.default_rng(seed)``."""
-    return Generator(seed)
+    """A new ``Generator``, as ``numpy.random.default_rng(seed)`` (a
+    ``Generator`` given is returned as it is)."""
+    return seed if isinstance(seed, Generator) else Generator(seed)
+
+
+def get_bit_generator() -> Any:
+    """The legacy functions' bit generator (NumPy's object, shared: drawing
+    from it advances their numbers), once the pending draws are done."""
+    _global._stream.state._value()
+    return _global._stream.impl._bit_generator
+
+
+def set_bit_generator(bitgen: Any) -> None:
+    """Give the legacy functions ``bitgen``, in order with the draws."""
+    _global._stream.apply(lambda impl, b: impl.__init__(b), bitgen)
+
+
+get_bit_generator.__dagrt_eager__ = set_bit_generator.__dagrt_eager__ = True  # type: ignore
 
 
 _global = RandomState()

@@ -523,3 +523,76 @@ def test_module_locks_are_renewed_in_a_forked_child() -> None:
     finally:
         release.set()
         holder.join()
+
+
+# -- the last fallbacks: NumPy's functions without a warning, lazy where they can be -------------
+
+NO_FALLBACK = {
+    "multi_dot": lambda xp: xp.linalg.multi_dot([xp.arange(6.0).reshape(2, 3),
+                                                 xp.arange(12.0).reshape(3, 4),
+                                                 xp.arange(8).reshape(4, 2)]),
+    "multi_dot_vectors": lambda xp: xp.linalg.multi_dot([xp.arange(2.0), xp.ones((2, 3)),
+                                                         xp.ones((3, 4)), xp.arange(4.0)]),
+    "multi_dot_two": lambda xp: xp.linalg.multi_dot([xp.ones((2, 3)), xp.ones(3)]),
+    "multi_dot_out": lambda xp: (lambda o: (xp.linalg.multi_dot(
+        [xp.ones((2, 3)), xp.ones((3, 3)), xp.ones((3, 2))], out=o), o)[1])(xp.zeros((2, 2))),
+    "multi_dot_misaligned": lambda xp: xp.linalg.multi_dot([xp.ones((2, 3))] * 3),
+    "multi_dot_one": lambda xp: xp.linalg.multi_dot([xp.ones((2, 2))]),
+    "multi_dot_3d": lambda xp: xp.linalg.multi_dot([xp.ones((2, 2))] * 2 + [xp.ones((2, 2, 2))]),
+    "vector_norm": lambda xp: xp.linalg.vector_norm(xp.arange(-3.0, 3.0).reshape(2, 3),
+                                                    axis=1, keepdims=True, ord=1),
+    "vector_norm_all": lambda xp: xp.linalg.vector_norm(xp.arange(6, dtype=xp.float32)),
+    "vector_norm_empty_inf": lambda xp: xp.linalg.vector_norm(xp.ones(0), ord=xp.inf),
+    "matrix_norm": lambda xp: xp.linalg.matrix_norm(xp.arange(12.0).reshape(3, 2, 2), ord=2),
+    "matrix_norm_1d": lambda xp: xp.linalg.matrix_norm(xp.ones(3)),
+    "eig": lambda xp: xp.linalg.eig(xp.array([[2.0, 0.0], [0.0, 3.0]])).eigenvalues,
+    "eigvals_complex": lambda xp: xp.linalg.eigvals(xp.array([[0.0, -1.0], [1.0, 0.0]])),
+    "lstsq": lambda xp: xp.linalg.lstsq(xp.arange(6.0).reshape(3, 2), xp.ones(3), rcond=None),
+    "tensorsolve": lambda xp: xp.linalg.tensorsolve(xp.eye(6).reshape(6, 2, 3), xp.ones(6)),
+    "linalg_cross": lambda xp: xp.linalg.cross(xp.eye(3), xp.arange(3.0)),
+    "roots": lambda xp: xp.roots(xp.array([1.0, -3.0, 2.0])),
+    "polyadd": lambda xp: xp.polyadd(xp.arange(3.0), [1.0]),
+    "busday_count": lambda xp: xp.busday_count("2024-01-01", "2024-02-01"),
+    "datetime_as_string": lambda xp: xp.datetime_as_string(
+        xp.arange("2024-01", "2024-03", dtype="datetime64[M]")),
+    "frompyfunc": lambda xp: xp.frompyfunc(lambda v: v * 2, 1, 1)(xp.arange(3)).astype(int),
+    "multivariate_normal": lambda xp: (xp.random.seed(3), xp.random.multivariate_normal(
+        [0.0, 1.0], [[1.0, 0.5], [0.5, 1.0]], size=(2, 2)))[1],
+    "dirichlet_after_draws": lambda xp: (xp.random.seed(4), xp.random.rand(3),
+                                         xp.random.RandomState(5).dirichlet([1.0, 2.0]),
+                                         xp.random.dirichlet([1.0, 2.0], 2))[1:],
+    "generator_multinomial": lambda xp: (lambda r: (r.normal(size=2), r.multinomial(
+        [5, 10], [0.2, 0.8]), r.permuted(xp.arange(6).reshape(2, 3), axis=1)))(
+        xp.random.default_rng(7)),
+    "spawn": lambda xp: [g.random(2) for g in xp.random.default_rng(8).spawn(2)],
+    "bit_generator": lambda xp: (xp.random.seed(9), xp.random.rand(2),
+                                 xp.random.get_bit_generator().random_raw(),
+                                 xp.random.rand(1))[1:],
+}
+
+
+@pytest.mark.parametrize("case", sorted(NO_FALLBACK))
+def test_no_fallback_is_left_where_numpy_code_is_common(case: str, engine: str) -> None:
+    """Each runs as NumPy's (values, dtypes, errors), with no FallbackWarning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", dagrt.FallbackWarning)
+        run_xp(lambda xp: NO_FALLBACK[case](xp))
+
+
+def test_set_bit_generator_takes_the_legacy_functions_in_order() -> None:
+    state = numpy.random.get_state()
+    try:
+        for xp in (numpy, dagrt):
+            xp.random.seed(0)
+            first = xp.random.rand(2)
+            xp.random.set_bit_generator(numpy.random.PCG64(11))
+            second = xp.random.rand(3)
+            if xp is numpy:
+                expected = (first, second)
+        assert_same(expected, (first, second))
+        assert dagrt.random.default_rng(g := dagrt.random.default_rng(1)) is g
+    finally:
+        numpy.random.set_bit_generator(numpy.random.MT19937())
+        numpy.random.set_state(state)
+        dagrt.random.set_bit_generator(numpy.random.MT19937())
+        dagrt.random.seed()

@@ -57,7 +57,10 @@ def eager_function(qualname: str, func: Callable[..., Any], warn: bool = True
         return wrap_result(result, (args, kwargs)) if not copies else \
             on_device(wrap_result(result), copies[0][0]._var.device)
 
-    fallback.__dagrt_fallback__ = True  # type: ignore[attr-defined]
+    if warn:
+        fallback.__dagrt_fallback__ = True  # type: ignore[attr-defined]
+    else:  # eager by design (a data-dependent result, reviewed), as the table's
+        fallback.__dagrt_eager__ = True  # type: ignore[attr-defined]
     return fallback
 
 

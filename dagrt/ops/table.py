@@ -190,7 +190,10 @@ EAGER = ["nonzero", "flatnonzero", "argwhere", "unique", "unique_values",
          "getbufsize", "setbufsize", "geterrcall", "seterrcall", "isdtype", "require",
          "ix_", "take_along_axis", "put_along_axis", "mask_indices",
          "tril_indices_from", "triu_indices_from", "diag_indices_from", "einsum_path",
-         "histogram_bin_edges", "nanpercentile", "nanquantile", "packbits", "unpackbits"]
+         "histogram_bin_edges", "nanpercentile", "nanquantile", "packbits", "unpackbits",
+         "poly", "polyadd", "polysub", "polymul", "polydiv", "polyder", "polyint", "roots",
+         "busday_count", "busday_offset", "is_busday", "datetime_as_string", "datetime_data",
+         "fromfile", "fromregex", "frompyfunc", "nested_iters"]
 _EAGER_METHODS = {"nonzero", "searchsorted", "take", "put", "trace", "argpartition"}
 # Hand-written functions (ops/<kind>.py defines one of the same name); the
 # flag says whether it is also a method.

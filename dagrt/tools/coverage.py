@@ -38,6 +38,8 @@ def classify(obj: Any, name: str, module: str) -> str:
     """
     if getattr(obj, "__dagrt_fallback__", False):
         return "fallback"
+    if getattr(obj, "__dagrt_eager__", False):
+        return "eager"
     if not (getattr(obj, "__module__", None) or "").startswith("dagrt") \
             or isinstance(obj, (type, types.ModuleType)):
         return "numpy"
@@ -76,11 +78,15 @@ def markdown() -> str:
              "- **lazy**: never waits for pending work: recorded into the graph and run "
              "by the scheduler (creation functions such as `zeros` or `arange`, which "
              "read no dagrt data, compute at once);",
-             "- **eager**: in the op table as eager by design: the output shape depends "
-             "on the data (`unique`, `nonzero`) or the result is a Python object; "
-             "evaluates its inputs and calls NumPy;",
-             "- **fallback**: not in the op table yet: evaluates its inputs, calls NumPy "
-             "and warns once with `dagrt.FallbackWarning`. This set shrinks over time;",
+             "- **eager**: eager by design: the output's shape or dtype depends on the "
+             "data (`unique`, `nonzero`, `linalg.eig`, `random.multinomial`), the result "
+             "is a Python object, or the function is rare (`roots`, `busday_count`); "
+             "evaluates its inputs (random draws: in order with the draws) and calls "
+             "NumPy, without a warning;",
+             "- **fallback**: not reviewed: evaluates its inputs, calls NumPy "
+             "and warns once with `dagrt.FallbackWarning`. Only NumPy's `matrix` "
+             "functions are left (`matrix`, a subclass of `ndarray`, is not supported: "
+             "their result is a dagrt array);",
              "- **numpy**: NumPy's own object (types, dtypes, constants, submodules, "
              "shape helpers).", "",
              "| module | lazy | eager | fallback | numpy's own |",
