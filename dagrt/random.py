@@ -436,14 +436,12 @@ class Generator(_Drawing):
 
 
 def default_rng(seed: Any = None) -> Generator:
-    """A new ``Generator``, as ``numpy.random.default_rng(seed)`` (a
-    ``Generator`` given is returned as it is)."""
+    """A new ``Generator``, as ``numpy.random.default_rng(seed)`` (or ``seed``'s)."""
     return seed if isinstance(seed, Generator) else Generator(seed)
 
 
 def get_bit_generator() -> Any:
-    """The legacy functions' bit generator (NumPy's object, shared: drawing
-    from it advances their numbers), once the pending draws are done."""
+    """The legacy functions' bit generator (NumPy's, shared), after the draws."""
     _global._stream.state._value()
     return _global._stream.impl._bit_generator
 

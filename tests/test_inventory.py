@@ -53,7 +53,10 @@ def test_types_and_constants_are_numpys() -> None:
 
 
 @pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # (NumPy's, for matrix)
-def test_fallback_warns_once_and_works() -> None:
+def test_fallback_warns_once_and_works(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dagrt.ops import fallback
+
+    monkeypatch.setattr(fallback, "_warned", set())  # (another test may have called it)
     x = dagrt.arange(6.0).reshape(2, 3)
     with pytest.warns(dagrt.FallbackWarning, match="asmatrix"):
         first = dagrt.asmatrix(x)
