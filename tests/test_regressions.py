@@ -596,3 +596,23 @@ def test_set_bit_generator_takes_the_legacy_functions_in_order() -> None:
         numpy.random.set_state(state)
         dagrt.random.set_bit_generator(numpy.random.MT19937())
         dagrt.random.seed()
+
+
+NO_OUT = ["sort", "argsort", "tril", "triu", "angle", "unwrap", "inner", "tensordot", "vdot"]
+
+
+@pytest.mark.parametrize("name", NO_OUT)
+def test_functions_without_out_refuse_it(name: str) -> None:
+    """NumPy's TypeError for ``out=`` (or any keyword) its function does not
+    take: the function's Python path took it (``np.inner(a, b, out=o)`` wrote
+    ``o``; ``np.sort(a, out=o)`` sorted ``a``)."""
+    def call(xp: Any, **kwargs: Any) -> Any:
+        a, o = xp.arange(6.0).reshape(2, 3), xp.zeros((2, 3))
+        args = (a,) if name in ("sort", "argsort", "tril", "triu", "angle", "unwrap") else (a, a)
+        return getattr(xp, name)(*args, **{k: o if v == "o" else v for k, v in kwargs.items()})
+    for kwargs in ({"out": "o"}, {"bad": 1}):
+        with pytest.raises(TypeError, match="unexpected keyword") as expected:
+            call(numpy, **kwargs)
+        with pytest.raises(TypeError, match="unexpected keyword") as got:
+            call(dagrt, **kwargs)
+        assert str(got.value) == str(expected.value)

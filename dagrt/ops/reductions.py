@@ -21,7 +21,7 @@ from ..array.operands import new_array, shape_of
 from ..array.record import now, record
 from . import rules
 from .args import as_dagrt, bind, eager_call
-from .table import Row, out_position
+from .table import Row, check_keywords, out_position
 
 
 def reduction(row: Row, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -148,6 +148,7 @@ def _einsum_view(subscripts: str, a: ndarray, kwargs: dict[str, Any]) -> ndarray
 
 
 def contraction(row: Row, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    check_keywords(row.func, args, kwargs)
     subscripts = None
     if row.name == "einsum":
         if len(args) < 2 or not isinstance(args[0], str):

@@ -24,7 +24,7 @@ from ..devices.replay import identity
 from . import rules
 from .args import PY_SCALARS, as_dagrt, bind, eager_call
 from .reductions import is_view_of
-from .table import ROWS, Row
+from .table import ROWS, Row, check_keywords
 
 _NP = np.ndarray
 
@@ -239,6 +239,7 @@ def _block_order(shape: tuple[int, ...], arrays: list[ndarray], depth: int) -> A
 def shaped(row: Row, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Functions whose output has the input's shape (or its flattening):
     ``sort cumsum round tril``... Shape and dtype come from a small meta call."""
+    check_keywords(row.func, (a, *args), kwargs)
     a = as_dagrt(a)
     if args:  # positional parameters by name: np.cumsum(a, 0, None, out)
         kwargs, args = bind(row, args, dict(kwargs)), ()

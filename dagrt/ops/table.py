@@ -72,6 +72,24 @@ def numpy_signature(func: Any) -> inspect.Signature | None:
 
 
 @functools.cache
+def keywords(func: Any) -> frozenset[str] | None:
+    """The keywords NumPy's ``func`` takes (None: any, or not known)."""
+    sig = numpy_signature(func)
+    if sig is None or any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        return None
+    return frozenset(p.name for p in sig.parameters.values()
+                     if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+
+
+def check_keywords(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """NumPy's own TypeError for a keyword its ``func`` does not take (``out=``
+    to ``np.sort``), raised by calling it as given, before anything runs."""
+    allowed = keywords(func)
+    if kwargs and allowed is not None and not allowed.issuperset(kwargs):
+        func(*args, **kwargs)
+
+
+@functools.cache
 def out_position(func: Any) -> int:
     """How many positional arguments a call of NumPy's ``func`` may have
     without one being ``out`` (which a run-now case must not write)."""
