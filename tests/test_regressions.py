@@ -616,3 +616,30 @@ def test_functions_without_out_refuse_it(name: str) -> None:
         with pytest.raises(TypeError, match="unexpected keyword") as got:
             call(dagrt, **kwargs)
         assert str(got.value) == str(expected.value)
+
+
+@pytest.mark.parametrize("target,statement", [("i", "t **= v"), ("c", "t //= v"), ("i", "t += v"),
+                                              ("c", "t %= v")])
+def test_an_in_place_op_that_cannot_cast_raises_numpys_error_before_the_shapes(
+        target: str, statement: str) -> None:
+    """``out=`` (in place) with both a dtype and a shape NumPy refuses: its
+    casting error (it resolves the loop before broadcasting), also when the
+    op is deferred (its operand pending)."""
+    from conftest import gate
+
+    def run(xp: Any, pending: bool) -> str:
+        t = {"i": xp.arange(10), "c": xp.arange(10) * 1j}[target]
+        v = xp.arange(3.0) + 0.5
+        with dagrt.config(engine="threaded"):
+            event = threading.Event()
+            if pending:
+                t = gate(t, event)
+            try:
+                exec(statement, {"t": t, "v": v})
+            except Exception as exc:  # noqa: BLE001 (compared with NumPy's)
+                return type(exc).__name__
+            finally:
+                event.set()
+        return "no error"
+    expected = run(numpy, False)
+    assert expected != "no error" and run(dagrt, False) == run(dagrt, True) == expected

@@ -202,10 +202,6 @@ def _plan_anew(func: Any, args: tuple[Any, ...], out: tuple[Any, ...] | None,
     if gufunc:
         shape = rules.gufunc_shape(func, [getattr(a, "shape", ()) for a in args])
         metas = [rules.gufunc_meta(func, i, a) for i, a in enumerate(args)]
-    else:
-        if out is None:  # NumPy resolves the loop's types before broadcasting
-            dtypes = rules.elementwise_dtypes(func, metas, meta_kwargs)
-        shape = rules.broadcast(shapes) if shapes else ()
     if out is not None:
         core = np.shape(func(*metas)) if gufunc else None
         meta_kwargs["out"] = tuple(
@@ -213,8 +209,9 @@ def _plan_anew(func: Any, args: tuple[Any, ...], out: tuple[Any, ...] | None,
             else np.empty(core, o.dtype) for o in out)
         if type(func) is not np.ufunc:  # isposinf, isneginf: one array
             meta_kwargs["out"] = meta_kwargs["out"][0]
-    if out is not None or gufunc:
-        dtypes = rules.elementwise_dtypes(func, metas, meta_kwargs)
+    dtypes = rules.elementwise_dtypes(func, metas, meta_kwargs)
+    if not gufunc:  # (NumPy resolves the loop's types, and casts to out=, before broadcasting)
+        shape = rules.broadcast(shapes) if shapes else ()
     if (elide is not None and out is None and len(dtypes) == 1 and dtypes[0] == elide.dtype
             and shape == elide.shape and writeable(elide)):
         return [elide]
