@@ -87,6 +87,8 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> n
         if done is not None:
             return done
     x = as_dagrt(x)
+    if x.dtype == object:  # (its elements may be arrays: the result's shape is theirs)
+        return _EAGER["norm"](x, ord, axis, keepdims)
     meta = np.linalg.norm(np.ones(tuple(min(d, 2) for d in x.shape), x.dtype), ord, axis,
                           keepdims)
     if axis is None and not keepdims:
@@ -275,7 +277,7 @@ def vector_norm(x: Any, /, *, axis: Any = None, keepdims: bool = False, ord: Any
     """Implementation of numpy.linalg.vector_norm (lazy; CuPy has none: a
     device's array is copied to the host and back, as an eager function's)."""
     x = as_dagrt(x)
-    if x._var.device is not None:
+    if x._var.device is not None or x.dtype == object:
         return _EAGER["vector_norm"](x, axis=axis, keepdims=keepdims, ord=ord)
     meta = np.linalg.vector_norm(rules.reduction_meta(x.shape, x.dtype), axis=axis,
                                  keepdims=keepdims, ord=ord)  # (NumPy's errors)
@@ -288,7 +290,7 @@ def matrix_norm(x: Any, /, *, keepdims: bool = False, ord: Any = "fro") -> ndarr
     """Implementation of numpy.linalg.matrix_norm (lazy; a device's array as
     ``vector_norm``'s)."""
     x = as_dagrt(x)
-    if x._var.device is not None:
+    if x._var.device is not None or x.dtype == object:
         return _EAGER["matrix_norm"](x, keepdims=keepdims, ord=ord)
     meta = np.linalg.matrix_norm(rules.reduction_meta(x.shape, x.dtype), keepdims=keepdims,
                                  ord=ord)  # (NumPy's errors)
@@ -331,7 +333,7 @@ def multi_dot(arrays: Any, *, out: Any = None) -> Any:
 _EAGER = {name: _fallback.eager_function(f"numpy.linalg.{name}", getattr(np.linalg, name),
                                          warn=False)
           for name in ("eig", "eigvals", "lstsq", "tensorinv", "tensorsolve", "cross",
-                       "multi_dot", "vector_norm", "matrix_norm")}
+                       "multi_dot", "vector_norm", "matrix_norm", "norm")}
 _eager_multi_dot = _EAGER["multi_dot"]
 for _name in ("eig", "eigvals", "lstsq", "tensorinv", "tensorsolve", "cross"):
     globals()[_name] = public(_EAGER[_name], getattr(np.linalg, _name), "dagrt.linalg", _name)

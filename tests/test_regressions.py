@@ -643,3 +643,29 @@ def test_an_in_place_op_that_cannot_cast_raises_numpys_error_before_the_shapes(
         return "no error"
     expected = run(numpy, False)
     assert expected != "no error" and run(dagrt, False) == run(dagrt, True) == expected
+
+
+@pytest.mark.parametrize("call", ["xp.sum(v)", "xp.mean(v)", "v.prod()", "xp.dot(v, v)",
+                                  "v @ v", "xp.linalg.norm(v)", "xp.linalg.norm(v, ord=1)",
+                                  "xp.linalg.vector_norm(v)", "xp.cumsum(v)"])
+@pytest.mark.parametrize("pending", [False, True])
+def test_object_arrays_of_arrays_reduce_as_numpys(call: str, pending: bool) -> None:
+    """A reduction or product of an object array whose elements are arrays
+    is an array of their shape (``np.sum([array([0, 1]), 1, 2])`` is
+    ``array([3, 4])``): NumPy's call once the input is ready, not a planned
+    0-d object array (deferred: a 0-d array holding the sum, or an error)."""
+    from conftest import gate
+
+    def run(xp: Any) -> Any:
+        v = xp.array([numpy.array([0, 1]), 1, 2], dtype=object)
+        with dagrt.config(engine="threaded"):
+            event = threading.Event()
+            if pending and xp is dagrt:
+                v = gate(v, event)
+            try:
+                return eval(call, {"xp": xp, "v": v})
+            finally:
+                event.set()
+    expected, got = run(numpy), run(dagrt)
+    assert type(numpy.asarray(got)) is numpy.ndarray
+    assert repr(numpy.asarray(got)) == repr(numpy.asarray(expected))

@@ -1457,8 +1457,12 @@ static PyMappingMethods Array_as_mapping = {
 /* The buffer protocol (``memoryview(x)``, ``bytes(x)``, ``hashlib``...; and
  * NumPy's first way to read an array-like): the storage's own buffer, once
  * no pending op uses it (``ndarray._exported``: waits, or a GPU array's host
- * copy). An unstructured void array exports none (its format, ``'3x'``,
- * reads back as another dtype): NumPy then takes ``__array__``. */
+ * copy), with the storage's own strides (NumPy exports a contiguous array's
+ * with the strides of its length-1 axes made up: ``numpy.asarray(x[None])``
+ * had other strides than NumPy's ``x[None]``). A void or structured array
+ * asks ``_exported``, which exports none where NumPy cannot read the format
+ * back as its dtype (``'3x'``: another dtype; titles are lost; explicit
+ * offsets raise RuntimeError in NumPy): NumPy then takes ``__array__``. */
 static PyObject *s_exported;
 
 static int
@@ -1469,19 +1473,16 @@ Array_getbuffer(PyObject *self, Py_buffer *view, int flags)
         not_configured();
         return -1;
     }
-    PyObject *data = a->data != NULL && PyArray_CheckExact(a->data) && idle(a->var)
+    PyObject *data = a->data != NULL && PyArray_CheckExact(a->data) && idle(a->var) &&
+                     PyArray_TYPE((PyArrayObject *)a->data) != NPY_VOID
                          ? Py_NewRef(a->data)
                          : PyObject_CallMethodNoArgs(self, s_exported);
     if (data == NULL)
         return -1;
-    if (PyArray_Check(data) && PyArray_TYPE((PyArrayObject *)data) == NPY_VOID &&
-        !PyDataType_HASFIELDS(PyArray_DESCR((PyArrayObject *)data))) {
-        PyErr_SetString(PyExc_BufferError, "dagrt: an unstructured void array exports no "
-                        "buffer (numpy.asarray(x) reads it)");
-        Py_DECREF(data);
-        return -1;
-    }
     int r = PyObject_GetBuffer(data, view, flags);
+    if (r == 0 && view->strides != NULL && PyArray_Check(data) &&
+        view->ndim == PyArray_NDIM((PyArrayObject *)data))
+        view->strides = PyArray_STRIDES((PyArrayObject *)data);  /* (view->obj holds data) */
     Py_DECREF(data);
     return r;
 }
@@ -1696,7 +1697,15 @@ run_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
     if ((flags & 1) && PyTuple_CheckExact(r) &&
         PyTuple_GET_SIZE(r) > 0) {  /* ``tuples``: NumPy's tuple of new arrays (nonzero) */
         Py_ssize_t n = PyTuple_GET_SIZE(r), i;
-        for (i = 0; i < n; i++) {  /* new arrays, or views of NumPy's temporaries */
+        PyObject *first = PyTuple_GET_ITEM(r, 0);
+        PyObject *shared = n > 1 && PyArray_CheckExact(first) ?
+            PyArray_BASE((PyArrayObject *)first) : NULL;
+        for (i = 1; shared != NULL && i < n; i++) {
+            PyObject *x = PyTuple_GET_ITEM(r, i);
+            if (!PyArray_CheckExact(x) || PyArray_BASE((PyArrayObject *)x) != shared)
+                shared = NULL;
+        }  /* views of one array (a 2-d ``nonzero``'s rows): ``wrap_result``'s views */
+        for (i = 0; shared == NULL && i < n; i++) {  /* new arrays, or views of temporaries */
             PyObject *x = PyTuple_GET_ITEM(r, i);
             if (!PyArray_CheckExact(x))
                 break;

@@ -2,12 +2,17 @@
 as a kernel writing back holds them for a moment) and NumPy's names for a
 device array's (CuPy's three).
 
+Also whether a dtype survives NumPy's buffer protocol (``buffer_exact``).
+
 Imports: NumPy only (the array is the caller's ``dagrt.ndarray``).
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
+
+import numpy as np
 
 
 class HostFlags:
@@ -92,3 +97,14 @@ def writeable(a: Any) -> bool:
         a.wait_to_read()
         return bool(a._data.flags.writeable)
     return False
+
+
+@functools.cache
+def buffer_exact(dtype: np.dtype) -> bool:
+    """NumPy reads ``dtype`` back from its own buffer's format: not a void
+    dtype (``'V3'``: ``'3x'``), nor a structured one with titles (lost) or
+    explicit offsets (NumPy raises RuntimeError reading it)."""
+    try:
+        return bool(np.asarray(memoryview(np.empty(1, dtype))).dtype == dtype)
+    except (ValueError, TypeError, RuntimeError, BufferError):
+        return False

@@ -35,13 +35,12 @@ from ..engine.graph import FRESH, ForeignVar, Var
 from ..engine.policy import POLICY
 from ..engine.scheduler import ENGINE
 from ..ops.table import adopt
-from .flags import DeviceFlags, HostFlags, writeable
+from .flags import DeviceFlags, HostFlags, buffer_exact, writeable
 from .methods import IMPL, Methods
 
 
 class _Fields:
-    """An array's fields, in Python: the base class where the compiled one
-    (``array/_native.c``) was not built or ``DAGRT_NATIVE=0``."""
+    """An array's fields, in Python: where ``array/_native.c`` is off or not built."""
 
     __slots__ = ("_data", "_var", "_base", "__weakref__")
 
@@ -372,9 +371,12 @@ class ndarray(_Base, Methods):  # type: ignore[misc, valid-type]
         return self.copy()
 
     def _exported(self) -> np.ndarray:
-        """What the buffer protocol exports (``memoryview(x)``, ``bytes(x)``):
-        the storage, once no pending op uses it (a GPU array: a host copy)."""
-        return self._quiet() if self._var.device is None else self._host()
+        """The buffer protocol's (``memoryview(x)``): the storage, once no pending
+        op uses it (a GPU array: a host copy); none if NumPy misreads its dtype."""
+        data = self._quiet() if self._var.device is None else self._host()
+        if data.dtype.kind == "V" and not buffer_exact(data.dtype):
+            raise BufferError(f"dagrt: no buffer for dtype {data.dtype} (numpy.asarray reads it)")
+        return data
 
     if not NATIVE:  # (the compiled base fills the buffer slot on every Python)
         def __buffer__(self, flags: int, /) -> memoryview:

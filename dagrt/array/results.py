@@ -49,12 +49,27 @@ def wrap_result(result: Any, inputs: Any = ()) -> Any:
         # else holds the temporary: ``np.tile``'s reshape of its own ``repeat``)
         return wrap(result if result.flags.owndata or _private(result)
                     else result.copy(order="K"))
+    if isinstance(result, (tuple, list)) and (views := _shared_views(result)) is not None:
+        return type(result)(views)
     if isinstance(result, tuple):
         return type(result)(*(wrap_result(r, inputs) for r in result)) \
             if hasattr(result, "_fields") else tuple(wrap_result(r, inputs) for r in result)
     if isinstance(result, list):
         return [wrap_result(r, inputs) for r in result]
     return result
+
+
+def _shared_views(results: tuple[Any, ...] | list[Any]) -> list[ndarray] | None:
+    """Views of one new array that nothing else holds (``np.nonzero``'s rows
+    of its ``(n, ndim)`` result): views of one dagrt array, NumPy's strides."""
+    first = results[0] if len(results) > 1 else None
+    base = first.base if type(first) is np.ndarray else None
+    if type(base) is not np.ndarray or base.base is not None or not base.flags.owndata or \
+            any(type(r) is not np.ndarray or r.base is not base for r in results) or \
+            sys.getrefcount(base) != len(results) + 2:  # (``base``, getrefcount's own)
+        return None
+    owner = wrap(base)
+    return [view_of(owner, r) for r in results]
 
 
 def _private(result: np.ndarray) -> bool:

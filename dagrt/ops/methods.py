@@ -10,7 +10,9 @@ Imports: the array layer and the other op kinds.
 from __future__ import annotations
 
 import builtins
+import functools
 import sys
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -171,11 +173,22 @@ def _sort_kernel(*, out: Any, **kwargs: Any) -> None:
         out.sort(axis=kwargs["axis"])
 
 
+@functools.cache
+def _interface_exact(dtype: np.dtype) -> bool:
+    """NumPy reads ``dtype`` back from an array interface's ``descr`` (not a
+    structured dtype with explicit offsets and size): else there is none, and
+    ``numpy.asarray(x)`` takes ``__array__``."""
+    held = np.empty(1, dtype)
+    return np.asarray(types.SimpleNamespace(
+        __array_interface__=held.__array_interface__)).dtype == dtype
+
+
 def _getattr(self: ndarray, name: str) -> Any:
     """Any other numpy.ndarray method or attribute: run NumPy's on the storage
     once no pending operation uses it (in-place methods mutate, as in NumPy)."""
-    if name == "__array_interface__" and self._var.device is None:
-        return self._quiet().__array_interface__  # np.lib.array_utils.byte_bounds(x)
+    if name == "__array_interface__" and self._var.device is None and \
+            _interface_exact(self.dtype):  # np.lib.array_utils.byte_bounds(x), numpy.asarray(x)
+        return self._quiet().__array_interface__
     if name.startswith("__") or not hasattr(np.ndarray, name):
         raise AttributeError(f"'dagrt.ndarray' object has no attribute {name!r}")
     if not callable(getattr(np.ndarray, name)):

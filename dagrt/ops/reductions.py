@@ -36,8 +36,8 @@ def reduction(row: Row, a: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
         return row.func(a, **kwargs)  # NumPy's TypeError (Python's sum is meant)
     a = a if type(a) is ndarray else as_dagrt(a)
     out = kwargs.pop("out", None)
-    if out is not None and not isinstance(out, ndarray):
-        return eager_call(row.func, (a,), dict(kwargs, out=out))
+    if (out is not None and not isinstance(out, ndarray)) or a.dtype == object:
+        return eager_call(row.func, (a,), kwargs if out is None else dict(kwargs, out=out))
 
     def plan() -> list[ndarray]:
         return _reduction_plan(row, a, kwargs, out)
@@ -168,8 +168,9 @@ def contraction(row: Row, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         arrays = [a if type(a) is ndarray else as_dagrt(a),
                   b if type(b) is ndarray else as_dagrt(b)]
     out = kwargs.pop("out", None)
-    if out is not None and not isinstance(out, ndarray):
-        return eager_call(row.func, args, dict(kwargs, out=out))
+    if (out is not None and not isinstance(out, ndarray)) or any(
+            x.dtype == object for x in arrays):  # (object elements: the result's shape is theirs)
+        return eager_call(row.func, args, kwargs if out is None else dict(kwargs, out=out))
     if out is not None and row.name == "dot" and not out._data.flags.c_contiguous:
         raise ValueError(_DOT_OUT)
     call_args = (subscripts, *arrays) if subscripts is not None else tuple(arrays)

@@ -159,8 +159,9 @@ def movement(row: Row, first: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
             dtype = rules.result_dtype([x.dtype for x in data])
         if out is not None and out.shape != shape:
             raise ValueError("Output array is the wrong shape")
-        order = rules.k_order(shape, [x._data for x in data]) if out is None and all(
-            x.ndim == len(shape) for x in data) else None  # NumPy's layout (K order)
+        order = rules.k_order(shape, [x._data for x in data]) if out is None and many and all(
+            x.ndim == len(shape) for x in data) else None  # NumPy's layout (K order; one
+        # array is split along its first axis: NumPy's pieces give C order)
         return [new_array(shape, dtype, data, order) if out is None else out]
 
     return record(row.name, row.func, (data if many else data[0], *args), kwargs, plan,
