@@ -168,12 +168,12 @@ def contraction(row: Row, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         arrays = [a if type(a) is ndarray else as_dagrt(a),
                   b if type(b) is ndarray else as_dagrt(b)]
     out = kwargs.pop("out", None)
+    call_args = (subscripts, *arrays) if subscripts is not None else tuple(arrays)
     if (out is not None and not isinstance(out, ndarray)) or any(
             x.dtype == object for x in arrays):  # (object elements: the result's shape is theirs)
-        return eager_call(row.func, args, kwargs if out is None else dict(kwargs, out=out))
+        return eager_call(row.func, call_args, kwargs if out is None else dict(kwargs, out=out))
     if out is not None and row.name == "dot" and not out._data.flags.c_contiguous:
         raise ValueError(_DOT_OUT)
-    call_args = (subscripts, *arrays) if subscripts is not None else tuple(arrays)
 
     def plan() -> list[ndarray]:
         return _plan(row, arrays, kwargs, subscripts, out)
