@@ -299,13 +299,21 @@ def examples(r: dict[str, Any]) -> list[str]:
             + f". _{stamp(r)}_", "",
             "Each run is a fresh process because NumPy's own times depend on the "
             "process's heap history (mandelbrot: 0.6 s warm, 2.4 s fresh).", "",
-            "The table above is the twentieth session's code (its changes were to small "
-            "calls outside these examples' hot loops, `bench/calls.py`; the figures are "
-            "the nineteenth session's within this VM's noise: its final run gave kmeans "
-            "0.92, mlp 1.12, heat 1.10, mandelbrot 1.15, monte_carlo 0.83, rnn 1.07, "
-            "geometric mean 1.02). What keeps heat and mandelbrot over 1.0 was measured "
-            "in the twentieth session: neither defers an op (0 and 66 of their 11,200 and 4,400 "
-            "ops go to the scheduler); run every op in the caller without asking the "
+            "The table above is the twenty-first session's code. Its change to these "
+            "examples: the compiled path keeps the cost model's verdict between the ops "
+            "it times (docs/architecture.md, \"The policy\"), instead of a Python call "
+            "for each op over 64 KiB. Run interleaved with the session's first commit "
+            "(each run a fresh process, NumPy tuned): heat 1.09-1.11 s against 1.17-1.18 "
+            "before and NumPy's 1.16-1.17 (three runs each: faster than tuned NumPy "
+            "there); mandelbrot 0.97-1.00 s against 0.99-1.08, NumPy 0.93-0.99; mlp, "
+            "ten runs of each: 1.21-1.66 s (mean 1.37) against 1.21-1.72 (mean 1.42), "
+            "NumPy 1.08-1.31: its spread is the regime's (below), a full run says little "
+            "about it (this table's best runs 1.41, medians 1.17; the twentieth session's "
+            "1.18). The twentieth session's table: kmeans 0.95, mlp 1.18, heat 1.08, "
+            "mandelbrot 1.07, monte_carlo 0.82, rnn 1.05. What kept heat and mandelbrot "
+            "over 1.0 was measured in the twentieth session: neither defers an op "
+            "(0 and 66 of their 11,200 and 4,400 ops go to the scheduler); run every op "
+            "in the caller without asking the "
             "cost model (`DAGRT_INLINE_BYTES=1000000000`), a heat step of four plates "
             "took 736-754 us against NumPy's 731-746 us and the default's 759-783 us: "
             "asking the model (a Python call from C for each op over 64 KiB) and the "
@@ -570,8 +578,9 @@ def calls(r: dict[str, Any]) -> list[str]:
         "NumPy returns them; eager functions and `ndarray` methods with `run_now`'s "
         "`IDLE`: arrays no pending op uses, as they may write them); the table shows "
         "what is left: one Python frame or two in front of NumPy's call (0.2-0.5 us; "
-        "`x.tobytes()`, 0.14 us in NumPy, goes through the generated method and "
-        "`run_now`'s general argument handling: the one call over 3x).", ""]
+        "`x.tobytes()`, 0.12-0.14 us in NumPy, goes through the generated method and "
+        "`run_now`'s general argument handling: 3.2x; `np.result_type(X, 1)`, 2.8-3.1x "
+        "from run to run).", ""]
 
 
 SECTIONS = {"overhead": overhead, "calls": calls, "instructions": instructions, "chain": chain,
