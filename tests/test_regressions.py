@@ -671,3 +671,31 @@ def test_object_arrays_of_arrays_reduce_as_numpys(call: str, pending: bool) -> N
     expected, got = run(numpy), run(dagrt)
     assert type(numpy.asarray(got)) is numpy.ndarray
     assert repr(numpy.asarray(got)) == repr(numpy.asarray(expected))
+
+
+METADATA = ["xp.result_type(a, 1)", "xp.result_type(a, 1.0, i)", "xp.result_type(i, 300)",
+            "xp.can_cast(i, xp.float32)", "xp.can_cast(a, 'i4', 'same_kind')",
+            "xp.common_type(a, i)", "xp.iscomplexobj(c)", "xp.isrealobj(a)",
+            "xp.iscomplexobj([1j])", "xp.isrealobj(3)", "xp.result_type('f4', 'i8')"]
+
+
+@pytest.mark.parametrize("call", METADATA)
+def test_dtype_functions_do_not_wait_for_values(call: str) -> None:
+    """``result_type``, ``can_cast``, ``common_type``, ``iscomplexobj`` read
+    dtypes only (NumPy 2 reads no values): NumPy's answer while the arrays'
+    values are still being computed (they waited for them, a sync point)."""
+    from conftest import gate
+
+    def arrays(xp: Any) -> dict[str, Any]:
+        return {"xp": xp, "a": xp.ones(3, xp.float32), "c": xp.ones(2) * 1j,
+                "i": xp.arange(3, dtype=xp.int8)}
+    expected = eval(call, arrays(numpy))
+    with dagrt.config(engine="threaded"):
+        event = threading.Event()
+        env = {k: gate(v, event) if isinstance(v, dagrt.ndarray) else v
+               for k, v in arrays(dagrt).items()}
+        try:
+            assert eval(call, env) == expected and not event.is_set()
+            assert all(v._var.nw for v in env.values() if isinstance(v, dagrt.ndarray))
+        finally:
+            event.set()

@@ -265,6 +265,37 @@ def ndim(a: Any) -> int:
     return a.ndim if isinstance(a, ndarray) else np.ndim(a)
 
 
+def _dtype_of(x: Any) -> Any:
+    return x.dtype if isinstance(x, ndarray) else x
+
+
+def result_type(*arrays_and_dtypes: Any) -> np.dtype:
+    """Implementation of numpy.result_type: from the arrays' dtypes (NumPy 2
+    reads no values, NEP 50), known without waiting."""
+    return np.result_type(*map(_dtype_of, arrays_and_dtypes))
+
+
+def can_cast(from_: Any, to: Any, casting: str = "safe") -> bool:
+    """Implementation of numpy.can_cast: from the array's dtype, without waiting."""
+    return np.can_cast(_dtype_of(from_), to, casting)
+
+
+def common_type(*arrays: Any) -> type:
+    """Implementation of numpy.common_type: from the arrays' dtypes, without waiting."""
+    return np.common_type(*[np.empty(0, a.dtype) if isinstance(a, ndarray) else a
+                            for a in arrays])
+
+
+def iscomplexobj(x: Any) -> bool:
+    """Implementation of numpy.iscomplexobj: from the dtype, without waiting."""
+    return np.iscomplexobj(np.empty(0, x.dtype) if isinstance(x, ndarray) else x)
+
+
+def isrealobj(x: Any) -> bool:
+    """Implementation of numpy.isrealobj: from the dtype, without waiting."""
+    return not iscomplexobj(x)
+
+
 def size(a: Any, axis: Any = None) -> int:
     """Implementation of numpy.size: metadata, known without waiting."""
     if not isinstance(a, ndarray):

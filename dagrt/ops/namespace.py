@@ -56,7 +56,9 @@ CUSTOM: dict[str, Callable[..., Any]] = {
     "asfortranarray": creation.asfortranarray, "copy": shapes.copy_array,
     "astype": shapes.astype_function, "where": elementwise.where, "clip": elementwise.clip,
     "append": shapes.append, "block": shapes.block, "shape": creation.shape,
-    "ndim": creation.ndim, "size": creation.size,
+    "ndim": creation.ndim, "size": creation.size, "result_type": creation.result_type,
+    "can_cast": creation.can_cast, "common_type": creation.common_type,
+    "iscomplexobj": creation.iscomplexobj, "isrealobj": creation.isrealobj,
 }
 
 
