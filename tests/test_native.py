@@ -492,6 +492,38 @@ BUFFERS = ["arange(6.0).reshape(2, 3)", "arange(6.0).reshape(2, 3).T", "arange(1
            "zeros(2, [('a', 'i4'), ('b', 'f8')])", "zeros(2, 'M8[s]')", "zeros(2, 'V3')"]
 
 
+STRUCTURED = [{"names": ["x"], "formats": ["i4"], "offsets": [4], "itemsize": 12},
+              [(("title", "a"), "i4"), ("b", "f4", (2,))],
+              {"formats": ["<i4", "<i4"], "names": ["one", "two"], "offsets": [4, 0],
+               "itemsize": 8}]
+
+
+@pytest.mark.parametrize("spec", STRUCTURED)
+def test_structured_dtypes_numpy_misreads_from_a_buffer_export_none(spec: Any) -> None:
+    """NumPy reads back neither a field's title (lost) nor explicit offsets
+    (RuntimeError in ``numpy.asarray``) from its own buffer format: such an
+    array exports no buffer (NumPy's ValueError where its memoryview raises
+    one), and ``numpy.asarray`` reads the array interface: the values, the
+    fields, the title (the gaps of explicit offsets become fields ``f0``...,
+    overlapping fields one void: as NumPy reads any array interface)."""
+    dtype = numpy.dtype(spec)
+    x = dagrt.zeros(3, dtype)
+    x[dtype.names[0]] = 7
+    try:
+        memoryview(numpy.zeros(1, dtype))
+    except ValueError:
+        with pytest.raises(ValueError):
+            memoryview(x)
+    else:
+        with pytest.raises(BufferError):
+            memoryview(x)
+    got = numpy.asarray(x)
+    assert numpy.shares_memory(got, x._data) and got.tobytes() == x._data.tobytes()
+    if got.dtype.names:  # (overlapping fields: the interface says only 'V8', for NumPy too)
+        assert got[dtype.names[0]].tolist() == [7] * 3
+        assert got.dtype == dtype or "offsets" in spec
+
+
 @pytest.mark.parametrize("make", BUFFERS)
 def test_buffer_protocol_matches_numpy(make: str) -> None:
     """``memoryview(x)`` is the storage's own buffer (NumPy's format, shape,
@@ -862,3 +894,18 @@ def test_now_functions_take_python_only_when_needed(monkeypatch: pytest.MonkeyPa
         assert calls == ["sum"]
         dagrt.sum(v)
         assert calls == ["sum"]
+
+
+def test_numpy_reads_dtypes_it_cannot_read_from_an_interface_through_array() -> None:
+    """NumPy 2's ``StringDType`` (its array interface: TypeError in
+    ``numpy.asarray``) and user dtypes (read back as ``'V8'``): no array
+    interface, so ``numpy.asarray(x)`` takes ``__array__``, NumPy's array."""
+    from numpy._core._rational_tests import rational
+
+    for values, dtype in ((["a", "bc"], numpy.dtypes.StringDType()),
+                          ([rational(1), rational(2)], numpy.dtype(rational))):
+        x = dagrt.array(values, dtype=dtype)
+        got = numpy.asarray(x)
+        assert got.dtype == dtype and got.tolist() == values and numpy.shares_memory(got, x._data)
+        assert not hasattr(x, "__array_interface__")
+    assert dagrt.ones(2).__array_interface__["shape"] == (2,)

@@ -1457,12 +1457,12 @@ static PyMappingMethods Array_as_mapping = {
 /* The buffer protocol (``memoryview(x)``, ``bytes(x)``, ``hashlib``...; and
  * NumPy's first way to read an array-like): the storage's own buffer, once
  * no pending op uses it (``ndarray._exported``: waits, or a GPU array's host
- * copy), with the storage's own strides (NumPy exports a contiguous array's
- * with the strides of its length-1 axes made up: ``numpy.asarray(x[None])``
- * had other strides than NumPy's ``x[None]``). A void or structured array
- * asks ``_exported``, which exports none where NumPy cannot read the format
- * back as its dtype (``'3x'``: another dtype; titles are lost; explicit
- * offsets raise RuntimeError in NumPy): NumPy then takes ``__array__``. */
+ * copy). A void or structured array asks ``_exported``, which exports none
+ * where NumPy cannot read the format back as its dtype (``'3x'``: another
+ * dtype; titles are lost; explicit offsets raise RuntimeError in NumPy):
+ * NumPy then reads the array interface. (``numpy.asarray(x)`` reads the
+ * buffer first: a contiguous array's length-1 axes get the strides NumPy's
+ * buffer makes up, as NumPy's own ``memoryview(x)`` shows them.) */
 static PyObject *s_exported;
 
 static int
@@ -1480,9 +1480,6 @@ Array_getbuffer(PyObject *self, Py_buffer *view, int flags)
     if (data == NULL)
         return -1;
     int r = PyObject_GetBuffer(data, view, flags);
-    if (r == 0 && view->strides != NULL && PyArray_Check(data) &&
-        view->ndim == PyArray_NDIM((PyArrayObject *)data))
-        view->strides = PyArray_STRIDES((PyArrayObject *)data);  /* (view->obj holds data) */
     Py_DECREF(data);
     return r;
 }

@@ -374,8 +374,8 @@ class ndarray(_Base, Methods):  # type: ignore[misc, valid-type]
         """The buffer protocol's (``memoryview(x)``): the storage, once no pending
         op uses it (a GPU array: a host copy); none if NumPy misreads its dtype."""
         data = self._quiet() if self._var.device is None else self._host()
-        if data.dtype.kind == "V" and not buffer_exact(data.dtype):
-            raise BufferError(f"dagrt: no buffer for dtype {data.dtype} (numpy.asarray reads it)")
+        if data.dtype.kind == "V" and not buffer_exact(data.dtype):  # (NumPy's error first)
+            raise BufferError(f"dagrt: no buffer for {memoryview(data) and data.dtype}")
         return data
 
     if not NATIVE:  # (the compiled base fills the buffer slot on every Python)

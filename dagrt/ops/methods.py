@@ -174,20 +174,24 @@ def _sort_kernel(*, out: Any, **kwargs: Any) -> None:
 
 
 @functools.cache
-def _interface_exact(dtype: np.dtype) -> bool:
-    """NumPy reads ``dtype`` back from an array interface's ``descr`` (not a
-    structured dtype with explicit offsets and size): else there is none, and
-    ``numpy.asarray(x)`` takes ``__array__``."""
+def _interface_readable(dtype: np.dtype) -> bool:
+    """NumPy reads an array interface of ``dtype`` back as a dtype of its kind:
+    not a user dtype (``rational``: ``'V8'``) nor ``StringDType`` (TypeError).
+    Else there is none: ``numpy.asarray(x)``, which reads it before
+    ``__array__``, takes that (NumPy's array, exact)."""
     held = np.empty(1, dtype)
-    return np.asarray(types.SimpleNamespace(
-        __array_interface__=held.__array_interface__)).dtype == dtype
+    try:
+        np.asarray(types.SimpleNamespace(__array_interface__=held.__array_interface__))
+    except (TypeError, ValueError):
+        return False
+    return dtype.isbuiltin != 2  # (2: a user-defined dtype)
 
 
 def _getattr(self: ndarray, name: str) -> Any:
     """Any other numpy.ndarray method or attribute: run NumPy's on the storage
     once no pending operation uses it (in-place methods mutate, as in NumPy)."""
     if name == "__array_interface__" and self._var.device is None and \
-            _interface_exact(self.dtype):  # np.lib.array_utils.byte_bounds(x), numpy.asarray(x)
+            _interface_readable(self.dtype):  # np.lib.array_utils.byte_bounds(x)
         return self._quiet().__array_interface__
     if name.startswith("__") or not hasattr(np.ndarray, name):
         raise AttributeError(f"'dagrt.ndarray' object has no attribute {name!r}")
