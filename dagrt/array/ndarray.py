@@ -371,11 +371,11 @@ class ndarray(_Base, Methods):  # type: ignore[misc, valid-type]
         return self.copy()
 
     def _exported(self) -> np.ndarray:
-        """The buffer protocol's (``memoryview(x)``): the storage, once no pending
-        op uses it (a GPU array: a host copy); none if NumPy misreads its dtype."""
+        """``memoryview(x)``'s: the storage once idle (a GPU's: a host copy), if NumPy reads it."""
         data = self._quiet() if self._var.device is None else self._host()
-        if data.dtype.kind == "V" and not buffer_exact(data.dtype):  # (NumPy's error first)
-            raise BufferError(f"dagrt: no buffer for {memoryview(data) and data.dtype}")
+        if data.dtype.kind == "V" and not buffer_exact(data.dtype):
+            memoryview(data).release()  # (NumPy's own error first, where it has one)
+            raise BufferError(f"dagrt: no buffer for dtype {data.dtype} (numpy.asarray reads it)")
         return data
 
     if not NATIVE:  # (the compiled base fills the buffer slot on every Python)
