@@ -317,7 +317,7 @@ def multi_dot(arrays: Any, *, out: Any = None) -> Any:
     if out is not None or len(arrays) < 2 or any(a._var.device is not None for a in arrays) \
             or any(len(s) != 2 for s in shapes) \
             or any(a[1] != b[0] for a, b in zip(shapes, shapes[1:])):
-        return _eager_multi_dot(arrays, out=out)  # (NumPy's result or error)
+        return _EAGER["multi_dot"](arrays, out=out)  # (NumPy's result or error)
     shape = (shapes[0][0],) * (arrays[0].ndim == 2) + (shapes[-1][1],) * (arrays[-1].ndim == 2)
     dtype = np.linalg.multi_dot([np.ones(s, a.dtype) for s, a in
                                  zip([(1, 1)] * len(arrays), arrays)]).dtype
@@ -334,7 +334,6 @@ _EAGER = {name: _fallback.eager_function(f"numpy.linalg.{name}", getattr(np.lina
                                          warn=False)
           for name in ("eig", "eigvals", "lstsq", "tensorinv", "tensorsolve", "cross",
                        "multi_dot", "vector_norm", "matrix_norm", "norm")}
-_eager_multi_dot = _EAGER["multi_dot"]
 for _name in ("eig", "eigvals", "lstsq", "tensorinv", "tensorsolve", "cross"):
     globals()[_name] = public(_EAGER[_name], getattr(np.linalg, _name), "dagrt.linalg", _name)
 

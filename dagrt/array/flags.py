@@ -2,7 +2,8 @@
 as a kernel writing back holds them for a moment) and NumPy's names for a
 device array's (CuPy's three).
 
-Also whether a dtype survives NumPy's buffer protocol (``buffer_exact``).
+Also whether NumPy reads a dtype back from its buffer protocol and from its
+array interface, the ways ``numpy.asarray`` tries before ``__array__``.
 
 Imports: NumPy only (the array is the caller's ``dagrt.ndarray``).
 """
@@ -10,6 +11,7 @@ Imports: NumPy only (the array is the caller's ``dagrt.ndarray``).
 from __future__ import annotations
 
 import functools
+import types
 from typing import Any
 
 import numpy as np
@@ -108,3 +110,17 @@ def buffer_exact(dtype: np.dtype) -> bool:
         return bool(np.asarray(memoryview(np.empty(1, dtype))).dtype == dtype)
     except (ValueError, TypeError, RuntimeError, BufferError):
         return False
+
+
+@functools.cache
+def interface_readable(dtype: np.dtype) -> bool:
+    """NumPy reads an array interface of ``dtype`` back as a dtype of its kind:
+    not a user dtype (``rational``: ``'V8'``) nor ``StringDType`` (TypeError).
+    Else there is none: ``numpy.asarray(x)``, which reads it before
+    ``__array__``, takes that (NumPy's array, exact)."""
+    held = np.empty(1, dtype)
+    try:
+        np.asarray(types.SimpleNamespace(__array_interface__=held.__array_interface__))
+    except (TypeError, ValueError):
+        return False
+    return dtype.isbuiltin != 2  # (2: a user-defined dtype)

@@ -10,15 +10,14 @@ Imports: the array layer and the other op kinds.
 from __future__ import annotations
 
 import builtins
-import functools
 import sys
-import types
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ..array import transfer
+from ..array.flags import interface_readable
 from ..array.indexing import setitem
 from ..array.ndarray import ndarray, run_now, view_of
 from ..array.record import NO_KWARGS, evaluate, now_view, record, wrap_result
@@ -173,25 +172,11 @@ def _sort_kernel(*, out: Any, **kwargs: Any) -> None:
         out.sort(axis=kwargs["axis"])
 
 
-@functools.cache
-def _interface_readable(dtype: np.dtype) -> bool:
-    """NumPy reads an array interface of ``dtype`` back as a dtype of its kind:
-    not a user dtype (``rational``: ``'V8'``) nor ``StringDType`` (TypeError).
-    Else there is none: ``numpy.asarray(x)``, which reads it before
-    ``__array__``, takes that (NumPy's array, exact)."""
-    held = np.empty(1, dtype)
-    try:
-        np.asarray(types.SimpleNamespace(__array_interface__=held.__array_interface__))
-    except (TypeError, ValueError):
-        return False
-    return dtype.isbuiltin != 2  # (2: a user-defined dtype)
-
-
 def _getattr(self: ndarray, name: str) -> Any:
     """Any other numpy.ndarray method or attribute: run NumPy's on the storage
     once no pending operation uses it (in-place methods mutate, as in NumPy)."""
     if name == "__array_interface__" and self._var.device is None and \
-            _interface_readable(self.dtype):  # np.lib.array_utils.byte_bounds(x)
+            interface_readable(self.dtype):  # np.lib.array_utils.byte_bounds(x)
         return self._quiet().__array_interface__
     if name.startswith("__") or not hasattr(np.ndarray, name):
         raise AttributeError(f"'dagrt.ndarray' object has no attribute {name!r}")
