@@ -23,6 +23,7 @@ from .array.operands import new_array, operand, shape_of
 from .array.record import NO_KWARGS, record, wrap_result
 from .array.transfer import to_device
 from .devices.registry import DEFAULT_DEVICE, device_arg
+from .ops import device_draws
 from .ops import fallback as _fallback
 from .ops.table import public
 
@@ -31,16 +32,16 @@ _VALIDATE_GEN = np.random.default_rng(0)
 
 
 def _check_size(shape: tuple[int, ...], arrays: list[Any]) -> None:
-    """NumPy's error for parameters that do not broadcast to ``size``."""
-    for p in arrays:
-        try:
-            fits = np.broadcast_shapes(shape, p.shape) == shape
-        except ValueError:
-            fits = False
-        if not fits:
-            raise ValueError(f"shape mismatch: objects cannot be broadcast to a single shape.  "
-                             f"Mismatch is between arg 0 with shape {shape} and arg 1 with "
-                             f"shape {p.shape}.")
+    """NumPy's errors for parameters that do not broadcast to ``size``."""
+    joint = np.broadcast_shapes(shape, *[p.shape for p in arrays])  # (NumPy's first error)
+    if joint != shape:
+        raise ValueError(f"Output size {shape} is not compatible with broadcast dimensions "
+                         f"of inputs {joint}.")
+
+
+def _host(seed: Any) -> Any:
+    """A seed as NumPy takes it (a dagrt array's value)."""
+    return seed.asnumpy() if isinstance(seed, ndarray) else seed
 
 
 def _size(size: Any) -> tuple[int, ...] | None:
@@ -57,6 +58,11 @@ def _permutation_kernel(impl: Any, x: Any, *, out: tuple[Any, Any], **kwargs: An
 
 def _shuffle_kernel(impl: Any, *, out: tuple[Any, Any], **kwargs: Any) -> None:
     impl.shuffle(out[0], **kwargs)
+
+
+def _fill_kernel(impl: Any, method: str, size: Any, *params: Any, out: tuple[Any, Any],
+                 **kwargs: Any) -> None:
+    getattr(impl, method)(*params, size=size, out=out[0], **kwargs)
 
 
 def _state_kernel(impl: Any, func: Any, *args: Any, out: np.ndarray) -> None:
@@ -94,8 +100,11 @@ class _Stream:
         if target is not None:
             if target.kind == "cluster":  # drawn here, then sent: NumPy's numbers, in order
                 return to_device(self.draw(method, params, size, kwargs, "cpu"), target)
-            return _draw_on_device(target, method, params, size, kwargs or {},
-                                   self._validator)
+            return device_draws.draw(target, method, params, _size(size) or (), kwargs or {},
+                                     self._validator)
+        if kwargs and kwargs.get("out") is not None:
+            return self.fill(method, params, size, kwargs)
+        given = params, kwargs or {}  # (NumPy's checks see the parameters as given)
         if kwargs:
             kwargs = {k: v if isinstance(v, (type, np.dtype, str)) else operand(v)  # dtype=int
                       for k, v in kwargs.items() if v is not None}
@@ -115,24 +124,52 @@ class _Stream:
                 shape = np.broadcast_shapes(*[p.shape for p in arrays])
             elif arrays and method not in _NO_BROADCAST:
                 _check_size(shape, arrays)
+        meta = self._validate(method, *given,  # (no values drawn: NumPy checks less)
+                              shape if shape is not None and 0 in shape else None if arrays else 1)
         if shape is None:  # NumPy returns a scalar here
-            self._validate(method, params, kwargs, arrays)
             self.state._quiet()
             return getattr(self.impl, method)(*params, **kwargs)
 
         def plan() -> list[ndarray]:
-            meta = self._validate(method, params, kwargs, arrays)
             return [new_array(shape, meta.dtype)]
         name, kernel = self._kernels[method]
         return record(name, functools.partial(kernel, size=shape), params, kwargs, plan,
                       None, False, 8 * math.prod(shape), self._state)[0]
 
     def _validate(self, method: str, params: tuple[Any, ...], kwargs: dict[str, Any],
-                  arrays: list[Any]) -> np.ndarray:
-        """NumPy's own parameter checks (unknown values: ones); a sample."""
-        return np.asarray(getattr(self._validator, method)(
-            *map(_known, params), size=None if arrays else 1,
-            **{k: _known(v) for k, v in kwargs.items()}))
+                  size: Any) -> np.ndarray:
+        """NumPy's own checks, on a sample (values still unknown: ones; where
+        NumPy refuses ones, the values themselves)."""
+        def check(known: Any) -> np.ndarray:
+            return np.asarray(getattr(self._validator, method)(
+                *map(known, params), size=size,
+                **{k: known(v) for k, v in kwargs.items()}))
+        try:
+            return check(_known)
+        except ValueError:
+            if not any(isinstance(v, ndarray) for v in (*params, *kwargs.values())):
+                raise
+            return check(_host)
+
+    def fill(self, method: str, params: tuple[Any, ...], size: Any,
+             kwargs: dict[str, Any]) -> Any:
+        """``impl.<method>(*params, size=size, out=out, ...)``: NumPy's numbers
+        written into ``out`` (NumPy's checks of it first), in order with the draws."""
+        kwargs = dict(kwargs)
+        out = kwargs.pop("out")
+        if not isinstance(out, ndarray):  # a NumPy array (or NumPy's error): now
+            self.state._quiet()
+            return getattr(self.impl, method)(*params, size=size, out=out, **kwargs)
+        params, flags = tuple(map(operand, params)), out._data.flags
+        stand_in = np.empty(out.shape, out.dtype, "C" if flags.c_contiguous else "F") \
+            if flags.c_contiguous or flags.f_contiguous else \
+            np.empty((*out.shape, 2), out.dtype)[..., 0]  # (``out``'s layout, for NumPy's checks)
+        stand_in.flags.writeable = flags.writeable
+        self._validate(method, params, {**kwargs, "out": stand_in}, size)
+        outs = [out, self.state]
+        record(f"random.{method}", functools.partial(_fill_kernel, self.impl, method, size),
+               params, kwargs, lambda: outs, outs, work=out.nbytes)
+        return out
 
     def distribution(self, method: str, names: tuple[str, ...]) -> Any:
         """A lazy ``method(*params, size=None, **options)`` of NumPy's."""
@@ -176,9 +213,8 @@ class _Stream:
             self.state._quiet()
             self.impl.shuffle(x, **kwargs)
             return
-        if x.ndim == 0:
-            raise TypeError("object of type 'int' has no len()") if not kwargs else \
-                ValueError("axis out of bounds")
+        if x.ndim == 0:  # NumPy's error (the generator's, or RandomState's)
+            self._validator.shuffle(np.zeros(()), **kwargs)
         outs = [x, self.state]
         record("random.shuffle", functools.partial(_shuffle_kernel, self.impl), (), kwargs,
                lambda: outs, outs, work=x.nbytes)
@@ -249,7 +285,13 @@ class _Drawing:
         Draw.attach(self, self._DRAWS)
 
     def _distribution(self, name: str, qualname: str) -> Any:
-        """A distribution of NumPy's not defined here (lazy), or an eager method."""
+        """A distribution of NumPy's not defined here (lazy), or an eager method;
+        NumPy's class constants (``_poisson_lam_max``)."""
+        if name.startswith("_"):
+            value = getattr(type(self._stream.impl), name, None)
+            if value is None or callable(value) or name.startswith("__"):
+                raise AttributeError(name)
+            return value
         if name in DISTRIBUTIONS and hasattr(self._stream.impl, name):
             setattr(self, name, self._stream.distribution(name, DISTRIBUTIONS[name]))
             Draw.attach(self, {name: len(DISTRIBUTIONS[name])})
@@ -285,47 +327,6 @@ _OPTIONS = {"choice": ("replace", "p")}
 _NO_BROADCAST = {"choice"}  # its parameter is a population, not a broadcast operand
 
 
-_device_states: dict[Any, ndarray] = {}
-_device_seed: list[Any] = []  # the last ``seed(s)``, for devices that draw later
-
-
-def _seed_device(device: Any, state: ndarray, seed: Any) -> None:
-    """Seed ``device``'s generator (CuPy's), in order with its draws."""
-    record("random.seed", functools.partial(_device_seed_kernel, device), (seed,), {},
-           lambda: [state], [state])
-
-
-def _device_seed_kernel(device: Any, seed: Any, *, out: Any) -> None:
-    device.backend.seed(device.id, seed)
-
-
-def _device_kernel(device: Any, method: str, params: tuple[Any, ...], shape: Any, *,
-                   out: Any, **kwargs: Any) -> None:
-    if method == "integers":  # a Generator's: CuPy's module has the legacy randint
-        method, low, high = "randint", *(tuple(params) + (None,))[:2]
-        if kwargs.pop("endpoint", False):  # [low, high], not [low, high)
-            low, high = (low + 1, None) if high is None else (low, high + 1)
-        params = (low, high)
-    out[0][...] = getattr(device.backend.random(device.id), method)(*params, size=shape,
-                                                                    **kwargs)
-
-
-def _draw_on_device(device: Any, method: str, params: tuple[Any, ...], size: Any,
-                    kwargs: dict[str, Any], validator: Any = _VALIDATE_RS) -> ndarray:
-    shape = _size(size) or ()
-    dtype = np.asarray(getattr(validator, method)(*params, size=1, **kwargs)).dtype
-    out = new_array(shape, dtype, device=device)
-    state = _device_states.get(device)
-    if state is None or state._var.device is not device:  # (a device made anew: reset)
-        # draws on one device run in order, as on the host
-        state = _device_states[device] = new_array((0,), np.uint8, device=device)
-        if _device_seed:  # seeded before this device drew
-            _seed_device(device, state, _device_seed[0])
-    outs = [out, state]
-    return record(f"random.{method}", functools.partial(_device_kernel, device, method),
-                  (params, shape), kwargs, lambda: outs, outs)[0]
-
-
 class RandomState(_Drawing):
     """NumPy's legacy ``RandomState``, drawing lazily (NumPy's numbers)."""
 
@@ -333,7 +334,7 @@ class RandomState(_Drawing):
               "sample": 0, "standard_normal": 0, "uniform": 2, "normal": 2, "randint": 2}
 
     def __init__(self, seed: Any = None) -> None:
-        self._stream = _Stream(np.random.RandomState(seed))
+        self._stream = _Stream(np.random.RandomState(_host(seed)))
         Draw.attach(self, self._DRAWS)
 
     def seed(self, seed: Any = None) -> None:
@@ -380,11 +381,6 @@ class RandomState(_Drawing):
         self._stream.shuffle(x)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):  # NumPy's class constants (``_poisson_lam_max``)
-            value = getattr(np.random.RandomState, name, None)
-            if value is None or callable(value) or name.startswith("__"):
-                raise AttributeError(name)
-            return value
         return self._distribution(name, f"numpy.random.RandomState.{name}")
 
 
@@ -393,19 +389,27 @@ class Generator(_Drawing):
 
     _DRAWS = {"random": 0, "standard_normal": 0, "normal": 2, "uniform": 2, "integers": 2}
 
-    def __init__(self, bit_generator: Any = None) -> None:
-        self._stream = _Stream(np.random.default_rng(bit_generator))
+    def __init__(self, bit_generator: Any) -> None:
+        self._stream = _Stream(np.random.Generator(bit_generator))
         Draw.attach(self, self._DRAWS)
+
+    @classmethod
+    def _of(cls, impl: np.random.Generator) -> Generator:
+        self = cls.__new__(cls)
+        self._stream = _Stream(impl)
+        Draw.attach(self, self._DRAWS)
+        return self
 
     @property
     def bit_generator(self) -> Any:
         return self._stream.impl.bit_generator
 
-    def random(self, size: Any = None, dtype: Any = np.float64) -> Any:
-        return self._stream.draw("random", (), size, {"dtype": dtype})
+    def random(self, size: Any = None, dtype: Any = np.float64, out: Any = None) -> Any:
+        return self._stream.draw("random", (), size, {"dtype": dtype, "out": out})
 
-    def standard_normal(self, size: Any = None, dtype: Any = np.float64) -> Any:
-        return self._stream.draw("standard_normal", (), size, {"dtype": dtype})
+    def standard_normal(self, size: Any = None, dtype: Any = np.float64,
+                        out: Any = None) -> Any:
+        return self._stream.draw("standard_normal", (), size, {"dtype": dtype, "out": out})
 
     def normal(self, loc: Any = 0.0, scale: Any = 1.0, size: Any = None) -> Any:
         return self._stream.draw("normal", (loc, scale), size)
@@ -427,17 +431,16 @@ class Generator(_Drawing):
     def spawn(self, n_children: int) -> list[Generator]:
         """Independent child generators, as NumPy's ``spawn`` (dagrt's)."""
         self._stream.state._quiet()
-        return [Generator(child) for child in self._stream.impl.spawn(n_children)]
+        return [Generator._of(child) for child in self._stream.impl.spawn(n_children)]
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
         return self._distribution(name, f"numpy.random.Generator.{name}")
 
 
 def default_rng(seed: Any = None) -> Generator:
     """A new ``Generator``, as ``numpy.random.default_rng(seed)`` (or ``seed``'s)."""
-    return seed if isinstance(seed, Generator) else Generator(seed)
+    return seed if isinstance(seed, Generator) else Generator._of(
+        np.random.default_rng(_host(seed)))
 
 
 def get_bit_generator() -> Any:
@@ -461,12 +464,7 @@ def seed(seed: Any = None) -> None:
     """Seed the legacy generator, in order with pending draws; and the GPUs'
     generators (their numbers are CuPy's, not NumPy's)."""
     _global.seed(seed)
-    _device_seed[:] = [seed]
-    for device, state in list(_device_states.items()):
-        if getattr(state._var.device.executor, "closed", False):  # a device reset
-            del _device_states[device]
-        else:
-            _seed_device(state._var.device, state, seed)
+    device_draws.seed_devices(seed)
 
 
 seed = public(seed, np.random.seed, __name__, "seed")  # (not bound on a class, as NumPy's)

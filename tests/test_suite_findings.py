@@ -1,6 +1,7 @@
-"""Differences from NumPy found by running all 30 files of NumPy's own tests
-(``python tests/numpy_suite.py``) with ``np`` bound to dagrt; each case pins
-down one fix, compared with NumPy under every engine.
+"""Differences from NumPy found by running NumPy's own tests (the 30 files of
+``python tests/numpy_suite.py``, and others with ``--files``) with ``np``
+bound to dagrt; each case pins down one fix, compared with NumPy under every
+engine.
 """
 
 from __future__ import annotations
@@ -159,6 +160,9 @@ ARRAY_LIKES = {
     "concatenate": lambda xp, a, i: xp.concatenate([a, a]),
     "mean": lambda xp, a, i: xp.mean(a),
     "unique": lambda xp, a, i: xp.unique(a),
+    "nested": lambda xp, a, i: xp.array([a, a]),
+    "nested_deeper": lambda xp, a, i: xp.array([[a], [a]], dtype=xp.float32),
+    "nested_mixed": lambda xp, a, i: xp.array([a, [4, 5, 6], xp.arange(3)]),
 }
 
 
@@ -166,3 +170,126 @@ ARRAY_LIKES = {
 def test_array_like_giving_dagrt_arrays(case: str, engine: str) -> None:
     run_xp(lambda xp: ARRAY_LIKES[case](xp, _ArrayLike(xp, [3.0, 1.0, 2.0]),
                                         _ArrayLike(xp, [0, 2])))
+
+
+class _Deferring:
+    """An operand that claims a higher ``__array_priority__`` than an ndarray
+    (and has no ``__array_ufunc__``): NumPy's operators return NotImplemented."""
+
+    __array_priority__ = 1002
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
+        raise RuntimeError("NumPy's operators must not convert this operand")
+
+    def __radd__(self, other: Any) -> str:
+        return "radd"
+
+
+OPERATORS = {
+    "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "lt": lambda a, b: a < b,
+    "eq": lambda a, b: a == b, "ne": lambda a, b: a != b,
+}
+
+
+@pytest.mark.parametrize("size", [3, 100_000])
+@pytest.mark.parametrize("op", sorted(OPERATORS) + ["iadd", "isub"])
+def test_operators_defer_to_a_higher_array_priority(op: str, size: int) -> None:
+    def program(xp: Any) -> Any:
+        a = xp.arange(size)
+        if op == "iadd":
+            a += _Deferring()
+            return a
+        if op == "isub":
+            a -= _Deferring()
+            return a
+        return OPERATORS[op](a, _Deferring())
+    try:
+        expected = program(numpy)
+    except TypeError:
+        with pytest.raises(TypeError):
+            program(dagrt)
+    else:
+        assert program(dagrt) == expected
+
+
+def test_array_of_named_tuples(engine: str) -> None:
+    import collections
+
+    point = collections.namedtuple("point", "x y")
+    run_xp(lambda xp: xp.array([point(1, 2), point(3.0, 4)]))
+    run_xp(lambda xp: xp.array([[point(1, 2)], [point(3, xp.float64(4))]]))
+    run_xp(lambda xp: xp.array([point(xp.ones(3), xp.arange(3) * 2)]))
+
+
+def test_copy_module_keeps_the_layout(engine: str) -> None:
+    import copy
+
+    for copier in (copy.copy, copy.deepcopy):
+        run_xp(lambda xp, c=copier: c(xp.empty((2, 2), order="F")).flags.f_contiguous)
+        run_xp(lambda xp, c=copier: c(xp.arange(60.0).reshape(3, 4, 5).transpose(1, 0, 2)
+                                      ).strides)
+
+
+def test_array_namespace_versions() -> None:
+    a = dagrt.arange(3)
+    for version in (None, "2021.12", "2023.12", "2024.12"):
+        assert a.__array_namespace__(api_version=version) is dagrt
+    raises_as_numpy(lambda xp: xp.arange(3).__array_namespace__(api_version="2099.12"))
+    raises_as_numpy(lambda xp: xp.arange(3).__array_namespace__(api_version=2024))
+
+
+# -- random (NumPy's random/tests) ----------------------------------------------------------
+
+def _fill(xp: Any, method: str, order: str, dtype: str, *params: Any) -> Any:
+    g = xp.random.default_rng(7)
+    out = xp.zeros((200, 300), dtype=dtype, order=order)
+    assert getattr(g, method)(*params, out=out, dtype=dtype) is out
+    first = out.copy()
+    part = out[:100] if order == "C" else out[:, :100]
+    assert getattr(g, method)(*params, out=part, dtype=dtype, size=part.shape) is part
+    return first, out, g.random()  # (and the draws after, in order)
+
+
+@pytest.mark.parametrize("method", ["random", "standard_normal", "standard_exponential",
+                                    "standard_gamma"])
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("dtype", ["f4", "f8"])
+def test_generator_out(method: str, order: str, dtype: str, engine: str) -> None:
+    params = (2.5,) if method == "standard_gamma" else ()
+    run_xp(lambda xp: _fill(xp, method, order, dtype, *params))
+
+
+GENERATOR_ERRORS = {
+    "out_dtype": lambda xp: xp.random.default_rng(1).random(out=xp.empty(3, "f4")),
+    "out_size": lambda xp: xp.random.default_rng(1).random(out=xp.empty(3), size=4),
+    "out_strided": lambda xp: xp.random.default_rng(1).random(out=xp.empty((4, 2))[:, 0]),
+    "out_readonly": lambda xp: xp.random.default_rng(1).standard_normal(
+        out=xp.broadcast_to(xp.zeros(3), (2, 3))),
+    "gamma_out_f": lambda xp: xp.random.default_rng(1).standard_gamma(
+        [1, 2, 3], out=xp.empty((2, 3), order="F")),
+    "choice_p_none": lambda xp: xp.random.default_rng(1).choice(xp.arange(3), 4, p=[None] * 3),
+    "bit_generator_class": lambda xp: xp.random.Generator(xp.random.MT19937),
+    "shuffle_0d": lambda xp: xp.random.default_rng(1).shuffle(xp.array(3)),
+    "size_mismatch": lambda xp: xp.random.default_rng(1).normal(
+        xp.ones(3), xp.ones((4, 3)), size=(10, 4, 2)),
+    "size_not_output": lambda xp: xp.random.default_rng(1).standard_gamma(
+        xp.ones((4, 3)), size=3),
+}
+
+
+@pytest.mark.parametrize("case", sorted(GENERATOR_ERRORS))
+def test_generator_errors(case: str) -> None:
+    raises_as_numpy(GENERATOR_ERRORS[case])
+
+
+def _pending_params(xp: Any) -> Any:
+    low = xp.zeros(100_000, dtype=xp.int64) + 5  # (ones would be refused: low >= high)
+    g = xp.random.default_rng(xp.arange(4))
+    p = xp.ones(4) / 4
+    return (g.integers(low, low + 3), g.choice(4, 6, p=p * 1), g.zipf(xp.full(3, 2.0) + 1),
+            g.integers(0, 0, size=(3, 0, 4)), g.integers(10, 10, size=0),
+            xp.random.RandomState(xp.arange(3)).random(), g._poisson_lam_max)
+
+
+def test_generator_parameters_not_known_yet(engine: str) -> None:
+    run_xp(_pending_params)

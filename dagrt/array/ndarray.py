@@ -368,7 +368,7 @@ class ndarray(_Base, Methods):  # type: ignore[misc, valid-type]
         return wrap(copy.deepcopy(self._host(), memo))
 
     def __copy__(self) -> ndarray:
-        return self.copy()
+        return self.copy(order="K")
 
     def _exported(self) -> np.ndarray:
         """``memoryview(x)``'s: the storage once idle (a GPU's: a host copy), if NumPy reads it."""

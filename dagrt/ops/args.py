@@ -5,6 +5,7 @@ Imports: the array layer.
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import numpy as np
@@ -144,10 +145,19 @@ def write_back(copies: list[tuple[ndarray, Any, Any]]) -> None:
 
 
 def evaluate_nested(obj: Any) -> Any:
+    """``obj`` for NumPy's ``np.array``: dagrt arrays in it (in lists and
+    tuples, named tuples too, or returned by an item's ``__array__``) become
+    their values; what holds none is returned as it is."""
     if isinstance(obj, ndarray):
         return obj._host()
     if isinstance(obj, (list, tuple)):
-        return type(obj)(evaluate_nested(x) for x in obj)
+        items = [evaluate_nested(x) for x in obj]
+        if all(map(operator.is_, items, obj)):
+            return obj
+        return items if isinstance(obj, list) else tuple(items)
+    if array_like(obj):
+        result = obj.__array__()  # (NumPy refuses an ``__array__`` returning a dagrt array)
+        return result._host() if isinstance(result, ndarray) else result
     return obj
 
 

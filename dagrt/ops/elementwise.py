@@ -243,6 +243,26 @@ _FAST_POWER = {(int, 2): np.square, (int, -1): np.reciprocal, (float, 0.5): np.s
 _TEMPORARY_REFS = 3
 
 
+def defers(other: Any, inplace: bool) -> bool:
+    """NumPy's ``binop_should_defer``: an operator returns NotImplemented (so
+    that ``other``'s reflected operator runs, or Python's TypeError) when
+    ``other`` opts out of NumPy's binops (NEP 13: ``__array_ufunc__ = None``)
+    or, with no ``__array_ufunc__``, claims an ``__array_priority__`` above an
+    ndarray's (0)."""
+    attr = getattr(type(other), "__array_ufunc__", _MISSING)
+    if attr is not _MISSING:
+        return not inplace and attr is None
+    if isinstance(other, (ndarray, np.generic)):
+        return False
+    try:
+        return float(other.__array_priority__) > 0.0
+    except Exception:  # (NumPy: no priority, or not a number: the default)
+        return False
+
+
+_MISSING = object()
+
+
 def make_operator(ufunc: np.ufunc, variant: str) -> Any:
     """The ``ndarray`` operator for ``ufunc``: ``self <op> other`` (``variant``
     ""), ``other <op> self`` ("reflected"), ``self <op>= other`` ("inplace").
@@ -269,8 +289,9 @@ def make_operator(ufunc: np.ufunc, variant: str) -> Any:
             if fast is not None:
                 return elementwise(fast, (self,), self if inplace else None)
         if t is not ndarray and t is not float and t is not int:
-            if not inplace and getattr(t, "__array_ufunc__", 0) is None:
-                return NotImplemented  # NEP 13: ``other`` opts out of NumPy's binops
+            if defers(other, inplace):  # (``+=``: CPython fills the sequence slot of
+                # ``+=`` with ``__iadd__`` too and returns its NotImplemented: ``+``'s dispatch)
+                return self + other if inplace and ufunc is np.add else NotImplemented
             return elementwise(ufunc, (other, self) if reflected else (self, other),
                                self if inplace else None)
         data = self._data

@@ -221,6 +221,8 @@ def _set_imag(self: ndarray, value: Any) -> None:
 
 
 def _array_namespace(self: ndarray, *, api_version: Any = None) -> Any:
+    if api_version is not None:
+        _EMPTY.__array_namespace__(api_version=api_version)  # NumPy's versions, NumPy's errors
     return sys.modules[__name__.partition(".")[0]]  # the dagrt package
 
 
@@ -310,3 +312,4 @@ METHODS: dict[str, Callable[..., Any]] = {
     "__dlpack_device__": _dlpack_device, "__numpy_method__": _numpy_method,
 }
 _NP_SORT = np.ndarray.sort
+_EMPTY = np.empty(0)
