@@ -67,7 +67,8 @@ CI_FILES = [
 CRASHERS = ["_core/tests/test_multiarray.py::TestTemporaryElide::test_extension_incref_elide",
             "_core/tests/test_multiarray.py::TestTemporaryElide::test_extension_incref_elide_stack"]
 _IMPORT = re.compile(r"^import numpy as np$", re.MULTILINE)
-_TESTING = re.compile(r"^from numpy\.testing import", re.MULTILINE)
+_TESTING = re.compile(r"^from numpy\.testing import |^from numpy\.ma\.testutils import "
+                      r"(?=assert_equal$)", re.MULTILINE)  # (ma's, on plain arrays)
 # ``from numpy import array, linalg`` and ``from numpy.linalg import norm``
 # (public modules only): the names come from the module under test too
 _FROM = re.compile(r"^from numpy(\.linalg|\.fft|\.random)? import ", re.MULTILINE)
@@ -93,7 +94,7 @@ def prepare(root: Path, files: list[str], module: str, testing: str = "dagrt") -
             text = _IMPORT.sub(f"import {module} as np", text)
             text = _FROM.sub(lambda m: f"from {module}{m.group(1) or ''} import ", text)
             if testing == "dagrt":
-                text = _TESTING.sub("from dagrt.testing import", text)
+                text = _TESTING.sub("from dagrt.testing import ", text)
         dest.write_text(text)
     return top
 

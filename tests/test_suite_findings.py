@@ -293,3 +293,34 @@ def _pending_params(xp: Any) -> Any:
 
 def test_generator_parameters_not_known_yet(engine: str) -> None:
     run_xp(_pending_params)
+
+
+# -- io (NumPy's lib/tests/test_io.py) -------------------------------------------------------
+
+def _mmap_writes(xp: Any, path: Any) -> Any:
+    xp.save(path, xp.arange(200_000.0).reshape(2, -1))
+    b = xp.load(path, mmap_mode="r+")
+    b[0][0] = 5.0
+    b[1] *= 2.0  # (large enough to be deferred)
+    xp.sin(b[0], out=b[0])
+    del b
+    after = xp.asarray(numpy.load(path))  # NumPy's own read of the file, at once
+    c = xp.load(path, mmap_mode="r")
+    with pytest.raises(ValueError, match="read-only"):
+        c[0] = 1.0
+    return after, c[:, :3], (c * 1).sum()
+
+
+def test_load_mmap_writes_reach_the_file(tmp_path: Any, engine: str) -> None:
+    run_xp(lambda xp: _mmap_writes(xp, tmp_path / f"{xp.__name__}.npy"))
+
+
+def test_genfromtxt_masked_result() -> None:
+    import io
+
+    text = "A,B\n0,1.5\n2,-999.00"
+    for xp in (numpy, dagrt):
+        test = xp.genfromtxt(io.StringIO(text), dtype=None, delimiter=",",
+                             missing_values="-999.0", names=True, usemask=True)
+        assert isinstance(test, numpy.ma.MaskedArray)
+        assert test.mask.tolist() == [(False, False), (False, True)]

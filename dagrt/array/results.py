@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .ndarray import ndarray, view_of, wrap
+from .ndarray import ndarray, view_of, wrap, wrap_foreign
 
 
 def evaluate(x: Any, quiet: bool = False) -> Any:
@@ -45,6 +45,10 @@ def wrap_result(result: Any, inputs: Any = ()) -> Any:
                     return a
                 if np.may_share_memory(result, a._data):
                     return view_of(a, result)
+        if isinstance(result, np.ma.MaskedArray):  # (``genfromtxt(usemask=True)``)
+            return result  # NumPy's masked arrays are NumPy's (docs/coverage.md)
+        if isinstance(result, np.memmap):  # a file's memory (``np.load(f, mmap_mode=...)``):
+            return wrap_foreign(result.view(np.ndarray), False)  # writes reach it at their call
         # a view of NumPy's temporary: a copy, keeping its layout (unless nothing
         # else holds the temporary: ``np.tile``'s reshape of its own ``repeat``)
         return wrap(result if result.flags.owndata or _private(result)
