@@ -105,11 +105,8 @@ class _Stream:
         if kwargs and kwargs.get("out") is not None:
             return self.fill(method, params, size, kwargs)
         given = params, kwargs or {}  # (NumPy's checks see the parameters as given)
-        if kwargs:
-            kwargs = {k: v if isinstance(v, (type, np.dtype, str)) else operand(v)  # dtype=int
-                      for k, v in kwargs.items() if v is not None}
-        else:
-            kwargs = {}
+        kwargs = {k: v if isinstance(v, (type, np.dtype, str)) else operand(v)  # dtype=int
+                  for k, v in kwargs.items() if v is not None} if kwargs else {}
         plain = True  # every parameter a Python float or int
         for p in params:
             if type(p) is not float and type(p) is not int:
@@ -138,8 +135,8 @@ class _Stream:
 
     def _validate(self, method: str, params: tuple[Any, ...], kwargs: dict[str, Any],
                   size: Any) -> np.ndarray:
-        """NumPy's own checks, on a sample (values still unknown: ones; where
-        NumPy refuses ones, the values themselves)."""
+        """NumPy's own checks, on a sample (``_known``; where NumPy refuses the
+        stand-in ones, the values themselves)."""
         def check(known: Any) -> np.ndarray:
             return np.asarray(getattr(self._validator, method)(
                 *map(known, params), size=size,
@@ -147,7 +144,7 @@ class _Stream:
         try:
             return check(_known)
         except ValueError:
-            if not any(isinstance(v, ndarray) for v in (*params, *kwargs.values())):
+            if not any(isinstance(v, (ndarray, np.ndarray)) for v in (*params, *kwargs.values())):
                 raise
             return check(_host)
 
@@ -300,8 +297,11 @@ class _Drawing:
 
 
 def _known(p: Any) -> Any:
-    """Parameters whose values are not known yet validate as ones."""
-    return np.ones(p.shape, p.dtype) if isinstance(p, ndarray) else p
+    """A parameter as NumPy's checks at the call see it: ones (one per axis) for
+    a dagrt array (values unknown) or a large NumPy array (drawn twice else)."""
+    if isinstance(p, ndarray) or isinstance(p, np.ndarray) and p.size > 65536:
+        return np.ones(tuple(min(n, 1) for n in p.shape), p.dtype)
+    return p
 
 
 # Distributions drawn lazily: positional parameters before ``size``.

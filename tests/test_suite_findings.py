@@ -324,3 +324,31 @@ def test_genfromtxt_masked_result() -> None:
                              missing_values="-999.0", names=True, usemask=True)
         assert isinstance(test, numpy.ma.MaskedArray)
         assert test.mask.tolist() == [(False, False), (False, True)]
+
+
+# -- array creation and conversion (NumPy's _core/tests/test_api.py, test_array_coercion.py) ---
+
+def _astype_no_copy(xp: Any, size: int) -> Any:
+    a = xp.arange(size, dtype="f4").reshape(2, -1) * 1
+    same = a.astype("f4", copy=False) is a
+    f = a.astype("f4", order="F", copy=False)  # the layout asked for: a copy
+    t = a.T.astype("f4", order="F", copy=False)
+    return same, f is a, f.flags.f_contiguous, f, t.flags.f_contiguous
+
+
+@pytest.mark.parametrize("size", [6, 600_000])
+def test_astype_copy_false_keeps_the_order_asked(size: int, engine: str) -> None:
+    run_xp(lambda xp: _astype_no_copy(xp, size))
+    raises_as_numpy(lambda xp: xp.arange(3).astype(xp.float64, copy=xp._CopyMode.NEVER))
+    raises_as_numpy(lambda xp: xp.astype(xp.arange(3), xp.float64, copy=xp._CopyMode.ALWAYS))
+
+
+def test_list_holding_itself() -> None:
+    def program(xp: Any) -> Any:
+        items: list[Any] = []
+        items.append(items)
+        arr = xp.array([items, items, items], dtype=object)
+        target = xp.zeros(1, dtype=object)
+        target[...] = [xp.arange(2)]
+        return arr.shape, target.shape
+    assert program(dagrt) == program(numpy)

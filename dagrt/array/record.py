@@ -341,9 +341,10 @@ if observe_with is not None:
     observe_with(observed, PKG_DIR)
 
 
-def host_values(args: Any) -> list[Any] | None:
-    """The storage of the dagrt arrays among ``args`` (one level of lists and
-    tuples), or None if one of them is pending, failed or on a device."""
+def host_values(args: Any, depth: int = 0) -> list[Any] | None:
+    """The storage of the dagrt arrays among ``args`` (in lists and tuples,
+    down to NumPy's 64 dimensions), or None if one of them is pending,
+    failed or on a device."""
     values = []
     for a in args:
         t = type(a)
@@ -352,8 +353,8 @@ def host_values(args: Any) -> list[Any] | None:
             if var.nw or var.error is not None or var.device is not None:
                 return None
             values.append(a._data)
-        elif t is list or t is tuple:
-            inner = host_values(a)
+        elif (t is list or t is tuple) and depth < 64:
+            inner = host_values(a, depth + 1)
             if inner is None:
                 return None
             values.append(t(inner))

@@ -144,14 +144,15 @@ def write_back(copies: list[tuple[ndarray, Any, Any]]) -> None:
             array[...] = host
 
 
-def evaluate_nested(obj: Any) -> Any:
+def evaluate_nested(obj: Any, depth: int = 0) -> Any:
     """``obj`` for NumPy's ``np.array``: dagrt arrays in it (in lists and
     tuples, named tuples too, or returned by an item's ``__array__``) become
-    their values; what holds none is returned as it is."""
+    their values; what holds none (or only below NumPy's 64 dimensions: a
+    list that holds itself) is returned as it is."""
     if isinstance(obj, ndarray):
         return obj._host()
-    if isinstance(obj, (list, tuple)):
-        items = [evaluate_nested(x) for x in obj]
+    if isinstance(obj, (list, tuple)) and depth <= 64:
+        items = [evaluate_nested(x, depth + 1) for x in obj]
         if all(map(operator.is_, items, obj)):
             return obj
         return items if isinstance(obj, list) else tuple(items)

@@ -21,7 +21,7 @@ from ..array.transfer import to_device
 from ..devices.registry import DEFAULT_DEVICE, device_arg
 from . import rules
 from .args import evaluate_nested
-from .shapes import _STACK, astype, copy_array, identity, movement, reshape
+from .shapes import _STACK, astype, copy_array, has_order, identity, movement, reshape
 from .table import Row
 
 
@@ -194,7 +194,7 @@ def _array(obj: Any, dtype: Any, copy: bool | None, order: str, ndmin: int) -> n
         obj = from_array_method(obj)  # (its ``__array__`` may return a dagrt array)
     if isinstance(obj, ndarray):
         if (copy is False or copy is None) and (dtype is None or obj.dtype == dtype) \
-                and obj.ndim >= ndmin and _has_order(obj, order):
+                and obj.ndim >= ndmin and has_order(obj, order):
             return obj
         result = astype(obj, obj.dtype if dtype is None else dtype, order=order or "K")
         return reshape(result, (1,) * (ndmin - result.ndim) + result.shape) \
@@ -209,19 +209,12 @@ def _array(obj: Any, dtype: Any, copy: bool | None, order: str, ndmin: int) -> n
     return wrap(data)
 
 
-def _has_order(a: ndarray, order: Any) -> bool:
-    """``a`` is laid out as ``order`` asks (so ``np.array(a, copy=None)`` may return it)."""
-    flags = a._data.flags
-    return order in (None, "K", "A") or (flags.c_contiguous if order == "C"
-                                         else flags.f_contiguous)
-
-
 def asarray(a: Any, dtype: Any = None, order: Any = None, *, copy: bool | None = None,
             device: Any = None, like: Any = None, ctx: Any = None) -> ndarray:
     """Implementation of numpy.asarray: shares memory with a NumPy input, as
     NumPy does (write to it through NumPy only when dagrt is not using it)."""
     if isinstance(a, ndarray) and (dtype is None or a.dtype == dtype) and not copy \
-            and _has_order(a, order):
+            and has_order(a, order):
         return a
     if type(a) is list and dtype is None and order is None and copy is None and device is None \
             and ctx is None and like is None and DEFAULT_DEVICE[0] == "cpu" and run_now is not None:

@@ -316,13 +316,16 @@ def _layout(data: Any, order: str) -> str:
 def astype(a: Any, dtype: Any, order: str = "K", casting: str = "unsafe",
            subok: bool = True, copy: bool = True) -> ndarray:
     """Implementation of ndarray.astype."""
-    if copy and casting == "unsafe" and subok:
+    if copy is True and casting == "unsafe" and subok:
         done = now_view(_NP.astype, a, (dtype, order))
         if done is not None:
             return done
+    if isinstance(copy, np._CopyMode):
+        raise ValueError("_CopyMode enum is not allowed for astype function. "
+                         "Use true/false instead.")
     a = as_dagrt(a)
     dtype = np.dtype(dtype)
-    if not copy and dtype == a.dtype:
+    if not copy and dtype == a.dtype and has_order(a, order):
         return a
     if (dtype.itemsize == 0 and dtype.kind in "SUV" and a.dtype.kind == "O") or (
             dtype.kind in "mM" and a.dtype.kind in "SUO"
@@ -340,6 +343,13 @@ def astype(a: Any, dtype: Any, order: str = "K", casting: str = "unsafe",
                       lambda: [out], [out], use_out=False, work=out.nbytes)[0]
     return record("astype", identity, (a,), {}, lambda: [out], [out], use_out=False,
                   work=out.nbytes)[0]
+
+
+def has_order(a: ndarray, order: Any) -> bool:
+    """``a`` is laid out as ``order`` asks (so ``np.array(a, copy=None)`` may return it)."""
+    flags = a._data.flags
+    return order in (None, "K", "A") or (flags.c_contiguous if order == "C"
+                                         else flags.f_contiguous)
 
 
 def astype_function(x: Any, dtype: Any, /, *, copy: bool = True, device: Any = None) -> Any:
