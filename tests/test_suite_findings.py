@@ -352,3 +352,62 @@ def test_list_holding_itself() -> None:
         target[...] = [xp.arange(2)]
         return arr.shape, target.shape
     assert program(dagrt) == program(numpy)
+
+
+# -- NEP 18 and NEP 35 (NumPy's _core/tests/test_overrides.py, lib/tests/test_mixins.py) -----
+
+class _Duck:
+    """A duck array (NEP 18): it implements NumPy's functions it knows."""
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        if func in (numpy.sum, numpy.concatenate, numpy.zeros, numpy.reshape, numpy.dot):
+            return ("duck", func.__name__)
+        return NotImplemented
+
+
+DUCK_CALLS = {
+    "sum": lambda xp, d: xp.sum(d),
+    "concatenate": lambda xp, d: xp.concatenate([xp.ones(2), d]),
+    "zeros_like": lambda xp, d: xp.zeros(3, like=d),
+    "reshape": lambda xp, d: xp.reshape(d, (3, 1)),
+    "dot": lambda xp, d: xp.dot(xp.ones(2), d),
+    "method": lambda xp, d: xp.ones(3).sum(),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DUCK_CALLS))
+def test_functions_dispatch_to_duck_arrays(case: str) -> None:
+    assert DUCK_CALLS[case](dagrt, _Duck()) == DUCK_CALLS[case](numpy, _Duck())
+
+
+def test_duck_arrays_refusing() -> None:
+    raises_as_numpy(lambda xp: xp.mean(_Duck()))  # (NotImplemented: NumPy's TypeError)
+    for xp in (numpy, dagrt):  # (NumPy's message names the types: dagrt's array here)
+        with pytest.raises(TypeError, match="no implementation found for 'numpy.stack'"):
+            xp.stack([xp.ones(2), _Duck()])
+    raises_as_numpy(lambda xp: xp.ones(3, like=1))  # ``like=`` without the protocol
+    for like in (None, dagrt.ones(2), numpy.ones(2)):
+        assert type(dagrt.ones(3, like=like)) is dagrt.ndarray
+        assert type(dagrt.array([1, 2], like=like)) is dagrt.ndarray
+
+
+class _Units:
+    """A units-like type (NEP 13) built on NumPy's operator mixin."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        inputs = tuple(x.value if isinstance(x, _Units) else x for x in inputs)
+        result = getattr(ufunc, method)(*inputs, **kwargs)
+        return None if method == "at" else _Units(result)
+
+
+def test_gufunc_and_ufunc_methods_dispatch() -> None:
+    for xp in (numpy, dagrt):
+        product = xp.matmul(_Units(xp.array([1.0, 2.0])), xp.array([1.0, 2.0]))
+        assert isinstance(product, _Units) and float(product.value) == 5.0
+        assert isinstance(xp.array([1.0, 2.0]) @ _Units(xp.array([1.0, 2.0])), _Units)
+        units = _Units(xp.array([1, 2, 3, 4]))
+        assert xp.negative.at(units, xp.array([0, 1])) is None
+        assert list(units.value) == [-1, -2, 3, 4]

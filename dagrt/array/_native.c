@@ -1768,6 +1768,7 @@ typedef struct {
 #define FIRST_LIST 16  /* the first argument a list or tuple of at most 4096 items */
 #define AXIS_ONLY 32   /* no keyword but ``axis`` */
 #define EAGER 128      /* an eager function: NumPy's call now whatever its size (work 0) */
+#define DISPATCH 256   /* NumPy's function dispatches (NEP 18): so does this one (``ducks``) */
 
 static PyObject *s_call, *s_size, *s_cpu, *s_out, *s_out_names, *s_axis;
 
@@ -1913,6 +1914,61 @@ call_now(Recorded *self, PyObject *args, PyObject *kwargs)
     return r;
 }
 
+/* -- NEP 18 ------------------------------------------------------------------- */
+
+static PyObject *s___array_function__, *numpy_protocol;
+
+/* ``x``'s type has its own ``__array_function__`` (a duck array: dask, CuPy,
+ * sparse...), not NumPy's ndarray's (nor dagrt's, nor none). */
+static int
+duck(PyObject *x)
+{
+    PyTypeObject *t = Py_TYPE(x);
+    if (t == &PyFloat_Type || t == &PyLong_Type || t == &PyBool_Type || x == Py_None ||
+        t == &PyUnicode_Type || t == &PyComplex_Type || t == &PySlice_Type ||
+        t == &PyArray_Type || PyType_IsSubtype(t, &ArrayType) || PyType_Check(x) ||
+        PyArray_DescrCheck(x) || PyArray_IsScalar(x, Generic))
+        return 0;
+    PyObject *protocol = _PyType_Lookup(t, s___array_function__);  /* (borrowed) */
+    return protocol != NULL && protocol != numpy_protocol;
+}
+
+static int
+any_duck(PyObject *x)
+{
+    if (!PyList_CheckExact(x) && !PyTuple_CheckExact(x))
+        return duck(x);
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(x);
+    for (Py_ssize_t i = 0; i < n && i < 64; i++)  /* (a list's first 64 items) */
+        if (duck(PySequence_Fast_GET_ITEM(x, i)))
+            return 1;
+    return 0;
+}
+
+/* A call NumPy's function would dispatch (NEP 18): an argument, or an item of
+ * a list or tuple argument, is a duck array; or ``like=`` is an object
+ * without ``__array_function__`` (NumPy's TypeError). */
+static int
+ducks(PyObject *args, PyObject *kwargs)
+{
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args); i++)
+        if (any_duck(PyTuple_GET_ITEM(args, i)))
+            return 1;
+    if (kwargs == NULL)
+        return 0;
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(kwargs, &pos, &key, &value)) {
+        if (any_duck(value))
+            return 1;
+        if (value != Py_None && PyUnicode_CheckExact(key) &&
+            PyUnicode_CompareWithASCIIString(key, "like") == 0 &&
+            _PyType_Lookup(Py_TYPE(value), s___array_function__) == NULL)
+            return 1;
+    }
+    return 0;
+}
+
 static PyObject *
 Recorded_call(Recorded *self, PyObject *args, PyObject *kwargs)
 {
@@ -1992,6 +2048,9 @@ Recorded_call(Recorded *self, PyObject *args, PyObject *kwargs)
                 Py_DECREF(key);
         }
     }
+    if ((self->flags & DISPATCH) && self->func != NULL && numpy_protocol != NULL &&
+        ducks(args, kwargs))
+        return PyObject_Call(self->func, args, kwargs);  /* NumPy's, which dispatches */
     PyObject *slow = PyObject_GetAttr((PyObject *)self, s_call);
     if (slow == NULL)
         return NULL;
@@ -2332,6 +2391,9 @@ PyInit__native(void)
     INTERN(s_setitem, "_setitem");
     INTERN(s_iter, "_iter");
     INTERN(s_call, "_call");
+    INTERN(s___array_function__, "__array_function__");
+    numpy_protocol = _PyType_Lookup(&PyArray_Type, s___array_function__);
+    Py_XINCREF(numpy_protocol);
     INTERN(s_axis, "axis");
     INTERN(s___name__, "__name__");
     INTERN(s_costs, "costs");

@@ -199,10 +199,10 @@ def setitem(self: ndarray, key: Any, value: Any) -> None:
     else:
         value = operand(value)
     if basic:
-        target = self._data[key]
+        target = self._data[key]  # (one element: NumPy's scalar, or StringDType's str)
         if _same_memory(target, value, self):
             return  # ``a[i:j] += b`` ends with ``a[i:j] = <that view>``: nothing to copy
-        work = target.nbytes
+        work = target.nbytes if type(target) is np.ndarray else self._data.itemsize
     else:
         key = _convert(key, evaluate_masks=False)
         work = nbytes_of(key)

@@ -10,14 +10,24 @@ from typing import Any
 
 import numpy as np
 
-from ..array.ndarray import ndarray, run_now, wrap, wrap_foreign
-from ..array.operands import array_like, from_array_method, operand, placement
+from ..array.ndarray import _NP, ndarray, run_now, wrap, wrap_foreign
+from ..array.operands import PASS, array_like, from_array_method, operand, placement
 from ..array.record import wrap_result
 from ..array.transfer import on_device
 from .table import Row
 
 PY_SCALARS = (int, float, bool, complex)
 NOW_IDLE = 1 | 2 | 64  # run_now's TUPLES | STRICT | IDLE (array/_native.c)
+
+
+def foreign(x: Any) -> bool:
+    """``x``'s type overrides NumPy's ufuncs (NEP 13's ``__array_ufunc__``, or
+    opts out with None) and is no array of NumPy's or dagrt's."""
+    t = type(x)
+    if t in PASS or isinstance(x, (np.generic, str)):
+        return False
+    override = getattr(t, "__array_ufunc__", _NP.__array_ufunc__)
+    return override is not _NP.__array_ufunc__
 
 
 def as_dagrt(x: Any) -> ndarray:
@@ -162,4 +172,5 @@ def evaluate_nested(obj: Any, depth: int = 0) -> Any:
     return obj
 
 
-__all__ = ["PY_SCALARS", "operand", "as_dagrt", "bind", "eager_call", "evaluate_nested"]
+__all__ = ["PY_SCALARS", "operand", "foreign", "as_dagrt", "bind", "eager_call",
+           "evaluate_nested"]

@@ -22,7 +22,7 @@ from ..array.ndarray import _NP, NATIVE, Recorded, ndarray, wrap
 from ..array.operands import PASS, new_array, placement, shape_of
 from ..array.record import NO_KWARGS, now, record
 from . import rules
-from .args import as_dagrt, eager_call, operand
+from .args import as_dagrt, eager_call, foreign, operand
 
 
 def _meta(x: Any) -> Any:
@@ -118,16 +118,6 @@ def elementwise(func: Any, args: tuple[Any, ...], out: Any = None,
     outs = record(getattr(func, "__name__", "elementwise"), func, args, kwargs, plan, outs,
                   use_out and (work > 0 or _has_array(args)), work)
     return outs[0] if nout == 1 else tuple(outs)
-
-
-def foreign(x: Any) -> bool:
-    """``x``'s type overrides NumPy's ufuncs (NEP 13's ``__array_ufunc__``, or
-    opts out with None) and is no array of NumPy's or dagrt's."""
-    t = type(x)
-    if t in PASS or isinstance(x, (np.generic, str)):
-        return False
-    override = getattr(t, "__array_ufunc__", _NP.__array_ufunc__)
-    return override is not _NP.__array_ufunc__
 
 
 def _has_array(args: tuple[Any, ...]) -> bool:
@@ -477,6 +467,8 @@ def _ufunc_methods(wrapper: Any, func: np.ufunc) -> None:
         method = getattr(func, name)
 
         def call(*args: Any, _method: Any = method, **kwargs: Any) -> Any:
+            if any(map(foreign, args)):  # NEP 13: NumPy's method dispatches to the override
+                return _method(*args, **kwargs)
             return eager_call(_method, args, kwargs)
         call.__name__ = call.__qualname__ = f"{func.__name__}.{name}"
         call.__doc__ = method.__doc__
@@ -491,5 +483,5 @@ def _ufunc_methods(wrapper: Any, func: np.ufunc) -> None:
     wrapper.outer = outer
 
 
-__all__ = ["Ufunc", "ufunc", "foreign", "elementwise", "make_operator", "where", "clip",
+__all__ = ["Ufunc", "ufunc", "elementwise", "make_operator", "where", "clip",
            "clip_method"]

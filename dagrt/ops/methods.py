@@ -22,8 +22,8 @@ from ..array.indexing import setitem
 from ..array.ndarray import ndarray, run_now, view_of
 from ..array.record import NO_KWARGS, evaluate, now_view, record, wrap_result
 from . import shapes
-from .args import NOW_IDLE, eager_call, operand
-from .elementwise import clip_method, elementwise, foreign
+from .args import NOW_IDLE, eager_call, foreign, operand
+from .elementwise import clip_method, elementwise
 from .reductions import contraction
 from .table import ROWS
 
@@ -249,6 +249,8 @@ def _ufunc_method(self: ndarray, ufunc: np.ufunc, method: str, *inputs: Any,
 
 
 def _array_function(self: ndarray, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+    if not all(issubclass(t, (ndarray, np.ndarray)) for t in types):
+        return NotImplemented  # NEP 18: another argument's type decides
     impl = IMPLEMENTATIONS.get(func)
     if impl is not None:
         return impl(*args, **kwargs)

@@ -26,11 +26,11 @@ from ..array.results import wrap_result
 from ..devices.registry import DEFAULT_DEVICE
 from . import creation, elementwise, methods, reductions, shapes
 from .args import eager_call
-from .table import ROWS, Row, adopt, out_position, public
+from .table import ROWS, Row, adopt, numpy_signature, out_position, public
 
 _TUPLES, _STRICT = 1, 2  # run_now's flags (array/_native.c)
 # a NowFunction's conditions (array/_native.c)
-_FIRST_ARRAY, _NO_KWARGS, _FIRST_LIST, _AXIS_ONLY, _EAGER = 4, 8, 16, 32, 128
+_FIRST_ARRAY, _NO_KWARGS, _FIRST_LIST, _AXIS_ONLY, _EAGER, _DISPATCH = 4, 8, 16, 32, 128, 256
 _PLACED = frozenset(("device", "ctx", "like"))  # creation keywords the slow path reads
 # Eager functions of arrays tried in C first (NumPy's call on small ready inputs
 # and plain arguments, run_now's ``_STRICT``; none writes its inputs).
@@ -71,16 +71,23 @@ class NowFunction(Recorded):  # type: ignore[misc, valid-type]
     exactly when NumPy's function does (as ``table.Function``)."""
 
     def __init__(self, impl: Callable[..., Any], now: Any, flags: int, max_args: int = -1,
-                 refuse: tuple[str, ...] = (), cpu_only: bool = False) -> None:
+                 refuse: tuple[str, ...] = (), cpu_only: bool = False,
+                 numpy_func: Any = None) -> None:
         functools.update_wrapper(self, impl)  # (name, doc, signature)
-        self.__wrapped_numpy__ = getattr(impl, "__wrapped_numpy__", now)
+        self.__wrapped_numpy__ = numpy_func or getattr(impl, "__wrapped_numpy__", now)
         self.__module__, self.__qualname__ = "dagrt", impl.__name__
-        self._call, self._now, self._flags, self._nin = impl, now, flags, max_args
-        self._refuse, self._wrap, self._fast = refuse, wrap_result, _now_case()
+        self._call, self._now, self._nin = impl, now, max_args
+        self._flags = flags | (_DISPATCH if numpy_func is not None else 0)
+        self._refuse, self._wrap, self._fast = refuse, wrap_result, 0
         if cpu_only:
             self._device = DEFAULT_DEVICE
         self._bind = hasattr(type(self.__wrapped_numpy__), "__get__")
-        _NOW_FUNCTIONS.append(self)
+        if now is not None:  # (else only ``_call``, after NEP 18's test)
+            self._fast = _now_case()
+            _NOW_FUNCTIONS.append(self)
+        # what ``__array_function__`` calls: no NEP 18 test (NumPy's own dispatch called it)
+        self.__dagrt_inner__ = self if numpy_func is None else impl if now is None else \
+            NowFunction(impl, now, flags, max_args, refuse, cpu_only)
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         return self if obj is None or not self._bind else types.MethodType(self, obj)
@@ -111,36 +118,94 @@ _config.on_change(_refresh)
 
 def _function(row: Row) -> Callable[..., Any]:
     """The public function of a row, from its kind; a ``NowFunction`` where
-    its common call can run now in C."""
+    its common call can run now in C, or where NumPy's function dispatches
+    to duck arrays (NEP 18: a call with one is NumPy's, which dispatches)."""
     function = _python_function(row)
+    signature = numpy_signature(row.func)
+    dispatch = type(row.func) is _DISPATCHER or (
+        signature is not None and "like" in signature.parameters)
     if not NATIVE or run_now is None:
-        return function
+        return _dispatching(function, row.func) if dispatch else function
+    case = _now_case_of(row)
+    if case is None:
+        return NowFunction(function, None, 0, numpy_func=row.func) if dispatch else function
+    now, flags, max_args, refuse = case
+    return NowFunction(function, now, flags, max_args, refuse, cpu_only=row.name == "array" or
+                       row.kind == "creation", numpy_func=row.func if dispatch else None)
+
+
+def _now_case_of(row: Row) -> tuple[Any, int, int, tuple[str, ...]] | None:
+    """A row's case run now in C: NumPy's function (or method), the
+    conditions, the most positional arguments, the keywords that refuse it."""
     if row.name == "array":  # np.array([1.0, 2.0]): NumPy's copy (copy=False: the Python code)
-        return NowFunction(function, np.array, _STRICT | _TUPLES, 2,
-                           ("copy", "device", "ctx", "like"), cpu_only=True)
+        return np.array, _STRICT | _TUPLES, 2, ("copy", "device", "ctx", "like")
     if row.kind in ("custom", "elementwise"):
-        return function
+        return None
     out_at = out_position(row.func)
     if row.name == "repeat":  # np.repeat(x, 2): an array first
-        return NowFunction(function, HOST_METHODS[row.name], _STRICT | _FIRST_ARRAY, out_at)
+        return HOST_METHODS[row.name], _STRICT | _FIRST_ARRAY, out_at, ()
     if row.kind == "movement":  # concatenate([a, b]), axis= at most
-        return NowFunction(function, row.func, _STRICT | _FIRST_LIST | _AXIS_ONLY, 1)
+        return row.func, _STRICT | _FIRST_LIST | _AXIS_ONLY, 1, ()
     if row.kind == "reduction":
-        return NowFunction(function, HOST_METHODS.get(row.name, row.func),
-                           _STRICT | _FIRST_ARRAY, out_at, ("out", "correction"))
+        return HOST_METHODS.get(row.name, row.func), _STRICT | _FIRST_ARRAY, out_at, (
+            "out", "correction")
     if row.kind == "contraction":
-        return NowFunction(function, row.func, _STRICT | _NO_KWARGS, out_at)
+        return row.func, _STRICT | _NO_KWARGS, out_at, ()
     if row.kind == "shaped":
-        return NowFunction(function, HOST_METHODS.get(row.name, row.func),
-                           _STRICT | _FIRST_ARRAY, out_at, ("out",))
+        return HOST_METHODS.get(row.name, row.func), _STRICT | _FIRST_ARRAY, out_at, ("out",)
     if row.kind == "creation":
-        return NowFunction(function, row.func, _STRICT, -1, tuple(_PLACED), cpu_only=True)
+        return row.func, _STRICT, -1, tuple(_PLACED)
     if row.name in _EAGER_METHODS:  # x.take(i): ndarray's method, for a dagrt array first
-        return NowFunction(function, getattr(np.ndarray, row.name),
-                           _STRICT | _TUPLES | _FIRST_ARRAY | _EAGER, out_at, ("out",))
+        return getattr(np.ndarray, row.name), _STRICT | _TUPLES | _FIRST_ARRAY | _EAGER, \
+            out_at, ("out",)
     if row.name in _NOW_EAGER and row.kind != "view":  # (eager: now, whatever the size)
-        return NowFunction(function, row.func, _STRICT | _TUPLES | _EAGER, out_at, ("out",))
-    return function
+        return row.func, _STRICT | _TUPLES | _EAGER, out_at, ("out",)
+    return None
+
+
+_DISPATCHER = type(np.concatenate)  # NumPy's functions that dispatch (NEP 18)
+_NUMPY_PROTOCOL = np.ndarray.__array_function__
+_PLAIN = frozenset((ndarray, np.ndarray, int, float, bool, complex, str, type(None), slice,
+                    np.dtype, type))
+
+
+def _dispatching(function: Callable[..., Any], numpy_func: Any) -> Callable[..., Any]:
+    """``function``, unless an argument is a duck array: NumPy's function then,
+    which dispatches to it (NEP 18's ``__array_function__``; NEP 35's ``like=``)."""
+    @functools.wraps(function)
+    def dispatching(*args: Any, **kwargs: Any) -> Any:
+        if _ducks(args) or kwargs and (_ducks(kwargs.values()) or _bad_like(kwargs)):
+            return numpy_func(*args, **kwargs)
+        return function(*args, **kwargs)
+    dispatching.__dagrt_inner__ = function  # type: ignore[attr-defined]
+    return dispatching
+
+
+def _bad_like(kwargs: dict[str, Any]) -> bool:
+    """``like=`` an object without ``__array_function__`` (NumPy's TypeError)."""
+    like = kwargs.get("like")
+    return like is not None and not hasattr(type(like), "__array_function__")
+
+
+def _ducks(args: Any) -> bool:
+    """An argument, or an item of a list or tuple argument (its first 64),
+    whose type has its own ``__array_function__`` (dask, CuPy, sparse...)."""
+    for a in args:
+        t = type(a)
+        if t in _PLAIN:
+            continue
+        if t is list or t is tuple:
+            if any(type(x) not in _PLAIN and _duck(x) for x in a[:64]):
+                return True
+        elif _duck(a):
+            return True
+    return False
+
+
+def _duck(x: Any) -> bool:
+    protocol = getattr(type(x), "__array_function__", None)
+    return protocol is not None and protocol is not _NUMPY_PROTOCOL and \
+        not isinstance(x, ndarray)
 
 
 def _python_function(row: Row) -> Callable[..., Any]:
@@ -230,7 +295,7 @@ def build() -> dict[str, Callable[..., Any]]:
     for name, impl in functions.items():
         numpy_func = getattr(np, name, None)
         if callable(numpy_func) and not isinstance(numpy_func, (np.ufunc, type)):
-            methods.IMPLEMENTATIONS[numpy_func] = impl
+            methods.IMPLEMENTATIONS[numpy_func] = getattr(impl, "__dagrt_inner__", impl)
     return {name: public(f, getattr(np, name, None), "dagrt", name)
             if type(f) is types.FunctionType else f for name, f in functions.items()}
 

@@ -20,7 +20,7 @@ from ..array.ndarray import ndarray, view_of
 from ..array.operands import new_array, shape_of
 from ..array.record import now, record
 from . import rules
-from .args import as_dagrt, bind, eager_call
+from .args import as_dagrt, bind, eager_call, foreign
 from .table import Row, check_keywords, out_position
 
 
@@ -148,6 +148,8 @@ def _einsum_view(subscripts: str, a: ndarray, kwargs: dict[str, Any]) -> ndarray
 
 
 def contraction(row: Row, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if type(row.func) is np.ufunc and any(map(foreign, (*args, *kwargs.values()))):
+        return row.func(*args, **kwargs)  # NEP 13: NumPy's gufunc dispatches to the override
     check_keywords(row.func, args, kwargs)
     subscripts = None
     if row.name == "einsum":
