@@ -411,3 +411,13 @@ def test_gufunc_and_ufunc_methods_dispatch() -> None:
         units = _Units(xp.array([1, 2, 3, 4]))
         assert xp.negative.at(units, xp.array([0, 1])) is None
         assert list(units.value) == [-1, -2, 3, 4]
+
+
+def test_stringdtype_elements() -> None:
+    def program(xp: Any) -> Any:
+        a = xp.array(["abc", "de", ""], dtype=numpy.dtypes.StringDType(na_object=numpy.nan))
+        a[1] = "xyz" * 50
+        a[2] = numpy.nan
+        a[0] = 1.5  # (NumPy's conversion)
+        return a[0], a[1], bool(numpy.isnan(a[2]))
+    assert program(dagrt) == program(numpy)
