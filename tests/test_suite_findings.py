@@ -421,3 +421,14 @@ def test_stringdtype_elements() -> None:
         a[0] = 1.5  # (NumPy's conversion)
         return a[0], a[1], bool(numpy.isnan(a[2]))
     assert program(dagrt) == program(numpy)
+
+
+def test_divmod_and_matmul_defer_to_array_ufunc_none() -> None:
+    from numpy.polynomial import Polynomial
+
+    p = Polynomial([1, 2, 3])
+    for xp in (numpy, dagrt):
+        quotient, remainder = divmod(xp.array(2.0), p)
+        assert isinstance(quotient, Polynomial) and list(remainder.coef) == [2.0]
+        with pytest.raises(TypeError):
+            xp.ones(2) @ p

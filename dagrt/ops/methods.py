@@ -23,7 +23,7 @@ from ..array.ndarray import ndarray, run_now, view_of
 from ..array.record import NO_KWARGS, evaluate, now_view, record, wrap_result
 from . import shapes
 from .args import NOW_IDLE, eager_call, foreign, operand
-from .elementwise import clip_method, elementwise
+from .elementwise import clip_method, defers, elementwise
 from .reductions import contraction
 from .table import ROWS
 
@@ -259,12 +259,16 @@ def _array_function(self: ndarray, func: Any, types: Any, args: Any, kwargs: Any
 
 
 def _matmul(self: ndarray, other: Any) -> Any:
+    if defers(other, False):
+        return NotImplemented  # (NumPy's operators' deferral: ``elementwise.defers``)
     if isinstance(other, _SCALARS):  # NumPy's error (converting ``other`` first)
         return eager_call(np.matmul, (self, other), {})
     return contraction(_MATMUL, (self, other), {})
 
 
 def _rmatmul(self: ndarray, other: Any) -> Any:
+    if defers(other, False):
+        return NotImplemented
     if isinstance(other, _SCALARS):
         return eager_call(np.matmul, (other, self), {})
     return contraction(_MATMUL, (other, self), {})
@@ -307,8 +311,10 @@ METHODS: dict[str, Callable[..., Any]] = {
     "to_device": transfer.to_device_method, "as_in_context": transfer.to_device_method,
     "as_in_ctx": transfer.to_device_method, "__matmul__": _matmul,
     "__rmatmul__": _rmatmul, "__imatmul__": _imatmul,
-    "__divmod__": lambda self, other: elementwise(np.divmod, (self, other)),
-    "__rdivmod__": lambda self, other: elementwise(np.divmod, (other, self)),
+    "__divmod__": lambda self, other: NotImplemented if defers(other, False) else
+    elementwise(np.divmod, (self, other)),
+    "__rdivmod__": lambda self, other: NotImplemented if defers(other, False) else
+    elementwise(np.divmod, (other, self)),
     "__array_ufunc__": _ufunc_method, "__array_function__": _array_function,
     "__array_namespace__": _array_namespace, "__dlpack__": _dlpack,
     "__dlpack_device__": _dlpack_device, "__numpy_method__": _numpy_method,
