@@ -39,16 +39,17 @@ def _check_size(shape: tuple[int, ...], arrays: list[Any]) -> None:
                          f"of inputs {joint}.")
 
 
-def _host(seed: Any) -> Any:
-    """A seed as NumPy takes it (a dagrt array's value)."""
+def _host(seed: Any) -> Any:  # (a seed as NumPy takes it)
     return seed.asnumpy() if isinstance(seed, ndarray) else seed
 
 
+def _sequence(*values: Any) -> bool:
+    return list in map(type, values) or tuple in map(type, values)
+
+
 def _size(size: Any) -> tuple[int, ...] | None:
-    if size is None:
-        return None
-    if isinstance(size, (int, np.integer)):
-        return (operator.index(size),)
+    if size is None or isinstance(size, (int, np.integer)):
+        return None if size is None else (operator.index(size),)
     return tuple(operator.index(s) for s in size)
 
 
@@ -104,7 +105,7 @@ class _Stream:
                                      self._validator)
         if kwargs and kwargs.get("out") is not None:
             return self.fill(method, params, size, kwargs)
-        given = params, kwargs or {}  # (NumPy's checks see the parameters as given)
+        given = params, kwargs or {}  # (NumPy's checks see sequences as given, not converted)
         kwargs = {k: v if isinstance(v, (type, np.dtype, str)) else operand(v)  # dtype=int
                   for k, v in kwargs.items() if v is not None} if kwargs else {}
         plain = True  # every parameter a Python float or int
@@ -121,14 +122,18 @@ class _Stream:
                 shape = np.broadcast_shapes(*[p.shape for p in arrays])
             elif arrays and method not in _NO_BROADCAST:
                 _check_size(shape, arrays)
-        meta = self._validate(method, *given,  # (no values drawn: NumPy checks less)
-                              shape if shape is not None and 0 in shape else None if arrays else 1)
+
+        def check() -> np.ndarray:  # (a sample of no values: NumPy checks less)
+            return self._validate(method, *given, shape if shape is not None and 0 in shape
+                                  else None if arrays else 1)
+        meta = check() if (not plain or kwargs) and _sequence(*given[0], *given[1].values()) \
+            else None
         if shape is None:  # NumPy returns a scalar here
             self.state._quiet()
             return getattr(self.impl, method)(*params, **kwargs)
 
         def plan() -> list[ndarray]:
-            return [new_array(shape, meta.dtype)]
+            return [new_array(shape, (meta if meta is not None else check()).dtype)]
         name, kernel = self._kernels[method]
         return record(name, functools.partial(kernel, size=shape), params, kwargs, plan,
                       None, False, 8 * math.prod(shape), self._state)[0]
@@ -152,8 +157,7 @@ class _Stream:
              kwargs: dict[str, Any]) -> Any:
         """``impl.<method>(*params, size=size, out=out, ...)``: NumPy's numbers
         written into ``out`` (NumPy's checks of it first), in order with the draws."""
-        kwargs = dict(kwargs)
-        out = kwargs.pop("out")
+        kwargs, out = {k: v for k, v in kwargs.items() if k != "out"}, kwargs["out"]
         if not isinstance(out, ndarray):  # a NumPy array (or NumPy's error): now
             self.state._quiet()
             return getattr(self.impl, method)(*params, size=size, out=out, **kwargs)
@@ -163,9 +167,8 @@ class _Stream:
             np.empty((*out.shape, 2), out.dtype)[..., 0]  # (``out``'s layout, for NumPy's checks)
         stand_in.flags.writeable = flags.writeable
         self._validate(method, params, {**kwargs, "out": stand_in}, size)
-        outs = [out, self.state]
         record(f"random.{method}", functools.partial(_fill_kernel, self.impl, method, size),
-               params, kwargs, lambda: outs, outs, work=out.nbytes)
+               params, kwargs, lambda: [out, self.state], [out, self.state], work=out.nbytes)
         return out
 
     def distribution(self, method: str, names: tuple[str, ...]) -> Any:
@@ -208,8 +211,7 @@ class _Stream:
         """Shuffle ``x`` in place along its first axis, in order with the draws."""
         if not isinstance(x, ndarray):  # a NumPy array or list: mutate it now
             self.state._quiet()
-            self.impl.shuffle(x, **kwargs)
-            return
+            return self.impl.shuffle(x, **kwargs)
         if x.ndim == 0:  # NumPy's error (the generator's, or RandomState's)
             self._validator.shuffle(np.zeros(()), **kwargs)
         outs = [x, self.state]
@@ -218,9 +220,8 @@ class _Stream:
 
     def apply(self, func: Any, *args: Any) -> None:
         """Run ``func(impl, *args)`` in order with the draws (seed, set_state)."""
-        outs = [self.state]
         record("random.state", functools.partial(_state_kernel, self.impl, func),
-               args, {}, lambda: outs, outs)
+               args, {}, lambda: [self.state], [self.state])
 
     def eager(self, name: str, qualname: str) -> Any:
         """``impl.<name>``, called in order with the draws, on evaluated inputs."""

@@ -1758,6 +1758,7 @@ typedef struct {
     PyObject *refuse;  /* NOW: keywords that take ``_call`` (a tuple of str) */
     PyObject *wrap;    /* NOW: ``wrap_result`` for what run_now does not wrap */
     int flags;         /* NOW: run_now's flags (TUPLES 1, STRICT 2), FIRST_ARRAY, NO_KWARGS */
+    PyObject *call;    /* ``_call`` set on the object (NULL: the class's method) */
 } Recorded;
 
 #define UFUNC 1
@@ -2051,6 +2052,8 @@ Recorded_call(Recorded *self, PyObject *args, PyObject *kwargs)
     if ((self->flags & DISPATCH) && self->func != NULL && numpy_protocol != NULL &&
         ducks(args, kwargs))
         return PyObject_Call(self->func, args, kwargs);  /* NumPy's, which dispatches */
+    if (self->call != NULL)
+        return PyObject_Call(self->call, args, kwargs);
     PyObject *slow = PyObject_GetAttr((PyObject *)self, s_call);
     if (slow == NULL)
         return NULL;
@@ -2068,6 +2071,7 @@ Recorded_traverse(Recorded *self, visitproc visit, void *arg)
     Py_VISIT(self->now);
     Py_VISIT(self->refuse);
     Py_VISIT(self->wrap);
+    Py_VISIT(self->call);
     return 0;
 }
 
@@ -2078,6 +2082,7 @@ Recorded_clear(Recorded *self)
     Py_CLEAR(self->state);
     Py_CLEAR(self->device);
     Py_CLEAR(self->now);
+    Py_CLEAR(self->call);
     Py_CLEAR(self->refuse);
     Py_CLEAR(self->wrap);
     return 0;
@@ -2106,6 +2111,8 @@ static PyMemberDef Recorded_members[] = {
     {"_device", T_OBJECT_EX, offsetof(Recorded, device), 0,
      "The cell of the ``device`` flag (a draw's; a NOW function's on the CPU only)."},
     {"_now", T_OBJECT_EX, offsetof(Recorded, now), 0, "NOW: the function run now."},
+    {"_call", T_OBJECT_EX, offsetof(Recorded, call), 0,
+     "The Python implementation, when set on the object (else the class's ``_call``)."},
     {"_refuse", T_OBJECT_EX, offsetof(Recorded, refuse), 0,
      "NOW: keywords that take ``_call``."},
     {"_wrap", T_OBJECT_EX, offsetof(Recorded, wrap), 0, "NOW: ``wrap_result``."},

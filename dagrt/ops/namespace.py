@@ -85,7 +85,8 @@ class NowFunction(Recorded):  # type: ignore[misc, valid-type]
         if now is not None:  # (else only ``_call``, after NEP 18's test)
             self._fast = _now_case()
             _NOW_FUNCTIONS.append(self)
-        # what ``__array_function__`` calls: no NEP 18 test (NumPy's own dispatch called it)
+        # what methods and ``__array_function__`` call: no NEP 18 test (``x`` is dagrt's;
+        # NumPy's own dispatch called it)
         self.__dagrt_inner__ = self if numpy_func is None else impl if now is None else \
             NowFunction(impl, now, flags, max_args, refuse, cpu_only)
 
@@ -283,7 +284,7 @@ def build() -> dict[str, Callable[..., Any]]:
             if key not in made:
                 made[key] = _function(row)
             functions[row.name] = made[key]
-    register(functions)
+    register({name: getattr(f, "__dagrt_inner__", f) for name, f in functions.items()})
     register({f"ndarray.{name}": impl for name, impl in methods.METHODS.items()})
     register({row.name: elementwise.make_operator(row.func, row.variant)
               for row in ROWS if row.kind == "operator"})
