@@ -123,8 +123,8 @@ def _function(row: Row) -> Callable[..., Any]:
     to duck arrays (NEP 18: a call with one is NumPy's, which dispatches)."""
     function = _python_function(row)
     signature = numpy_signature(row.func)
-    dispatch = type(row.func) is _DISPATCHER or (
-        signature is not None and "like" in signature.parameters)
+    dispatch = (type(row.func) is _DISPATCHER or signature is not None and
+                "like" in signature.parameters) and row.name not in _METADATA
     if not NATIVE or run_now is None:
         return _dispatching(function, row.func) if dispatch else function
     case = _now_case_of(row)
@@ -165,6 +165,9 @@ def _now_case_of(row: Row) -> tuple[Any, int, int, tuple[str, ...]] | None:
 
 
 _DISPATCHER = type(np.concatenate)  # NumPy's functions that dispatch (NEP 18)
+# (given anything but a dagrt array, these call NumPy's function, which dispatches)
+_METADATA = frozenset(("shape", "ndim", "size", "result_type", "can_cast", "common_type",
+                       "iscomplexobj", "isrealobj"))
 _NUMPY_PROTOCOL = np.ndarray.__array_function__
 _PLAIN = frozenset((ndarray, np.ndarray, int, float, bool, complex, str, type(None), slice,
                     np.dtype, type))
