@@ -432,3 +432,11 @@ def test_divmod_and_matmul_defer_to_array_ufunc_none() -> None:
         assert isinstance(quotient, Polynomial) and list(remainder.coef) == [2.0]
         with pytest.raises(TypeError):
             xp.ones(2) @ p
+
+
+def test_eager_functions_take_named_tuples(engine: str) -> None:
+    import collections
+
+    pair = collections.namedtuple("pair", "x y")
+    run_xp(lambda xp: [tuple(map(float, v)) for v in xp.nditer(pair(xp.arange(3.0), xp.ones(3)))])
+    run_xp(lambda xp: xp.unique(pair(xp.arange(3), xp.arange(3))))

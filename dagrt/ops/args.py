@@ -70,6 +70,8 @@ def eager_now(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
 def eager_call(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Evaluate dagrt inputs, call NumPy, wrap what comes back (``out=``
     arrays are written in place, once no pending operation uses them)."""
+    if any(type(a) is list and len(a) > _MAX_OPERANDS for a in args):
+        return func(*args, **kwargs)  # (NumPy's error, before any copy of the list)
     if (result := eager_now(func, args, kwargs)) is not NOT_RUN:
         return result
     if (func is np.shares_memory or func is np.may_share_memory) and any(
@@ -125,6 +127,10 @@ def _addresses(data: Any) -> np.ndarray:
     return np.asarray(_Addresses(data))
 
 
+# Longer lists go to NumPy as they are (no NumPy call takes more operands: its error).
+_MAX_OPERANDS = np.iinfo(np.intc).max
+
+
 def host_arguments(x: Any, copies: list[tuple[ndarray, Any, Any]]) -> Any:
     """Dagrt arrays (in lists, tuples, dicts) as NumPy arrays for an eager
     NumPy call, once no pending op uses them (the call may write them:
@@ -136,9 +142,10 @@ def host_arguments(x: Any, copies: list[tuple[ndarray, Any, Any]]) -> Any:
         host = x._host()
         copies.append((x, host, host.copy()))
         return host
-    if isinstance(x, (list, tuple)) and any(
+    if isinstance(x, (list, tuple)) and len(x) <= _MAX_OPERANDS and any(
             isinstance(v, (ndarray, list, tuple)) or array_like(v) for v in x):
-        return type(x)(host_arguments(v, copies) for v in x)
+        items = [host_arguments(v, copies) for v in x]  # (a named tuple: a tuple)
+        return items if isinstance(x, list) else tuple(items)
     if isinstance(x, dict):
         return {k: host_arguments(v, copies) for k, v in x.items()}
     if array_like(x):
