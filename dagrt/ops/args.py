@@ -18,6 +18,8 @@ from .table import Row
 
 PY_SCALARS = (int, float, bool, complex)
 NOW_IDLE = 1 | 2 | 64  # run_now's TUPLES | STRICT | IDLE (array/_native.c)
+# Longer lists go to NumPy as they are (no NumPy call takes more operands: its error).
+_MAX_OPERANDS = np.iinfo(np.intc).max
 
 
 def foreign(x: Any) -> bool:
@@ -125,10 +127,6 @@ class _Addresses:
 
 def _addresses(data: Any) -> np.ndarray:
     return np.asarray(_Addresses(data))
-
-
-# Longer lists go to NumPy as they are (no NumPy call takes more operands: its error).
-_MAX_OPERANDS = np.iinfo(np.intc).max
 
 
 def host_arguments(x: Any, copies: list[tuple[ndarray, Any, Any]]) -> Any:

@@ -242,11 +242,12 @@ def defers(other: Any, inplace: bool) -> bool:
     attr = getattr(type(other), "__array_ufunc__", _MISSING)
     if attr is not _MISSING:
         return not inplace and attr is None
-    if isinstance(other, (ndarray, np.generic)):
+    priority = getattr(other, "__array_priority__", None)
+    if priority is None or isinstance(other, (ndarray, np.generic)):
         return False
     try:
-        return float(other.__array_priority__) > 0.0
-    except Exception:  # (NumPy: no priority, or not a number: the default)
+        return float(priority) > 0.0
+    except Exception:  # (NumPy: a priority that is not a number is the default)
         return False
 
 
