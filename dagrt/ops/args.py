@@ -166,7 +166,7 @@ def evaluate_nested(obj: Any, depth: int = 0) -> Any:
     list that holds itself) is returned as it is."""
     if isinstance(obj, ndarray):
         return obj._host()
-    if isinstance(obj, (list, tuple)) and depth <= 64:
+    if isinstance(obj, (list, tuple)) and depth < 64:
         items = [evaluate_nested(x, depth + 1) for x in obj]
         if all(map(operator.is_, items, obj)):
             return obj
