@@ -16,6 +16,7 @@ from .array.operands import new_array
 from .array.record import now, record
 from .ops import fallback as _fallback
 from .ops import rules
+from .ops import subclasses as _subclasses
 from .ops.args import as_dagrt
 from .ops.methods import IMPLEMENTATIONS
 from .ops.namespace import FUNCTIONS
@@ -336,6 +337,11 @@ _EAGER = {name: _fallback.eager_function(f"numpy.linalg.{name}", getattr(np.lina
                        "multi_dot", "vector_norm", "matrix_norm", "norm")}
 for _name in ("eig", "eigvals", "lstsq", "tensorinv", "tensorsolve", "cross"):
     globals()[_name] = public(_EAGER[_name], getattr(np.linalg, _name), "dagrt.linalg", _name)
+
+# A subclass's instance gives results of its class, as NumPy's (``ops.subclasses``).
+for _name, _f in list(globals().items()):
+    if not _name.startswith("_") and callable(_f) and getattr(_f, "__module__", "") == __name__:
+        globals()[_name] = _subclasses.linalg(_f)
 
 # numpy.linalg.inv(dagrt_array) stays lazy (``__array_function__``).
 IMPLEMENTATIONS.update({getattr(np.linalg, name): globals()[name] for name in (

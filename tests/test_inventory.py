@@ -85,7 +85,7 @@ def test_every_ndarray_attribute_exists(name: str) -> None:
 _SIGNATURE_EXTENSIONS = {
     ("numpy.random", "normal"), ("numpy.random", "uniform"),  # device= / ctx=
     ("numpy.random", "ranf"), ("numpy.random", "sample"),  # NumPy's aliases show (*args, **kwargs)
-    ("numpy.ndarray", "__init__"),  # dagrt.ndarray(shape, dtype, buffer...) as numpy.ndarray
+    ("numpy.ndarray", "__new__"),  # dagrt.ndarray(shape, dtype, buffer...) as numpy.ndarray
     ("numpy.ndarray", "__class_getitem__"),  # types.GenericAlias, as NumPy's
 }
 

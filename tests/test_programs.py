@@ -37,7 +37,9 @@ CREATE = [lambda xp, v: xp.zeros((N, N)), lambda xp, v: xp.ones((N, N)) * v,
           lambda xp, v: xp.full((N, N), v),
           # storage the user owns as a NumPy array (dagrt must never write it behind them)
           lambda xp, v: xp.asarray(numpy.full((N, N), v)) + 1,
-          lambda xp, v: xp.asfortranarray(xp.ones((N, N)) * v)]
+          lambda xp, v: xp.asfortranarray(xp.ones((N, N)) * v),
+          # an instance of a user's subclass (its views, results and in-place ops)
+          lambda xp, v: (xp.ones((N, N)) * v).view(_tagged(xp))]
 BINARY = [lambda xp, a, b: a + b, lambda xp, a, b: a - b, lambda xp, a, b: a * b,
           lambda xp, a, b: xp.maximum(a, b), lambda xp, a, b: xp.where(a > b, a, b),
           lambda xp, a, b: (a @ b) / N]
@@ -46,7 +48,9 @@ UNARY = [lambda xp, a: xp.sin(a), lambda xp, a: xp.abs(a), lambda xp, a: -a,
          lambda xp, a: xp.cumsum(a, axis=0) / N,
          lambda xp, a: xp.frompyfunc(lambda v: v * 2.0, 1, 1)(a).astype(float)]
 VIEWS = [lambda a: a.T, lambda a: a[::-1], lambda a: a[:, ::-1], lambda a: a.reshape(N, N),
-         lambda a: a[...], lambda a: a.T[::-1], lambda a: _readonly(a[::-1])]
+         lambda a: a[...], lambda a: a.T[::-1],
+         lambda a: a[::-1].view(_tagged(numpy if isinstance(a, numpy.ndarray) else dagrt)),
+         lambda a: _readonly(a[::-1])]  # (last: tests/test_gpu_fidelity.py skips it)
 REDUCE = [lambda a: a.sum(), lambda a: a.max(axis=0), lambda a: a.mean(axis=1),
           lambda a: a[3:40].std(), lambda a: a.argmax(axis=1)]
 # Writes into ``a`` (skipped when ``a`` is read-only, as NumPy would raise).
@@ -64,6 +68,19 @@ step = st.tuples(st.sampled_from(["create", "binary", "unary", "view", "reduce",
                                   "setitem", "setitem_mask", "sync", "config"]),
                  st.integers(0, 100), st.integers(0, 100), st.integers(0, 100),
                  st.integers(0, N), st.integers(0, N))
+
+
+_TAGGED: dict[Any, type] = {}
+
+
+def _tagged(xp: Any) -> type:
+    """A user's subclass of ``xp.ndarray`` (one per module)."""
+    if xp not in _TAGGED:
+        class Tagged(xp.ndarray):
+            def __array_finalize__(self, obj: Any) -> None:
+                self.tag = getattr(obj, "tag", "tagged")
+        _TAGGED[xp] = Tagged
+    return _TAGGED[xp]
 
 
 def _readonly(a: Any) -> Any:
@@ -109,6 +126,7 @@ def _compare(expected: list[Any], got: list[Any], atol: float = 0.0) -> None:
     for e, a in zip(reversed(expected), reversed(got), strict=True):
         have, want = numpy.asarray(a), numpy.asarray(e)
         assert have.dtype == want.dtype and have.shape == want.shape
+        assert (type(a).__name__ == "Tagged") == (type(e).__name__ == "Tagged")
         numpy.testing.assert_allclose(have, want, rtol=1e-12, atol=atol, equal_nan=True)
 
 

@@ -440,3 +440,16 @@ def test_eager_functions_take_named_tuples(engine: str) -> None:
     pair = collections.namedtuple("pair", "x y")
     run_xp(lambda xp: [tuple(map(float, v)) for v in xp.nditer(pair(xp.arange(3.0), xp.ones(3)))])
     run_xp(lambda xp: xp.unique(pair(xp.arange(3), xp.arange(3))))
+
+
+def test_matrix_transpose_attribute_is_a_view(engine: str) -> None:
+    """``x.mT`` was NumPy's attribute of the storage: a NumPy array, so a write
+    through it bypassed dagrt's ordering (and a pending ``x`` was read early)."""
+    def program(xp: Any) -> Any:
+        x = xp.arange(24.0).reshape(2, 3, 4)
+        y = x.mT
+        y[0, 1, 2] = -1.0
+        x += 1
+        return [x, y, y.flags.c_contiguous, type(y) is type(x)]
+    run_xp(lambda xp: program(xp))
+    raises_as_numpy(lambda xp: xp.arange(3.0).mT)

@@ -1770,6 +1770,7 @@ typedef struct {
 #define AXIS_ONLY 32   /* no keyword but ``axis`` */
 #define EAGER 128      /* an eager function: NumPy's call now whatever its size (work 0) */
 #define DISPATCH 256   /* NumPy's function dispatches (NEP 18): so does this one (``ducks``) */
+#define DISPATCH_ARRAYS 512  /* ... on its arrays, not only ``like=`` (a subclass's too) */
 
 static PyObject *s_call, *s_size, *s_cpu, *s_out, *s_out_names, *s_axis;
 
@@ -1922,12 +1923,16 @@ static PyObject *s___array_function__, *numpy_protocol;
 /* ``x``'s type has its own ``__array_function__`` (a duck array: dask, CuPy,
  * sparse...), not NumPy's ndarray's (nor dagrt's, nor none). */
 static int
-duck(PyObject *x)
+duck(PyObject *x, int subs)
 {
     PyTypeObject *t = Py_TYPE(x);
+    if (t == Exact)
+        return 0;
+    if (PyType_IsSubtype(t, &ArrayType))  /* a user's subclass: NumPy's dispatch (``subs``) */
+        return subs;
     if (t == &PyFloat_Type || t == &PyLong_Type || t == &PyBool_Type || x == Py_None ||
         t == &PyUnicode_Type || t == &PyComplex_Type || t == &PySlice_Type ||
-        t == &PyArray_Type || PyType_IsSubtype(t, &ArrayType) || PyType_Check(x) ||
+        t == &PyArray_Type || PyType_Check(x) ||
         PyArray_DescrCheck(x) || PyArray_IsScalar(x, Generic))
         return 0;
     PyObject *protocol = _PyType_Lookup(t, s___array_function__);  /* (borrowed) */
@@ -1935,32 +1940,34 @@ duck(PyObject *x)
 }
 
 static int
-any_duck(PyObject *x)
+any_duck(PyObject *x, int subs)
 {
     if (!PyList_CheckExact(x) && !PyTuple_CheckExact(x))
-        return duck(x);
+        return duck(x, subs);
     Py_ssize_t n = PySequence_Fast_GET_SIZE(x);
     for (Py_ssize_t i = 0; i < n && i < 64; i++)  /* (a list's first 64 items) */
-        if (duck(PySequence_Fast_GET_ITEM(x, i)))
+        if (duck(PySequence_Fast_GET_ITEM(x, i), subs))
             return 1;
     return 0;
 }
 
 /* A call NumPy's function would dispatch (NEP 18): an argument, or an item of
- * a list or tuple argument, is a duck array; or ``like=`` is an object
- * without ``__array_function__`` (NumPy's TypeError). */
+ * a list or tuple argument, is a duck array (or, with ``subs``: a function
+ * that dispatches on its arrays, not only on ``like=``, an instance of a
+ * user's subclass of dagrt's ndarray); or ``like=`` is an object without
+ * ``__array_function__`` (NumPy's TypeError). */
 static int
-ducks(PyObject *args, PyObject *kwargs)
+ducks(PyObject *args, PyObject *kwargs, int subs)
 {
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args); i++)
-        if (any_duck(PyTuple_GET_ITEM(args, i)))
+        if (any_duck(PyTuple_GET_ITEM(args, i), subs))
             return 1;
     if (kwargs == NULL)
         return 0;
     Py_ssize_t pos = 0;
     PyObject *key, *value;
     while (PyDict_Next(kwargs, &pos, &key, &value)) {
-        if (any_duck(value))
+        if (any_duck(value, subs))
             return 1;
         if (value != Py_None && PyUnicode_CheckExact(key) &&
             PyUnicode_CompareWithASCIIString(key, "like") == 0 &&
@@ -2050,7 +2057,7 @@ Recorded_call(Recorded *self, PyObject *args, PyObject *kwargs)
         }
     }
     if ((self->flags & DISPATCH) && self->func != NULL && numpy_protocol != NULL &&
-        ducks(args, kwargs))
+        ducks(args, kwargs, (self->flags & DISPATCH_ARRAYS) != 0))
         return PyObject_Call(self->func, args, kwargs);  /* NumPy's, which dispatches */
     if (self->call != NULL)
         return PyObject_Call(self->call, args, kwargs);

@@ -19,7 +19,6 @@ Imports: the engine, the devices, the mixin.
 
 from __future__ import annotations
 
-import html
 import operator
 import threading
 import types
@@ -35,6 +34,7 @@ from ..engine.graph import FRESH, ForeignVar, Var
 from ..engine.policy import POLICY
 from ..engine.scheduler import ENGINE
 from ..ops.table import adopt
+from . import display
 from .flags import DeviceFlags, HostFlags, buffer_exact, writeable
 from .methods import IMPL, Methods
 
@@ -57,7 +57,6 @@ except ImportError:
     _Base, Recorded, NATIVE = _Fields, object, False  # type: ignore[misc]
     run_now = observe_with = view_now = None
 _new = _Base.__new__
-_STATE_COLOURS = {"ready": "green", "pending": "darkorange", "failed": "red"}
 _NP = np.ndarray
 _REAL, _IMAG = operator.attrgetter("real"), operator.attrgetter("imag")  # (views, in C)
 _SCALARS = (int, float, complex, np.generic)
@@ -93,11 +92,20 @@ class ndarray(_Base, Methods):  # type: ignore[misc, valid-type]
     __array_priority__ = 100.0
     __hash__ = None  # type: ignore[assignment]
 
-    def __init__(self, shape: Any, dtype: Any = float, buffer: Any = None,
-                 offset: int = 0, strides: Any = None, order: Any = None) -> None:
+    def __new__(cls, shape: Any, dtype: Any = float, buffer: Any = None, offset: int = 0,
+                strides: Any = None, order: Any = None) -> ndarray:
+        self = _new(cls)
         self._data = np.ndarray(shape, dtype, buffer, offset, strides, order)
-        self._var = Var()
-        self._base = None
+        self._var, self._base = Var(), None
+        if cls is not ndarray:  # a subclass's explicit constructor: ``obj`` is None
+            IMPL["finalize"](self, None)
+        return self
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A user's subclass gets NumPy's subclass protocol (``ops.subclasses``)."""
+        super().__init_subclass__(**kwargs)
+        if "subclass" in IMPL:  # (not while ``ops.subclasses`` makes its own)
+            IMPL["subclass"](cls)
 
     # -- metadata: known at once -------------------------------------------
     # (``attrgetter``: read in C, no Python call; ``x.shape`` is in many loops)
@@ -162,6 +170,13 @@ class ndarray(_Base, Methods):  # type: ignore[misc, valid-type]
         view = self._data.view()
         view.shape = value  # raises as NumPy does when a copy would be needed
         self._data = view
+
+    @property
+    def mT(self) -> ndarray:  # noqa: N802
+        """The matrix transpose: the last two axes swapped (a view)."""
+        if self._data.ndim < 2:
+            raise ValueError("matrix transpose with ndim < 2 is undefined")
+        return IMPL["matrix_transpose"](self)
 
     @property
     def T(self) -> ndarray:  # noqa: N802
@@ -304,57 +319,26 @@ class ndarray(_Base, Methods):  # type: ignore[misc, valid-type]
 
     def __repr__(self) -> str:
         data = self._host()
+        if type(self) is not ndarray:
+            return display.subclass_repr(data, type(self))
         return repr(data[()]) if data.ndim == 0 and stands_for_scalar(self) else repr(data)
 
     def __str__(self) -> str:
         return str(self._host())
 
-    def _display_state(self) -> str:
-        """"ready", "pending" or "failed", for IPython's views (which wait for a
-        pending array only with ``display_wait``)."""
-        var = self._var
-        if _config.get("display_wait") and var.nw and var.error is None:
-            try:
-                ENGINE.wait(var)
-            except Exception:  # shown as failed
-                pass
-        return "failed" if var.error is not None else "pending" if var.nw else "ready"
-
-    def _display_head(self, state: str) -> str:
-        data = self._data
-        return (f"dagrt.ndarray shape={data.shape} dtype={data.dtype} "
-                f"device={self._var.device or CPU} {state}")
-
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        """IPython's text view: the values once computed (as ``repr``); a
-        pending or failed array says so at once instead of waiting or raising."""
-        state = self._display_state()
-        printer.text(repr(self) if state == "ready" else f"<{self._display_head(state)}>")
+        display.pretty(self, printer)
 
     def _repr_html_(self) -> str:
-        """Jupyter's view: shape, dtype, device and state, and the values once
-        computed. A pending array shows at once that it is pending (unless
-        ``display_wait`` is on); a failed one names its error."""
-        state = self._display_state()
-        head, _, rest = self._display_head(state).partition(" ")
-        rest, _, _ = rest.rpartition(" ")
-        head = (f"<b>{head}</b> {html.escape(rest)} "
-                f"<span style='color:{_STATE_COLOURS[state]}'>{state}</span>")
-        if state == "failed":
-            error = self._var.error
-            body = html.escape(f"{type(error).__name__}: {error}")
-        elif state == "pending":
-            body = "(being computed: display it again, or print it to wait for it)"
-        else:
-            body = html.escape(repr(self))
-        return f"<div class='dagrt-array'>{head}<pre>{body}</pre></div>"
+        return display.as_html(self)
 
     def __format__(self, spec: str) -> str:
         data = self._host()
         return format(data[()] if data.ndim == 0 else data, spec)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_from_numpy, (self.asnumpy(),))
+        return (_from_numpy, (self.asnumpy(),) if type(self) is ndarray else
+                (self.asnumpy(), type(self)))
 
     def __setstate__(self, state: Any, /) -> None:
         """Restore from the state of ``numpy.ndarray.__reduce__`` (a new root)."""
@@ -398,19 +382,22 @@ class ndarray(_Base, Methods):  # type: ignore[misc, valid-type]
 
     def __array_wrap__(self, array: Any, context: Any = None,
                        return_scalar: bool = False) -> Any:
-        """A NumPy result as a dagrt array (a scalar with ``return_scalar``)."""
+        """A NumPy result as a dagrt array (a scalar with ``return_scalar``);
+        a subclass's: an instance of it (NumPy's default)."""
+        if type(self) is not ndarray:
+            return IMPL["wrap"](self, array)
         if return_scalar and np.ndim(array) == 0:
             return np.asarray(array)[()]
         return wrap(array)
 
     def __array_finalize__(self, obj: Any, /) -> None:
-        """Nothing to do: dagrt has no subclasses (NumPy's hook, for protocol code)."""
+        """NumPy's hook: a subclass's new instance made from ``obj`` (or None)."""
 
     __class_getitem__ = classmethod(types.GenericAlias)  # ``ndarray[Any, np.dtype[...]]``
 
 
 for _name, _attr in list(vars(ndarray).items()):  # NumPy's signatures (inspect.signature)
-    if callable(_attr) and _name != "__init__" and hasattr(_NP, _name):
+    if callable(_attr) and _name not in ("__new__", "__init_subclass__") and hasattr(_NP, _name):
         adopt(_attr, getattr(_NP, _name))
 
 
@@ -437,8 +424,9 @@ def _elements(a: ndarray, data: np.ndarray) -> Iterator[Any]:
         yield value
 
 
-def _from_numpy(data: np.ndarray) -> ndarray:
-    return wrap(data)
+def _from_numpy(data: np.ndarray, cls: type | None = None) -> ndarray:
+    """(A subclass's instance is rebuilt through its explicit constructor, as NumPy's.)"""
+    return wrap(data) if cls is None else IMPL["as type"](wrap(data), cls, None)
 
 
 def wrap(data: Any) -> ndarray:

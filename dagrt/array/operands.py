@@ -17,19 +17,51 @@ import numpy as np
 from ..devices.device import CPU, Device
 from ..engine.graph import FRESH, Op, Var, recording_site
 from ..engine.scheduler import ENGINE
-from .ndarray import _NP, _new, ndarray, var_of, wrap
+from .ndarray import _NP, _new, ndarray, var_of, view_of, wrap
 
 # Operands that pass ``operand`` unchanged (by exact type: the common case).
 PASS = (ndarray, _NP, int, float, bool, complex)
 
 
 def operand(x: Any) -> Any:
-    """Scalars and arrays pass; lists and other array-likes become NumPy arrays."""
+    """Scalars and arrays pass (a subclass's instance as a plain alias); lists
+    and other array-likes become NumPy arrays."""
     if x is None or type(x) in PASS or isinstance(x, (int, float, complex, np.generic, str)):
         return x
     if isinstance(x, ndarray):
-        return x
+        return plain(x)
     return from_array_method(x)
+
+
+# -- subclasses of ndarray (their protocol: ``ops.subclasses``) ----------------------
+
+def is_sub(x: Any) -> bool:
+    """``x`` is an instance of a user's subclass of ``ndarray``."""
+    return type(x) is not ndarray and isinstance(x, ndarray)
+
+
+def plain(x: Any) -> Any:
+    """A subclass's instance as an exact ``ndarray`` on the same storage and
+    buffer state (a view of it: ops never see subclasses); anything else as is."""
+    return view_of(x, x._data) if type(x) is not ndarray and isinstance(x, ndarray) else x
+
+
+def as_type(result: ndarray, cls: type, obj: Any) -> Any:
+    """``result``'s storage as a new instance of ``cls`` made from ``obj``
+    (NumPy's view casting and new-from-template: ``__array_finalize__``)."""
+    if cls is ndarray:
+        return plain(result)
+    new = _new(cls)  # (a view of ``result``, as NumPy's ``__array_wrap__`` makes: the
+    # engine's fused groups take a buffer whose arrays are all gone for a scratch one)
+    new._data, new._var = result._data, var_of(result)
+    new._base = result if result._base is None else result._base
+    hook = cls.__array_finalize__
+    if hook is not _FINALIZE:
+        hook(new, obj)
+    return new
+
+
+_FINALIZE = ndarray.__array_finalize__
 
 
 def from_array_method(x: Any) -> Any:

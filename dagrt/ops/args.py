@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..array.ndarray import _NP, ndarray, run_now, wrap, wrap_foreign
-from ..array.operands import PASS, array_like, from_array_method, operand, placement
+from ..array.operands import PASS, array_like, from_array_method, operand, placement, plain
 from ..array.record import wrap_result
 from ..array.transfer import on_device
 from .table import Row
@@ -24,7 +24,9 @@ _MAX_OPERANDS = np.iinfo(np.intc).max
 
 def foreign(x: Any) -> bool:
     """``x``'s type overrides NumPy's ufuncs (NEP 13's ``__array_ufunc__``, or
-    opts out with None) and is no array of NumPy's or dagrt's."""
+    opts out with None) and is no array of NumPy's or dagrt's, or is a
+    subclass of dagrt's ``ndarray``: NumPy's ufunc then dispatches
+    (``ops.subclasses`` takes a subclass's default)."""
     t = type(x)
     if t in PASS or isinstance(x, (np.generic, str)):
         return False
@@ -32,9 +34,19 @@ def foreign(x: Any) -> bool:
     return override is not _NP.__array_ufunc__
 
 
+def overrides(x: Any) -> bool:
+    """``x``'s type has its own ``__array_ufunc__`` (or None): neither NumPy's
+    nor dagrt's (a subclass's default)."""
+    override = getattr(type(x), "__array_ufunc__", _NP.__array_ufunc__)
+    return override is not _NP.__array_ufunc__ and override is not ndarray.__array_ufunc__ \
+        and not isinstance(x, (np.generic, str))
+
+
 def as_dagrt(x: Any) -> ndarray:
     if type(x) is ndarray:
         return x
+    if isinstance(x, ndarray):
+        return plain(x)  # (a subclass's instance)
     held = not isinstance(x, (list, tuple, int, float, complex, bool, np.generic))
     x = from_array_method(x)
     if type(x) is ndarray:

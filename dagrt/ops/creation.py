@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..array.ndarray import ndarray, run_now, wrap, wrap_foreign
-from ..array.operands import array_like, from_array_method, new_array
+from ..array.operands import array_like, as_type, from_array_method, is_sub, new_array, plain
 from ..array.record import NO_KWARGS, evaluate, record, wrap_result
 from ..array.transfer import to_device
 from ..devices.registry import DEFAULT_DEVICE, device_arg
@@ -149,9 +149,12 @@ def ones_like(a: Any, dtype: Any = None, order: str = "K", subok: bool = True,
 
 
 def array(object: Any, dtype: Any = None, *, copy: bool | None = True, order: str = "K",
-          subok: bool = True, ndmin: int = 0, ndmax: Any = np._NoValue, like: Any = None,
+          subok: bool = False, ndmin: int = 0, ndmax: Any = np._NoValue, like: Any = None,
           device: Any = None, ctx: Any = None) -> ndarray:
     """Implementation of numpy.array; dagrt arrays inside lists are evaluated."""
+    if subok and is_sub(object):
+        return as_type(array(object, dtype, copy=copy, order=order, ndmin=ndmin, device=device,
+                             ctx=ctx), type(object), object)
     target = device_arg(device, ctx)
     if ndmax is not np._NoValue:  # NumPy >= 2.4: sequences below ndmax stay objects
         result = wrap(np.array(evaluate_nested(object), dtype=dtype, copy=copy, order=order,
@@ -215,7 +218,7 @@ def asarray(a: Any, dtype: Any = None, order: Any = None, *, copy: bool | None =
     NumPy does (write to it through NumPy only when dagrt is not using it)."""
     if isinstance(a, ndarray) and (dtype is None or a.dtype == dtype) and not copy \
             and has_order(a, order):
-        return a
+        return plain(a)  # (a subclass's instance: a base-class view, as NumPy's)
     if type(a) is list and dtype is None and order is None and copy is None and device is None \
             and ctx is None and like is None and DEFAULT_DEVICE[0] == "cpu" and run_now is not None:
         done = run_now(np.asarray, (a,), NO_KWARGS, -1, (), None, 2)  # np.asarray([1, 2]): in C
@@ -230,6 +233,15 @@ def asarray(a: Any, dtype: Any = None, order: Any = None, *, copy: bool | None =
         return to_device(data, target) if target is not None else data
     return array(a, dtype, copy=True if copy else None, order=order or "K",
                  device=device, ctx=ctx)
+
+
+def asanyarray(a: Any, dtype: Any = None, order: Any = None, *, device: Any = None,
+               copy: bool | None = None, like: Any = None, ctx: Any = None) -> ndarray:
+    """Implementation of numpy.asanyarray: ``asarray``, keeping a subclass."""
+    result = asarray(a, dtype, order, copy=copy, device=device, like=like, ctx=ctx)
+    if not is_sub(a):
+        return result
+    return a if result._data is a._data else as_type(result, type(a), a)
 
 
 def ascontiguousarray(a: Any, dtype: Any = None, *, like: Any = None) -> ndarray:

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..array.flags import writeable
 from ..array.ndarray import _NP, NATIVE, Recorded, ndarray, wrap
-from ..array.operands import PASS, new_array, placement, shape_of
+from ..array.operands import PASS, new_array, placement, plain, shape_of
 from ..array.record import NO_KWARGS, now, record
 from . import rules
 from .args import as_dagrt, eager_call, foreign, operand
@@ -91,11 +91,15 @@ def elementwise(func: Any, args: tuple[Any, ...], out: Any = None,
         elide = None
     if out is not None:
         out = _normalize_out(out, nout)
-        if out is not None and not all(isinstance(o, ndarray) or o is None for o in out):
+        if out is not None and not all(type(o) is ndarray or o is None for o in out):
             if type(func) is np.ufunc and any(map(foreign, (*args, *out))):
-                return func(*args, out=out, **kwargs)  # NEP 13: NumPy dispatches
-            result = eager_call(func, args, dict(kwargs, out=out))  # NumPy's out=
-            return result[0] if nout == 1 else result
+                # NEP 13 (an override, or a subclass's instance): NumPy dispatches
+                return func(*args, out=out, **kwargs)
+            if not all(isinstance(o, ndarray) or o is None for o in out):
+                result = eager_call(func, args, dict(kwargs, out=out))  # NumPy's out=
+                return result[0] if nout == 1 else result
+            result = elementwise(func, args, tuple(map(plain, out)), kwargs, use_out)
+            return out[0] if nout == 1 else out  # (a subclass's, to a function that is no ufunc)
     for a in args:
         if type(a) not in PASS:
             if type(func) is np.ufunc and any(map(foreign, args)):
@@ -476,6 +480,9 @@ def _ufunc_methods(wrapper: Any, func: np.ufunc) -> None:
         setattr(wrapper, name, call)
 
     def outer(a: Any, b: Any, /, out: Any = None, **kwargs: Any) -> Any:
+        if foreign(a) or foreign(b):  # NEP 13 (or a subclass's instance): NumPy dispatches
+            return func.outer(a, b, **kwargs) if out is None else func.outer(a, b, out=out,
+                                                                             **kwargs)
         a, b = as_dagrt(a), as_dagrt(b)
         expanded = a.reshape(a.shape + (1,) * b.ndim)
         return elementwise(func, (expanded, b), out, kwargs)

@@ -19,7 +19,9 @@ import numpy as np
 from ..array import transfer
 from ..array.flags import interface_readable
 from ..array.indexing import setitem
+from ..array.methods import IMPL
 from ..array.ndarray import ndarray, run_now, view_of
+from ..array.operands import as_type, is_sub
 from ..array.record import NO_KWARGS, evaluate, now_view, record, wrap_result
 from . import shapes
 from .args import NOW_IDLE, eager_call, foreign, operand
@@ -70,10 +72,16 @@ def view(self: ndarray, dtype: Any = None, type: Any = None) -> ndarray:
     """A new view of the same data (optionally with another dtype)."""
     if isinstance(dtype, builtins.type) and issubclass(dtype, (ndarray, np.ndarray)):
         dtype, type = None, dtype  # ``x.view(np.ndarray)``: NumPy reads it as ``type=``
-    if type is not None and type is not ndarray and type is not np.ndarray:
-        raise TypeError(f"view(type={type.__name__}): subclasses of dagrt.ndarray are "
-                        f"not supported")
-    return view_of(self, self._data.view() if dtype is None else self._data.view(dtype))
+    view = view_of(self, self._data.view() if dtype is None else self._data.view(dtype))
+    cls = builtins.type(self) if type is None else type
+    if cls is ndarray or cls is np.ndarray:
+        return view
+    if not (isinstance(cls, builtins.type) and issubclass(cls, ndarray)):
+        raise TypeError("Cannot specify output type.") if not isinstance(
+            cls, builtins.type) or not issubclass(cls, np.ndarray) else \
+            TypeError(f"view(type={cls.__name__}): a subclass of numpy.ndarray is not "
+                      f"one of dagrt.ndarray; subclass dagrt.ndarray")
+    return as_type(view, cls, self)  # view casting (``ops.subclasses``)
 
 
 def fill(self: ndarray, value: Any) -> None:
@@ -241,7 +249,10 @@ def _ufunc_method(self: ndarray, ufunc: np.ufunc, method: str, *inputs: Any,
         if fast is not None:
             return fast(*inputs)
     out = kwargs.get("out")
-    if any(map(foreign, (*inputs, *(out if type(out) is tuple else (out,))))):
+    operands = (*inputs, *(out if type(out) is tuple else (out,)))
+    if any(map(foreign, operands)):
+        if any(map(is_sub, operands)):  # a subclass's, by default (``ops.subclasses``)
+            return IMPL["subclass ufunc"](ufunc, method, inputs, kwargs)
         return NotImplemented  # NEP 13: another operand's override decides
     if method == "__call__":
         return elementwise(ufunc, inputs, kwargs.pop("out", None), kwargs)
@@ -251,6 +262,13 @@ def _ufunc_method(self: ndarray, ufunc: np.ufunc, method: str, *inputs: Any,
 def _array_function(self: ndarray, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
     if not all(issubclass(t, (ndarray, np.ndarray)) for t in types):
         return NotImplemented  # NEP 18: another argument's type decides
+    if any(t is not ndarray and issubclass(t, ndarray) for t in types):
+        return IMPL["subclass function"](func, args, kwargs, _function)  # (ops.subclasses)
+    return _function(func, args, kwargs)
+
+
+def _function(func: Any, args: Any, kwargs: Any) -> Any:
+    """NumPy's function ``func`` for dagrt arrays: dagrt's, else NumPy's on the values."""
     impl = IMPLEMENTATIONS.get(func)
     if impl is not None:
         return impl(*args, **kwargs)

@@ -31,6 +31,7 @@ from .table import ROWS, Row, adopt, numpy_signature, out_position, public
 _TUPLES, _STRICT = 1, 2  # run_now's flags (array/_native.c)
 # a NowFunction's conditions (array/_native.c)
 _FIRST_ARRAY, _NO_KWARGS, _FIRST_LIST, _AXIS_ONLY, _EAGER, _DISPATCH = 4, 8, 16, 32, 128, 256
+_DISPATCH_ARRAYS = 512  # (NumPy's dispatches on its arrays: a subclass's instance too)
 _PLACED = frozenset(("device", "ctx", "like"))  # creation keywords the slow path reads
 # Eager functions of arrays tried in C first (NumPy's call on small ready inputs
 # and plain arguments, run_now's ``_STRICT``; none writes its inputs).
@@ -52,7 +53,7 @@ CUSTOM: dict[str, Callable[..., Any]] = {
     "reshape": shapes.reshape, "ravel": shapes.ravel, "full": creation.full,
     "ones": creation.ones, "full_like": creation.full_like,
     "ones_like": creation.ones_like, "array": creation.array, "asarray": creation.asarray,
-    "asanyarray": creation.asarray, "ascontiguousarray": creation.ascontiguousarray,
+    "asanyarray": creation.asanyarray, "ascontiguousarray": creation.ascontiguousarray,
     "asfortranarray": creation.asfortranarray, "copy": shapes.copy_array,
     "astype": shapes.astype_function, "where": elementwise.where, "clip": elementwise.clip,
     "append": shapes.append, "block": shapes.block, "shape": creation.shape,
@@ -77,7 +78,8 @@ class NowFunction(Recorded):  # type: ignore[misc, valid-type]
         self.__wrapped_numpy__ = numpy_func or getattr(impl, "__wrapped_numpy__", now)
         self.__module__, self.__qualname__ = "dagrt", impl.__name__
         self._call, self._now, self._nin = impl, now, max_args
-        self._flags = flags | (_DISPATCH if numpy_func is not None else 0)
+        self._flags = flags | (_DISPATCH if numpy_func is not None else 0) | (
+            _DISPATCH_ARRAYS if type(numpy_func) is _DISPATCHER else 0)
         self._refuse, self._wrap, self._fast = refuse, wrap_result, 0
         if cpu_only:
             self._device = DEFAULT_DEVICE
@@ -176,9 +178,12 @@ _PLAIN = frozenset((ndarray, np.ndarray, int, float, bool, complex, str, type(No
 def _dispatching(function: Callable[..., Any], numpy_func: Any) -> Callable[..., Any]:
     """``function``, unless an argument is a duck array: NumPy's function then,
     which dispatches to it (NEP 18's ``__array_function__``; NEP 35's ``like=``)."""
+    subs = type(numpy_func) is _DISPATCHER  # (on its arrays: a subclass's instance too)
+
     @functools.wraps(function)
     def dispatching(*args: Any, **kwargs: Any) -> Any:
-        if _ducks(args) or kwargs and (_ducks(kwargs.values()) or _bad_like(kwargs)):
+        if _ducks(args, subs) or kwargs and (_ducks(kwargs.values(), subs) or
+                                              _bad_like(kwargs)):
             return numpy_func(*args, **kwargs)
         return function(*args, **kwargs)
     dispatching.__dagrt_inner__ = function  # type: ignore[attr-defined]
@@ -191,25 +196,27 @@ def _bad_like(kwargs: dict[str, Any]) -> bool:
     return like is not None and not hasattr(type(like), "__array_function__")
 
 
-def _ducks(args: Any) -> bool:
+def _ducks(args: Any, subs: bool) -> bool:
     """An argument, or an item of a list or tuple argument (its first 64),
-    whose type has its own ``__array_function__`` (dask, CuPy, sparse...)."""
+    whose type has its own ``__array_function__`` (dask, CuPy, sparse...),
+    or, with ``subs``, is a subclass of dagrt's ndarray."""
     for a in args:
         t = type(a)
         if t in _PLAIN:
             continue
         if t is list or t is tuple:
-            if any(type(x) not in _PLAIN and _duck(x) for x in a[:64]):
+            if any(type(x) not in _PLAIN and _duck(x, subs) for x in a[:64]):
                 return True
-        elif _duck(a):
+        elif _duck(a, subs):
             return True
     return False
 
 
-def _duck(x: Any) -> bool:
+def _duck(x: Any, subs: bool) -> bool:
+    if isinstance(x, ndarray):
+        return subs  # (not ``ndarray`` itself: ``_PLAIN``)
     protocol = getattr(type(x), "__array_function__", None)
-    return protocol is not None and protocol is not _NUMPY_PROTOCOL and \
-        not isinstance(x, ndarray)
+    return protocol is not None and protocol is not _NUMPY_PROTOCOL
 
 
 def _python_function(row: Row) -> Callable[..., Any]:
@@ -305,3 +312,5 @@ def build() -> dict[str, Callable[..., Any]]:
 
 
 FUNCTIONS = build()
+# (after ``build``: a subclass's methods wrap the installed ones)
+from . import subclasses as subclasses  # noqa: E402
