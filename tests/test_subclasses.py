@@ -391,3 +391,43 @@ def test_results_made_subclass_stay_observable(engine: str) -> None:
         w = xp.sin(t) * u
         return [t, u, w, kinds([t, u, w])]
     run_xp(lambda xp: program(xp))
+
+
+def test_base_of_views_stops_at_another_class() -> None:
+    """NumPy's ``base`` collapses a chain of views only through arrays of the
+    view's own class (NumPy's TestSubclasses::test_basic)."""
+    def program(xp: Any) -> Any:
+        S = classes(xp).S
+        a = xp.arange(6)
+        s = a.view(S)
+        v = a[1:]
+        w = v.view(S)
+        return [s.base is a, s[:3].base is s, s[:3][1:].base is s, s.T.base is s,
+                w.base is v, type(s[[0, 1]].base).__name__, type(s[s > 0].base).__name__,
+                type((s + 1).base).__name__]
+    assert program(dagrt) == program(numpy)
+
+
+def test_ufunc_subok_out_context_and_where(engine: str) -> None:
+    """``subok=False`` gives the base class; ``__array_wrap__``'s context holds
+    the outputs given; a subclass's ``where=`` is an operand like the others."""
+    def program(xp: Any) -> Any:
+        seen = []
+
+        class W(xp.ndarray):
+            def __array_wrap__(self, obj: Any, context: Any = None,
+                               return_scalar: bool = False) -> Any:
+                seen.append(len(context[1]))
+                return obj
+
+        a = xp.zeros(3).view(W)
+        kinds_ = [kinds(xp.add(a, 2, subok=False)), kinds(xp.add(a, 2, subok=True))]
+        xp.add(0, 0, a)
+        xp.add(0, 0, out=a)
+        where = xp.asarray([True, False, True]).view(classes(xp).S)
+        out = xp.zeros(3)
+        xp.negative(xp.arange(3.0), where=where, out=out)
+        return kinds_, seen, out
+    ours, theirs = program(dagrt), program(numpy)
+    assert ours[:2] == theirs[:2]
+    assert_same(theirs[2], ours[2])

@@ -453,3 +453,12 @@ def test_matrix_transpose_attribute_is_a_view(engine: str) -> None:
         return [x, y, y.flags.c_contiguous, type(y) is type(x)]
     run_xp(lambda xp: program(xp))
     raises_as_numpy(lambda xp: xp.arange(3.0).mT)
+
+
+def test_array_function_checks_its_arguments() -> None:
+    """``x.__array_function__(func, types, args, kwargs)`` with ``args`` not a
+    tuple or ``kwargs`` not a dict: NumPy's TypeError (an AttributeError before)."""
+    raises_as_numpy(lambda xp: xp.array([1, 2]).__array_function__(
+        numpy.reshape, (xp.ndarray,), xp.array([1, 2]), (2, 1)))
+    raises_as_numpy(lambda xp: xp.array([1, 2]).__array_function__(
+        numpy.reshape, (xp.ndarray,), (xp.array([1, 2]),), (2, 1)))

@@ -51,10 +51,17 @@ def as_type(result: ndarray, cls: type, obj: Any) -> Any:
     (NumPy's view casting and new-from-template: ``__array_finalize__``)."""
     if cls is ndarray:
         return plain(result)
-    new = _new(cls)  # (a view of ``result``, as NumPy's ``__array_wrap__`` makes: the
-    # engine's fused groups take a buffer whose arrays are all gone for a scratch one)
+    new = _new(cls)
     new._data, new._var = result._data, var_of(result)
-    new._base = result if result._base is None else result._base
+    if result._base is None:  # a new result: a view of it, as NumPy's ``__array_wrap__``
+        new._base = result  # makes (the fused engine takes a buffer whose arrays are
+        # all gone for a scratch one)
+    elif isinstance(obj, ndarray) and obj._var is new._var:  # a view of ``obj``: its base
+        while obj._base is not None and type(obj._base) is cls:  # is ``obj``, or the first
+            obj = obj._base  # array of another class down its bases (NumPy's collapse)
+        new._base = obj
+    else:
+        new._base = result._base
     hook = cls.__array_finalize__
     if hook is not _FINALIZE:
         hook(new, obj)

@@ -98,8 +98,12 @@ def elementwise(func: Any, args: tuple[Any, ...], out: Any = None,
             if not all(isinstance(o, ndarray) or o is None for o in out):
                 result = eager_call(func, args, dict(kwargs, out=out))  # NumPy's out=
                 return result[0] if nout == 1 else result
-            result = elementwise(func, args, tuple(map(plain, out)), kwargs, use_out)
+            elementwise(func, args, tuple(map(plain, out)), kwargs, use_out)
             return out[0] if nout == 1 else out  # (a subclass's, to a function that is no ufunc)
+    where = kwargs.get("where") if kwargs else None
+    if where is not None and type(where) is not ndarray and type(func) is np.ufunc and \
+            foreign(where):  # (NumPy's dispatch looks at ``where=`` too)
+        return func(*args, **kwargs) if out is None else func(*args, out=out, **kwargs)
     for a in args:
         if type(a) not in PASS:
             if type(func) is np.ufunc and any(map(foreign, args)):

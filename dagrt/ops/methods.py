@@ -249,7 +249,7 @@ def _ufunc_method(self: ndarray, ufunc: np.ufunc, method: str, *inputs: Any,
         if fast is not None:
             return fast(*inputs)
     out = kwargs.get("out")
-    operands = (*inputs, *(out if type(out) is tuple else (out,)))
+    operands = (*inputs, *(out if type(out) is tuple else (out,)), kwargs.get("where"))
     if any(map(foreign, operands)):
         if any(map(is_sub, operands)):  # a subclass's, by default (``ops.subclasses``)
             return IMPL["subclass ufunc"](ufunc, method, inputs, kwargs)
@@ -260,6 +260,10 @@ def _ufunc_method(self: ndarray, ufunc: np.ufunc, method: str, *inputs: Any,
 
 
 def _array_function(self: ndarray, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+    if not isinstance(args, tuple):
+        raise TypeError("args must be a tuple.")
+    if not isinstance(kwargs, dict):
+        raise TypeError("kwargs must be a dict.")
     if not all(issubclass(t, (ndarray, np.ndarray)) for t in types):
         return NotImplemented  # NEP 18: another argument's type decides
     if any(t is not ndarray and issubclass(t, ndarray) for t in types):

@@ -158,14 +158,15 @@ def ufunc_call(ufunc: Any, method: str, inputs: tuple[Any, ...], kwargs: dict[st
     """A ufunc (or one of its methods) with a subclass's instance among its
     operands and no override of ``__array_ufunc__``: run on plain aliases;
     outputs given are the result, others wrapped (``wrap_with``)."""
-    if any(map(overrides, inputs)):
-        return NotImplemented
-    out = kwargs.get("out")
+    out, where = kwargs.get("out"), kwargs.get("where")
     outs = out if type(out) is tuple else () if out is None else (out,)
-    if any(map(overrides, outs)):
+    if any(map(overrides, (*inputs, *outs, where))):
         return NotImplemented
     if outs:
         kwargs = dict(kwargs, out=tuple(map(plain, outs)))
+    if is_sub(where):
+        kwargs = dict(kwargs, where=plain(where))
+    wrapper = _template(inputs) if kwargs.get("subok", True) else None
     func = UFUNCS.get(ufunc) or (IMPL["matmul"] if ufunc is np.matmul else None)
     plain_inputs = tuple(map(plain, inputs))
     if func is not None:
@@ -179,15 +180,16 @@ def ufunc_call(ufunc: Any, method: str, inputs: tuple[Any, ...], kwargs: dict[st
     if method == "at":
         return result
     results = result if type(result) is tuple else (result,)
-    wrapper = _template(inputs)
+    # (the context's arguments: the inputs, and the outputs where any is given)
+    arguments = (*inputs, *outs) if any(o is not None for o in outs) else inputs
     done = []
     for i, r in enumerate(results):
         given = outs[i] if i < len(outs) else None
         if given is not None:  # NumPy's result is the output given (its own wrap, if any)
             r = given if not is_sub(given) or type(given).__array_wrap__ is _WRAP else \
-                given.__array_wrap__(given, (ufunc, inputs, i), False)
+                given.__array_wrap__(given, (ufunc, arguments, i), False)
         elif wrapper is not None:
-            r = wrap_with(wrapper, r, (ufunc, inputs, i))
+            r = wrap_with(wrapper, r, (ufunc, arguments, i))
         done.append(r)
     return tuple(done) if type(result) is tuple else done[0]
 
