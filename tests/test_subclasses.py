@@ -30,6 +30,9 @@ def classes(xp: Any) -> Any:
     class S(xp.ndarray):  # the guide's "completely useless" subclass
         pass
 
+    class Prior(xp.ndarray):  # joins (``concatenate``) keep it: a priority above 0
+        __array_priority__ = 1.0
+
     class Info(xp.ndarray):  # the guide's RealisticInfoArray
         def __new__(cls, input_array: Any, info: Any = None) -> Any:
             obj = xp.asarray(input_array).view(cls)
@@ -111,7 +114,8 @@ def classes(xp: Any) -> Any:
             return super().__getitem__(key)
 
     _CLASSES[xp] = result = type("Classes", (), dict(
-        S=S, Info=Info, Traced=Traced, Silly=Silly, A=A, Symmetric=Symmetric, Rows=Rows))
+        S=S, Prior=Prior, Info=Info, Traced=Traced, Silly=Silly, A=A, Symmetric=Symmetric,
+        Rows=Rows))
     return result
 
 
@@ -173,13 +177,17 @@ xp.linalg.eigvalsh(sq) xp.linalg.pinv(sq) xp.linalg.matrix_power(sq,2) xp.fft.ff
 [type(r).__name__ for r in a] list(v) xp.fix(a[0,...]) xp.broadcast_arrays(a,i,subok=True)
 xp.broadcast_to(a,(2,2,3),subok=True) xp.lib.stride_tricks.sliding_window_view(v,2,subok=True)
 xp.lib.stride_tricks.sliding_window_view(v,2) xp.lib.stride_tricks.as_strided(v,(2,),(8,))
-xp.lib.stride_tricks.as_strided(v,(2,),(8,),subok=True)
+xp.lib.stride_tricks.as_strided(v,(2,),(8,),subok=True) xp.float64(2.0)*a host+v v+host
+xp.ones_like(a,subok=False) xp.full_like(a,0,None,"K",False) xp.zeros_like(a,None,"K",True)
+xp.concatenate([p,p]) xp.stack([p,p]) xp.hstack([p,a]) xp.append(p,p) xp.resize(p,5) xp.block([p,p])
+xp.where(p>1,p,0) xp.concatenate([a,p]) p+a a+p
 """)
 
 
 def _operands(xp: Any) -> dict[str, Any]:
-    S = classes(xp).S
-    return {"xp": xp, "a": xp.arange(1.0, 7.0).reshape(2, 3).view(S),
+    S, P = classes(xp).S, classes(xp).Prior
+    return {"xp": xp, "a": xp.arange(1.0, 7.0).reshape(2, 3).view(S), "host": numpy.ones(3),
+            "p": xp.arange(1.0, 7.0).reshape(2, 3).view(P),
             "v": xp.arange(1.0, 4.0).view(S), "i": xp.arange(3.0),
             "sq": (xp.arange(4.0).reshape(2, 2) + 3 * xp.eye(2)).view(S)}
 

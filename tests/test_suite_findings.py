@@ -462,3 +462,15 @@ def test_array_function_checks_its_arguments() -> None:
         numpy.reshape, (xp.ndarray,), xp.array([1, 2]), (2, 1)))
     raises_as_numpy(lambda xp: xp.array([1, 2]).__array_function__(
         numpy.reshape, (xp.ndarray,), (xp.array([1, 2]),), (2, 1)))
+
+
+@pytest.mark.parametrize("make", [
+    lambda xp: (xp.arange(60.0) * 2).reshape(3, 4, 5).transpose(1, 0, 2),
+    lambda xp: (xp.arange(60.0) * 2).reshape(3, 4, 5)[:, ::2].transpose(2, 0, 1),
+    lambda xp: (xp.arange(24.0) * 2).reshape(4, 6)[::2, ::3].T])
+def test_copy_in_k_order_keeps_the_axes_order(engine: str, make: Any) -> None:
+    """``x.copy(order="K")`` and ``x.astype(dt)`` of a pending permuted array
+    (and every copy without the compiled base, ``DAGRT_NATIVE=0``) took C
+    order where NumPy keeps the order of the axes in memory."""
+    run_xp(lambda xp: [(c := make(xp).copy(order="K")).strides, c,
+                       (t := make(xp).astype("float32")).strides, t])

@@ -302,15 +302,14 @@ def _check_out_shape(name: str, shape: tuple[int, ...], out_shape: tuple[int, ..
                      f"{shape} {out_shape} ")
 
 
-def _layout(data: Any, order: str) -> str:
-    """The layout of a copy of ``data`` in ``order``: "K" and "A" keep a
-    Fortran layout (transposes of C arrays), as NumPy does."""
+def _layout(data: Any, order: str) -> Any:
+    """The layout of a copy of ``data`` in ``order``: "K" keeps the order of
+    the axes in memory (``rules.k_order``), "A" a Fortran layout, as NumPy's."""
     if order not in ("K", "A") or data.ndim < 2 or data.flags.c_contiguous:
         return "C" if order in ("K", "A") else order
     if data.flags.f_contiguous:
         return "F"
-    strides = [abs(s) for s in data.strides]
-    return "F" if order == "K" and strides == sorted(strides) else "C"
+    return rules.k_order(data.shape, [data]) if order == "K" else "C"
 
 
 def astype(a: Any, dtype: Any, order: str = "K", casting: str = "unsafe",

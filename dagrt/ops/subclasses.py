@@ -24,6 +24,7 @@ Imports: the array layer, ``ops.args``, ``ops.elementwise``, ``ops.methods``.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -47,7 +48,13 @@ _DROPS = frozenset("""
     tril_indices_from triu_indices_from diag_indices_from poly polymul polyder polyint roots
     is_busday einsum interp select bincount unravel_index ravel_multi_index packbits
     unpackbits where copy array asarray ascontiguousarray asfortranarray append resize
+    concatenate concat stack vstack hstack dstack column_stack block
     eigvals eigvalsh svdvals norm tensorinv matrix_norm vector_norm cond matrix_rank det slogdet
+""".split())
+# Those that join arrays (NumPy's ``concatenate``): they keep the class of the
+# input with the highest ``__array_priority__`` where it is above ndarray's (0).
+_JOINS = frozenset("""
+    concatenate concat stack vstack hstack dstack column_stack append resize block
 """.split())
 # ``numpy.linalg``'s results that take the input's class, by position (the others:
 # eigenvalues, singular values...), where a function returns several.
@@ -145,6 +152,20 @@ def _template(args: Any) -> Any:
     return best
 
 
+def _subok(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool | None:
+    """The ``subok`` argument of a call, keyword or positional (None: none)."""
+    if "subok" in kwargs:
+        return bool(kwargs["subok"])
+    try:
+        parameters = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return None
+    names = list(parameters)
+    if "subok" not in names or names.index("subok") >= len(args):
+        return None
+    return bool(args[names.index("subok")])
+
+
 def _plain_all(x: Any) -> Any:
     t = type(x)
     if t is list or t is tuple:
@@ -208,7 +229,9 @@ def function_call(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
                   {k: _plain_all(v) for k, v in kwargs.items()})
     if out is not None:
         return out
-    if name in _DROPS and not kwargs.get("subok") or template is None:
+    subok = _subok(func, args, kwargs)
+    if template is None or subok is False or name in _DROPS and not subok and not (
+            name in _JOINS and float(template.__array_priority__) > 0.0):
         return result
     if name == "broadcast_arrays":  # (``subok=True``: each its input's class)
         return type(result)(as_type(r, type(x), x) if is_sub(x) else r
@@ -303,6 +326,8 @@ def _property(name: str) -> property:
 
 def _attributes() -> dict[str, Any]:
     attrs: dict[str, Any] = {"__slots__": (), "__module__": "dagrt",
+                             "__array_priority__": 0.0,  # (NumPy's ndarray's: dagrt's is
+                             # 100, above NumPy's arrays; a subclass's is its own)
                              "__getitem__": _getitem, "__setitem__": _setitem,
                              "__iter__": _iter}
     for name in dir(ndarray):
