@@ -340,7 +340,8 @@ for _name in ("eig", "eigvals", "lstsq", "tensorinv", "tensorsolve", "cross"):
 
 # A subclass's instance gives results of its class, as NumPy's (``ops.subclasses``).
 for _name, _f in list(globals().items()):
-    if not _name.startswith("_") and callable(_f) and getattr(_f, "__module__", "") == __name__:
+    if not _name.startswith("_") and callable(_f) and getattr(_f, "__module__", "") == __name__ \
+            and _name not in _subclasses.DROPS:  # (those: nothing to do)
         globals()[_name] = _subclasses.linalg(_f)
 
 # numpy.linalg.inv(dagrt_array) stays lazy (``__array_function__``).

@@ -218,7 +218,7 @@ def asarray(a: Any, dtype: Any = None, order: Any = None, *, copy: bool | None =
     NumPy does (write to it through NumPy only when dagrt is not using it)."""
     if isinstance(a, ndarray) and (dtype is None or a.dtype == dtype) and not copy \
             and has_order(a, order):
-        return plain(a)  # (a subclass's instance: a base-class view, as NumPy's)
+        return a if type(a) is ndarray else plain(a)  # (a subclass's: a base-class view)
     if type(a) is list and dtype is None and order is None and copy is None and device is None \
             and ctx is None and like is None and DEFAULT_DEVICE[0] == "cpu" and run_now is not None:
         done = run_now(np.asarray, (a,), NO_KWARGS, -1, (), None, 2)  # np.asarray([1, 2]): in C

@@ -68,12 +68,15 @@ def flatten(self: ndarray, order: str = "C") -> ndarray:
     return done if done is not None else shapes.copy_array(shapes.ravel(self, order))
 
 
+_type = builtins.type
+
+
 def view(self: ndarray, dtype: Any = None, type: Any = None) -> ndarray:
     """A new view of the same data (optionally with another dtype)."""
     if isinstance(dtype, builtins.type) and issubclass(dtype, (ndarray, np.ndarray)):
         dtype, type = None, dtype  # ``x.view(np.ndarray)``: NumPy reads it as ``type=``
     view = view_of(self, self._data.view() if dtype is None else self._data.view(dtype))
-    cls = builtins.type(self) if type is None else type
+    cls = type or _type(self)
     if cls is ndarray or cls is np.ndarray:
         return view
     if not (isinstance(cls, builtins.type) and issubclass(cls, ndarray)):

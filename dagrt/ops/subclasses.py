@@ -7,7 +7,7 @@ results) call its ``__array_finalize__``; a ufunc's results go through the
 ``__array_wrap__`` of the input with the highest ``__array_priority__``;
 overrides of ``__array_ufunc__`` and ``__array_function__`` are called as
 NumPy calls them (NumPy's own dispatch does it); functions return the
-subclass where NumPy's do (``_DROPS``: those that return base arrays).
+subclass where NumPy's do (``DROPS``: those that return base arrays).
 
 How: ops never see a subclass's instance. Where one enters (its methods and
 operators, a ufunc, a function), it is replaced by a *plain alias*
@@ -40,7 +40,7 @@ from .table import ROWS
 
 # NumPy 2's functions that return base-class arrays given a subclass's
 # instance (they call ``asarray``; probed, and checked by tests/test_subclasses.py).
-_DROPS = frozenset("""
+DROPS = frozenset("""
     tensordot outer broadcast_arrays broadcast_to concatenate stack vstack hstack dstack
     column_stack concat block tril triu sinc unwrap sort_complex nonzero flatnonzero argwhere
     intersect1d union1d setxor1d isin histogram histogram2d histogramdd histogram_bin_edges
@@ -230,7 +230,7 @@ def function_call(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
     if out is not None:
         return out
     subok = _subok(func, args, kwargs)
-    if template is None or subok is False or name in _DROPS and not subok and not (
+    if template is None or subok is False or name in DROPS and not subok and not (
             name in _JOINS and float(template.__array_priority__) > 0.0):
         return result
     if name == "broadcast_arrays":  # (``subok=True``: each its input's class)
@@ -251,7 +251,7 @@ def linalg(func: Callable[..., Any]) -> Callable[..., Any]:
         if not args or type(args[0]) is ndarray:  # (the common case: no subclass)
             return result
         template = _template(args[:1])
-        if template is None or name in _DROPS or (
+        if template is None or (
                 type(result) is ndarray and stands_for_scalar(result)):
             return result
         if keeps is None:
