@@ -49,6 +49,7 @@ from .ops.elementwise import ufunc as ufunc  # noqa: E402  (NumPy's and dagrt's 
 
 _install_submodules()  # import dagrt.ma, dagrt.polynomial...: NumPy's own
 from . import linalg as linalg  # noqa: E402  (numpy.linalg.inv(d) stays lazy: it registers itself)
+from .records import recarray as recarray  # noqa: E402  (a subclass of dagrt's ndarray)
 
 if _config.get("profile"):
     from .tools.profile import profile_whole_run as _profile_whole_run

@@ -439,3 +439,26 @@ def test_ufunc_subok_out_context_and_where(engine: str) -> None:
     ours, theirs = program(dagrt), program(numpy)
     assert ours[:2] == theirs[:2]
     assert_same(theirs[2], ours[2])
+
+
+def test_record_arrays(engine: str) -> None:
+    """``x.view(np.recarray)`` (NumPy's guide "Structured arrays",
+    scipy-lectures' "Advanced NumPy"): fields as attributes, views of ``x``,
+    records as elements, NumPy's repr; the explicit constructor with
+    ``formats``/``names``."""
+    def program(xp: Any) -> Any:
+        arr = xp.array([("a", 1), ("b", 2)], dtype=[("x", "S1"), ("y", int)])
+        rec = arr.view(xp.recarray)
+        rec.y = [5, 6]
+        rec.y += 1
+        made = xp.recarray((2,), formats="i4,f8", names="p,q")
+        made.p = 1
+        made.q = [0.5, 1.5]
+        nested = xp.zeros(2, dtype=[("p", [("u", "i4"), ("v", "i4")]), ("w", "f8")])
+        nested = nested.view(xp.recarray)
+        typed = arr.view(dtype=xp.dtype((xp.record, arr.dtype)), type=xp.recarray)
+        back = typed.view(typed.dtype.fields or typed.dtype, xp.ndarray)
+        return [repr(rec), repr(rec.x), repr(arr), repr(rec[0]), type(rec[0]).__name__,
+                repr(made), kinds([rec, rec.y, made.p, nested.p, nested.p.u, back]),
+                str(back.dtype), hasattr(rec, "nope")]
+    assert program(dagrt) == program(numpy)

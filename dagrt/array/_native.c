@@ -1922,6 +1922,26 @@ static PyObject *s___array_function__, *numpy_protocol;
 
 /* ``x``'s type has its own ``__array_function__`` (a duck array: dask, CuPy,
  * sparse...), not NumPy's ndarray's (nor dagrt's, nor none). */
+static PyObject *s_numpy_ma, *s_MaskedArray;
+
+/* ``t`` is NumPy's MaskedArray or a subclass (none exists unless numpy.ma was
+ * imported: it is not imported here). */
+static int
+masked(PyTypeObject *t)
+{
+    PyObject *ma = PyImport_GetModule(s_numpy_ma);
+    if (ma == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    PyObject *type = PyObject_GetAttr(ma, s_MaskedArray);
+    Py_DECREF(ma);
+    int r = type != NULL && PyType_Check(type) && PyType_IsSubtype(t, (PyTypeObject *)type);
+    Py_XDECREF(type);
+    PyErr_Clear();
+    return r;
+}
+
 static int
 duck(PyObject *x, int subs)
 {
@@ -1930,6 +1950,8 @@ duck(PyObject *x, int subs)
         return 0;
     if (PyType_IsSubtype(t, &ArrayType))  /* a user's subclass: NumPy's dispatch (``subs``) */
         return subs;
+    if (t != &PyArray_Type && PyArray_Check(x))  /* a masked array: NumPy's function */
+        return subs && masked(t);
     if (t == &PyFloat_Type || t == &PyLong_Type || t == &PyBool_Type || x == Py_None ||
         t == &PyUnicode_Type || t == &PyComplex_Type || t == &PySlice_Type ||
         t == &PyArray_Type || PyType_Check(x) ||
@@ -2406,6 +2428,8 @@ PyInit__native(void)
     INTERN(s_iter, "_iter");
     INTERN(s_call, "_call");
     INTERN(s___array_function__, "__array_function__");
+    INTERN(s_numpy_ma, "numpy.ma");
+    INTERN(s_MaskedArray, "MaskedArray");
     numpy_protocol = _PyType_Lookup(&PyArray_Type, s___array_function__);
     Py_XINCREF(numpy_protocol);
     INTERN(s_axis, "axis");

@@ -171,6 +171,12 @@ class ndarray(_Base, Methods):  # type: ignore[misc, valid-type]
         view.shape = value  # raises as NumPy does when a copy would be needed
         self._data = view
 
+    @dtype.setter  # type: ignore[no-redef]
+    def dtype(self, value: Any) -> None:
+        view = self._data.view()
+        view.dtype = value  # (the same memory read as another type: NumPy's checks)
+        self._data = view
+
     @property
     def mT(self) -> ndarray:  # noqa: N802
         """The matrix transpose: the last two axes swapped (a view)."""

@@ -9,6 +9,7 @@ Imports: the engine, the devices, ``array.ndarray``.
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -38,6 +39,13 @@ def operand(x: Any) -> Any:
 def is_sub(x: Any) -> bool:
     """``x`` is an instance of a user's subclass of ``ndarray``."""
     return type(x) is not ndarray and isinstance(x, ndarray)
+
+
+def masked(x: Any) -> bool:
+    """``x`` is one of NumPy's masked arrays (``numpy.ma``, not imported here):
+    NumPy's functions and ufuncs then run, on the values of dagrt's arrays."""
+    ma = sys.modules.get("numpy.ma")
+    return ma is not None and isinstance(x, ma.MaskedArray)
 
 
 def plain(x: Any) -> Any:

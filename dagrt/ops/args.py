@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..array.ndarray import _NP, ndarray, run_now, wrap, wrap_foreign
-from ..array.operands import PASS, array_like, from_array_method, operand, placement, plain
+from ..array.operands import PASS, array_like, from_array_method, masked, operand, placement, plain
 from ..array.record import wrap_result
 from ..array.transfer import on_device
 from .table import Row
@@ -25,13 +25,14 @@ _MAX_OPERANDS = np.iinfo(np.intc).max
 def foreign(x: Any) -> bool:
     """``x``'s type overrides NumPy's ufuncs (NEP 13's ``__array_ufunc__``, or
     opts out with None) and is no array of NumPy's or dagrt's, or is a
-    subclass of dagrt's ``ndarray``: NumPy's ufunc then dispatches
-    (``ops.subclasses`` takes a subclass's default)."""
+    subclass of dagrt's ``ndarray`` or a masked array: NumPy's ufunc then
+    dispatches (``ops.subclasses`` takes a subclass's default; a masked
+    array gets NumPy's ufunc on the values)."""
     t = type(x)
     if t in PASS or isinstance(x, (np.generic, str)):
         return False
     override = getattr(t, "__array_ufunc__", _NP.__array_ufunc__)
-    return override is not _NP.__array_ufunc__
+    return override is not _NP.__array_ufunc__ or masked(x)
 
 
 def overrides(x: Any) -> bool:

@@ -21,7 +21,7 @@ from ..array.flags import interface_readable
 from ..array.indexing import setitem
 from ..array.methods import IMPL
 from ..array.ndarray import ndarray, run_now, view_of
-from ..array.operands import as_type, is_sub
+from ..array.operands import as_type, is_sub, masked
 from ..array.record import NO_KWARGS, evaluate, now_view, record, wrap_result
 from . import shapes
 from .args import NOW_IDLE, eager_call, foreign, operand
@@ -254,6 +254,9 @@ def _ufunc_method(self: ndarray, ufunc: np.ufunc, method: str, *inputs: Any,
     out = kwargs.get("out")
     operands = (*inputs, *(out if type(out) is tuple else (out,)), kwargs.get("where"))
     if any(map(foreign, operands)):
+        if any(map(masked, operands)):  # NumPy's ufunc, on the values (NumPy's masked result)
+            return eager_call(ufunc if method == "__call__" else getattr(ufunc, method),
+                              inputs, kwargs)
         if any(map(is_sub, operands)):  # a subclass's, by default (``ops.subclasses``)
             return IMPL["subclass ufunc"](ufunc, method, inputs, kwargs)
         return NotImplemented  # NEP 13: another operand's override decides
@@ -271,6 +274,9 @@ def _array_function(self: ndarray, func: Any, types: Any, args: Any, kwargs: Any
         return NotImplemented  # NEP 18: another argument's type decides
     if any(t is not ndarray and issubclass(t, ndarray) for t in types):
         return IMPL["subclass function"](func, args, kwargs, _function)  # (ops.subclasses)
+    if any(masked(a) for a in (*args, *kwargs.values())) or any(
+            masked(x) for a in args if type(a) is list or type(a) is tuple for x in a):
+        return _numpys(func, args, kwargs)  # NumPy's, on the values: masked arrays' rules
     return _function(func, args, kwargs)
 
 
@@ -279,6 +285,10 @@ def _function(func: Any, args: Any, kwargs: Any) -> Any:
     impl = IMPLEMENTATIONS.get(func)
     if impl is not None:
         return impl(*args, **kwargs)
+    return _numpys(func, args, kwargs)
+
+
+def _numpys(func: Any, args: Any, kwargs: Any) -> Any:
     return wrap_result(func(*evaluate(args), **{k: evaluate(v) for k, v in kwargs.items()}),
                        (args, kwargs))
 

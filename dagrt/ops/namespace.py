@@ -21,6 +21,7 @@ from .. import _config
 from ..array import indexing
 from ..array.methods import register
 from ..array.ndarray import NATIVE, Recorded, ndarray, run_now
+from ..array.operands import masked
 from ..array.record import now
 from ..array.results import wrap_result
 from ..devices.registry import DEFAULT_DEVICE
@@ -215,6 +216,8 @@ def _ducks(args: Any, subs: bool) -> bool:
 def _duck(x: Any, subs: bool) -> bool:
     if isinstance(x, ndarray):
         return subs  # (not ``ndarray`` itself: ``_PLAIN``)
+    if isinstance(x, np.ndarray):
+        return subs and masked(x)  # (NumPy's function: masked arrays' rules)
     protocol = getattr(type(x), "__array_function__", None)
     return protocol is not None and protocol is not _NUMPY_PROTOCOL
 
