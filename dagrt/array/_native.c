@@ -1946,16 +1946,15 @@ static int
 duck(PyObject *x, int subs)
 {
     PyTypeObject *t = Py_TYPE(x);
-    if (t == Exact)
+    if (t == Exact || t == &PyFloat_Type || t == &PyLong_Type || t == &PyBool_Type ||
+        x == Py_None || t == &PyUnicode_Type || t == &PyComplex_Type || t == &PySlice_Type ||
+        t == &PyArray_Type)
         return 0;
     if (PyType_IsSubtype(t, &ArrayType))  /* a user's subclass: NumPy's dispatch (``subs``) */
         return subs;
-    if (t != &PyArray_Type && PyArray_Check(x))  /* a masked array: NumPy's function */
+    if (PyArray_Check(x))  /* a masked array: NumPy's function */
         return subs && masked(t);
-    if (t == &PyFloat_Type || t == &PyLong_Type || t == &PyBool_Type || x == Py_None ||
-        t == &PyUnicode_Type || t == &PyComplex_Type || t == &PySlice_Type ||
-        t == &PyArray_Type || PyType_Check(x) ||
-        PyArray_DescrCheck(x) || PyArray_IsScalar(x, Generic))
+    if (PyType_Check(x) || PyArray_DescrCheck(x) || PyArray_IsScalar(x, Generic))
         return 0;
     PyObject *protocol = _PyType_Lookup(t, s___array_function__);  /* (borrowed) */
     return protocol != NULL && protocol != numpy_protocol;
