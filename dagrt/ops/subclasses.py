@@ -48,7 +48,6 @@ DROPS = frozenset("""
     tril_indices_from triu_indices_from diag_indices_from poly polymul polyder polyint roots
     is_busday einsum interp select bincount unravel_index ravel_multi_index packbits
     unpackbits where copy array asarray ascontiguousarray asfortranarray append resize
-    concatenate concat stack vstack hstack dstack column_stack block
     eigvals eigvalsh svdvals norm tensorinv matrix_norm vector_norm cond matrix_rank det slogdet
 """.split())
 # Those that join arrays (NumPy's ``concatenate``): they keep the class of the
