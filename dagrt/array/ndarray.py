@@ -89,6 +89,7 @@ class ndarray(_Base, Methods):  # type: ignore[misc, valid-type]
     """
 
     __slots__ = ()
+    __module__ = "dagrt"  # (``type(x)`` shows ``dagrt.ndarray``, as NumPy's ``numpy.ndarray``)
     __array_priority__ = 100.0
     __hash__ = None  # type: ignore[assignment]
 
