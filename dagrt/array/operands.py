@@ -51,7 +51,7 @@ def masked(x: Any) -> bool:
 def plain(x: Any) -> Any:
     """A subclass's instance as an exact ``ndarray`` on the same storage and
     buffer state (a view of it: ops never see subclasses); anything else as is."""
-    return view_of(x, x._data) if type(x) is not ndarray and isinstance(x, ndarray) else x
+    return view_of(x, x._data) if is_sub(x) else x
 
 
 def as_type(result: ndarray, cls: type, obj: Any) -> Any:

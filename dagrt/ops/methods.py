@@ -79,12 +79,12 @@ def view(self: ndarray, dtype: Any = None, type: Any = None) -> ndarray:
     cls = type or _type(self)
     if cls is ndarray or cls is np.ndarray:
         return view
-    if not (isinstance(cls, builtins.type) and issubclass(cls, ndarray)):
-        raise TypeError("Cannot specify output type.") if not isinstance(
-            cls, builtins.type) or not issubclass(cls, np.ndarray) else \
-            TypeError(f"view(type={cls.__name__}): a subclass of numpy.ndarray is not "
-                      f"one of dagrt.ndarray; subclass dagrt.ndarray")
-    return as_type(view, cls, self)  # view casting (``ops.subclasses``)
+    if isinstance(cls, _type) and issubclass(cls, ndarray):
+        return as_type(view, cls, self)  # view casting (``ops.subclasses``)
+    if isinstance(cls, _type) and issubclass(cls, np.ndarray):
+        raise TypeError(f"view(type={cls.__name__}): a subclass of numpy.ndarray is not one "
+                        f"of dagrt.ndarray; subclass dagrt.ndarray")
+    raise TypeError("Cannot specify output type.")
 
 
 def fill(self: ndarray, value: Any) -> None:

@@ -200,7 +200,8 @@ def _bad_like(kwargs: dict[str, Any]) -> bool:
 def _ducks(args: Any, subs: bool) -> bool:
     """An argument, or an item of a list or tuple argument (its first 64),
     whose type has its own ``__array_function__`` (dask, CuPy, sparse...),
-    or, with ``subs``, is a subclass of dagrt's ndarray."""
+    or, with ``subs``, is a subclass of dagrt's ndarray or a masked array
+    (the compiled twin: ``ducks`` in ``array/_native.c``)."""
     for a in args:
         t = type(a)
         if t in _PLAIN:
