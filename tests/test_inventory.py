@@ -72,6 +72,16 @@ def test_unknown_name_raises_attribute_error() -> None:
         dagrt.this_is_not_numpy  # noqa: B018
 
 
+@pytest.mark.parametrize("name", ["string_", "float_", "NaN", "Inf"])
+def test_names_numpy_removed_get_numpys_hint(name: str) -> None:
+    """Python for Data Analysis, ch. 4 (2022): `np.string_` says to use `np.bytes_`."""
+    with pytest.raises(AttributeError) as expected:
+        getattr(numpy, name)
+    with pytest.raises(AttributeError) as got:
+        getattr(dagrt, name)
+    assert str(got.value) == str(expected.value) and "removed" in str(got.value)
+
+
 NDARRAY_NAMES = sorted(n for n in dir(numpy.ndarray) if not n.startswith("_"))
 
 

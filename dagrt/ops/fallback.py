@@ -70,9 +70,11 @@ def resolve(module: types.ModuleType, prefix: str, name: str) -> Any:
         raise AttributeError(name)
     try:
         obj = getattr(module, name)
-    except AttributeError:
-        raise AttributeError(f"module 'dagrt{prefix}' has no attribute {name!r} "
-                             f"(nor has numpy{prefix})") from None
+    except AttributeError as error:
+        message = str(error)  # NumPy's own, where it says more (`np.string_`: use `np.bytes_`)
+        if message == f"module {module.__name__!r} has no attribute {name!r}":
+            message = f"module 'dagrt{prefix}' has no attribute {name!r} (nor has numpy{prefix})"
+        raise AttributeError(message, name=name, obj=module) from None
     if isinstance(obj, (type, types.ModuleType)) or not callable(obj) \
             or type(obj).__name__ == "PytestTester":
         return obj
