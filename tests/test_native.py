@@ -18,6 +18,7 @@ import inspect
 import math
 import operator
 import pickle
+import sys
 import threading
 import warnings
 import weakref
@@ -138,6 +139,46 @@ def test_inplace_and_unary_operators_match_numpy(op: Any, dtype: str) -> None:
             assert c is a
             return a
         _both(program)
+
+
+@pytest.mark.parametrize("dtype", ["int64", "float32", "bool"])
+@pytest.mark.parametrize("op", BINARY + INPLACE, ids=lambda f: f.__name__)
+def test_numpy_array_operands_match_numpy(op: Any, dtype: str) -> None:
+    """A NumPy array beside a dagrt array (``x + df.values``), either side, its
+    shape or broadcast, run now in C: NumPy's values and errors, a dagrt result."""
+    for other in ([[2, 1, 2], [3, 1, 2]], [[1, 0, 1]], [1, 2]):
+        n = numpy.array(other).astype(dtype)
+        _both(lambda xp, n=n: op(_values(xp, dtype)[0], n.copy()))
+        if op in INPLACE:  # NumPy's array, written in place (NumPy's class in both)
+            _both(lambda xp, n=n: op(n.copy(), _values(xp, dtype)[0]).tolist())
+        else:
+            _both(lambda xp, n=n: op(n.copy(), _values(xp, dtype)[0]))
+
+
+@pytest.mark.parametrize("call", [
+    "xp.sin(n)", "xp.add(n, n)", "xp.add(a, n)", "xp.multiply(n, 2.5)", "xp.maximum(a, n[:1])",
+    "xp.matmul(n, a.T)", "n @ a.T", "a.T @ n", "xp.less(n, a)", "xp.arctan2(n, a, out=a)",
+    "xp.add(a, n[:, :2])", "xp.negative(n, out=n).tolist()", "xp.equal(a, n)"])
+def test_ufuncs_of_numpy_arrays_match_numpy(call: str) -> None:
+    _both(lambda xp: eval(call, {"xp": xp, "a": _values(xp, "float64")[0],
+                                 "n": numpy.arange(6.0).reshape(2, 3)}))
+
+
+def test_numpy_array_operands_run_in_c(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``x + n``, ``n + x`` (NumPy's dispatch to ``__array_ufunc__``), ``x += n``,
+    ``np.sin(n)``, ``n @ m``, ``x[1:3] = n``: no recording (``record``)."""
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("recorded")
+    for module in (sys.modules["dagrt.array.record"], sys.modules["dagrt.ops.elementwise"]):
+        monkeypatch.setattr(module, "record", boom, raising=False)
+    x, m, n = dagrt.arange(3.0), dagrt.ones((3, 3)), numpy.arange(3.0)
+    x += n
+    got = [x + n, n + x, n < x, dagrt.sin(n), n @ m, x @ n]
+    x[1:3] = n[:2]
+    assert [numpy.asarray(g).tolist() for g in got] == [
+        [0.0, 3.0, 6.0], [0.0, 3.0, 6.0], [False, True, True],
+        numpy.sin(n).tolist(), [3.0, 3.0, 3.0], 10.0]
+    assert all(isinstance(g, dagrt.ndarray) for g in got[:5]) and x.tolist() == [0.0, 0.0, 1.0]
 
 
 def test_comparisons_with_other_types_match_numpy() -> None:
@@ -726,6 +767,72 @@ def test_basic_setitem_runs_in_c(monkeypatch: pytest.MonkeyPatch) -> None:
     expected[0, :] = 5.0
     expected[:, 0] = numpy.arange(6.0)
     numpy.testing.assert_array_equal(u.asnumpy(), expected)
+
+
+FANCY = [  # keys the compiled slots take now (``storage_key``): lists, NumPy integers,
+    # index arrays among other indices, field names; values that are sequences of numbers
+    "m[[0, 2]]", "m[:, [0, 2]]", "m[[0, 1], [1, 2]]", "m[0, [1, 2]]", "m[i, 1]", "m[1:, i]",
+    "m[[True, False, True]]", "m[m[:, 0] > 2]", "m[..., [1]]", "m[None, [0], 1:]",
+    "m[xp.int64(2)]", "m[xp.int32(1), xp.uint8(2)]", "v[xp.int64(-1)]", "m[[[0, 1], [1, 2]]]",
+    "m[n]", "m[n, ::-1]", "m[xp.array(1), :]", "m[[0, 10]]", "m[0, [1, 20]]", "m[[1.5]]",
+    "m[0, 0, 0]", "m[:, [True] * 3]", "m[[]]", "m[[True, False]]", "v[range(3)]",
+    "z[[0, 1], :, [1, 2]]", "z[:, [0, 2], [1, 3]]", "z[[True, False], 1]", "z[1, ..., [0, 0]]",
+    "set(m[[0, 2]], 0, 100)", "set(m[xp.array(1), :], 0, -5)",
+    "set(m, (slice(None), [0, 2]), [[1, 2]] * 3)", "set(v, [1, 1, 2], [7, 8, 9])",
+    "set(v, xp.int64(0), 5)", "set(v, slice(1, 3), [1, 2])", "set(m, 0, (1, 2, 3))",
+    "set(v, slice(None), range(6))", "set(u8, [0, 1], [300, 1])", "set(u8, [0, 1], [1, 2, 3])",
+    "set(u8, slice(0, 2), [-1, 2])", "set(v, [0, 1, 2], v[::-1][:3])",
+    "set(v, slice(2, 5), v[1:4])", "set(v, [3, 4], v[[4, 3]])", "set(b, [0, 2], [1, 0.0])",
+    "set(b, xp.int64(3), 2)", "set(c, [0, 1], [1j, 2])", "set(m, (i, 1), 0)",
+    "set(m, [[True] * 3] * 4, 1)", "set(v, [0, 1], [[1, 2]])", "set(m, (0, [1, 20]), 1)",
+    "set(v, v > 3, [1, 2])", "set(v, v > 3, [1, 2, 3])", "set(z, (1, Ellipsis, [0]), 99)",
+    "set(s, 'a', [1, 2, 3])", "set(s, 'b', 7)", "s['a']", "s['c']", "set(s, 'c', 1)",
+    "set(s, 'a', 'x')", "s[['b']]", "set(v, slice(0, 2), [xp.float32(1), xp.int8(2)])",
+]
+
+
+@pytest.mark.parametrize("program", FANCY)
+def test_fancy_keys_and_sequence_values_match_numpy(program: str) -> None:
+    """Values, dtypes, layout, views (writes through a result) and errors, with
+    their messages, as NumPy's."""
+    def run(xp: Any) -> str:
+        def set(a: Any, key: Any, value: Any) -> None:
+            a[key] = value
+        g = {"xp": xp, "set": set, "m": xp.arange(12.0).reshape(4, 3), "v": xp.arange(6.0),
+             "z": xp.arange(24).reshape(2, 3, 4), "i": xp.array([0, 2]), "n": numpy.array([0, 2]),
+             "u8": xp.zeros(3, xp.uint8), "b": xp.zeros(4, bool), "c": xp.zeros(3, complex),
+             "s": xp.ones(3, dtype=[("a", "f8"), ("b", "i4")])}
+        try:
+            result = eval(program, g)
+        except Exception as exc:  # noqa: BLE001 (compared with NumPy's)
+            result = f"{type(exc).__name__}: {exc}"
+        if hasattr(result, "shape"):
+            data = numpy.asarray(result)
+            result = (data.tolist(), data.dtype, data.flags.c_contiguous, data.flags.f_contiguous)
+        return repr([result] + [numpy.asarray(g[k]).tolist() for k in "mvzubcs" if k in g] +
+                    [numpy.asarray(g[k]).tolist() for k in ("u8",)])
+    assert run(dagrt) == run(numpy)
+
+
+def test_fancy_keys_run_in_c(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``m[i, 1]``, ``x[[0, 1]] = [5, 6]``, ``x[np.int64(k)]``, ``s['a']`` of small
+    ready arrays: NumPy's indexing on the storage, no Python call."""
+    calls = []
+    for name in ("_setitem", "_getitem"):
+        monkeypatch.setattr(dagrt.ndarray, name, lambda *a, name=name: calls.append(name))
+    m, v, i = dagrt.arange(12.0).reshape(4, 3), dagrt.arange(6.0), dagrt.array([0, 2])
+    s = dagrt.zeros(2, dtype=[("a", "f8")])
+    got = [m[i, 1], m[[0, 1], [1, 2]], m[:, [0, 2]], v[numpy.int64(2)], m[m[:, 0] > 2], s["a"]]
+    v[[0, 1]] = [5, 6]
+    m[numpy.int64(1), 2] = -1.0
+    m[0] = (7, 8, 9)
+    s["a"] = [1.5, 2.5]
+    assert calls == []
+    assert [numpy.asarray(g).tolist() for g in got] == [
+        [1.0, 7.0], [1.0, 5.0], [[0.0, 2.0], [3.0, 5.0], [6.0, 8.0], [9.0, 11.0]], 2.0,
+        [[3.0, 4.0, 5.0], [6.0, 7.0, 8.0], [9.0, 10.0, 11.0]], [1.5, 2.5]]  # (a view)
+    assert v.tolist()[:2] == [5.0, 6.0] and m.tolist()[:2] == [[7.0, 8.0, 9.0], [3.0, 4.0, -1.0]]
+    assert s["a"].tolist() == [1.5, 2.5] and got[-1].base is s
 
 
 NOW_FUNCTIONS = [  # run now in C (record.now_view, run_now) with plans unchecked

@@ -598,11 +598,39 @@ host_storage(PyObject *x)
     return (PyArrayObject *)a->data;
 }
 
+/* A ready host dagrt array's storage, or a NumPy array: an operand or a value
+ * to assign from that an op run now reads (the Python path reads a NumPy
+ * array before the call returns too). */
+static PyArrayObject *
+host_array(PyObject *x)
+{
+    return PyArray_CheckExact(x) ? (PyArrayObject *)x : host_storage(x);
+}
+
 static int
 is_scalar(PyObject *x)
 {
     return PyFloat_Check(x) || PyLong_Check(x) || PyComplex_Check(x) ||
            PyArray_IsScalar(x, Generic);
+}
+
+/* ``x`` is a list or tuple (nested) of Python numbers and NumPy scalars, or a
+ * range: NumPy's conversion takes it as it is, with no dagrt array in it to
+ * wait for (``x[1:3] = [1, 2]``, ``m[0] = (1, 2, 3)``). */
+static int
+plain_sequence(PyObject *x, int depth)
+{
+    if (PyRange_Check(x))
+        return 1;
+    if (depth > NPY_MAXDIMS || !(PyList_CheckExact(x) || PyTuple_CheckExact(x)))
+        return 0;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(x);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(x, i);
+        if (!is_scalar(item) && !plain_sequence(item, depth + 1))
+            return 0;
+    }
+    return 1;
 }
 
 static int
@@ -803,12 +831,26 @@ typedef struct {
     const char *name;
 } Operator;
 
+/* A binary op's operands as NumPy arrays (else NULL): the storage of ready
+ * host dagrt arrays, and a NumPy array beside one (``host_array``). */
+static void
+operands(PyObject *v, PyObject *w, PyArrayObject **a, PyArrayObject **b)
+{
+    *a = host_storage(v);
+    *b = host_storage(w);
+    if (*a != NULL && *b == NULL && PyArray_CheckExact(w))
+        *b = (PyArrayObject *)w;
+    else if (*b != NULL && *a == NULL && PyArray_CheckExact(v))
+        *a = (PyArrayObject *)v;
+}
+
 /* NumPy's operator on the storage if the op runs now (NULL, no error: not),
  * into a temporary operand where NumPy would write it (``elidable``). */
 static PyObject *
 fast_binary(PyObject *v, PyObject *w, const Operator *f)
 {
-    PyArrayObject *a = host_storage(v), *b = host_storage(w);
+    PyArrayObject *a, *b;
+    operands(v, w, &a, &b);
     if (a == NULL && b == NULL)
         return NULL;
     PyArrayObject *d = a != NULL ? a : b;
@@ -851,7 +893,7 @@ fast_inplace(PyObject *self, PyObject *other, binaryfunc op, const char *name)
     PyArrayObject *a = host_storage(self), *b;
     if (a == NULL || PyArray_NDIM(a) == 0 || !idle(((Array *)self)->var))
         return NULL;
-    if ((b = host_storage(other)) != NULL) {
+    if ((b = host_array(other)) != NULL) {
         if (!same_shape(a, b))
             return NULL;
     }
@@ -965,7 +1007,8 @@ static PyObject *s___matmul__, *s___rmatmul__;
 static PyObject *
 nb_matrix_multiply(PyObject *v, PyObject *w)
 {
-    PyArrayObject *a = host_storage(v), *b = host_storage(w);
+    PyArrayObject *a, *b;
+    operands(v, w, &a, &b);
     if (a != NULL && b != NULL && PyArray_NDIM(a) > 0 && PyArray_NDIM(b) > 0) {
         /* multiply-adds times the itemsize: (..., M, K) @ (..., K, N) */
         Py_ssize_t n = PyArray_NDIM(b) > 1 ? PyArray_DIM(b, PyArray_NDIM(b) - 1) : 1;
@@ -1020,7 +1063,8 @@ richcompare(PyObject *v, PyObject *w, int op)
 {
     static const char *names[6] = {"less", "less_equal", "equal", "not_equal", "greater",
                                    "greater_equal"};
-    PyArrayObject *a = host_storage(v), *b = host_storage(w);
+    PyArrayObject *a, *b;
+    operands(v, w, &a, &b);
     Py_ssize_t work = a == NULL ? 0 : binary_work(a, b);
     int admitted = a != NULL && PyArray_NDIM(a) > 0 && work >= 0 &&
                    (b != NULL || is_scalar(w)) ? admits_op(names[op], work) : 0;
@@ -1112,7 +1156,8 @@ set_basic(PyObject *self, PyObject *key, PyObject *value, PyArrayObject *v)
     PyArrayObject *d = (PyArrayObject *)a->data;
     Py_ssize_t work = PyArray_NBYTES(d);
     int admitted = admits(work);
-    if (admitted != 1 || (v != NULL && a->var != Fresh && ((Array *)value)->var == a->var)) {
+    if (admitted != 1 || (v != NULL && (PyObject *)v != value && a->var != Fresh &&
+                          ((Array *)value)->var == a->var)) {
         PyObject *view = PyObject_GetItem((PyObject *)d, key);
         if (view == NULL)
             return -1;  /* NumPy's IndexError */
@@ -1142,6 +1187,174 @@ set_basic(PyObject *self, PyObject *key, PyObject *value, PyArrayObject *v)
     return r == NULL ? -1 : 0;
 }
 
+/* The elements of a list index (``plain_sequence``). */
+static npy_intp
+leaves(PyObject *x)
+{
+    if (PyRange_Check(x))
+        return PyObject_Size(x);
+    if (!PyList_CheckExact(x) && !PyTuple_CheckExact(x))
+        return 1;
+    npy_intp n = 0;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(x); i++)
+        n += leaves(PySequence_Fast_GET_ITEM(x, i));
+    return n;
+}
+
+/* The axes a list index spans: a nested list of booleans is a mask of as
+ * many axes as it is deep, a list of integers one. */
+static int
+list_axes(PyObject *x)
+{
+    int depth = 0;
+    while ((PyList_CheckExact(x) || PyTuple_CheckExact(x)) && PySequence_Fast_GET_SIZE(x)) {
+        x = PySequence_Fast_GET_ITEM(x, 0);
+        depth++;
+    }
+    return PyBool_Check(x) || PyArray_IsScalar(x, Bool) ? depth : 1;
+}
+
+/* The array whose memory ``x`` views (NumPy collapses a view's base). */
+static PyObject *
+memory_root(PyArrayObject *x)
+{
+    while (PyArray_BASE(x) != NULL && PyArray_Check(PyArray_BASE(x)))
+        x = (PyArrayObject *)PyArray_BASE(x);
+    return PyArray_BASE(x) != NULL ? PyArray_BASE(x) : (PyObject *)x;
+}
+
+/* ``key`` (a tuple or one index) made of ints, NumPy integers, slices,
+ * None, ``...``, lists of numbers and integer or boolean index arrays
+ * (NumPy's, or ready host dagrt arrays, given as their storage): the key for
+ * NumPy's indexing of ``d``'s storage (a new reference), and in ``*work`` the
+ * bytes it selects at most (those of the axes it does not index, times its
+ * largest index); NULL without an error for any other key. */
+static PyObject *
+storage_key(PyArrayObject *d, PyObject *key, Py_ssize_t *work)
+{
+    int tuple = PyTuple_CheckExact(key), nd = PyArray_NDIM(d);
+    Py_ssize_t n = tuple ? PyTuple_GET_SIZE(key) : 1;
+    if (n > NPY_MAXDIMS)
+        return NULL;
+    PyObject *parts[NPY_MAXDIMS];
+    int axes[NPY_MAXDIMS], indexes[NPY_MAXDIMS], used = 0, ellipsis = -1, swapped = 0;
+    npy_intp largest = 1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *k = parts[i] = tuple ? PyTuple_GET_ITEM(key, i) : key;
+        PyArrayObject *s = host_storage(k);
+        axes[i] = indexes[i] = 1;
+        npy_intp size = 1;
+        if (s == NULL && PyArray_CheckExact(k))
+            s = (PyArrayObject *)k;
+        if (PyLong_CheckExact(k) || PyArray_IsScalar(k, Integer))
+            ;
+        else if (PySlice_Check(k))
+            indexes[i] = 0;
+        else if (k == Py_None || (k == Py_Ellipsis && ellipsis < 0)) {
+            axes[i] = indexes[i] = 0;
+            ellipsis = k == Py_Ellipsis ? (int)i : ellipsis;
+        }
+        else if (s != NULL && (PyArray_TYPE(s) == NPY_BOOL ||
+                               PyTypeNum_ISINTEGER(PyArray_TYPE(s)))) {
+            axes[i] = PyArray_TYPE(s) == NPY_BOOL ? PyArray_NDIM(s) : 1;
+            size = PyArray_SIZE(s);
+            swapped |= (parts[i] = (PyObject *)s) != k;
+        }
+        else if (PyList_CheckExact(k) && plain_sequence(k, 0)) {
+            axes[i] = list_axes(k);
+            size = leaves(k);
+        }
+        else
+            return NULL;
+        used += axes[i];
+        largest = size > largest ? size : largest;
+    }
+    if (used > nd)
+        return NULL;  /* too many indices: NumPy's error, from the Python path */
+    npy_intp indexed = 1;  /* the elements of the axes the key indexes */
+    for (Py_ssize_t i = 0, axis = 0; i < n; axis += axes[i], i++) {
+        axis += i == ellipsis ? nd - used : 0;
+        for (int j = 0; indexes[i] && j < axes[i]; j++)
+            indexed *= PyArray_DIM(d, axis + j);
+    }
+    *work = indexed ? PyArray_NBYTES(d) / indexed * largest : 0;
+    if (!swapped) {
+        Py_INCREF(key);
+        return key;
+    }
+    PyObject *r = PyTuple_New(n);
+    for (Py_ssize_t i = 0; r != NULL && i < n; i++) {
+        Py_INCREF(parts[i]);
+        PyTuple_SET_ITEM(r, i, parts[i]);
+    }
+    return r;
+}
+
+/* ``self[key]`` now for the keys ``storage_key`` takes, when ``self`` is
+ * readable and the policy admits the work: NumPy's element, a dagrt view
+ * where NumPy's result views the storage, else a new array; NULL without an
+ * error where not run. */
+static PyObject *
+fancy_get(PyObject *self, PyObject *key)
+{
+    Array *a = (Array *)self;
+    PyArrayObject *d = (PyArrayObject *)a->data;
+    Py_ssize_t work;
+    PyObject *k = readable(a->var) ? storage_key(d, key, &work) : NULL;
+    if (k == NULL || admits(work) != 1) {
+        Py_XDECREF(k);
+        return NULL;
+    }
+    PyObject *r = PyObject_GetItem((PyObject *)d, k);
+    Py_DECREF(k);
+    if (r == NULL || !PyArray_Check(r))
+        return r;  /* NumPy's error or element */
+    if (memory_root((PyArrayObject *)r) == memory_root(d))
+        return view_of(self, r);  /* (``m[np.array(1), :]``: a 0-d index is an int) */
+    return wrap(r);
+}
+
+/* ``self[key] = value`` now for the keys ``storage_key`` takes, ``self`` an
+ * idle host array of numbers, ``value`` a number, a sequence of numbers, a
+ * ready array or NumPy's, if the policy admits the work: 0 done, -1 NumPy's error,
+ * 1 not run. */
+static int
+fancy_set(PyObject *self, PyObject *key, PyObject *value)
+{
+    PyArrayObject *d = (PyArrayObject *)((Array *)self)->data, *v = NULL;
+    if (!PyTypeNum_ISNUMBER(PyArray_TYPE(d)) && PyArray_TYPE(d) != NPY_BOOL)
+        return 1;
+    if (!is_scalar(value) && (v = host_array(value)) == NULL && !plain_sequence(value, 0))
+        return 1;
+    Py_ssize_t work;
+    PyObject *k = storage_key(d, key, &work);
+    if (k == NULL || admits(work) != 1) {
+        Py_XDECREF(k);
+        return 1;
+    }
+    int r = PyObject_SetItem((PyObject *)d, k, v != NULL ? (PyObject *)v : value);
+    Py_DECREF(k);
+    return r;
+}
+
+/* ``d[key]`` is a view (a basic key, or a field's name) of numbers or booleans. */
+static int
+number_target(PyArrayObject *d, PyObject *key, int nd)
+{
+    int type = PyArray_TYPE(d);
+    if (PyUnicode_CheckExact(key) && PyDataType_HASFIELDS(PyArray_DESCR(d))) {
+        PyObject *field = PyDict_GetItemWithError(PyDataType_FIELDS(PyArray_DESCR(d)), key);
+        if (field == NULL || !PyTuple_Check(field) || PyTuple_GET_SIZE(field) < 2) {
+            PyErr_Clear();
+            return 0;  /* no such field: NumPy's error, from the Python path */
+        }
+        PyArray_Descr *f = (PyArray_Descr *)PyTuple_GET_ITEM(field, 0);
+        return !PyDataType_HASSUBARRAY(f) && (PyTypeNum_ISNUMBER(f->type_num) ||
+                                              f->type_num == NPY_BOOL);
+    }
+    return (PyTypeNum_ISNUMBER(type) || type == NPY_BOOL) && basic_key(key, nd);
+}
+
 static PyObject *
 subscript(PyObject *self, PyObject *key)
 {
@@ -1164,10 +1377,15 @@ subscript(PyObject *self, PyObject *key)
             if (r != NULL || PyErr_Occurred())
                 return r;
         }
-        if (basic_key(key, nd)) {
+        if (basic_key(key, nd) ||  /* or a field of a structured array: a view too */
+            (PyUnicode_CheckExact(key) && PyDataType_HASFIELDS(PyArray_DESCR(
+                (PyArrayObject *)a->data)))) {
             PyObject *view = PyObject_GetItem(a->data, key);
             return view == NULL ? NULL : view_of(self, view);
         }
+        PyObject *r = fancy_get(self, key);  /* m[i, 1], x[[0, 1]], x[np.int64(1)] */
+        if (r != NULL || PyErr_Occurred())
+            return r;
     }
     if (!configured)
         return not_configured();
@@ -1189,24 +1407,32 @@ ass_subscript(PyObject *self, PyObject *key, PyObject *value)
         if (is_scalar(value) && (PyLong_CheckExact(key) ? nd == 1 : full_index(key, nd)) &&
             unobserved())
             return PyObject_SetItem(a->data, key, value);
-        /* x[idx] = v (``indexing._scatter``): a Python number or a ready array */
+        /* x[idx] = v (``indexing._scatter``): a Python number, a sequence of
+         * numbers, a ready array or NumPy's */
         if (nd > 0 && PyArray_TYPE(d) != NPY_OBJECT && (k = index_array(key)) != NULL &&
             (PyFloat_CheckExact(value) || PyLong_CheckExact(value) ||
-             (v = host_storage(value)) != NULL) && admits(PyArray_NBYTES(k)) == 1)
+             (v = host_array(value)) != NULL || plain_sequence(value, 0)) &&
+            admits(PyArray_NBYTES(k)) == 1)
             return PyObject_SetItem(a->data, (PyObject *)k, v != NULL ? (PyObject *)v : value);
         /* x[mask] = v: the same values, a mask of x's shape */
         if (nd > 0 && PyArray_TYPE(d) != NPY_OBJECT && (k = mask_array(key, d)) != NULL &&
             (PyFloat_CheckExact(value) || PyLong_CheckExact(value) ||
-             (v = host_storage(value)) != NULL) && admits(PyArray_NBYTES(d)) == 1)
+             (v = host_array(value)) != NULL || plain_sequence(value, 0)) &&
+            admits(PyArray_NBYTES(d)) == 1)
             return PyObject_SetItem(a->data, (PyObject *)k, v != NULL ? (PyObject *)v : value);
-        /* x[basic] = v: a Python number or a ready array's values */
+        /* x[basic] = v, x["field"] = v: a number, a sequence of numbers, a
+         * ready array's values or a NumPy array's */
         v = NULL;
-        if ((PyTypeNum_ISNUMBER(PyArray_TYPE(d)) || PyArray_TYPE(d) == NPY_BOOL) &&
-            basic_key(key, nd) && (is_scalar(value) || (v = host_storage(value)) != NULL)) {
+        if (number_target(d, key, nd) && (is_scalar(value) ||
+                                          (v = host_array(value)) != NULL ||
+                                          plain_sequence(value, 0))) {
             int r = set_basic(self, key, value, v);
             if (r <= 0)
                 return r;
         }
+        int r = fancy_set(self, key, value);  /* m[i, 1] = 0, x[[0, 1]] = [5, 6] */
+        if (r <= 0)
+            return r;
     }
     if (!configured) {
         not_configured();
@@ -1742,7 +1968,7 @@ run_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
 /* The base class of ``ops.elementwise.Ufunc`` (``dagrt.sin``, ``dagrt.add``...)
  * and of ``random.Draw`` (``dagrt.random.normal``, ``rng.uniform``...): the
  * run-now case of a call. A ufunc's call with positional operands only (ready
- * host arrays of one shape and scalars, as for the operators) runs NumPy's
+ * host arrays or NumPy's, and scalars, as for the operators) runs NumPy's
  * ufunc on the storage now; a draw's call with plain numbers runs NumPy's
  * generator now (``draw_now``); any other call is ``self._call``. ``_fast``
  * (set by the Python class) says which of these the object is. */
@@ -2029,7 +2255,7 @@ Recorded_call(Recorded *self, PyObject *args, PyObject *kwargs)
         int ok = 1;
         for (Py_ssize_t i = 0; i < n && ok; i++) {
             PyObject *x = PyTuple_GET_ITEM(args, i);
-            PyArrayObject *d = host_storage(x);
+            PyArrayObject *d = host_array(x);
             if (d != NULL) {  /* (broadcasting: the result's bytes) */
                 Py_ssize_t bytes = shape == NULL || same_shape(shape, d) ? PyArray_NBYTES(d) :
                                    broadcast_bytes(shape, d);

@@ -307,6 +307,7 @@ def build() -> dict[str, Callable[..., Any]]:
               "setitem ndarray": indexing.setitem_array})
     methods.UFUNCS.update((f.__wrapped_numpy__, f) for f in functions.values()
                           if type(f) is elementwise.Ufunc and type(f.__wrapped_numpy__) is np.ufunc)
+    methods.UFUNCS[np.matmul] = functions["matmul"]  # (a gufunc: ``numpy_array @ x``)
     for name, impl in functions.items():
         numpy_func = getattr(np, name, None)
         if callable(numpy_func) and not isinstance(numpy_func, (np.ufunc, type)):

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ..array.methods import IMPL, register
+from ..array.methods import register
 from ..array.ndarray import ndarray, stands_for_scalar, wrap
 from ..array.operands import as_type, is_sub, plain
 from .args import eager_call, overrides
@@ -187,7 +187,7 @@ def ufunc_call(ufunc: Any, method: str, inputs: tuple[Any, ...], kwargs: dict[st
     if is_sub(where):
         kwargs = dict(kwargs, where=plain(where))
     wrapper = _template(inputs) if kwargs.get("subok", True) else None
-    func = UFUNCS.get(ufunc) or (IMPL["matmul"] if ufunc is np.matmul else None)
+    func = UFUNCS.get(ufunc)
     plain_inputs = tuple(map(plain, inputs))
     if func is not None:
         result = (func if method == "__call__" else getattr(func, method))(
