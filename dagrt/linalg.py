@@ -7,6 +7,7 @@ point that depends on them); the rest evaluate their inputs and call NumPy.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,14 @@ def _lazy(name: str, func: Any, args: tuple[Any, ...], shape: Any,
     a = args[0]._data
     return record(f"linalg.{name}", func, args, kwargs or {}, plan, use_out=False,
                   work=a.nbytes * (a.shape[-1] if a.ndim else 1))[0]
+
+
+@functools.lru_cache(maxsize=256)
+def _probe(name: str, dtype: np.dtype, *args: Any) -> Any:
+    """NumPy's ``linalg.<name>`` of a 2x2 identity of ``dtype``: its result's
+    dtypes (or its named tuple's type), kept (a probe costs as much as a small
+    matrix's op: ``svd`` of a 4x3 one took four times NumPy's time with two)."""
+    return getattr(np.linalg, name)(np.eye(2, dtype=dtype), *args)
 
 
 def _float_type(dtype: np.dtype) -> np.dtype:
@@ -106,7 +115,8 @@ def _multi(name: str, a: ndarray, outputs: list[tuple[tuple[int, ...], Any]],
            args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None) -> Any:
     """A lazy call with several outputs, returned as NumPy's named tuple."""
     func = getattr(np.linalg, name)
-    meta = func(np.eye(2, dtype=_float_type(a.dtype)), *args, **(kwargs or {}))
+    meta = _probe(name, _float_type(a.dtype), *args) if not kwargs else \
+        func(np.eye(2, dtype=_float_type(a.dtype)), *args, **kwargs)
     outs = record(f"linalg.{name}", func, (a, *args), kwargs or {},
                   lambda: [new_array(shape, dtype, (a,)) for shape, dtype in outputs],
                   use_out=False, work=a._data.nbytes * (a.shape[-1] if a.ndim else 1))
@@ -125,7 +135,7 @@ def matrix_power(a: Any, n: int) -> ndarray:
     """Implementation of numpy.linalg.matrix_power (lazy)."""
     a = as_dagrt(a)
     _square(a, "matrix_power")
-    dtype = np.linalg.matrix_power(np.eye(2, dtype=a.dtype), n).dtype
+    dtype = _probe("matrix_power", a.dtype, n).dtype
     return _lazy("matrix_power", np.linalg.matrix_power, (a, n), a.shape, dtype)
 
 
@@ -154,7 +164,7 @@ def eigvalsh(a: Any, UPLO: str = "L") -> ndarray:
     UPLO = _uplo(UPLO)  # noqa: N806
     a = as_dagrt(a)
     _square(a, "eigvalsh")
-    dtype = np.linalg.eigvalsh(np.eye(2, dtype=a.dtype)).dtype
+    dtype = _probe("eigvalsh", a.dtype).dtype
     return _lazy("eigvalsh", np.linalg.eigvalsh, (a, UPLO), a.shape[:-1], dtype)
 
 
@@ -163,7 +173,7 @@ def eigh(a: Any, UPLO: str = "L") -> Any:
     UPLO = _uplo(UPLO)  # noqa: N806
     a = as_dagrt(a)
     _square(a, "eigh")
-    w, v = np.linalg.eigh(np.eye(2, dtype=a.dtype))
+    w, v = _probe("eigh", a.dtype)
     return _multi("eigh", a, [(a.shape[:-1], w.dtype), (a.shape, v.dtype)], (UPLO,))
 
 
@@ -176,7 +186,7 @@ def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True,
                           f"two-dimensional")
     *batch, m, n = a.shape
     k = min(m, n)
-    real = np.linalg.svd(np.eye(2, dtype=a.dtype), compute_uv=False).dtype
+    real = _probe("svd", a.dtype, True, False).dtype
     if not compute_uv:
         return _lazy("svd", np.linalg.svd, (a, full_matrices, False, hermitian),
                      tuple(batch) + (k,), real)
@@ -203,7 +213,7 @@ def slogdet(a: Any) -> Any:
     """Implementation of numpy.linalg.slogdet (lazy): (sign, logabsdet)."""
     a = as_dagrt(a)
     _square(a, "slogdet")
-    sign, logdet = np.linalg.slogdet(np.eye(2, dtype=a.dtype))
+    sign, logdet = _probe("slogdet", a.dtype)
     return _multi("slogdet", a, [(a.shape[:-2], np.asarray(sign).dtype),
                                  (a.shape[:-2], np.asarray(logdet).dtype)])
 
@@ -219,7 +229,7 @@ def cond(x: Any, p: Any = None) -> ndarray:
     if x.ndim < 2:
         raise LinAlgError(f"{x.ndim}-dimensional array given. Array must be at least "
                           f"two-dimensional")
-    dtype = np.linalg.cond(np.eye(2, dtype=x.dtype), p).dtype
+    dtype = _probe("cond", x.dtype, p).dtype
     return _lazy("cond", np.linalg.cond, (x, p), x.shape[:-2], dtype)
 
 
@@ -229,7 +239,7 @@ def matrix_rank(A: Any, tol: Any = None, hermitian: bool = False, *, rtol: Any =
     if A.ndim < 2:  # NumPy's special case: any nonzero element means rank 1
         return _fallback.eager_function("numpy.linalg.matrix_rank", np.linalg.matrix_rank,
                                         warn=False)(A, tol, hermitian, rtol=rtol)
-    dtype = np.asarray(np.linalg.matrix_rank(np.eye(2, dtype=A.dtype))).dtype
+    dtype = np.asarray(_probe("matrix_rank", A.dtype)).dtype
     return _lazy("matrix_rank", np.linalg.matrix_rank, (A, tol, hermitian),
                  A.shape[:-2], dtype, {"rtol": rtol} if rtol is not None else None)
 

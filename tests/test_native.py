@@ -181,6 +181,37 @@ def test_numpy_array_operands_run_in_c(monkeypatch: pytest.MonkeyPatch) -> None:
     assert all(isinstance(g, dagrt.ndarray) for g in got[:5]) and x.tolist() == [0.0, 0.0, 1.0]
 
 
+SCALAR_CALLS = ["xp.sqrt(2.0)", "xp.exp(1)", "xp.sin(xp.float32(1))", "xp.log(0.0)",
+                "xp.sqrt(-1)", "xp.add(True, True)", "xp.maximum(1, 2.5)", "xp.sqrt(1j)",
+                "xp.negative(xp.int8(-128))", "xp.isnan(1.0)", "xp.add(2**70, 1)",
+                "xp.add(xp.datetime64('2020-01-01'), 3)", "xp.hypot(3, 4)", "xp.sin('a')"]
+
+
+@pytest.mark.parametrize("call", SCALAR_CALLS)
+def test_ufuncs_of_numbers_match_numpy(call: str) -> None:
+    """``np.sqrt(dx * dx + dy * dy)`` in scalar code: NumPy's scalar (its type,
+    warnings and errors)."""
+    _both(lambda xp: eval(call, {"xp": xp}))
+
+
+def test_ufuncs_of_numbers_run_in_c(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dagrt.ops.elementwise import Ufunc
+
+    monkeypatch.setattr(Ufunc, "_call", lambda *a, **k: pytest.fail("the Python path ran"))
+    assert type(dagrt.sqrt(2.0)) is numpy.float64 and dagrt.exp(0) == 1.0
+    with pytest.warns(RuntimeWarning, match="divide by zero") as caught:
+        dagrt.log(0.0)
+    assert caught[0].filename == __file__  # (the user's line)
+
+
+def test_comparisons_with_strings_match_numpy() -> None:
+    """``names == "Bob"`` (Python for Data Analysis, ch. 4), run now in C."""
+    for other in ["Bob", b"Bob", "", numpy.str_("Joe")]:
+        for op in (operator.eq, operator.ne, operator.lt, operator.ge):
+            _both(lambda xp, op=op, other=other: op(xp.array(["Bob", "Joe", "Will"]), other))
+            _both(lambda xp, op=op, other=other: op(xp.arange(3), other))
+
+
 def test_comparisons_with_other_types_match_numpy() -> None:
     for other in ["abc", None, [1, 2, 3], (1, 2, 3), numpy.arange(3.0), object()]:
         for op in BINARY:

@@ -1067,7 +1067,8 @@ richcompare(PyObject *v, PyObject *w, int op)
     operands(v, w, &a, &b);
     Py_ssize_t work = a == NULL ? 0 : binary_work(a, b);
     int admitted = a != NULL && PyArray_NDIM(a) > 0 && work >= 0 &&
-                   (b != NULL || is_scalar(w)) ? admits_op(names[op], work) : 0;
+                   (b != NULL || is_scalar(w) || PyUnicode_CheckExact(w) || PyBytes_CheckExact(w))
+                   ? admits_op(names[op], work) : 0;  /* (``names == "Bob"``) */
     if (admitted) {
         double t0 = start(admitted);
         PyObject *r = shown(wrap(PyObject_RichCompare(
@@ -1969,7 +1970,7 @@ run_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
  * and of ``random.Draw`` (``dagrt.random.normal``, ``rng.uniform``...): the
  * run-now case of a call. A ufunc's call with positional operands only (ready
  * host arrays or NumPy's, and scalars, as for the operators) runs NumPy's
- * ufunc on the storage now; a draw's call with plain numbers runs NumPy's
+ * ufunc on the storage now (on numbers only, on the CPU: NumPy's scalar); a draw's call with plain numbers runs NumPy's
  * generator now (``draw_now``); any other call is ``self._call``. ``_fast``
  * (set by the Python class) says which of these the object is. */
 typedef struct {
@@ -1979,7 +1980,8 @@ typedef struct {
     int fast;          /* UFUNC, DRAW, NOW, or 0: always ``_call`` */
     PyObject *state;   /* a draw's generator state (a dagrt array) */
     PyObject *device;  /* the cell holding the ``device`` flag (registry.DEFAULT_DEVICE):
-                        * a draw's, and a NOW function's that runs on the CPU only */
+                        * a draw's, a ufunc's, and a NOW function's that runs on the
+                        * CPU only */
     PyObject *now;     /* NOW: the function run now (NumPy's, or ndarray's method) */
     PyObject *refuse;  /* NOW: keywords that take ``_call`` (a tuple of str) */
     PyObject *wrap;    /* NOW: ``wrap_result`` for what run_now does not wrap */
@@ -1990,7 +1992,7 @@ typedef struct {
 #define UFUNC 1
 #define DRAW 2
 #define NOW 3
-#define FIRST_ARRAY 4  /* the first argument a dagrt array */
+#define FIRST_ARRAY 4  /* the first argument a dagrt array (or NumPy's: its method too) */
 #define NO_KWARGS 8    /* no keyword at all */
 #define FIRST_LIST 16  /* the first argument a list or tuple of at most 4096 items */
 #define AXIS_ONLY 32   /* no keyword but ``axis`` */
@@ -2095,7 +2097,8 @@ call_now(Recorded *self, PyObject *args, PyObject *kwargs)
 {
     Py_ssize_t n = PyTuple_GET_SIZE(args);
     if ((self->nin >= 0 && n > self->nin) ||
-        ((self->flags & FIRST_ARRAY) && (n == 0 || Py_TYPE(PyTuple_GET_ITEM(args, 0)) != Exact)))
+        ((self->flags & FIRST_ARRAY) && (n == 0 || (Py_TYPE(PyTuple_GET_ITEM(args, 0)) != Exact &&
+                                                    !PyArray_CheckExact(PyTuple_GET_ITEM(args, 0))))))
         return NULL;
     if (self->flags & FIRST_LIST) {
         PyObject *first = n ? PyTuple_GET_ITEM(args, 0) : NULL;
@@ -2271,6 +2274,9 @@ Recorded_call(Recorded *self, PyObject *args, PyObject *kwargs)
                 values[i] = x;
             }
         }
+        if (ok && shape == NULL && out == NULL && self->device != NULL &&
+            cpu_default(self->device) && admits(0) == 1)  /* numbers only: NumPy's scalar */
+            return PyObject_Vectorcall(self->func, values, n, NULL);
         int admitted = ok && shape != NULL ? admits(work) : 0;
         if (admitted == 1 && out != NULL) {  /* NumPy writes the storage: ``out`` is the result */
             values[n] = ((Array *)out)->data;

@@ -38,6 +38,8 @@ def wrap_result(result: Any, inputs: Any = ()) -> Any:
     ``inputs``: the call's arguments; a result that is an input's storage is
     that input (``np.require(a) is a``), one that shares its memory a view of
     it, as in NumPy (not a second, untracked array on the same buffer)."""
+    if type(result) is np.ndarray and result.base is None and not inputs:
+        return wrap(result)  # (the common case: a new array of NumPy's own)
     if isinstance(result, np.ndarray):
         if inputs:
             for a in _host_arrays(inputs, []):

@@ -21,6 +21,7 @@ from ..array.flags import writeable
 from ..array.ndarray import _NP, NATIVE, Recorded, ndarray, wrap
 from ..array.operands import PASS, new_array, placement, plain, shape_of
 from ..array.record import NO_KWARGS, now, record
+from ..devices.registry import DEFAULT_DEVICE
 from . import rules
 from .args import as_dagrt, eager_call, foreign, operand
 
@@ -417,6 +418,7 @@ class Ufunc(Recorded):  # type: ignore[misc, valid-type]
         self._nin = getattr(func, "nin", 1)
         # a call with operands only runs now in C (``array/_native.c``) when it can
         self._fast = type(func) is np.ufunc and func.nout == 1
+        self._device = DEFAULT_DEVICE  # (numbers only, on the CPU: NumPy's scalar, in C)
         self.__module__ = "dagrt"  # pickled by name, as dagrt.<name>
         if type(func) is np.ufunc:
             _ufunc_methods(self, func)
@@ -466,7 +468,6 @@ class Ufunc(Recorded):  # type: ignore[misc, valid-type]
         return self.__name__
 
 
-
 def _ufunc_methods(wrapper: Any, func: np.ufunc) -> None:
     """A ufunc's methods on its wrapper (its other attributes come from
     ``Ufunc.__getattr__``): ``outer`` is recorded as the broadcast call it is;
@@ -495,5 +496,4 @@ def _ufunc_methods(wrapper: Any, func: np.ufunc) -> None:
     wrapper.outer = outer
 
 
-__all__ = ["Ufunc", "ufunc", "elementwise", "make_operator", "where", "clip",
-           "clip_method"]
+__all__ = ["Ufunc", "ufunc", "elementwise", "make_operator", "where", "clip", "clip_method"]

@@ -35,8 +35,8 @@ _SCALARS = (int, float, complex, np.generic)
 IMPLEMENTATIONS: dict[Any, Callable[..., Any]] = {}
 # NumPy ufunc -> dagrt's (its call runs now in C), for ``__array_ufunc__`` (ops.namespace).
 UFUNCS: dict[np.ufunc, Callable[..., Any]] = {}
-_PLAIN = frozenset((ndarray, np.ndarray, int, float, complex, bool, np.float64, np.float32,
-                    np.int64, np.int32, np.complex128, np.bool_))  # no override can claim them
+_PLAIN = frozenset((ndarray, np.ndarray, int, float, complex, bool, *(
+    np.dtype(code).type for code in np.typecodes["All"])))  # no override can claim them
 
 
 def _shape_args(args: tuple[Any, ...]) -> Any:
