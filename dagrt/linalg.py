@@ -92,7 +92,7 @@ def det(a: Any) -> ndarray:
 
 def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> ndarray:
     """Implementation of numpy.linalg.norm (lazy)."""
-    if type(x) is ndarray and type(ord) is not ndarray:  # small and ready: NumPy's, now
+    if type(x) in (ndarray, np.ndarray) and type(ord) is not ndarray:  # small, ready: now
         done = now(np.linalg.norm, (x, ord, axis, keepdims))
         if done is not None:
             return done

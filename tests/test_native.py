@@ -895,6 +895,10 @@ NOW_FUNCTIONS = [  # run now in C (record.now_view, run_now) with plans unchecke
     "xp.array([[1, 2], [3.5, 4]], order='F')", "xp.array([1, 'a'])", "xp.array([m, m.T.T])",
     "xp.concatenate([v, v])", "xp.concatenate((m, m), axis=1)", "xp.stack([v, v], axis=-1)",
     "xp.concatenate([v, [1.0, 2.0]])", "xp.vstack([v, v])",
+    "xp.add.outer(v, v)", "xp.subtract.outer(v, 2.5)", "xp.multiply.outer(m, v[:2])",
+    "xp.add.outer(v, [1, 2], dtype=int)", "xp.maximum.outer(v[:2], numpy.arange(3.0))",
+    "xp.linalg.norm(numpy.arange(3.0))", "xp.sort(numpy.arange(3.0)[::-1])",
+    "xp.cumsum(numpy.arange(3))", "xp.sum(numpy.ones((2, 2)), axis=0)",
 ]
 
 
@@ -906,7 +910,8 @@ def test_functions_run_now_match_numpy(program: str) -> None:
         ro = xp.arange(4.0)
         ro.flags.writeable = False
         g = {"xp": xp, "m": xp.arange(12.0).reshape(3, 4), "v": xp.arange(4.0),
-             "c": xp.asarray(numpy.array([1 + 2j, 3 - 1j])), "ro": ro, "w": xp.zeros(4)}
+             "c": xp.asarray(numpy.array([1 + 2j, 3 - 1j])), "ro": ro, "w": xp.zeros(4),
+             "numpy": numpy}
         result = eval(program, g)
         results = result if isinstance(result, tuple) else (result,)
         out = []

@@ -512,3 +512,24 @@ def test_setting_dtype_reinterprets_in_place(engine: str) -> None:
     run_xp(lambda xp: program(xp))
     raises_as_numpy(lambda xp: setattr(xp.arange(3, dtype=xp.uint8), "dtype", "<i2"))
     raises_as_numpy(lambda xp: setattr(xp.ones((3, 4))[:, ::2], "dtype", "<i4"))
+
+
+def test_a_list_numpy_returns_as_it_is_is_the_callers() -> None:
+    """``np.diff(x, n=0) is x`` for a list ``x`` (NumPy's ``TestDiff.test_n``):
+    the run-now case gave NumPy its own copy of the list, and returned that."""
+    for xp in (numpy, dagrt):
+        x, t = [0, 1, 2], (0, 1)
+        assert xp.diff(x, n=0) is x and xp.diff(t, n=0) is t
+        assert xp.diff(x).tolist() == [1, 1]
+
+
+def test_solve_and_lstsq_take_the_class_of_b() -> None:
+    """NumPy's ``solve``/``lstsq`` wrap with ``b``'s ``__array_wrap__``
+    (``TestSolve.test_0_size``): a subclass's ``b`` gives its class."""
+    for xp in (numpy, dagrt):
+        class Sub(xp.ndarray):
+            pass
+        a, b = xp.eye(2) * 2.0, xp.ones((2, 1)).view(Sub)
+        assert type(xp.linalg.solve(a, b)) is Sub and type(xp.linalg.solve(a[:0, :0], b[:0])) is Sub
+        assert type(xp.linalg.solve(a.view(Sub), xp.ones(2))) is xp.ndarray
+        assert type(xp.linalg.lstsq(a, b)[0]) is Sub

@@ -1900,6 +1900,12 @@ run_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
     }
     double c0 = admitted == LEARNED ? cpu_now() : 0.0;
     r = PyObject_Call(argv[0], args, kwargs);
+    for (Py_ssize_t i = 0; r != NULL && (PyList_CheckExact(r) || PyTuple_CheckExact(r)) &&
+                           i < PyTuple_GET_SIZE(args); i++)
+        if (PyTuple_GET_ITEM(args, i) == r) {  /* an argument as it is (``diff(x, n=0) is x``): */
+            Py_SETREF(r, Py_NewRef(PySequence_Fast_GET_ITEM(argv[1], i)));  /* the caller's */
+            break;
+        }
     Py_DECREF(args);
     Py_XDECREF(kwargs);
     if (admitted == LEARNED)
@@ -2131,8 +2137,14 @@ call_now(Recorded *self, PyObject *args, PyObject *kwargs)
         Py_XDECREF(done);
         return NULL;
     }
-    PyObject *first = PySequence_Fast_GET_ITEM(done, 0), *r;
-    if (PyList_CheckExact(done))
+    PyObject *first = PySequence_Fast_GET_ITEM(done, 0), *r = NULL;
+    for (Py_ssize_t i = 0; i < n && !PyList_CheckExact(done) &&
+                           (PyList_CheckExact(first) || PyTuple_CheckExact(first)); i++)
+        if (PyTuple_GET_ITEM(args, i) == first)
+            r = Py_NewRef(first);  /* a list argument NumPy returned as it is */
+    if (r != NULL)
+        ;
+    else if (PyList_CheckExact(done))
         r = Py_NewRef(first);
     else if (self->flags & 1) {  /* TUPLES: NumPy's result of these inputs */
         PyObject *inputs = PyTuple_Pack(2, args, kwargs != NULL ? kwargs : no_kwargs);

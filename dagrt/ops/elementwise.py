@@ -486,8 +486,9 @@ def _ufunc_methods(wrapper: Any, func: np.ufunc) -> None:
 
     def outer(a: Any, b: Any, /, out: Any = None, **kwargs: Any) -> Any:
         if foreign(a) or foreign(b):  # NEP 13 (or a subclass's instance): NumPy dispatches
-            return func.outer(a, b, **kwargs) if out is None else func.outer(a, b, out=out,
-                                                                             **kwargs)
+            return func.outer(a, b, **kwargs, **({} if out is None else {"out": out}))
+        if out is None and (done := now(func.outer, (a, b), kwargs)) is not None:
+            return done  # (small ready operands: NumPy's, now)
         a, b = as_dagrt(a), as_dagrt(b)
         expanded = a.reshape(a.shape + (1,) * b.ndim)
         return elementwise(func, (expanded, b), out, kwargs)

@@ -59,6 +59,7 @@ _JOINS = frozenset("""
 # eigenvalues, singular values...), where a function returns several.
 _LINALG_KEEPS = {"eig": (False, True), "eigh": (False, True), "svd": (True, False, True),
                  "lstsq": (True, True, False, False), "qr": (True, True)}
+_LINALG_FROM_B = frozenset(("solve", "lstsq"))  # (NumPy wraps with ``b``'s ``__array_wrap__``)
 # Functions and methods that reach a 0-d result through a ufunc: NumPy's is
 # then a 0-d instance of the subclass, not a scalar (``sub.sum()``).
 _ZERO_D = frozenset("""
@@ -240,16 +241,18 @@ def function_call(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
 
 def linalg(func: Callable[..., Any]) -> Callable[..., Any]:
     """A ``dagrt.linalg`` function whose results take the class of its first
-    argument, a subclass's instance, as NumPy's do (its ``__array_wrap__``)."""
+    argument (``solve``, ``lstsq``: of ``b``), a subclass's instance, as NumPy's
+    do (its ``__array_wrap__``)."""
     name = func.__name__
-    keeps = _LINALG_KEEPS.get(name)
+    keeps, at = _LINALG_KEEPS.get(name), 1 if name in _LINALG_FROM_B else 0
 
     @functools.wraps(func)
     def call(*args: Any, **kwargs: Any) -> Any:
         result = func(*args, **kwargs)
-        if not args or type(args[0]) is ndarray:  # (the common case: no subclass)
+        source = args[at] if len(args) > at else kwargs.get("b")
+        if type(source) is ndarray or source is None:  # (the common case: no subclass)
             return result
-        template = _template(args[:1])
+        template = _template((source,))
         if template is None or (
                 type(result) is ndarray and stands_for_scalar(result)):
             return result
