@@ -533,3 +533,23 @@ def test_solve_and_lstsq_take_the_class_of_b() -> None:
         assert type(xp.linalg.solve(a, b)) is Sub and type(xp.linalg.solve(a[:0, :0], b[:0])) is Sub
         assert type(xp.linalg.solve(a.view(Sub), xp.ones(2))) is xp.ndarray
         assert type(xp.linalg.lstsq(a, b)[0]) is Sub
+
+
+def test_a_tuple_subclass_is_an_index_of_several_axes(engine: str) -> None:
+    """NumPy's ``TestIndexing.test_tuple_subclass``: ``arr[TupleSubclass(([1],
+    [1]))]`` is ``arr[[1], [1]]``, not an index array of shape (2, 1); a named
+    tuple too."""
+    import collections
+
+    class Key(tuple):
+        __slots__ = ()
+    Point = collections.namedtuple("Point", "row col")
+
+    def program(xp: Any) -> Any:
+        arr = xp.arange(25.0).reshape(5, 5)
+        got = [arr[Key(([1], [1]))], arr[Key(([1], [1])),], arr[Point(1, 2)],
+               arr[Point(slice(1, 3), [0, 1])]]
+        arr[Key(([1], [2]))] = -1.0
+        arr[Point(0, slice(None))] = 2.0
+        return [*got, arr]
+    run_xp(program)

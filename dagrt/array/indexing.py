@@ -87,7 +87,8 @@ def getitem(self: ndarray, key: Any) -> ndarray:
         return _gather(self, key)  # ``x[idx]``: the common fancy index
     if t is str or t is list and key and all(type(k) is str for k in key):
         return view_of(self, self._data[key])  # fields of a structured array: a view
-    key = key if t is tuple else (key,)
+    if t is not tuple:  # (a tuple subclass, a named tuple: NumPy's index of several axes)
+        key = tuple(key) if isinstance(key, tuple) else (key,)
     if _is_basic(key):
         if self._data.dtype.kind == "O" and _element(self, key):
             return self._value()[key]  # an object array's element is the object itself
@@ -175,6 +176,8 @@ def _element(self: ndarray, key: tuple[Any, ...]) -> bool:
 
 
 def setitem(self: ndarray, key: Any, value: Any) -> None:
+    if isinstance(key, tuple) and type(key) is not tuple:
+        key = tuple(key)  # (a tuple subclass, a named tuple: an index of several axes)
     if _index_array(key) and self._data.dtype.kind != "O":  # x[idx] = value
         return _scatter(self, key, value)
     if type(key) is str or type(key) is list and key and all(type(k) is str for k in key):
