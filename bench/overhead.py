@@ -5,7 +5,8 @@ small-op loop of cuNumeric issue 1178, scalar get and set in Python loops,
 builtin ``sum``/``max`` over an array, row iteration, small fancy indexing,
 small reductions, matmul, ``where``/``concatenate``/``stack``, random draws,
 ``linalg.solve``, a vectorized mandelbrot on 100x83, calls a sweep of NumPy's
-API found far slower than NumPy's, and the first loop under a profile).
+API found far slower than NumPy's, scalar code with lists and NumPy's arrays,
+and the first loop under a profile).
 Published peers: cuNumeric ~48x slower than NumPy on the first loop, MXNet
 30-60 us per op, dask.array several hundred x. dagrt's target: every pattern
 within 2x of NumPy.
@@ -35,6 +36,8 @@ import sys
 import time
 from collections.abc import Callable
 from typing import Any
+
+import numpy
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -192,6 +195,24 @@ def api_sweep(xp: Any, n: int) -> None:
     assert total > 0
 
 
+def scalar_code(xp: Any, n: int) -> None:
+    """Code written with NumPy's functions on numbers and lists (the
+    twenty-fourth session found each call 5-15x NumPy's time): ``np.sqrt`` of
+    Python floats, a row set from a list, a list key beside an int, a NumPy
+    integer as a key, a NumPy array (a library's result) as an operand."""
+    pos = xp.zeros((10, 2))
+    host = numpy.linspace(0.0, 1.0, 2)
+    total = 0.0
+    for i in range(max(1, n // 8)):
+        k = i % 10
+        pos[k] = [0.5 * k, 1.0 + k]
+        dx, dy = float(pos[k, 0]), float(pos[k, 1])
+        total += xp.sqrt(dx * dx + dy * dy) + xp.exp(-0.1 * k)
+        near = pos[[k, (k + 1) % 10], 1] + host
+        total += float(near[0]) + float(pos[xp.int64(k), 0])
+    assert total > 0
+
+
 def cunumeric_loop_profiled(xp: Any, n: int) -> float | None:
     """The first loop inside ``dagrt.profile``: the time of the loop, not of
     writing the trace at the end (returned as the pattern's own time)."""
@@ -223,6 +244,7 @@ PATTERNS: dict[str, tuple[Callable[[Any, int], float | None], int]] = {
     "stencil on 32x32: slices, u[1:-1, 1:-1] += ...": (small_stencil, 20_000),
     "zeros / copy / reshape / astype / sum(axis) / out=": (array_methods, 20_000),
     "scalar * x / sort / where(c) / views of views / copyto": (api_sweep, 20_000),
+    "np.sqrt(float) / m[k] = list / m[[k, j], 1] / + NumPy array": (scalar_code, 20_000),
     "x += 2*y under dagrt.profile": (cunumeric_loop_profiled, 20_000),
 }
 

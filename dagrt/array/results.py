@@ -55,18 +55,17 @@ def wrap_result(result: Any, inputs: Any = ()) -> Any:
         # else holds the temporary: ``np.tile``'s reshape of its own ``repeat``)
         return wrap(result if result.flags.owndata or _private(result)
                     else result.copy(order="K"))
-    if type(result) in (list, tuple) and any(
-            result is x or type(x) in (list, tuple) and any(result is y for y in x)
-            for x in inputs):
+    if not isinstance(result, (tuple, list)):
+        return result
+    if any(result is x or type(x) in (list, tuple) and any(result is y for y in x)
+           for x in inputs):
         return result  # a list of the call's that NumPy returned as it is (``diff(x, n=0)``)
-    if isinstance(result, (tuple, list)) and (views := _shared_views(result)) is not None:
+    if (views := _shared_views(result)) is not None:
         return type(result)(views)
     if isinstance(result, tuple):
         return type(result)(*(wrap_result(r, inputs) for r in result)) \
             if hasattr(result, "_fields") else tuple(wrap_result(r, inputs) for r in result)
-    if isinstance(result, list):
-        return [wrap_result(r, inputs) for r in result]
-    return result
+    return [wrap_result(r, inputs) for r in result]
 
 
 def _shared_views(results: tuple[Any, ...] | list[Any]) -> list[ndarray] | None:
