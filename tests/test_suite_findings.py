@@ -553,3 +553,38 @@ def test_a_tuple_subclass_is_an_index_of_several_axes(engine: str) -> None:
         arr[Point(0, slice(None))] = 2.0
         return [*got, arr]
     run_xp(program)
+
+
+@pytest.mark.parametrize("make", ["xp.arange(5, device={})", "xp.zeros(5, device={})",
+                                  "xp.asarray([], device={})", "xp.empty_like([], device={})"])
+def test_device_errors_are_numpys(make: str) -> None:
+    """NumPy's ``TestDevice``: its messages (a test matching them passes on dagrt)."""
+    for xp in (numpy, dagrt):
+        arr = eval(make.format("'cpu'"), {"xp": xp})  # noqa: S307
+        assert arr.device == "cpu" and arr.to_device("cpu") is arr
+        with pytest.raises(ValueError, match=r'Device not understood. Only "cpu" is allowed, '
+                                             r"but received: nonsense"):
+            eval(make.format("'nonsense'"), {"xp": xp})  # noqa: S307
+        with pytest.raises(AttributeError, match=r"attribute 'device' of '(numpy.|)ndarray' "
+                                                 r"objects is not writable"):
+            arr.device = "other"
+        with pytest.raises(ValueError, match=r"The stream argument in to_device\(\) is not "):
+            arr.to_device("cpu", stream=1)
+
+
+def test_sizeof_counts_the_memory_an_array_owns() -> None:
+    """NumPy's ``TestSizeOf``: ``sys.getsizeof`` (memory profilers) counts an
+    array's data when it owns it; a view's is smaller (it was 64 bytes for all)."""
+    import sys
+
+    for xp in (numpy, dagrt):
+        d = xp.ones(100)
+        assert sys.getsizeof(d) > 800 and sys.getsizeof(d[...]) < sys.getsizeof(d)
+        assert sys.getsizeof(d) < sys.getsizeof(d.reshape(100, 1, 1).copy())
+        old = sys.getsizeof(d)
+        d.resize(50)
+        assert old > sys.getsizeof(d)
+        d.resize(150)
+        assert old < sys.getsizeof(d)
+        with pytest.raises(TypeError):
+            d.__sizeof__("a")

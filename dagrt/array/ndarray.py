@@ -130,6 +130,10 @@ class ndarray(_Base, Methods):  # type: ignore[misc, valid-type]
         """The device holding this array (``dagrt.cpu()`` or ``dagrt.gpu(i)``)."""
         return self._var.device or CPU
 
+    @device.setter
+    def device(self, value: Any) -> None:
+        raise AttributeError("attribute 'device' of 'ndarray' objects is not writable")
+
     ctx = device
     context = device
 

@@ -121,6 +121,8 @@ def copyto(self: ndarray, other: Any) -> ndarray:
 
 def to_device_method(self: ndarray, device: Any, /, *, stream: Any = None) -> ndarray:
     """This array on ``device`` (array API): itself if already there."""
+    if stream is not None:  # (NumPy's error: no stream of the caller's is taken)
+        raise ValueError("The stream argument in to_device() is not supported")
     return to_device(self, device)
 
 

@@ -61,8 +61,9 @@ def as_device(device: Any) -> Device | None:
             from .cluster import cluster
 
             return cluster()
-    raise ValueError(f"unknown device {device!r}: use dagrt.cpu(), dagrt.gpu(i) or "
-                     f"dagrt.cluster()")
+    raise ValueError(f'Device not understood. Only "cpu" is allowed, but received: {device} '
+                     f'(NumPy\'s words; dagrt also takes "gpu:i", "cuda:i", "cluster", '
+                     f'dagrt.gpu(i) and dagrt.cluster())')
 
 
 def device_arg(device: Any = None, ctx: Any = None) -> Device | None:

@@ -336,6 +336,14 @@ def _conj(self: ndarray, out: Any = None) -> Any:
     return out
 
 
+def _sizeof(self: ndarray) -> int:
+    """``sys.getsizeof(x)``, as NumPy's: the object, its shape and strides, and the
+    memory it owns (a view: none)."""
+    data = self._data
+    owned = self._base is None and getattr(data, "base", None) is None
+    return object.__sizeof__(self) + 16 * data.ndim + (data.nbytes if owned else 0)
+
+
 METHODS: dict[str, Callable[..., Any]] = {
     "reshape": reshape, "transpose": transpose, "copy": _copy, "flatten": flatten,
     "view": view, "fill": fill, "resize": resize, "sort": sort, "clip": clip_method,
@@ -353,6 +361,7 @@ METHODS: dict[str, Callable[..., Any]] = {
     "__array_ufunc__": _ufunc_method, "__array_function__": _array_function,
     "__array_namespace__": _array_namespace, "__dlpack__": _dlpack,
     "__dlpack_device__": _dlpack_device, "__numpy_method__": _numpy_method,
+    "__sizeof__": _sizeof,
 }
 _NP_SORT = np.ndarray.sort
 _EMPTY = np.empty(0)

@@ -229,7 +229,7 @@ METHODS = ["reshape", "transpose", "copy", "flatten", "view", "fill", "resize", 
            "as_in_ctx",
            "__matmul__", "__rmatmul__", "__imatmul__", "__divmod__", "__rdivmod__",
            "__array_ufunc__", "__array_function__", "__array_namespace__",
-           "__dlpack__", "__dlpack_device__"]
+           "__dlpack__", "__dlpack_device__", "__sizeof__"]
 # Operators: ``a + b`` is ``add(a, b)``, ``b + a`` the reflected call, ``a += b``
 # writes ``a`` (``out=a``).
 BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply,
