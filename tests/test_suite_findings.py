@@ -6,6 +6,7 @@ engine.
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import numpy
@@ -588,3 +589,22 @@ def test_sizeof_counts_the_memory_an_array_owns() -> None:
         assert old < sys.getsizeof(d)
         with pytest.raises(TypeError):
             d.__sizeof__("a")
+
+
+def test_pickles_are_numpys() -> None:
+    """NumPy's ``TestPickling.test_non_contiguous_array`` and
+    ``TestZeroSizeFlexible.test_pickle``: a non-contiguous array pickles its
+    elements in-band with protocol 5 (dagrt gave an out-of-band buffer), and a
+    field view of dtype ``S0``/``U0`` comes back as ``S0``/``U0`` (was ``S1``)."""
+    for xp in (numpy, dagrt):
+        for proto in range(2, pickle.HIGHEST_PROTOCOL + 1):
+            a = xp.arange(12).reshape(3, 4)[:, :2]
+            buffers: list[Any] = []
+            back = pickle.loads(pickle.dumps(a, protocol=proto, buffer_callback=buffers.append
+                                             if proto >= 5 else None))
+            assert buffers == [] and back.tolist() == a.tolist() and type(back) is xp.ndarray
+            for dt in ("S", "U"):
+                zs = xp.zeros(10, dtype=[("x", dt, 0)])["x"]
+                assert pickle.loads(pickle.dumps(zs, protocol=proto)).dtype == zs.dtype
+            c = xp.arange(6.0).reshape(2, 3).T
+            assert pickle.loads(pickle.dumps(c, protocol=proto)).flags.f_contiguous

@@ -347,9 +347,10 @@ class ndarray(_Base, Methods):  # type: ignore[misc, valid-type]
         data = self._host()
         return format(data[()] if data.ndim == 0 else data, spec)
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_from_numpy, (self.asnumpy(),) if type(self) is ndarray else
-                (self.asnumpy(), type(self)))
+    def __reduce__(self) -> tuple[Any, ...]:  # (a copy, pickled as NumPy pickles the value:
+        value = self._host()  # in-band if not contiguous, with protocol 5; dtypes such as S0)
+        value = value.copy("K") if value.itemsize and value.flags.forc else value
+        return (_from_numpy, (value,) if type(self) is ndarray else (value, type(self)))
 
     def __setstate__(self, state: Any, /) -> None:
         """Restore from the state of ``numpy.ndarray.__reduce__`` (a new root)."""
