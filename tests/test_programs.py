@@ -64,8 +64,21 @@ INPLACE = [lambda xp, a, b: a.__iadd__(b), lambda xp, a, b: a.__isub__(b),
            lambda xp, a, b: xp.copyto(a, b),
            lambda xp, a, b: a.__setitem__(slice(None), b.T)]
 
+# Indexing NumPy takes as it is (run now in C on ready arrays, recorded on pending
+# ones): list keys, index arrays beside other indices, NumPy integers, NumPy
+# arrays as operands and values, sequences as values. Gathers go to the results.
+FANCY = [lambda xp, a, i, j: a[[i, j, i]], lambda xp, a, i, j: a[:, [j, i]],
+         lambda xp, a, i, j: a[xp.asarray([i, j]), j],
+         lambda xp, a, i, j: a[numpy.int64(i)] + numpy.ones(N),
+         lambda xp, a, i, j: numpy.full(N, 0.5) * a[i]]
+FANCY_SET = [lambda xp, a, i, j, v: a.__setitem__([i, j], v),
+             lambda xp, a, i, j, v: a.__setitem__((slice(None), [j, i]), [v, -v]),
+             lambda xp, a, i, j, v: a.__setitem__(numpy.int64(i), numpy.full(N, v)),
+             lambda xp, a, i, j, v: a.__setitem__((xp.asarray([i, j]), j), (v, 2 * v))]
+
 step = st.tuples(st.sampled_from(["create", "binary", "unary", "view", "reduce", "inplace",
-                                  "setitem", "setitem_mask", "sync", "config"]),
+                                  "setitem", "setitem_mask", "sync", "config", "fancy",
+                                  "fancy_set"]),
                  st.integers(0, 100), st.integers(0, 100), st.integers(0, 100),
                  st.integers(0, N), st.integers(0, N))
 
@@ -113,6 +126,10 @@ def run(xp: Any, program: list[tuple[Any, ...]]) -> tuple[list[Any], list[Any]]:
                 a[lo:hi] = b[lo:hi] if k % 2 else k / 7
             elif kind == "setitem_mask" and writeable:
                 a[b > k / 100] = -k / 50
+            elif kind == "fancy":
+                results.append(FANCY[k % len(FANCY)](xp, a, lo % N, hi % N))
+            elif kind == "fancy_set" and writeable:
+                FANCY_SET[k % len(FANCY_SET)](xp, a, lo % N, hi % N, k / 9)
             elif kind == "config" and xp is dagrt:  # a configuration change mid-program
                 with dagrt.config(inter_op_threads=1 + k % 2):
                     results.append(float(a[lo % N].sum()))

@@ -99,9 +99,10 @@ def eager_call(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     if any(isinstance(o, ndarray) and o._var.device is not None for o in outs):
         # a device's out=: NumPy writes a host array, sent to it
         result = eager_call(func, args, {k: v for k, v in kwargs.items() if k != "out"})
-        for o, r in zip(outs, result if isinstance(out, tuple) else (result,)):
-            o[...] = r
-        return out
+        for o, r in zip(outs, result if isinstance(result, tuple) else (result,)):
+            if o is not None:
+                o[...] = r
+        return _outputs(out, result)
     if out is not None:
         for o in outs:
             if isinstance(o, ndarray):
@@ -114,11 +115,22 @@ def eager_call(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
                   **{k: host_arguments(v, copies) for k, v in kwargs.items()})
     write_back(copies)
     if out is not None:
-        return out
+        return _outputs(out, wrap_result(result, (args, kwargs)))
     device = placement(args)  # computed on the host; its results go back there
     if device is not None:
         return on_device(wrap_result(result), device)
     return wrap_result(result, (args, kwargs))
+
+
+def _outputs(out: Any, result: Any) -> Any:
+    """What NumPy returns for ``out=``: the array given, also when given as a
+    1-tuple to a function of one output (``np.matmul(a, b, out=(c,))`` is
+    ``c``); for several outputs, the tuple, new arrays where ``None`` was given."""
+    if not isinstance(out, tuple):
+        return out
+    if not isinstance(result, tuple):
+        return out[0]
+    return tuple(r if o is None else o for o, r in zip(out, result))
 
 
 def _device_overlap(func: Any, a: Any, b: Any, **kwargs: Any) -> bool:
