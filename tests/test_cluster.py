@@ -111,7 +111,7 @@ def test_random_programs_match_numpy(on: Any) -> None:
 
     @settings(max_examples=PROGRAMS, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
-    @given(st.lists(tp.step, min_size=1, max_size=14))
+    @given(st.lists(tp.step.filter(tp.on_a_device), min_size=1, max_size=14))
     def check(program: list[tuple[Any, ...]]) -> None:
         expected_pool, expected_results = tp.run(numpy, program)
         pool, results = tp.run(dagrt, program)
@@ -226,7 +226,7 @@ def test_random_programs_on_row_blocks(on: Any) -> None:
 
     @settings(max_examples=max(20, PROGRAMS // 4), deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
-    @given(st.lists(tp.step, min_size=1, max_size=10))
+    @given(st.lists(tp.step.filter(tp.on_a_device), min_size=1, max_size=10))
     def check(program: list[tuple[Any, ...]]) -> None:
         expected_pool, expected_results = tp.run(numpy, program)
         with dagrt.config(cluster_chunk_bytes=24 * 96 * 8):  # 4 blocks of 24 rows

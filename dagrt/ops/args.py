@@ -100,9 +100,9 @@ def eager_call(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         # a device's out=: NumPy writes a host array, sent to it
         result = eager_call(func, args, {k: v for k, v in kwargs.items() if k != "out"})
         for o, r in zip(outs, result if isinstance(result, tuple) else (result,)):
-            if o is not None:
+            if o is not None:  # (``out=(a,)`` of a one-output function: ``result`` is one array)
                 o[...] = r
-        return _outputs(out, result)
+        return out
     if out is not None:
         for o in outs:
             if isinstance(o, ndarray):
@@ -115,22 +115,11 @@ def eager_call(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
                   **{k: host_arguments(v, copies) for k, v in kwargs.items()})
     write_back(copies)
     if out is not None:
-        return _outputs(out, wrap_result(result, (args, kwargs)))
+        return out
     device = placement(args)  # computed on the host; its results go back there
     if device is not None:
         return on_device(wrap_result(result), device)
     return wrap_result(result, (args, kwargs))
-
-
-def _outputs(out: Any, result: Any) -> Any:
-    """What NumPy returns for ``out=``: the array given, also when given as a
-    1-tuple to a function of one output (``np.matmul(a, b, out=(c,))`` is
-    ``c``); for several outputs, the tuple, new arrays where ``None`` was given."""
-    if not isinstance(out, tuple):
-        return out
-    if not isinstance(result, tuple):
-        return out[0]
-    return tuple(r if o is None else o for o, r in zip(out, result))
 
 
 def _device_overlap(func: Any, a: Any, b: Any, **kwargs: Any) -> bool:

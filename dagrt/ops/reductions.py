@@ -173,7 +173,8 @@ def contraction(row: Row, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     call_args = (subscripts, *arrays) if subscripts is not None else tuple(arrays)
     if (out is not None and not isinstance(out, ndarray)) or any(
             x.dtype == object for x in arrays):  # (object elements: the result's shape is theirs)
-        return eager_call(row.func, call_args, kwargs if out is None else dict(kwargs, out=out))
+        result = eager_call(row.func, call_args, kwargs if out is None else dict(kwargs, out=out))
+        return result[0] if type(out) is tuple and len(out) == 1 else result  # (NumPy's: c)
     if out is not None and row.name == "dot" and not out._data.flags.c_contiguous:
         raise ValueError(_DOT_OUT)
 
