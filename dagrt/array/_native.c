@@ -1192,8 +1192,12 @@ set_basic(PyObject *self, PyObject *key, PyObject *value, PyArrayObject *v)
 static npy_intp
 leaves(PyObject *x)
 {
-    if (PyRange_Check(x))
-        return PyObject_Size(x);
+    if (PyRange_Check(x)) {
+        Py_ssize_t n = PyObject_Size(x);
+        if (n < 0)
+            PyErr_Clear();  /* (a range too long for an index: NumPy's error, later) */
+        return n < 0 ? 0 : n;
+    }
     if (!PyList_CheckExact(x) && !PyTuple_CheckExact(x))
         return 1;
     npy_intp n = 0;
