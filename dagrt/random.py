@@ -278,6 +278,12 @@ class _Drawing:
     def __getstate__(self) -> dict[str, Any]:
         return {"_stream": self._stream}
 
+    def __str__(self) -> str:
+        return str(self._stream.impl)  # NumPy's: ``Generator(PCG64)``
+
+    def __repr__(self) -> str:
+        return f"{self} at 0x{id(self):X}"
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         Draw.attach(self, self._DRAWS)
@@ -469,17 +475,11 @@ def seed(seed: Any = None) -> None:
 
 
 seed = public(seed, np.random.seed, __name__, "seed")  # (not bound on a class, as NumPy's)
-rand = _global.rand
-randn = _global.randn
 random_sample = random = ranf = sample = _global.random_sample
-standard_normal = _global.standard_normal
-uniform = _global.uniform
-normal = _global.normal
-randint = _global.randint
-permutation = _global.permutation
-shuffle = _global.shuffle
-get_state = _global.get_state
-set_state = _global.set_state
+rand, randn, standard_normal = _global.rand, _global.randn, _global.standard_normal
+uniform, normal, randint = _global.uniform, _global.normal, _global.randint
+permutation, shuffle = _global.permutation, _global.shuffle
+get_state, set_state = _global.get_state, _global.set_state
 
 
 def __getattr__(name: str) -> Any:

@@ -620,3 +620,33 @@ def test_out_given_as_a_tuple_returns_numpys(call: str) -> None:
         r = eval(call, g)  # noqa: S307
         out = g["a"] if "(a,)" in call else g["c"] if "out=c" in call else None
         assert type(r) is xp.ndarray and (out is None or r is out)
+
+
+def test_docstring_examples_einsum_views_and_generator_repr() -> None:
+    """Found running the Examples of NumPy's docstrings with ``np`` bound to
+    dagrt: ``np.einsum('ii->i', a)[:] = 1`` wrote a copy (the run-now case copied
+    NumPy's view of the input), ``np.diag(m)`` was a writeable copy (NumPy's is a
+    read-only view), ``print(rng)`` showed dagrt's object, not ``Generator(PCG64)``."""
+    for xp in (numpy, dagrt):
+        a = xp.zeros((3, 3))
+        xp.einsum("ii->i", a)[:] = 1
+        assert a.tolist() == numpy.eye(3).tolist()
+        m = xp.arange(9.0).reshape(3, 3)
+        d = xp.diag(m)
+        assert not d.flags.writeable and xp.shares_memory(d, m)
+        assert xp.shares_memory(xp.einsum("ij->ji", m), m)
+        for rng in (xp.random.default_rng(1), xp.random.RandomState(1)):
+            assert str(rng) == str(rng._stream.impl if xp is dagrt else rng)
+            assert repr(rng).startswith(str(rng) + " at 0x")
+        assert str(xp.random.default_rng(0)) == "Generator(PCG64)"
+
+
+@pytest.mark.filterwarnings("ignore::dagrt.FallbackWarning")
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # (NumPy's, for matrix)
+def test_bmat_of_a_string_reads_the_callers_names() -> None:
+    """``np.bmat('A,B; C,D')`` (its docstring's example): NumPy looks the names
+    up in its caller's frame, which was dagrt's wrapper (NameError)."""
+    A, B = numpy.ones((2, 2)), numpy.eye(2)  # noqa: N806 (the docstring's names)
+    expected = numpy.asarray(numpy.bmat("A,B; B,A"))
+    A, B = dagrt.asarray(A), dagrt.asarray(B)  # noqa: N806
+    numpy.testing.assert_array_equal(numpy.asarray(dagrt.bmat("A,B; B,A")), expected)

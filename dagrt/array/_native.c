@@ -2150,13 +2150,11 @@ call_now(Recorded *self, PyObject *args, PyObject *kwargs)
         ;
     else if (PyList_CheckExact(done))
         r = Py_NewRef(first);
-    else if (self->flags & 1) {  /* TUPLES: NumPy's result of these inputs */
+    else {  /* NumPy's result of these inputs: a view of one is a view (``einsum('ii->i', a)``) */
         PyObject *inputs = PyTuple_Pack(2, args, kwargs != NULL ? kwargs : no_kwargs);
         r = inputs != NULL ? PyObject_CallFunctionObjArgs(self->wrap, first, inputs, NULL) : NULL;
         Py_XDECREF(inputs);
     }
-    else
-        r = PyObject_CallOneArg(self->wrap, first);
     Py_DECREF(done);
     return r;
 }

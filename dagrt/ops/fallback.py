@@ -37,8 +37,13 @@ def eager_function(qualname: str, func: Callable[..., Any], warn: bool = True
                    ) -> Callable[..., Any]:
     """``func`` on evaluated inputs, returning dagrt arrays."""
 
+    frames = "gdict" in getattr(getattr(func, "__code__", None), "co_varnames", ())
+
     @functools.wraps(func)
     def fallback(*args: Any, **kwargs: Any) -> Any:
+        if frames and len(args) < 2 and "ldict" not in kwargs:  # ``np.bmat("A, B")``
+            caller = sys._getframe(1)  # (NumPy reads the names in its caller's frame: ours)
+            kwargs = dict(kwargs, ldict=caller.f_locals, gdict=caller.f_globals)
         COUNTS[qualname] += 1
         if warn and qualname not in _warned:
             _warned.add(qualname)
