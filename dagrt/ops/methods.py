@@ -247,7 +247,7 @@ def _dlpack_device(self: ndarray) -> Any:
 
 def _ufunc_method(self: ndarray, ufunc: np.ufunc, method: str, *inputs: Any,
                   **kwargs: Any) -> Any:
-    if method == "__call__" and not kwargs and all(type(a) in _PLAIN for a in inputs):
+    if method == "__call__" and not kwargs and _PLAIN.issuperset(map(type, inputs)):
         fast = UFUNCS.get(ufunc)  # ``np.float64(2.0) * x``: dagrt's ufunc (its call in C)
         if fast is not None:
             return fast(*inputs)
