@@ -81,9 +81,14 @@ def view(self: ndarray, dtype: Any = None, type: Any = None) -> ndarray:
         return view
     if isinstance(cls, _type) and issubclass(cls, ndarray):
         return as_type(view, cls, self)  # view casting (``ops.subclasses``)
+    if isinstance(cls, _type) and issubclass(cls, np.ndarray) and self._var.device is None:
+        # NumPy's own class (a masked array, a matrix): NumPy's view of the storage,
+        # once no pending op uses it, as ``np.asarray(x).view(cls)`` (NumPy's object)
+        data = self._quiet()
+        return data.view(cls) if dtype is None else data.view(dtype, cls)
     if isinstance(cls, _type) and issubclass(cls, np.ndarray):
-        raise TypeError(f"view(type={cls.__name__}): a subclass of numpy.ndarray is not one "
-                        f"of dagrt.ndarray; subclass dagrt.ndarray")
+        raise TypeError(f"view(type={cls.__name__}): a GPU array has no NumPy view; "
+                        f"x.asnumpy().view({cls.__name__}) is a host copy's")
     raise TypeError("Cannot specify output type.")
 
 
