@@ -1980,8 +1980,9 @@ run_now(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
  * and of ``random.Draw`` (``dagrt.random.normal``, ``rng.uniform``...): the
  * run-now case of a call. A ufunc's call with positional operands only (ready
  * host arrays or NumPy's, and scalars, as for the operators) runs NumPy's
- * ufunc on the storage now (on numbers only, on the CPU: NumPy's scalar); a draw's call with plain numbers runs NumPy's
- * generator now (``draw_now``); any other call is ``self._call``. ``_fast``
+ * ufunc on the storage now (on numbers only, on the CPU: NumPy's scalar); a
+ * draw's call with plain numbers runs NumPy's generator now (``draw_now``);
+ * any other call is ``self._call``. ``_fast``
  * (set by the Python class) says which of these the object is. */
 typedef struct {
     PyObject_HEAD
@@ -2106,9 +2107,9 @@ static PyObject *
 call_now(Recorded *self, PyObject *args, PyObject *kwargs)
 {
     Py_ssize_t n = PyTuple_GET_SIZE(args);
-    if ((self->nin >= 0 && n > self->nin) ||
-        ((self->flags & FIRST_ARRAY) && (n == 0 || (Py_TYPE(PyTuple_GET_ITEM(args, 0)) != Exact &&
-                                                    !PyArray_CheckExact(PyTuple_GET_ITEM(args, 0))))))
+    PyObject *arg0 = n ? PyTuple_GET_ITEM(args, 0) : NULL;
+    if ((self->nin >= 0 && n > self->nin) || ((self->flags & FIRST_ARRAY) &&
+        (arg0 == NULL || (Py_TYPE(arg0) != Exact && !PyArray_CheckExact(arg0)))))
         return NULL;
     if (self->flags & FIRST_LIST) {
         PyObject *first = n ? PyTuple_GET_ITEM(args, 0) : NULL;
