@@ -48,11 +48,18 @@ def _lazy(name: str, func: Any, args: tuple[Any, ...], shape: Any,
 
 
 @functools.lru_cache(maxsize=256)
+def _kept_probe(name: str, dtype: np.dtype, *args: Any) -> Any:
+    return getattr(np.linalg, name)(np.eye(2, dtype=dtype), *args)
+
+
 def _probe(name: str, dtype: np.dtype, *args: Any) -> Any:
     """NumPy's ``linalg.<name>`` of a 2x2 identity of ``dtype``: its result's
     dtypes (or its named tuple's type), kept (a probe costs as much as a small
     matrix's op: ``svd`` of a 4x3 one took four times NumPy's time with two)."""
-    return getattr(np.linalg, name)(np.eye(2, dtype=dtype), *args)
+    try:
+        return _kept_probe(name, dtype, *args)
+    except TypeError:  # (an argument no dict takes: ``matrix_power(a, n)``, ``n`` 0-d)
+        return _kept_probe.__wrapped__(name, dtype, *args)
 
 
 def _float_type(dtype: np.dtype) -> np.dtype:

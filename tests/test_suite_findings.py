@@ -650,3 +650,13 @@ def test_bmat_of_a_string_reads_the_callers_names() -> None:
     expected = numpy.asarray(numpy.bmat("A,B; B,A"))
     A, B = dagrt.asarray(A), dagrt.asarray(B)  # noqa: N806
     numpy.testing.assert_array_equal(numpy.asarray(dagrt.bmat("A,B; B,A")), expected)
+
+
+def test_linalg_arguments_that_are_arrays_still_work() -> None:
+    """``matrix_power(a, n)`` with a 0-d array ``n`` (NumPy takes it through
+    ``operator.index``): the kept dtype probes must not need a hashable ``n``."""
+    for xp in (numpy, dagrt):
+        a = xp.eye(2) * 2
+        assert xp.linalg.matrix_power(a, xp.array(3)).tolist() == [[8.0, 0.0], [0.0, 8.0]]
+        with pytest.raises(TypeError, match="exponent must be an integer"):
+            xp.linalg.matrix_power(a, 1.5)
