@@ -1594,7 +1594,27 @@ static PyMemberDef Array_members[] = {
     {NULL},
 };
 
-/* ``x.T``: a view of the storage's transpose (``view_of``), on any device. */
+/* The storage's matrix transpose (``x.mT``): NumPy's, or a device array's last
+ * two axes swapped (NumPy's error for fewer than two). */
+static PyObject *
+matrix_transpose(PyObject *data)
+{
+    if (PyArray_CheckExact(data))
+        return PyObject_GetAttrString(data, "mT");
+    PyObject *ndim = PyObject_GetAttrString(data, "ndim");
+    long nd = ndim != NULL ? PyLong_AsLong(ndim) : -1;
+    Py_XDECREF(ndim);
+    if (nd == -1 && PyErr_Occurred())
+        return NULL;
+    if (nd < 2) {
+        PyErr_SetString(PyExc_ValueError, "matrix transpose with ndim < 2 is undefined");
+        return NULL;
+    }
+    return PyObject_CallMethod(data, "swapaxes", "ii", -1, -2);
+}
+
+/* ``x.T`` (``x.mT`` with a closure): a view of the storage's transpose
+ * (``view_of``), on any device. */
 static PyObject *
 Array_T(PyObject *self, void *closure)
 {
@@ -1605,7 +1625,7 @@ Array_T(PyObject *self, void *closure)
     }
     if (!configured)
         return not_configured();
-    PyObject *t = PyArray_CheckExact(a->data) ?
+    PyObject *t = closure != NULL ? matrix_transpose(a->data) : PyArray_CheckExact(a->data) ?
         PyArray_Transpose((PyArrayObject *)a->data, NULL) : PyObject_GetAttrString(a->data, "T");
     if (t == NULL)
         return NULL;
@@ -1618,6 +1638,7 @@ Array_T(PyObject *self, void *closure)
 
 static PyGetSetDef Array_getset[] = {
     {"T", Array_T, NULL, "The transposed array (a view).", NULL},
+    {"mT", Array_T, NULL, "The matrix transpose: the last two axes swapped (a view).", "mT"},
     {NULL},
 };
 

@@ -495,6 +495,6 @@ def _view_of(base: ndarray, data: np.ndarray) -> ndarray:
 
 view_of = _view_of
 if NATIVE:
-    del ndarray.T  # (the compiled base class's: the same view without a Python call)
+    del ndarray.T, ndarray.mT  # (the compiled base class's: the same views, no Python call)
     _configure(ndarray, Methods, FRESH, Var, ENGINE, POLICY, _view_of, var_of)
     view_of = _native_view_of
